@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# A private MariaDB on 127.0.0.1 standing in for TiDB's SQL layer in tiundo's tests, without
+# Docker or systemd: Debian's mariadb-server, our own my.cnf and data under .run/mariadb/.
+#
+#   scripts/mariadb.sh start|stop|status|restart
+#
+# Environment (defaults in brackets):
+#   TIUNDO_MYSQL        mysql://user:password@127.0.0.1:port/db; supplies the defaults below
+#                       [mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test]
+#   TIUNDO_MYSQL_PORT   TCP port [port of TIUNDO_MYSQL, else 3306]
+#   TIUNDO_RUN          run state: my.cnf, data, socket, pid, logs [<repo>/.run]
+#   TIUNDO_MYSQL_TIMEOUT  seconds to wait for the server to answer [60]
+#
+# `start` installs mariadb-server with apt-get when mariadbd is missing, initialises the data
+# directory once, starts mariadbd, and creates the test database and user (idempotent SQL).
+# A running server is left alone; `stop` signals only the process named in the pid file.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+URL=${TIUNDO_MYSQL:-mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test}
+URL_RE='^mysql://([^:@/]+):([^@/]*)@([^:/]+)(:([0-9]+))?/([A-Za-z0-9_]+)$'
+[[ $URL =~ $URL_RE ]] || {
+    echo "mariadb: error: TIUNDO_MYSQL='$URL' is not mysql://user:password@host:port/db" >&2
+    exit 1
+}
+DB_USER=${BASH_REMATCH[1]}
+DB_PASS=${BASH_REMATCH[2]}
+DB_NAME=${BASH_REMATCH[6]}
+PORT=${TIUNDO_MYSQL_PORT:-${BASH_REMATCH[5]:-3306}}
+RUN=${TIUNDO_RUN:-$ROOT/.run}/mariadb
+DATA=$RUN/data
+CNF=$RUN/my.cnf
+SOCK=$RUN/mariadbd.sock
+PIDFILE=$RUN/mariadb.pid
+LOG=$RUN/mariadbd.log
+TIMEOUT=${TIUNDO_MYSQL_TIMEOUT:-60}
+ME=$(id -un)
+
+say() { printf 'mariadb: %s\n' "$*"; }
+die() { printf 'mariadb: error: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Pid from the pid file if that process is alive and really is a mariadbd, else nothing.
+running_pid() {
+    [[ -f $PIDFILE ]] || return 0
+    local pid
+    pid=$(<"$PIDFILE")
+    [[ $pid =~ ^[0-9]+$ ]] || return 0
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+        grep -q 'mariadbd\|mysqld'; then
+        echo "$pid"
+    fi
+}
+
+log_tail() {
+    if [[ -f $LOG ]]; then
+        printf -- '--- last lines of %s ---\n' "$LOG" >&2
+        tail -n 40 "$LOG" >&2
+    fi
+}
+
+find_bin() {
+    local name
+    for name in "$@"; do
+        if command -v "$name" >/dev/null 2>&1; then
+            command -v "$name"
+            return
+        fi
+        if [[ -x /usr/sbin/$name ]]; then
+            echo "/usr/sbin/$name"
+            return
+        fi
+    done
+}
+
+# Debian's mariadb-server, non-interactively. Its maintainer scripts would start a system-wide
+# server on port 3306; a policy-rc.d that refuses service starts (the Docker convention) is put
+# in place for the install if the machine has none, and removed afterwards.
+install_server() {
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 ||
+            die "mariadbd not found and not root (no sudo): install mariadb-server yourself"
+        sudo=(sudo)
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "mariadbd not found and no apt-get: install MariaDB 10.6+ yourself"
+    say "mariadbd not found: installing Debian mariadb-server with apt-get"
+    local policy=/usr/sbin/policy-rc.d added=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\n# temporary, from tiundo scripts/mariadb.sh\nexit 101\n' |
+            "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        added=1
+    fi
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+    local rc=0
+    # the package lists may be stale or missing on a fresh machine: update and retry once
+    "${apt[@]}" install --no-install-recommends mariadb-server mariadb-client \
+        >"$RUN/apt.log" 2>&1 ||
+        { "${sudo[@]}" apt-get update -q >>"$RUN/apt.log" 2>&1 &&
+            "${apt[@]}" install --no-install-recommends mariadb-server mariadb-client \
+                >>"$RUN/apt.log" 2>&1; } || rc=$?
+    if ((added)); then
+        "${sudo[@]}" rm -f "$policy"
+    fi
+    if ((rc != 0)); then
+        tail -n 30 "$RUN/apt.log" >&2
+        die "apt-get install mariadb-server failed (full log: $RUN/apt.log)"
+    fi
+}
+
+write_config() {
+    mkdir -p "$RUN" "$RUN/binlog"
+    cat >"$CNF" <<EOF
+# written by scripts/mariadb.sh; edits are overwritten at the next start
+[client]
+socket=$SOCK
+port=$PORT
+default-character-set=utf8mb4
+
+[mariadbd]
+datadir=$DATA
+socket=$SOCK
+port=$PORT
+bind-address=127.0.0.1
+pid-file=$RUN/mariadbd.pid
+log-error=$LOG
+user=$ME
+skip-name-resolve
+character-set-server=utf8mb4
+collation-server=utf8mb4_general_ci
+default-time-zone='+00:00'
+max_allowed_packet=256M
+max_connections=500
+# row binlog with full images: the binlog2sql baseline of the benchmarks reads it
+log-bin=$RUN/binlog/mariadb-bin
+binlog_format=ROW
+binlog_row_image=FULL
+server-id=1
+expire_logs_days=1
+# test and benchmark speed over durability
+innodb_flush_log_at_trx_commit=2
+sync_binlog=0
+innodb_buffer_pool_size=256M
+innodb_log_file_size=128M
+EOF
+}
+
+init_datadir() {
+    if [[ -d $DATA/mysql ]]; then
+        return
+    fi
+    local install_db
+    install_db=$(find_bin mariadb-install-db mysql_install_db)
+    [[ -n $install_db ]] || die "mariadb-install-db not found (is mariadb-server installed?)"
+    say "initialising $DATA"
+    rm -rf "$DATA"
+    "$install_db" --defaults-file="$CNF" --user="$ME" --skip-test-db \
+        >"$RUN/install-db.log" 2>&1 || {
+        tail -n 30 "$RUN/install-db.log" >&2
+        die "mariadb-install-db failed (full log: $RUN/install-db.log)"
+    }
+}
+
+client() { "$CLIENT" --defaults-file="$CNF" -u "$ME" "$@"; }
+
+wait_ready() {
+    local pid=$1 deadline=$((SECONDS + TIMEOUT))
+    while ((SECONDS < deadline)); do
+        kill -0 "$pid" 2>/dev/null || return 2
+        if client -N -e 'SELECT 1' >/dev/null 2>&1 && port_open "$PORT"; then
+            return 0
+        fi
+        sleep 0.3
+    done
+    return 1
+}
+
+# Database and TCP user for the tests; safe to run on every start.
+provision() {
+    client <<EOF
+CREATE DATABASE IF NOT EXISTS \`$DB_NAME\` CHARACTER SET utf8mb4;
+CREATE USER IF NOT EXISTS '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+CREATE USER IF NOT EXISTS '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+ALTER USER '$DB_USER'@'127.0.0.1' IDENTIFIED BY '$DB_PASS';
+ALTER USER '$DB_USER'@'localhost' IDENTIFIED BY '$DB_PASS';
+GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'127.0.0.1' WITH GRANT OPTION;
+GRANT ALL PRIVILEGES ON *.* TO '$DB_USER'@'localhost' WITH GRANT OPTION;
+FLUSH PRIVILEGES;
+EOF
+}
+
+start() {
+    local pid
+    pid=$(running_pid)
+    if [[ -n $pid ]]; then
+        if port_open "$PORT"; then
+            say "already running (pid $pid) on 127.0.0.1:$PORT; nothing to do"
+            return 0
+        fi
+        die "pid $pid from $PIDFILE is alive but 127.0.0.1:$PORT does not answer; run '$0 stop'"
+    fi
+    rm -f "$PIDFILE"
+    if port_open "$PORT"; then
+        die "127.0.0.1:$PORT is taken by another process (not ours: no live pid in $PIDFILE);" \
+            "stop it or set TIUNDO_MYSQL_PORT"
+    fi
+    local start_ns
+    start_ns=$(date +%s%N)
+    mkdir -p "$RUN"
+    local server
+    server=$(find_bin mariadbd)
+    if [[ -z $server ]]; then
+        install_server
+        server=$(find_bin mariadbd)
+        [[ -n $server ]] || die "mariadbd still missing after installing mariadb-server"
+    fi
+    CLIENT=$(find_bin mariadb mysql)
+    [[ -n $CLIENT ]] || die "mariadb client not found (apt-get install -y mariadb-client)"
+    write_config
+    init_datadir
+    [[ -f $LOG ]] && mv -f "$LOG" "$LOG.1"
+    # setsid: the server must outlive the shell (and process group) that started it
+    setsid "$server" --defaults-file="$CNF" </dev/null >>"$RUN/mariadbd.out" 2>&1 &
+    pid=$!
+    echo "$pid" >"$PIDFILE"
+    say "started pid $pid, waiting up to ${TIMEOUT}s for 127.0.0.1:$PORT (log: $LOG)"
+    local rc=0
+    wait_ready "$pid" || rc=$?
+    if ((rc != 0)); then
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$PIDFILE"
+            log_tail
+            die "mariadbd died during start-up"
+        fi
+        log_tail
+        die "mariadbd (pid $pid) did not answer within ${TIMEOUT}s; still running, '$0 stop' ends it"
+    fi
+    provision || die "could not create database $DB_NAME / user $DB_USER"
+    local ms=$((($(date +%s%N) - start_ns) / 1000000))
+    say "ready on 127.0.0.1:$PORT (pid $pid) in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s;" \
+        "mysql://$DB_USER:***@127.0.0.1:$PORT/$DB_NAME"
+}
+
+stop() {
+    local pid
+    pid=$(running_pid)
+    if [[ -z $pid ]]; then
+        rm -f "$PIDFILE"
+        say "not running"
+        return 0
+    fi
+    say "stopping pid $pid"
+    kill -TERM "$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 120; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        say "pid $pid still alive after 60s, sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.5
+    fi
+    rm -f "$PIDFILE"
+    say "stopped"
+}
+
+status() {
+    local pid
+    pid=$(running_pid)
+    if [[ -n $pid ]] && port_open "$PORT"; then
+        say "running (pid $pid) on 127.0.0.1:$PORT, data $DATA"
+        return 0
+    fi
+    if [[ -n $pid ]]; then
+        say "pid $pid alive but 127.0.0.1:$PORT not answering"
+        return 1
+    fi
+    say "not running"
+    return 3
+}
+
+case ${1:-} in
+start) start ;;
+stop) stop ;;
+status) status ;;
+restart) stop && start ;;
+*)
+    echo "usage: $0 start|stop|status|restart" >&2
+    exit 2
+    ;;
+esac
