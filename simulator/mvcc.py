@@ -1,0 +1,384 @@
+"""The fake cluster's MVCC store: keys → committed versions, plus at most one lock per key.
+
+Pure (stdlib only). Models what TiKV's transaction layer keeps for TiDB (percolator): a lock
+per key while a 2PC transaction is between prewrite and commit/rollback, and committed
+versions ``(start_ts, commit_ts, op, value)``. Keys are RAW TiDB keys (``t{id}_r…``), exactly
+what ``cdcpb.Event.Row.key`` carries; region routing uses their memcomparable ENCODED form, whose
+byte order is the same, so a region ``[enc(a), enc(b))`` holds the raw keys ``[a, b)``.
+
+Every write is reported to the observers as one :class:`Change` batch (one "raft command");
+the fake TiKV turns a batch into live CDC rows (facts/eventfeed.md §3.4):
+
+=====================  ===========================================================
+call                   changes reported
+=====================  ===========================================================
+``prewrite``           PREWRITE per key: value, old value = newest commit ≤ start_ts
+``commit``             COMMIT per key: value (the fake TiKV blanks it if > 255 B)
+``rollback``           ROLLBACK per key still locked by the txn (or never written)
+``commit_1pc``         COMMITTED per key: value, old value = newest commit < commit_ts
+=====================  ===========================================================
+
+Threading: not thread-safe. Every call, observers included, runs on the simulator's asyncio
+loop thread; observers run synchronously inside the write and must not write back.
+
+Safety of resolved ts (as TiKV's concurrency manager): the resolver calls :meth:`MvccStore.
+push_max_ts` with every ts it is about to publish; a prewrite then sets the lock's
+``min_commit_ts`` above it and a commit below ``min_commit_ts`` is refused, so no commit can
+land at or below a resolved ts already sent.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+
+from app.errors import TiundoError, TransientError
+from simulator.tso import Tso
+
+__all__ = [
+    "Change",
+    "ChangeKind",
+    "CommitTsExpiredError",
+    "KeyLockedError",
+    "Lock",
+    "Mutation",
+    "MvccError",
+    "MvccStore",
+    "Observer",
+    "Op",
+    "TxnNotFoundError",
+    "Version",
+    "WriteConflictError",
+]
+
+
+class Op(IntEnum):
+    """Same numbers as ``cdcpb.Event.Row.OpType``."""
+
+    PUT = 1
+    DELETE = 2
+
+
+class ChangeKind(IntEnum):
+    """Same numbers as ``cdcpb.Event.LogType``."""
+
+    PREWRITE = 1
+    COMMIT = 2
+    ROLLBACK = 3
+    COMMITTED = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Mutation:
+    """One key a transaction writes: ``key`` is the RAW TiDB key; ``value`` empty for DELETE."""
+
+    key: bytes
+    op: Op
+    value: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """A percolator lock left by prewrite; ``old_value`` is the value it will replace."""
+
+    key: bytes
+    start_ts: int
+    primary: bytes
+    op: Op
+    value: bytes
+    txn_source: int
+    min_commit_ts: int
+    old_value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """A committed write record of one key."""
+
+    start_ts: int
+    commit_ts: int
+    op: Op
+    value: bytes
+    txn_source: int
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One row-level change as an observer sees it (``commit_ts`` 0 for PREWRITE/ROLLBACK)."""
+
+    kind: ChangeKind
+    key: bytes
+    start_ts: int
+    commit_ts: int
+    op: Op | None
+    value: bytes
+    old_value: bytes
+    txn_source: int
+
+
+Observer = Callable[[Sequence[Change]], None]
+
+
+class MvccError(TiundoError):
+    """A transaction the store refuses, as TiKV would (the workload's bug or a conflict)."""
+
+
+class KeyLockedError(MvccError, TransientError):
+    """Another transaction holds the lock on the key."""
+
+
+class WriteConflictError(MvccError, TransientError):
+    """A version committed at or after the transaction's start_ts exists."""
+
+
+class CommitTsExpiredError(MvccError):
+    """commit_ts is below the lock's min_commit_ts (a resolved ts was already published)."""
+
+
+class TxnNotFoundError(MvccError):
+    """commit of a key the transaction holds no lock on and has not committed."""
+
+
+class MvccStore:
+    """Keys → versions and locks; see the module docstring for the contract.
+
+    ``tso`` is the cluster's allocator: :meth:`write_txn` takes its timestamps from it, and
+    timestamps given explicitly are fed back with ``observe`` so later ones stay larger.
+    """
+
+    def __init__(self, tso: Tso) -> None:
+        self.tso = tso
+        self._keys: list[bytes] = []  # every key with a version or a lock, sorted
+        self._versions: dict[bytes, list[Version]] = {}  # ascending commit_ts
+        self._locks: dict[bytes, Lock] = {}
+        self._observers: list[Observer] = []
+        self._max_ts = 0
+
+    # -- observers ----------------------------------------------------------------------------
+
+    def subscribe(self, observer: Observer) -> Callable[[], None]:
+        """Call ``observer`` with every write batch from now on; returns the unsubscribe."""
+        self._observers.append(observer)
+
+        def unsubscribe() -> None:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+        return unsubscribe
+
+    def _emit(self, changes: list[Change]) -> None:
+        if changes:
+            for observer in tuple(self._observers):
+                observer(changes)
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def push_max_ts(self, ts: int) -> None:
+        """Promise that no commit will land at or below ``ts`` (called before publishing it)."""
+        self._max_ts = max(self._max_ts, ts)
+
+    def prewrite(
+        self, mutations: Iterable[Mutation], start_ts: int, primary: bytes, txn_source: int = 0
+    ) -> None:
+        """Lock every key for ``start_ts``; all-or-nothing. Re-prewriting an own lock is a no-op."""
+        muts = list(mutations)
+        for m in muts:
+            lock = self._locks.get(m.key)
+            if lock is not None and lock.start_ts != start_ts:
+                raise KeyLockedError(f"key {m.key.hex()} locked by start_ts={lock.start_ts}")
+            newest = self._newest(m.key)
+            if newest is not None and newest.commit_ts >= start_ts:
+                raise WriteConflictError(
+                    f"key {m.key.hex()} committed at {newest.commit_ts} >= start_ts={start_ts}"
+                )
+        self.tso.observe(start_ts)
+        min_commit_ts = max(start_ts, self._max_ts) + 1
+        changes: list[Change] = []
+        for m in muts:
+            if m.key in self._locks:
+                continue
+            old = self._value_at(m.key, start_ts)
+            value = m.value if m.op is Op.PUT else b""
+            self._ensure_key(m.key)
+            self._locks[m.key] = Lock(
+                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old
+            )
+            changes.append(
+                Change(ChangeKind.PREWRITE, m.key, start_ts, 0, m.op, value, old, txn_source)
+            )
+        self._emit(changes)
+
+    def commit(self, start_ts: int, commit_ts: int, keys: Iterable[bytes]) -> None:
+        """Turn the transaction's locks on ``keys`` into versions at ``commit_ts``.
+
+        Keys already committed by the same transaction are skipped (commit is idempotent).
+        """
+        ks = list(keys)
+        if commit_ts <= start_ts:
+            raise MvccError(f"commit_ts={commit_ts} not after start_ts={start_ts}")
+        for k in ks:
+            lock = self._locks.get(k)
+            if lock is None or lock.start_ts != start_ts:
+                if self._committed_by(k, start_ts) is None:
+                    raise TxnNotFoundError(f"no lock of start_ts={start_ts} on key {k.hex()}")
+            elif commit_ts < lock.min_commit_ts:
+                raise CommitTsExpiredError(
+                    f"commit_ts={commit_ts} < min_commit_ts={lock.min_commit_ts} on {k.hex()}"
+                )
+        self.tso.observe(commit_ts)
+        changes: list[Change] = []
+        for k in ks:
+            lock = self._locks.get(k)
+            if lock is None or lock.start_ts != start_ts:
+                continue
+            del self._locks[k]
+            self._add_version(k, Version(start_ts, commit_ts, lock.op, lock.value, lock.txn_source))
+            changes.append(
+                Change(
+                    ChangeKind.COMMIT, k, start_ts, commit_ts, lock.op, lock.value, b"",
+                    lock.txn_source,
+                )
+            )  # fmt: skip
+        self._emit(changes)
+
+    def rollback(self, start_ts: int, keys: Iterable[bytes]) -> None:
+        """Drop the transaction's locks on ``keys``; keys it already committed are left alone."""
+        changes: list[Change] = []
+        for k in keys:
+            lock = self._locks.get(k)
+            if lock is not None and lock.start_ts == start_ts:
+                del self._locks[k]
+                source = lock.txn_source
+            elif self._committed_by(k, start_ts) is None and lock is None:
+                source = 0  # protective rollback record: TiKV reports it too
+            else:
+                continue
+            changes.append(Change(ChangeKind.ROLLBACK, k, start_ts, 0, None, b"", b"", source))
+        self._emit(changes)
+
+    def commit_1pc(
+        self, mutations: Iterable[Mutation], start_ts: int, commit_ts: int, txn_source: int = 0
+    ) -> None:
+        """Write every mutation straight to versions at ``commit_ts`` (no lock, 1PC)."""
+        muts = list(mutations)
+        if commit_ts <= start_ts:
+            raise MvccError(f"commit_ts={commit_ts} not after start_ts={start_ts}")
+        if commit_ts <= self._max_ts:
+            raise CommitTsExpiredError(f"1PC commit_ts={commit_ts} <= max_ts={self._max_ts}")
+        for m in muts:
+            lock = self._locks.get(m.key)
+            if lock is not None:
+                raise KeyLockedError(f"key {m.key.hex()} locked by start_ts={lock.start_ts}")
+            newest = self._newest(m.key)
+            if newest is not None and newest.commit_ts >= start_ts:
+                raise WriteConflictError(
+                    f"key {m.key.hex()} committed at {newest.commit_ts} >= start_ts={start_ts}"
+                )
+        self.tso.observe(commit_ts)
+        changes: list[Change] = []
+        for m in muts:
+            value = m.value if m.op is Op.PUT else b""
+            old = self._value_at(m.key, commit_ts - 1)
+            self._ensure_key(m.key)
+            self._add_version(m.key, Version(start_ts, commit_ts, m.op, value, txn_source))
+            changes.append(
+                Change(ChangeKind.COMMITTED, m.key, start_ts, commit_ts, m.op, value, old,
+                       txn_source)
+            )  # fmt: skip
+        self._emit(changes)
+
+    def write_txn(
+        self, mutations: Iterable[Mutation], *, txn_source: int = 0, one_pc: bool = False
+    ) -> int:
+        """Run a whole transaction with TSO timestamps; returns its commit_ts."""
+        muts = list(mutations)
+        if not muts:
+            raise MvccError("a transaction needs at least one mutation")
+        start_ts = self.tso.next()
+        commit_ts = self.tso.next()
+        if one_pc:
+            self.commit_1pc(muts, start_ts, commit_ts, txn_source)
+        else:
+            self.prewrite(muts, start_ts, muts[0].key, txn_source)
+            self.commit(start_ts, commit_ts, [m.key for m in muts])
+        return commit_ts
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def get(self, key: bytes, ts: int) -> bytes | None:
+        """The value visible at ``ts`` (locks are ignored: a snapshot of committed data)."""
+        v = self._version_at(key, ts)
+        return v.value if v is not None and v.op is Op.PUT else None
+
+    def scan(self, start_raw: bytes, end_raw: bytes, ts: int) -> list[tuple[bytes, bytes]]:
+        """Live ``(key, value)`` pairs at ``ts`` with ``start_raw <= key < end_raw`` (b"" = ∞)."""
+        out: list[tuple[bytes, bytes]] = []
+        for key in self.keys_in(start_raw, end_raw):
+            value = self.get(key, ts)
+            if value is not None:
+                out.append((key, value))
+        return out
+
+    def keys_in(self, start_raw: bytes, end_raw: bytes) -> Iterator[bytes]:
+        """Keys with any lock or version in ``[start_raw, end_raw)``, ascending (b"" end = ∞)."""
+        lo = bisect.bisect_left(self._keys, start_raw)
+        hi = len(self._keys) if not end_raw else bisect.bisect_left(self._keys, end_raw)
+        return iter(self._keys[lo:hi])
+
+    def lock(self, key: bytes) -> Lock | None:
+        """The lock on ``key``, if any."""
+        return self._locks.get(key)
+
+    def locks(self) -> Iterable[Lock]:
+        """Every open lock (unordered)."""
+        return self._locks.values()
+
+    def versions(self, key: bytes) -> Sequence[Version]:
+        """Committed versions of ``key``, OLDEST first."""
+        return self._versions.get(key, ())
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _ensure_key(self, key: bytes) -> None:
+        if key in self._versions or key in self._locks:
+            return
+        keys = self._keys
+        if not keys or keys[-1] < key:
+            keys.append(key)
+        else:
+            i = bisect.bisect_left(keys, key)
+            if i == len(keys) or keys[i] != key:
+                keys.insert(i, key)
+
+    def _add_version(self, key: bytes, version: Version) -> None:
+        vs = self._versions.setdefault(key, [])
+        if not vs or vs[-1].commit_ts < version.commit_ts:
+            vs.append(version)
+        else:
+            bisect.insort(vs, version, key=lambda v: v.commit_ts)
+
+    def _newest(self, key: bytes) -> Version | None:
+        vs = self._versions.get(key)
+        return vs[-1] if vs else None
+
+    def _version_at(self, key: bytes, ts: int) -> Version | None:
+        vs = self._versions.get(key)
+        if not vs:
+            return None
+        i = bisect.bisect_right(vs, ts, key=lambda v: v.commit_ts)
+        return vs[i - 1] if i else None
+
+    def _value_at(self, key: bytes, ts: int) -> bytes:
+        v = self._version_at(key, ts)
+        return v.value if v is not None and v.op is Op.PUT else b""
+
+    def _committed_by(self, key: bytes, start_ts: int) -> Version | None:
+        for v in reversed(self._versions.get(key, ())):
+            if v.start_ts == start_ts:
+                return v
+        return None
