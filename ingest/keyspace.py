@@ -1,0 +1,163 @@
+"""The few key facts the ingest worker needs, and the row filter that uses them.
+
+Pure and deliberately tiny: the full TiDB key codec lives in ``app.codec.keys``; ingest only
+needs to (a) build a table's encoded record span to subscribe to, (b) tell a record key
+``t{table_id}_r{handle}`` from index/meta keys and read its table id and handle bytes, and
+(c) bring a raw key into the encoded space to compare it with region boundaries.
+
+Raw record key layout (TiDB ``tablecodec``; facts/eventfeed.md §2.6)::
+
+    b"t" | EncodeInt(table_id): 8 bytes big-endian of uint64(id) ^ 1<<63 | b"_r" | handle bytes
+
+The handle bytes are an 8-byte EncodeInt for int handles and ``_tidb_rowid``, or the
+memcomparable datums of a clustered (common) handle; either way one row has exactly one record
+key, so they are used only as an opaque, stable identity here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import struct
+from collections.abc import Iterable
+
+from ingest.model import RowChange, Span
+
+__all__ = [
+    "RECORD_PREFIX_LEN",
+    "RowFilter",
+    "encode_bytes",
+    "encode_int",
+    "parse_record_key",
+    "record_prefix",
+    "record_span",
+]
+
+_SIGN = 1 << 63
+_U64 = (1 << 64) - 1
+_GROUP = 8
+_PAD = b"\x00" * _GROUP
+_INT = struct.Struct(">Q")
+
+#: length of ``t`` + 8-byte table id + ``_r``; the handle starts here
+RECORD_PREFIX_LEN = 11
+
+
+def encode_int(value: int) -> bytes:
+    """TiDB ``codec.EncodeInt``: 8 bytes that sort like the signed integer."""
+    return _INT.pack((value & _U64) ^ _SIGN)
+
+
+def encode_bytes(raw: bytes) -> bytes:
+    """Memcomparable (ascending) form of ``raw``: the key space of regions and requests.
+
+    Each 8-byte group is followed by ``0xFF - pad``; a final padded group is always written,
+    so the encoding of ``raw`` sorts exactly like ``raw`` (TiKV ``codec::bytes``).
+    """
+    out = bytearray()
+    n = len(raw)
+    for i in range(0, n + 1, _GROUP):
+        chunk = raw[i : i + _GROUP]
+        pad = _GROUP - len(chunk)
+        out += chunk
+        if pad:
+            out += _PAD[:pad]
+        out.append(0xFF - pad)
+    return bytes(out)
+
+
+def record_prefix(table_id: int) -> bytes:
+    """Raw prefix ``t{table_id}_r`` shared by every record key of the table."""
+    return b"t" + encode_int(table_id) + b"_r"
+
+
+def record_span(table_id: int) -> Span:
+    """Encoded span of the table's record keys, ``[t{id}_r, t{id}_s)`` as TiCDC subscribes."""
+    head = b"t" + encode_int(table_id)
+    return Span(encode_bytes(head + b"_r"), encode_bytes(head + b"_s"))
+
+
+def parse_record_key(key: bytes) -> tuple[int, bytes] | None:
+    """``(table_id, handle_bytes)`` for a raw record key, ``None`` for any other key.
+
+    Index keys (``_i``), meta keys (``m…``) and keys too short to hold a handle are ``None``.
+    """
+    if len(key) <= RECORD_PREFIX_LEN or key[0] != 0x74 or key[9:11] != b"_r":  # 0x74 = "t"
+        return None
+    (unsigned,) = _INT.unpack_from(key, 1)
+    as_u64 = unsigned ^ _SIGN
+    table_id = as_u64 - (1 << 64) if as_u64 >= _SIGN else as_u64
+    return table_id, key[RECORD_PREFIX_LEN:]
+
+
+class RowFilter:
+    """Keeps what the undo needs: record keys of selected physical tables, ``T < commit_ts <= E``.
+
+    :meth:`apply` returns the change with ``table_id`` filled in, or ``None`` to drop it.
+    Dropped changes are counted by reason, so the report can say what was skipped.
+    ``foreign_after_end`` counts changes to selected tables committed after ``E`` whose
+    ``txn_source`` write-source id (low 8 bits) is not ``own_source``: writers the job should
+    report (DESIGN §1).
+    """
+
+    __slots__ = (
+        "_tables",
+        "dropped_after_end",
+        "dropped_before_start",
+        "dropped_not_record",
+        "dropped_other_table",
+        "end_ts",
+        "foreign_after_end",
+        "own_source",
+        "start_ts",
+    )
+
+    def __init__(
+        self,
+        table_ids: Iterable[int],
+        start_ts: int,
+        end_ts: int,
+        *,
+        own_source: int | None = None,
+    ) -> None:
+        if end_ts < start_ts:
+            raise ValueError(f"end_ts {end_ts} < start_ts {start_ts}")
+        self._tables = frozenset(table_ids)
+        self.start_ts = start_ts
+        self.end_ts = end_ts
+        self.own_source = own_source
+        self.dropped_not_record = 0
+        self.dropped_other_table = 0
+        self.dropped_before_start = 0
+        self.dropped_after_end = 0
+        self.foreign_after_end = 0
+
+    def apply(self, change: RowChange) -> RowChange | None:
+        """The change with its ``table_id``, if the undo needs it; else ``None``."""
+        parsed = parse_record_key(change.key)
+        if parsed is None:
+            self.dropped_not_record += 1
+            return None
+        table_id = parsed[0]
+        if table_id not in self._tables:
+            self.dropped_other_table += 1
+            return None
+        if change.commit_ts <= self.start_ts:
+            self.dropped_before_start += 1
+            return None
+        if change.commit_ts > self.end_ts:
+            self.dropped_after_end += 1
+            if self.own_source is None or (change.txn_source & 0xFF) != self.own_source:
+                self.foreign_after_end += 1
+            return None
+        if change.table_id == table_id:
+            return change
+        return dataclasses.replace(change, table_id=table_id)
+
+    def select(self, changes: Iterable[RowChange]) -> list[RowChange]:
+        """:meth:`apply` over many changes, keeping order."""
+        out: list[RowChange] = []
+        for change in changes:
+            kept = self.apply(change)
+            if kept is not None:
+                out.append(kept)
+        return out
