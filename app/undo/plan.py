@@ -1,0 +1,221 @@
+"""The undo plan: per changed row key, what to write so the table is back at ``T``.
+
+Input: the mounted rows of one table (image at ``T``, image at ``E``, handle, first/last
+commit_ts), one per row key changed in ``(T, E]``. Output: actions grouped in *phases*; a sink
+must finish every action of phase ``i`` (on every partition) before it starts phase ``i + 1``.
+Inside a phase, actions may run in any order, in any batching, in parallel and more than once.
+
+Why that holds (DESIGN.md, "Why it is correct"):
+
+- Primary-key tables (int handle or clustered key), one phase. Absent at ``T`` →
+  ``DELETE`` by primary key; present at ``T`` → ``REPLACE`` of the ``T`` image. A key absent at
+  ``T`` is the primary key of no ``T`` image, so no ``REPLACE`` recreates what a ``DELETE``
+  removed. A ``REPLACE`` may remove other rows that clash on a unique key, but at ``T`` no two
+  rows clash, so every row it removes is itself changed and is restored by its own action. A
+  primary-key change is a DELETE of the old key plus a PUT of the new one in TiKV: two keys, two
+  actions (restore the old row, delete the new one).
+- ``_tidb_rowid`` tables, two phases. Rows have no identity SQL can name, so phase 1 deletes
+  every changed row's image at ``E`` and phase 2 inserts every changed row's image at ``T``.
+  A phase-1 delete names its row by the first unique key whose columns are all non-NULL in the
+  ``E`` image and not FLOAT (unique at ``E``, and the table only shrinks during phase 1); else
+  by all columns, null-safe, ``LIMIT 1``: rows equal in every column are interchangeable, so
+  deleting any one of them leaves the same multiset. After phase 1 the table holds exactly the
+  unchanged rows, and adding the ``T`` images gives the table at ``T`` (new ``_tidb_rowid``
+  values: the hidden id itself is not restored).
+
+No-ops (absent at both ends, or equal images) produce no action and are counted as skipped.
+Images are mappings column name → decoded value; every column of ``table.columns`` that an
+action writes or matches must be present (:class:`PlanError` otherwise).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from app.errors import DecodeError
+from app.undo.model import Handle, Identity, Image, MountedRow, UndoTable
+
+__all__ = [
+    "Action",
+    "DeleteByKey",
+    "DeleteRow",
+    "Insert",
+    "Outcome",
+    "PlanCounts",
+    "PlanError",
+    "Replace",
+    "TablePlan",
+    "delete_key_for",
+    "plan_row",
+    "plan_table",
+]
+
+
+class PlanError(DecodeError):
+    """A mounted row the planner cannot use (a column missing from an image); dead-letter it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Replace:
+    """Write the row's image at ``T`` over whatever holds its primary or unique keys."""
+
+    table: UndoTable
+    handle: Handle
+    first_commit_ts: int
+    last_commit_ts: int
+    values: tuple[object, ...]
+    """In ``table.columns`` order."""
+
+    phase = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """Phase 2 of a ``_tidb_rowid`` table: add the row's image at ``T``."""
+
+    table: UndoTable
+    handle: Handle
+    first_commit_ts: int
+    last_commit_ts: int
+    values: tuple[object, ...]
+    """In ``table.columns`` order."""
+
+    phase = 1
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteByKey:
+    """Delete the row whose key columns equal ``key`` (primary key, or a non-NULL unique key)."""
+
+    table: UndoTable
+    handle: Handle
+    first_commit_ts: int
+    last_commit_ts: int
+    columns: tuple[str, ...]
+    key: tuple[object, ...]
+    phase: int
+    """0 for primary-key tables, 0 (phase 1 of 2) for ``_tidb_rowid`` tables as well."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRow:
+    """Phase 1 of a ``_tidb_rowid`` table without a usable key: delete one row equal to all."""
+
+    table: UndoTable
+    handle: Handle
+    first_commit_ts: int
+    last_commit_ts: int
+    values: tuple[object, ...]
+    """The image at ``E`` in ``table.columns`` order; NULLs match NULLs."""
+
+    phase = 0
+
+
+Action = Replace | Insert | DeleteByKey | DeleteRow
+
+
+class Outcome(enum.Enum):
+    """What the undo does to one row key, for the report."""
+
+    RESTORED = "restored"
+    """Present at ``T``: its image at ``T`` is written back."""
+    DELETED = "deleted"
+    """Absent at ``T``, present at ``E``: removed."""
+    SKIPPED = "skipped"
+    """Absent at both ends, or the same image at both: nothing to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCounts:
+    """Row keys per outcome for one table."""
+
+    restored: int = 0
+    deleted: int = 0
+    skipped: int = 0
+
+    def add(self, outcome: Outcome) -> PlanCounts:
+        """Counts with one more row key of ``outcome``."""
+        return PlanCounts(
+            restored=self.restored + (outcome is Outcome.RESTORED),
+            deleted=self.deleted + (outcome is Outcome.DELETED),
+            skipped=self.skipped + (outcome is Outcome.SKIPPED),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlan:
+    """All actions for one table, by phase (one phase for primary-key tables, two otherwise)."""
+
+    table: UndoTable
+    phases: tuple[tuple[Action, ...], ...]
+    counts: PlanCounts
+
+
+def _values(
+    table: UndoTable, image: Image, columns: Sequence[str], row: MountedRow
+) -> tuple[object, ...]:
+    try:
+        return tuple(image[c] for c in columns)
+    except KeyError as exc:
+        raise PlanError(
+            f"table {table.db}.{table.name} handle {row.handle!r} "
+            f"(commit_ts {row.first_commit_ts}..{row.last_commit_ts}): image lacks column {exc}"
+        ) from exc
+
+
+def delete_key_for(table: UndoTable, e_image: Image) -> tuple[str, ...] | None:
+    """The unique key that names this ``E`` image in a phase-1 delete, or None (match all).
+
+    Usable: every column is a writable column, non-NULL in the image, and not FLOAT.
+    """
+    writable = set(table.columns)
+    for key in table.unique_keys:
+        if key and all(
+            c in writable and c not in table.float_columns and e_image.get(c) is not None
+            for c in key
+        ):
+            return tuple(key)
+    return None
+
+
+def plan_row(table: UndoTable, row: MountedRow) -> tuple[Outcome, tuple[Action, ...]]:
+    """The outcome and the actions (each with its ``phase``) for one changed row key."""
+    t, e = row.t_image, row.e_image
+    if (t is None and e is None) or (t is not None and e is not None and dict(t) == dict(e)):
+        return Outcome.SKIPPED, ()
+    common = (table, row.handle, row.first_commit_ts, row.last_commit_ts)
+    if table.identity is not Identity.ROWID:
+        if not table.pk_columns:
+            raise ValueError(f"table {table.db}.{table.name}: {table.identity} without pk_columns")
+        if t is not None:
+            return Outcome.RESTORED, (Replace(*common, _values(table, t, table.columns, row)),)
+        assert e is not None
+        pk = tuple(table.pk_columns)
+        return Outcome.DELETED, (DeleteByKey(*common, pk, _values(table, e, pk, row), 0),)
+
+    actions: list[Action] = []
+    if e is not None:
+        key = delete_key_for(table, e)
+        if key is not None:
+            actions.append(DeleteByKey(*common, key, _values(table, e, key, row), 0))
+        else:
+            actions.append(DeleteRow(*common, _values(table, e, table.columns, row)))
+    if t is not None:
+        actions.append(Insert(*common, _values(table, t, table.columns, row)))
+        return Outcome.RESTORED, tuple(actions)
+    return Outcome.DELETED, tuple(actions)
+
+
+def plan_table(table: UndoTable, rows: Iterable[MountedRow]) -> TablePlan:
+    """Plan every changed row key of one table; actions keep the order of ``rows``."""
+    n_phases = 2 if table.identity is Identity.ROWID else 1
+    phases: list[list[Action]] = [[] for _ in range(n_phases)]
+    counts = PlanCounts()
+    for row in rows:
+        outcome, actions = plan_row(table, row)
+        counts = counts.add(outcome)
+        for action in actions:
+            phases[action.phase].append(action)
+    return TablePlan(table, tuple(tuple(p) for p in phases), counts)

@@ -1,0 +1,432 @@
+"""SQL text and bound parameters for undo actions, batched; plus a dry-run renderer.
+
+Every statement is ``(sql, params)`` for a DB-API ``cursor.execute(sql, params)`` in PyMySQL /
+aiomysql ``%s`` style. Values never enter the SQL text (except in :func:`render_for_dry_run`,
+the one place they become text); identifiers are backtick-quoted, and because every statement
+carries parameters, a ``%`` inside an identifier is written ``%%`` (the driver interpolates).
+
+Statement shapes (one table each; columns in ``table.columns`` order):
+
+- ``REPLACE INTO `db`.`t` (`a`,`b`) VALUES (%s,%s),(%s,%s)``
+- ``INSERT INTO `db`.`t` (`a`,`b`) VALUES (%s,%s),(%s,%s)`` (phase 2 of ``_tidb_rowid`` tables)
+- ``DELETE FROM `db`.`t` WHERE `id` IN (%s,%s)`` for a one-column key, else
+  ``DELETE FROM `db`.`t` WHERE (`k1`,`k2`) IN ((%s,%s),(%s,%s))``
+- ``DELETE FROM `db`.`t` WHERE `a` <=> %s AND `f` BETWEEN %s AND %s LIMIT 1``: one row, all
+  columns. ``<=>`` matches NULL to NULL. A FLOAT column is matched by a bracket around the
+  single-precision value instead of ``=``: the bracket is a quarter of a float32 ulp wide on each
+  side, so it contains exactly one float32 value whatever rounding the server applies to the
+  literal (``tests/integration/test_undo_order_free.py`` checks 0.1, ±3.4028235e38, ±FLT_MIN
+  and subnormals on MariaDB). A NULL FLOAT is matched with ``IS NULL``. A key delete whose key
+  has a FLOAT column falls back to this per-row form.
+
+Dialects: the statements are the same for MySQL/MariaDB and TiDB. What differs are session
+settings, which :func:`session_statements` returns for the sink to run on each connection.
+MariaDB cannot check the TiDB-only parts: ``tidb_cdc_write_source`` (the txn-source tag TiCDC
+uses to filter our own writes), TiDB's pessimistic-transaction and clustered-index behaviour,
+and ``_tidb_rowid`` allocation for re-inserted rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+import struct
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import cast
+
+from pymysql.converters import escape_string
+
+from app.codec.jsonbin import JsonValue, json_to_text
+from app.undo.model import UndoTable
+from app.undo.plan import Action, DeleteByKey, DeleteRow, Insert, Replace, TablePlan
+
+__all__ = [
+    "BatchLimits",
+    "Dialect",
+    "Param",
+    "Statement",
+    "float32_bracket",
+    "plan_statements",
+    "quote_ident",
+    "render_for_dry_run",
+    "session_statements",
+    "statements",
+    "table_name",
+    "to_param",
+]
+
+Param = None | int | float | str | bytes | Decimal
+"""What the driver receives: the codec's values converted by :func:`to_param`."""
+
+
+class Dialect(enum.Enum):
+    """The downstream's SQL flavour (MariaDB stands in for TiDB in tests)."""
+
+    MYSQL = "mysql"
+    TIDB = "tidb"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchLimits:
+    """How big one multi-row statement may grow.
+
+    ``max_bytes`` is an estimate of the statement after the driver's escaping; keep it well
+    under the server's ``max_allowed_packet`` (4 MiB in MySQL 5.7, 16 MiB in MariaDB 10.11,
+    64 MiB in TiDB). One row larger than ``max_bytes`` still gets its own statement.
+    ``max_params`` bounds placeholders (65,535 is the limit of server-side prepared statements).
+    """
+
+    max_rows: int = 500
+    max_bytes: int = 1 << 20
+    max_params: int = 65_535
+
+    def validate(self) -> None:
+        """Raise ValueError unless every limit is positive."""
+        if self.max_rows < 1 or self.max_bytes < 1 or self.max_params < 1:
+            raise ValueError(f"batch limits must be positive: {self!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement and its parameters, with what it covers (for dry-run comments, reports)."""
+
+    sql: str
+    params: tuple[Param, ...]
+    kind: str
+    """``replace``, ``insert``, ``delete`` (by key) or ``delete_row`` (all columns)."""
+    rows: int
+    """Actions (row keys) covered."""
+    first_commit_ts: int
+    """Smallest first_commit_ts among the covered row keys."""
+    last_commit_ts: int
+    """Largest last_commit_ts among the covered row keys."""
+
+
+def quote_ident(name: str) -> str:
+    """Backtick-quote an identifier: backticks doubled, ``%`` doubled for the driver."""
+    if name == "" or "\x00" in name:
+        raise ValueError(f"not a valid SQL identifier: {name!r}")
+    return "`" + name.replace("`", "``").replace("%", "%%") + "`"
+
+
+def table_name(table: UndoTable) -> str:
+    """```db`.`table``` quoted for statements with parameters."""
+    return f"{quote_ident(table.db)}.{quote_ident(table.name)}"
+
+
+def _timedelta_text(value: dt.timedelta) -> str:
+    sign = "-" if value < dt.timedelta(0) else ""
+    us = abs(value) // dt.timedelta(microseconds=1)
+    secs, micro = divmod(us, 1_000_000)
+    mins, sec = divmod(secs, 60)
+    hours, minute = divmod(mins, 60)
+    text = f"{sign}{hours:02d}:{minute:02d}:{sec:02d}"
+    return text + f".{micro:06d}" if micro else text
+
+
+def json_text(tree: object) -> str:
+    """JSON text as TiDB renders it (``app.codec.jsonbin.json_to_text``)."""
+    return json_to_text(cast(JsonValue, tree))
+
+
+def to_param(value: object, *, is_json: bool = False) -> Param:
+    """Convert one decoded column value to a DB-API parameter.
+
+    DATE/DATETIME/TIMESTAMP (``MyTime``) → its MySQL text (TIMESTAMP text is in the time zone
+    the codec decoded with; the session must use the same, see :func:`session_statements`);
+    TIME (timedelta) → ``[-]HH:MM:SS[.ffffff]``; JSON tree → JSON text; Decimal, int, float,
+    str (text, ENUM, SET) and bytes pass through; bool → int.
+    """
+    if is_json:
+        return None if value is None else json_text(value)
+    if value is None or isinstance(value, int | float | str | bytes | Decimal):
+        if isinstance(value, bool):
+            return int(value)
+        return value
+    if isinstance(value, bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, dt.timedelta):
+        return _timedelta_text(value)
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if hasattr(value, "to_python"):  # app.codec.mytime.MyTime: str() is MySQL's text
+        return str(value)
+    raise TypeError(f"no SQL parameter form for {type(value).__name__}: {value!r}")
+
+
+def _params(table: UndoTable, columns: Sequence[str], values: Sequence[object]) -> list[Param]:
+    js = table.json_columns
+    return [to_param(v, is_json=c in js) for c, v in zip(columns, values, strict=True)]
+
+
+def _param_bytes(p: Param) -> int:
+    """Upper estimate of a parameter's size once escaped into the statement."""
+    if p is None:
+        return 4
+    if isinstance(p, bytes):
+        return 2 * len(p) + 10
+    if isinstance(p, str):
+        return 2 * len(p.encode("utf-8", "surrogatepass")) + 2
+    return 32 if not isinstance(p, Decimal) else len(str(p)) + 2
+
+
+_FLOAT32_MIN_ULP = math.ldexp(1.0, -149)
+
+
+def float32_bracket(value: float) -> tuple[float, float]:
+    """Bounds that contain ``value`` rounded to float32 and no other float32 value."""
+    try:
+        f32: float = struct.unpack("<f", struct.pack("<f", value))[0]
+    except OverflowError as exc:
+        raise ValueError(f"FLOAT value {value!r} is not a finite float32") from exc
+    if not math.isfinite(f32):
+        raise ValueError(f"FLOAT value {value!r} is not a finite float32")
+    _, exp = math.frexp(f32)
+    ulp = max(math.ldexp(1.0, exp - 24), _FLOAT32_MIN_ULP)
+    return f32 - ulp / 4, f32 + ulp / 4
+
+
+def _row_match(
+    table: UndoTable, columns: Sequence[str], values: Sequence[object], dialect: Dialect
+) -> tuple[str, list[Param]]:
+    parts: list[str] = []
+    params: list[Param] = []
+    js = table.json_columns
+    for c, v in zip(columns, values, strict=True):
+        q = quote_ident(c)
+        if v is None and c in table.float_columns | js:
+            parts.append(f"{q} IS NULL")
+        elif c in js:
+            parts.append(
+                f"{q} = CAST(%s AS JSON)" if dialect is Dialect.TIDB else f"JSON_EQUALS({q}, %s)"
+            )
+            params.append(to_param(v, is_json=True))
+        elif c in table.float_columns:
+            if not isinstance(v, int | float):
+                raise TypeError(f"FLOAT column {c!r} holds {type(v).__name__}")
+            lo, hi = float32_bracket(float(v))
+            parts.append(f"{q} BETWEEN %s AND %s")
+            params += [lo, hi]
+        else:
+            parts.append(f"{q} <=> %s")
+            params.append(to_param(v, is_json=c in js))
+    return " AND ".join(parts), params
+
+
+@dataclass(slots=True)
+class _Batch:
+    params: list[Param]
+    tuples: int = 0
+    size: int = 0
+    first_ts: int = 0
+    last_ts: int = 0
+
+
+def _multi_row(
+    prefix: str,
+    row_sql: str,
+    sep: str,
+    suffix: str,
+    kind: str,
+    rows: Iterable[tuple[Action, list[Param]]],
+    limits: BatchLimits,
+) -> list[Statement]:
+    out: list[Statement] = []
+    batch: _Batch | None = None
+
+    def flush(b: _Batch) -> None:
+        sql = prefix + sep.join([row_sql] * b.tuples) + suffix
+        out.append(Statement(sql, tuple(b.params), kind, b.tuples, b.first_ts, b.last_ts))
+
+    for action, params in rows:
+        size = len(row_sql) + len(sep) + sum(_param_bytes(p) for p in params)
+        if batch is not None and (
+            batch.tuples >= limits.max_rows
+            or batch.size + size > limits.max_bytes
+            or len(batch.params) + len(params) > limits.max_params
+        ):
+            flush(batch)
+            batch = None
+        if batch is None:
+            batch = _Batch([], 0, len(prefix) + len(suffix), action.first_commit_ts, 0)
+        batch.params += params
+        batch.tuples += 1
+        batch.size += size
+        batch.first_ts = min(batch.first_ts, action.first_commit_ts)
+        batch.last_ts = max(batch.last_ts, action.last_commit_ts)
+    if batch is not None:
+        flush(batch)
+    return out
+
+
+def _placeholders(n: int) -> str:
+    return "(" + ",".join(["%s"] * n) + ")"
+
+
+def _delete_row_statement(
+    table: UndoTable,
+    action: Action,
+    columns: Sequence[str],
+    values: Sequence[object],
+    dialect: Dialect,
+) -> Statement:
+    where, params = _row_match(table, columns, values, dialect)
+    sql = f"DELETE FROM {table_name(table)} WHERE {where} LIMIT 1"
+    return Statement(
+        sql, tuple(params), "delete_row", 1, action.first_commit_ts, action.last_commit_ts
+    )
+
+
+def statements(
+    actions: Sequence[Action],
+    limits: BatchLimits | None = None,
+    dialect: Dialect = Dialect.TIDB,
+) -> list[Statement]:
+    """Statements for actions of ONE table and ONE phase, batched; [] for no actions.
+
+    ``dialect`` only changes how a JSON column is matched in an all-column delete.
+
+    Actions are grouped by statement shape (kind, key columns) in order of first appearance;
+    within a phase the order of statements does not matter (see :mod:`app.undo.plan`).
+    """
+    limits = limits or BatchLimits()
+    limits.validate()
+    if not actions:
+        return []
+    table = actions[0].table
+    for a in actions:
+        if a.table is not table and (a.table.db, a.table.name) != (table.db, table.name):
+            raise ValueError("statements() takes the actions of one table")
+    cols = ",".join(quote_ident(c) for c in table.columns)
+    groups: dict[tuple[str, tuple[str, ...]], list[Action]] = {}
+    for a in actions:
+        shape = (type(a).__name__, a.columns if isinstance(a, DeleteByKey) else ())
+        groups.setdefault(shape, []).append(a)
+
+    out: list[Statement] = []
+    for (kind, key_cols), group in groups.items():
+        if kind in ("Replace", "Insert"):
+            verb = "REPLACE" if kind == "Replace" else "INSERT"
+            rows = [
+                (a, _params(table, table.columns, a.values))
+                for a in group
+                if isinstance(a, Replace | Insert)
+            ]
+            out += _multi_row(
+                f"{verb} INTO {table_name(table)} ({cols}) VALUES ",
+                _placeholders(len(table.columns)),
+                ",",
+                "",
+                verb.lower(),
+                rows,
+                limits,
+            )
+        elif kind == "DeleteRow":
+            out += [
+                _delete_row_statement(table, a, table.columns, a.values, dialect)
+                for a in group
+                if isinstance(a, DeleteRow)
+            ]
+        elif any(c in table.float_columns for c in key_cols):
+            out += [
+                _delete_row_statement(table, a, key_cols, a.key, dialect)
+                for a in group
+                if isinstance(a, DeleteByKey)
+            ]
+        else:
+            keys = [
+                (a, _params(table, key_cols, a.key)) for a in group if isinstance(a, DeleteByKey)
+            ]
+            if len(key_cols) == 1:
+                target, row_sql = quote_ident(key_cols[0]), "%s"
+            else:
+                target = "(" + ",".join(quote_ident(c) for c in key_cols) + ")"
+                row_sql = _placeholders(len(key_cols))
+            out += _multi_row(
+                f"DELETE FROM {table_name(table)} WHERE {target} IN (",
+                row_sql,
+                ",",
+                ")",
+                "delete",
+                keys,
+                limits,
+            )
+    return out
+
+
+def plan_statements(
+    plan: TablePlan, limits: BatchLimits | None = None, dialect: Dialect = Dialect.TIDB
+) -> tuple[tuple[Statement, ...], ...]:
+    """Statements per phase of a table's plan (the phase barrier is the sink's to keep)."""
+    return tuple(tuple(statements(phase, limits, dialect)) for phase in plan.phases)
+
+
+def session_statements(
+    dialect: Dialect, *, txn_source: int | None = None, time_zone: str = "+00:00"
+) -> list[str]:
+    """Per-connection settings the sink runs before any undo statement (no parameters).
+
+    Both dialects: no foreign-key checks (rows are restored in any order); the time zone the
+    codec decoded TIMESTAMP values in; ``sql_mode`` without strict checks or zero-date bans
+    (the images were accepted once, including zero dates) and with ``NO_AUTO_VALUE_ON_ZERO`` (an
+    auto-increment column restored as 0 stays 0). TiDB also tags the session's writes with
+    ``tidb_cdc_write_source`` (1..15) so TiCDC and our own foreign-write check can tell them
+    apart; MariaDB has no such variable, so ``txn_source`` is refused for ``MYSQL``.
+    """
+    if not all(ch in "+-:0123456789" for ch in time_zone) or not time_zone:
+        raise ValueError(f"time zone must be an offset like +00:00: {time_zone!r}")
+    out = [
+        "SET SESSION foreign_key_checks = 0",
+        f"SET SESSION time_zone = '{time_zone}'",
+        "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+    ]
+    if txn_source is not None:
+        if dialect is not Dialect.TIDB:
+            raise ValueError("txn_source needs Dialect.TIDB (tidb_cdc_write_source)")
+        if not 1 <= txn_source <= 15:
+            raise ValueError(f"tidb_cdc_write_source must be in 1..15: {txn_source}")
+        out.append(f"SET SESSION tidb_cdc_write_source = {int(txn_source)}")
+    return out
+
+
+def _literal(p: Param) -> str:
+    if p is None:
+        return "NULL"
+    if isinstance(p, bool):
+        return str(int(p))
+    if isinstance(p, int):
+        return str(p)
+    if isinstance(p, float):
+        if not math.isfinite(p):
+            raise ValueError(f"{p!r} has no SQL literal")
+        text = repr(p)
+        return text if "e" in text else text + "e0"
+    if isinstance(p, Decimal):
+        if not p.is_finite():
+            raise ValueError(f"{p!r} has no SQL literal")
+        return str(p)
+    if isinstance(p, bytes):
+        return "X'" + p.hex().upper() + "'"
+    if isinstance(p, str):
+        return "'" + escape_string(p) + "'"
+    raise TypeError(f"no SQL literal for {type(p).__name__}")
+
+
+def render_for_dry_run(sql: str, params: Sequence[Param] | Mapping[str, Param]) -> str:
+    """The statement as one literal SQL line for the mysql client (audit / manual apply).
+
+    Strings are escaped with PyMySQL's pure ``escape_string`` (quotes, backslashes, NUL,
+    newlines, Ctrl-Z) and kept as UTF-8; bytes become ``X'..'`` hex so binary data survives
+    any client charset. Ends with ``;``.
+    """
+    if isinstance(params, Mapping):
+        raise TypeError("undo statements use positional %s parameters")
+    literals = tuple(_literal(p) for p in params)
+    try:
+        text = sql % literals
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{len(literals)} parameters do not fit the statement {sql!r}") from exc
+    return text + ";"

@@ -1,0 +1,303 @@
+"""SQL generation: exact statements and parameters (STYLE.md §12), batching, dry-run text."""
+
+from __future__ import annotations
+
+import datetime as dt
+import struct
+from decimal import Decimal
+
+import pytest
+
+from app.codec.jsonbin import JsonUint
+from app.codec.mytime import MyTime
+from app.undo.model import Identity, MountedRow, TableSpec
+from app.undo.plan import DeleteByKey, DeleteRow, Replace, plan_table
+from app.undo.sqlgen import (
+    BatchLimits,
+    Dialect,
+    Statement,
+    float32_bracket,
+    plan_statements,
+    quote_ident,
+    render_for_dry_run,
+    session_statements,
+    statements,
+    to_param,
+)
+
+T = TableSpec("db", "t", ("id", "name"), Identity.INT_HANDLE, ("id",))
+C = TableSpec("db", "c", ("a", "b", "v"), Identity.COMMON_HANDLE, ("a", "b"))
+R = TableSpec(
+    "db",
+    "r",
+    ("u", "f", "j"),
+    Identity.ROWID,
+    unique_keys=(("u",),),
+    float_columns=frozenset({"f"}),
+    json_columns=frozenset({"j"}),
+)
+
+
+def test_replace_multi_row() -> None:
+    acts = [Replace(T, 1, 10, 20, (1, "a")), Replace(T, 2, 11, 25, (2, None))]
+    assert statements(acts) == [
+        Statement(
+            "REPLACE INTO `db`.`t` (`id`,`name`) VALUES (%s,%s),(%s,%s)",
+            (1, "a", 2, None),
+            "replace",
+            2,
+            10,
+            25,
+        )
+    ]
+
+
+def test_delete_single_column_key() -> None:
+    acts = [DeleteByKey(T, h, h, h, ("id",), (h,), 0) for h in (5, 6, 7)]
+    assert statements(acts) == [
+        Statement("DELETE FROM `db`.`t` WHERE `id` IN (%s,%s,%s)", (5, 6, 7), "delete", 3, 5, 7)
+    ]
+
+
+def test_delete_composite_key() -> None:
+    acts = [
+        DeleteByKey(C, ("x", 1), 3, 4, ("a", "b"), ("x", 1), 0),
+        DeleteByKey(C, ("y", 2), 1, 9, ("a", "b"), ("y", 2), 0),
+    ]
+    assert statements(acts) == [
+        Statement(
+            "DELETE FROM `db`.`c` WHERE (`a`,`b`) IN ((%s,%s),(%s,%s))",
+            ("x", 1, "y", 2),
+            "delete",
+            2,
+            1,
+            9,
+        )
+    ]
+
+
+def test_mixed_replace_and_delete_group_by_shape() -> None:
+    acts = [
+        Replace(T, 1, 1, 1, (1, "a")),
+        DeleteByKey(T, 2, 2, 2, ("id",), (2,), 0),
+        Replace(T, 3, 3, 3, (3, "c")),
+    ]
+    assert [(s.sql, s.params) for s in statements(acts)] == [
+        ("REPLACE INTO `db`.`t` (`id`,`name`) VALUES (%s,%s),(%s,%s)", (1, "a", 3, "c")),
+        ("DELETE FROM `db`.`t` WHERE `id` IN (%s)", (2,)),
+    ]
+
+
+def test_rowid_phases_all_column_delete_and_insert() -> None:
+    lo, hi = float32_bracket(0.5)
+    rows = [
+        MountedRow(1, {"u": 1, "f": 0.5, "j": None}, {"u": None, "f": 0.5, "j": {"k": [1]}}, 5, 6),
+        MountedRow(2, None, {"u": 9, "f": None, "j": None}, 7, 8),
+    ]
+    phases = plan_statements(plan_table(R, rows), dialect=Dialect.TIDB)
+    assert phases == (
+        (
+            Statement(
+                "DELETE FROM `db`.`r` WHERE `u` <=> %s AND `f` BETWEEN %s AND %s"
+                " AND `j` = CAST(%s AS JSON) LIMIT 1",
+                (None, lo, hi, '{"k": [1]}'),
+                "delete_row",
+                1,
+                5,
+                6,
+            ),
+            Statement("DELETE FROM `db`.`r` WHERE `u` IN (%s)", (9,), "delete", 1, 7, 8),
+        ),
+        (
+            Statement(
+                "INSERT INTO `db`.`r` (`u`,`f`,`j`) VALUES (%s,%s,%s)",
+                (1, 0.5, None),
+                "insert",
+                1,
+                5,
+                6,
+            ),
+        ),
+    )
+
+
+def test_all_column_delete_mariadb_json_and_null_float() -> None:
+    act = DeleteRow(R, 1, 1, 1, (3, None, [1, "a"]))
+    (st,) = statements([act], dialect=Dialect.MYSQL)
+    assert st.sql == (
+        "DELETE FROM `db`.`r` WHERE `u` <=> %s AND `f` IS NULL AND JSON_EQUALS(`j`, %s) LIMIT 1"
+    )
+    assert st.params == (3, '[1, "a"]')
+
+
+def test_float_key_column_falls_back_to_row_match() -> None:
+    fk = TableSpec("db", "k", ("f", "v"), Identity.ROWID, (), (("f",),), frozenset({"f"}))
+    (st,) = statements([DeleteByKey(fk, 1, 1, 1, ("f",), (0.1,), 0)])
+    lo, hi = float32_bracket(0.1)
+    assert (st.sql, st.params) == (
+        "DELETE FROM `db`.`k` WHERE `f` BETWEEN %s AND %s LIMIT 1",
+        (lo, hi),
+    )
+
+
+def test_empty_batch() -> None:
+    assert statements([]) == []
+    assert plan_statements(plan_table(R, [])) == ((), ())
+
+
+def test_batch_split_by_rows() -> None:
+    acts = [Replace(T, i, i, i, (i, "x")) for i in range(5)]
+    out = statements(acts, BatchLimits(max_rows=2))
+    assert [s.params for s in out] == [(0, "x", 1, "x"), (2, "x", 3, "x"), (4, "x")]
+    assert [s.rows for s in out] == [2, 2, 1]
+    assert out[2].sql == "REPLACE INTO `db`.`t` (`id`,`name`) VALUES (%s,%s)"
+
+
+def test_batch_split_by_bytes_and_params() -> None:
+    acts = [Replace(T, i, i, i, (i, "é" * 100)) for i in range(4)]
+    by_bytes = statements(acts, BatchLimits(max_bytes=1000))
+    # 44-byte prefix; a row estimates 7+1 (placeholders, comma) + 32 (int) + 2*200+2 (text)
+    assert [s.rows for s in by_bytes] == [2, 2]
+    by_params = statements(acts, BatchLimits(max_params=5))
+    assert [s.rows for s in by_params] == [2, 2]
+    huge = statements([Replace(T, 1, 1, 1, (1, "x" * 5000))], BatchLimits(max_bytes=100))
+    assert [s.rows for s in huge] == [1]
+
+
+def test_batch_limits_validate() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        statements([Replace(T, 1, 1, 1, (1, "x"))], BatchLimits(max_rows=0))
+
+
+def test_actions_of_two_tables_are_refused() -> None:
+    with pytest.raises(ValueError, match="one table"):
+        statements([Replace(T, 1, 1, 1, (1, "x")), Replace(C, 1, 1, 1, (1, 2, 3))])
+
+
+@pytest.mark.parametrize(
+    ("name", "quoted"),
+    [
+        ("t", "`t`"),
+        ("we`ird", "`we``ird`"),
+        ("``", "``````"),
+        ("50%", "`50%%`"),
+        ("日本 表", "`日本 表`"),
+        ("😀", "`😀`"),
+    ],
+)
+def test_quote_ident(name: str, quoted: str) -> None:
+    assert quote_ident(name) == quoted
+
+
+@pytest.mark.parametrize("bad", ["", "a\x00b"])
+def test_quote_ident_rejects(bad: str) -> None:
+    with pytest.raises(ValueError, match="identifier"):
+        quote_ident(bad)
+
+
+def test_odd_identifiers_in_statement_and_dry_run() -> None:
+    odd = TableSpec("d`b", "t%1", ("c`1", "ü"), Identity.INT_HANDLE, ("c`1",))
+    (st,) = statements([Replace(odd, 1, 1, 1, (1, "x"))])
+    assert st.sql == "REPLACE INTO `d``b`.`t%%1` (`c``1`,`ü`) VALUES (%s,%s)"
+    assert render_for_dry_run(st.sql, st.params) == (
+        "REPLACE INTO `d``b`.`t%1` (`c``1`,`ü`) VALUES (1,'x');"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "is_json", "param"),
+    [
+        (None, False, None),
+        (None, True, None),
+        (-3, False, -3),
+        (True, False, 1),
+        (1.5, False, 1.5),
+        (Decimal("-0.010"), False, Decimal("-0.010")),
+        ("ünï", False, "ünï"),
+        (b"\x00\xff", False, b"\x00\xff"),
+        (MyTime(2020, 1, 2, 3, 4, 5, 120000, tp=12, fsp=3), False, "2020-01-02 03:04:05.120"),
+        (MyTime(0, 0, 0, tp=10), False, "0000-00-00"),
+        (dt.timedelta(hours=-838, minutes=-59, seconds=-59), False, "-838:59:59"),
+        (dt.timedelta(seconds=1, microseconds=5), False, "00:00:01.000005"),
+        (
+            {"b": [True, None], "a": JsonUint(18446744073709551615)},
+            True,
+            '{"a": 18446744073709551615, "b": [true, null]}',
+        ),
+        ("just a string", True, '"just a string"'),
+    ],
+)
+def test_to_param(value: object, is_json: bool, param: object) -> None:
+    got = to_param(value, is_json=is_json)
+    assert got == param
+    assert type(got) is type(param)
+
+
+def test_to_param_refuses_unknown_types() -> None:
+    with pytest.raises(TypeError, match="no SQL parameter form for object"):
+        to_param(object())
+
+
+@pytest.mark.parametrize(
+    ("params", "line"),
+    [
+        (("it's",), "SELECT 'it\\'s';"),
+        (("back\\slash",), "SELECT 'back\\\\slash';"),
+        (("nul\x00here",), "SELECT 'nul\\0here';"),
+        (('q"\n\r\x1a',), "SELECT 'q\\\"\\n\\r\\Z';"),
+        (("😀 utf8mb4",), "SELECT '😀 utf8mb4';"),
+        ((b"\x00'\xff",), "SELECT X'0027FF';"),
+        ((b"",), "SELECT X'';"),
+        ((None,), "SELECT NULL;"),
+        ((Decimal("-1.50"),), "SELECT -1.50;"),
+        ((0.1,), "SELECT 0.1e0;"),
+        ((3.4028234663852886e38,), "SELECT 3.4028234663852886e+38;"),
+        ((-(2**63),), "SELECT -9223372036854775808;"),
+        (("100%",), "SELECT '100%';"),
+    ],
+)
+def test_render_for_dry_run(params: tuple[object, ...], line: str) -> None:
+    assert render_for_dry_run("SELECT %s", params) == line  # type: ignore[arg-type]
+
+
+def test_render_for_dry_run_arity_and_bad_values() -> None:
+    with pytest.raises(ValueError, match="do not fit"):
+        render_for_dry_run("SELECT %s, %s", (1,))
+    with pytest.raises(ValueError, match="no SQL literal"):
+        render_for_dry_run("SELECT %s", (float("nan"),))
+
+
+def test_float32_bracket_contains_exactly_one_float32() -> None:
+    for v in (0.1, 3.4028235e38, -1.17549435e-38, 1e-45, 0.0, -2.5, 16777217.0):
+        f32 = struct.unpack("<f", struct.pack("<f", v))[0]
+        lo, hi = float32_bracket(v)
+        assert lo < f32 < hi or (f32 == 0.0 and lo < 0.0 < hi)
+        bits = struct.unpack("<I", struct.pack("<f", f32))[0]
+        for nb in (bits - 1, bits + 1):
+            if f32 == 0.0:
+                break
+            neighbour = struct.unpack("<f", struct.pack("<I", nb & 0xFFFFFFFF))[0]
+            assert not lo <= neighbour <= hi
+    with pytest.raises(ValueError, match="finite float32"):
+        float32_bracket(1e39)
+
+
+def test_session_statements() -> None:
+    base = [
+        "SET SESSION foreign_key_checks = 0",
+        "SET SESSION time_zone = '+00:00'",
+        "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+    ]
+    assert session_statements(Dialect.MYSQL) == base
+    assert session_statements(Dialect.TIDB, txn_source=3, time_zone="+08:00") == [
+        base[0],
+        "SET SESSION time_zone = '+08:00'",
+        base[2],
+        "SET SESSION tidb_cdc_write_source = 3",
+    ]
+    with pytest.raises(ValueError, match=r"Dialect\.TIDB"):
+        session_statements(Dialect.MYSQL, txn_source=1)
+    with pytest.raises(ValueError, match=r"1\.\.15"):
+        session_statements(Dialect.TIDB, txn_source=16)
+    with pytest.raises(ValueError, match="offset"):
+        session_statements(Dialect.TIDB, time_zone="UTC'; DROP")
