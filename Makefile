@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export TIUNDO_KAFKA ?= 127.0.0.1:9092
 export TIUNDO_MYSQL ?= mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test
 
-.PHONY: venv proto proto-check services stop check lint types unit test clean
+.PHONY: venv proto services stop check lint types unit test clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## regenerate proto/*_pb2*.py from proto/*.proto (committed; tests/unit/test_proto_fresh.py checks)
+## regenerate proto/*_pb2*.py from proto/*.proto (committed; tests/unit/proto/test_generated_fresh.py checks)
 proto: $(STAMP)
 	$(BIN)/python scripts/gen_proto.py
 
