@@ -27,7 +27,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, tzinfo
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 from app.codec import datum as d
@@ -250,6 +250,10 @@ def _duration_codec(ft: FieldType) -> ColumnCodec:
 
 
 # ---- decimal -----------------------------------------------------------------------------------
+# Enough digits for DECIMAL(65, 30) so quantize never trips the default 28-digit context.
+_DEC_CTX = Context(prec=200, rounding=ROUND_HALF_UP, Emax=10_000, Emin=-10_000)
+
+
 def _decimal_codec(ft: FieldType) -> ColumnCodec:
     from app.codec import mydecimal
 
@@ -259,7 +263,7 @@ def _decimal_codec(ft: FieldType) -> ColumnCodec:
     def fix(v: Decimal, stored_frac: int) -> Decimal:
         # TiDB rounds half-up to the column's scale when the stored one is larger.
         if 0 <= col_frac < stored_frac:
-            return v.quantize(Decimal(1).scaleb(-col_frac), rounding=ROUND_HALF_UP)
+            return v.quantize(Decimal(1).scaleb(-col_frac), context=_DEC_CTX)
         return v
 
     def v2(p: bytes) -> Decimal:
@@ -293,7 +297,7 @@ def _decimal_codec(ft: FieldType) -> ColumnCodec:
         except InvalidOperation as exc:
             raise EncodeError(f"not a decimal: {v!r}") from exc
         prec, frac = prec_frac(dv)
-        dv = dv.quantize(Decimal(1).scaleb(-frac), rounding=ROUND_HALF_UP)
+        dv = dv.quantize(Decimal(1).scaleb(-frac), context=_DEC_CTX)
         return dv, prec, frac
 
     def enc_payload(v: Any) -> bytes:
