@@ -16,12 +16,12 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from conftest import unique_name  # tests/conftest.py (tests/ is on sys.path)
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +142,7 @@ async def test_table_state_survives_worker_restart(
 ) -> None:
     source = await fresh_topic(partitions=PARTITIONS)
     out = await fresh_topic(partitions=1)
-    app_id = unique_name("tiundo-faust", "counter").replace("_", "-")
+    app_id = f"tiundo-faust-counter-{uuid.uuid4().hex[:10]}"
     datadir = tmp_path / "faust-data"
     env = {
         **os.environ,

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 import aiomysql
 import pytest
-from conftest import MySQLConfig  # tests/conftest.py (tests/ is on sys.path)
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +41,7 @@ async def _rows(conn: aiomysql.Connection, sql: str) -> list[tuple[object, ...]]
         return list(await cur.fetchall())
 
 
-async def test_replace_round_trip(mysql_db: MySQLConfig) -> None:
+async def test_replace_round_trip(mysql_db) -> None:
     conn = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=False)
     try:
         async with conn.cursor() as cur:
@@ -89,9 +88,7 @@ async def test_replace_round_trip(mysql_db: MySQLConfig) -> None:
         await conn.ensure_closed()
 
 
-async def test_mysql_db_is_fresh_and_isolated(
-    mysql_db: MySQLConfig, mysql_config: MySQLConfig
-) -> None:
+async def test_mysql_db_is_fresh_and_isolated(mysql_db, mysql_config) -> None:
     assert mysql_db.db != mysql_config.db
     conn = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=True)
     try:
@@ -105,9 +102,12 @@ async def test_mysql_db_is_fresh_and_isolated(
         await conn.ensure_closed()
 
 
-def test_mysql_config_from_url() -> None:
-    cfg = MySQLConfig.from_url("mysql://u%40x:p%3Aw@127.0.0.1:3307/db1")
-    assert cfg == MySQLConfig("127.0.0.1", 3307, "u@x", "p:w", "db1")
-    assert MySQLConfig.from_url("mysql://u:p@h/db").port == 3306
+def test_mysql_config_from_url(mysql_config) -> None:
+    # the fixture's class (tests/conftest.py), reached without importing conftest by name
+    config_type = type(mysql_config)
+    cfg = config_type.from_url("mysql://u%40x:p%3Aw@127.0.0.1:3307/db1")
+    assert cfg == config_type("127.0.0.1", 3307, "u@x", "p:w", "db1")
+    assert config_type.from_url(cfg.url) == cfg
+    assert config_type.from_url("mysql://u:p@h/db").port == 3306
     with pytest.raises(ValueError):
-        MySQLConfig.from_url("mysql://u:p@h:1/")
+        config_type.from_url("mysql://u:p@h:1/")
