@@ -305,3 +305,12 @@ def test_rows_outside_region_span_are_dropped_but_initialized_is_not() -> None:
 def test_unknown_log_type_is_ignored() -> None:
     m = initialized_matcher()
     assert m.feed([FeedRow(110, 120, LogType.UNKNOWN, OpType.PUT, K1, b"v")]) == []
+
+
+def test_out_of_order_fake_prewrite_before_scan_prewrite() -> None:
+    # Before INITIALIZED a live value-less lock rewrite can overtake the scan's PREWRITE row;
+    # a COMMIT in between must not take the empty value.
+    m = Matcher(7, start_ts=T)
+    assert m.feed([prewrite(K1, 110, b"", b"o-fake"), commit(K1, 110, 120)]) == []
+    assert m.feed([prewrite(K1, 110, b"real", b"o")]) == []
+    assert m.feed([INIT]) == [change(K1, 110, 120, b"real", b"o")]
