@@ -16,8 +16,11 @@ Statement shapes (one table each; columns in ``table.columns`` order):
   single-precision value instead of ``=``: the bracket is a quarter of a float32 ulp wide on each
   side, so it contains exactly one float32 value whatever rounding the server applies to the
   literal (``tests/integration/test_undo_order_free.py`` checks 0.1, ±3.4028235e38, ±FLT_MIN
-  and subnormals on MariaDB). A NULL FLOAT is matched with ``IS NULL``. A key delete whose key
-  has a FLOAT column falls back to this per-row form.
+  and subnormals on MariaDB). A NULL FLOAT is matched with ``IS NULL``. A text value is matched
+  with ``= %s COLLATE utf8mb4_bin AND CHAR_LENGTH(c) = %s``: the column's own collation may be
+  case- or accent-insensitive, and PAD SPACE collations ignore trailing spaces, so a plain ``=``
+  could delete an unchanged row that differs only in case or trailing blanks. A key delete
+  whose key has a FLOAT column falls back to this per-row form.
 
 Dialects: the statements are the same for MySQL/MariaDB and TiDB. What differs are session
 settings, which :func:`session_statements` returns for the sink to run on each connection.
@@ -184,8 +187,8 @@ def float32_bracket(value: float) -> tuple[float, float]:
         raise ValueError(f"FLOAT value {value!r} is not a finite float32") from exc
     if not math.isfinite(f32):
         raise ValueError(f"FLOAT value {value!r} is not a finite float32")
-    _, exp = math.frexp(f32)
-    ulp = max(math.ldexp(1.0, exp - 24), _FLOAT32_MIN_ULP)
+    _, exp = math.frexp(f32)  # f32 = m * 2**exp, 0.5 <= |m| < 1 (exp = 0 for zero)
+    ulp = max(math.ldexp(1.0, exp - 24), _FLOAT32_MIN_ULP) if f32 else _FLOAT32_MIN_ULP
     return f32 - ulp / 4, f32 + ulp / 4
 
 
@@ -210,6 +213,9 @@ def _row_match(
             lo, hi = float32_bracket(float(v))
             parts.append(f"{q} BETWEEN %s AND %s")
             params += [lo, hi]
+        elif isinstance(v, str):
+            parts.append(f"{q} = %s COLLATE utf8mb4_bin AND CHAR_LENGTH({q}) = %s")
+            params += [v, len(v)]
         else:
             parts.append(f"{q} <=> %s")
             params.append(to_param(v, is_json=c in js))

@@ -274,8 +274,8 @@ def test_float32_bracket_contains_exactly_one_float32() -> None:
         assert lo < f32 < hi or (f32 == 0.0 and lo < 0.0 < hi)
         bits = struct.unpack("<I", struct.pack("<f", f32))[0]
         for nb in (bits - 1, bits + 1):
-            if f32 == 0.0:
-                break
+            if f32 == 0.0:  # neighbours of zero are the smallest subnormals
+                nb = 1 if nb == bits + 1 else 0x80000001
             neighbour = struct.unpack("<f", struct.pack("<I", nb & 0xFFFFFFFF))[0]
             assert not lo <= neighbour <= hi
     with pytest.raises(ValueError, match="finite float32"):
@@ -301,3 +301,14 @@ def test_session_statements() -> None:
         session_statements(Dialect.TIDB, txn_source=16)
     with pytest.raises(ValueError, match="offset"):
         session_statements(Dialect.TIDB, time_zone="UTC'; DROP")
+
+
+def test_all_column_delete_matches_text_exactly() -> None:
+    """Case-insensitive and PAD SPACE collations must not let 'a' match 'A' or 'a '."""
+    t = TableSpec("db", "n", ("s", "b", "d"), Identity.ROWID)
+    (st,) = statements([DeleteRow(t, 1, 1, 1, ("é😀 ", b"x", Decimal("1.0")))])
+    assert st.sql == (
+        "DELETE FROM `db`.`n` WHERE `s` = %s COLLATE utf8mb4_bin AND CHAR_LENGTH(`s`) = %s"
+        " AND `b` <=> %s AND `d` <=> %s LIMIT 1"
+    )
+    assert st.params == ("é😀 ", 3, b"x", Decimal("1.0"))
