@@ -26,6 +26,7 @@ PURE_GLOBS = (
     "ingest/partitioner.py",
     "ingest/region_errors.py",
     "ingest/batcher.py",
+    "ingest/keyspace.py",
     "simulator/__init__.py",
     "proto/__init__.py",
     "proto/*_pb2.py",
