@@ -11,6 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.codec.mysqldef import TYPE_FLOAT, TYPE_JSON
+from app.codec.tableinfo import HandleKind, TableInfo
+
 __all__ = [
     "DELETE",
     "PUT",
@@ -22,6 +25,7 @@ __all__ = [
     "MountedRow",
     "TableSpec",
     "UndoTable",
+    "table_spec",
 ]
 
 PUT = 1
@@ -171,3 +175,37 @@ class MountedRow:
     e_image: Image | None
     first_commit_ts: int
     last_commit_ts: int
+
+
+def table_spec(info: TableInfo, db: str) -> TableSpec:
+    """The planner's view of a codec ``TableInfo`` (schema at ``T``) in database ``db``.
+
+    Columns are the ones SQL may write (public, not hidden, not generated); unique keys that
+    name any other column are dropped (they cannot be matched from an image). For ROWID tables
+    a non-clustered primary key is just the first unique key.
+    """
+    writable = info.sql_columns()
+    names = {c.name for c in writable}
+    kind = info.handle_kind
+    pk: tuple[str, ...]
+    if kind is HandleKind.INT:
+        hc = info.int_handle_column()
+        assert hc is not None  # TableInfo.validate() guarantees it
+        identity, pk = Identity.INT_HANDLE, (hc.name,)
+    elif kind is HandleKind.COMMON:
+        identity, pk = (
+            Identity.COMMON_HANDLE,
+            tuple(c.name for c, _ in info.common_handle_columns()),
+        )
+    else:
+        identity, pk = Identity.ROWID, ()
+    return TableSpec(
+        db=db,
+        name=info.name,
+        columns=tuple(c.name for c in writable),
+        identity=identity,
+        pk_columns=pk,
+        unique_keys=tuple(k.columns for k in info.unique_keys() if set(k.columns) <= names),
+        float_columns=frozenset(c.name for c in writable if c.type.tp == TYPE_FLOAT),
+        json_columns=frozenset(c.name for c in writable if c.type.tp == TYPE_JSON),
+    )
