@@ -332,3 +332,37 @@ async def test_undo_in_random_order_reaches_state_at_t(mysql_db: Any, kind_index
         assert totals["pk_change"] > 20
     if kind.unique:
         assert totals["swap"] > 20
+
+
+async def test_dry_run_lines_apply_as_the_bound_statements_do(mysql_db: Any) -> None:
+    """The rendered literal SQL stores the same bytes as the parameterised statement."""
+    from decimal import Decimal
+
+    from app.undo.plan import Replace
+    from app.undo.sqlgen import render_for_dry_run, statements
+
+    spec = TableSpec(mysql_db.db, "d`r%y", ("id", "s", "b", "x", "f"), Identity.INT_HANDLE, ("id",))
+    tricky = ["it's", "back\\slash", "nul\x00mid", 'q"\n\r\x1a\t', "😀 utf8mb4", "100%", ""]
+    blobs = [b"\x00'\xff\\", b"", bytes(range(256))]
+    conn = pymysql.connect(**mysql_db.connect_kwargs(), autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE `d``r%y` (id INT PRIMARY KEY, s VARCHAR(32), b BLOB,"
+                " x DECIMAL(10,3), f DOUBLE) DEFAULT CHARSET=utf8mb4"
+            )
+            rows = [(i, s, blobs[i % 3], Decimal("-1.250"), 0.1) for i, s in enumerate(tricky)]
+            acts = [Replace(spec, r[0], 1, 1, r) for r in rows]
+            for st in statements(acts):
+                cur.execute(st.sql, st.params)
+            cur.execute("SELECT id, s, b, x, f FROM `d``r%y` ORDER BY id")
+            bound = cur.fetchall()
+            cur.execute("DELETE FROM `d``r%y`")
+            for st in statements(acts):
+                cur.execute(render_for_dry_run(st.sql, st.params).rstrip(";"))
+            cur.execute("SELECT id, s, b, x, f FROM `d``r%y` ORDER BY id")
+            rendered = cur.fetchall()
+    finally:
+        conn.close()
+    assert bound == tuple(rows)
+    assert rendered == bound
