@@ -307,7 +307,10 @@ def json_binary_length(buf: bytes, pos: int) -> int:
     body = pos + 1
     if code in (OBJECT, ARRAY):
         _need(body, 8, limit, "container header")
-        length = 1 + int(_U32.unpack_from(buf, body + 4)[0])
+        size = int(_U32.unpack_from(buf, body + 4)[0])
+        if size < 8:
+            raise CorruptValueError(f"JSON container size {size} < its header", offset=pos)
+        length = 1 + size
     elif code in _FIXED_LEN:
         length = 1 + _FIXED_LEN[code]
     elif code == STRING:

@@ -235,10 +235,11 @@ def core_time_to_mytime(u64: int, tp: int) -> MyTime:
     minute = (u64 >> 30) & 0x3F
     second = (u64 >> 24) & 0x3F
     micro = (u64 >> 4) & 0xFFFFF
-    if month > 12 or hour > 23 or minute > 59 or second > 59 or micro > 999_999:
+    year = u64 >> 50
+    if year > 9999 or month > 12 or hour > 23 or minute > 59 or second > 59 or micro > 999_999:
         raise BadTimeError(f"impossible core time {u64:#018x}")
     return MyTime(
-        u64 >> 50,
+        year,
         month,
         (u64 >> 41) & 0x1F,
         hour,

@@ -220,6 +220,7 @@ def test_length_of_each_standalone_type() -> None:
         (b"\x03\xff\xff\x00\x00\x08\x00\x00\x00", "entries in"),
         (b"\x11" + struct.pack("<qI", 0, 7), "fsp"),
         (b"\x0f" + (13 << 46).to_bytes(8, "little"), "impossible core time"),
+        (b"\x0e" + (10000 << 50).to_bytes(8, "little"), "impossible core time"),
     ],
 )
 def test_corrupt_inputs_raise_typed_error(raw: bytes, why: str) -> None:
@@ -232,6 +233,8 @@ def test_corrupt_lengths() -> None:
         json_binary_length(b"\x01\x01\x00\x00\x00\xff\x00\x00\x00", 0)
     with pytest.raises(CorruptValueError):
         json_binary_length(b"\x0c\x05ab", 0)
+    with pytest.raises(CorruptValueError, match="< its header"):
+        json_binary_length(b"\x03\x00\x00\x00\x00\x00\x00\x00\x00", 0)
     with pytest.raises(CorruptValueError):
         json_binary_length(b"\x20", 0)
     with pytest.raises(CorruptValueError):
