@@ -1,5 +1,7 @@
 """Fixtures shared by every test package.
 
+Every async test ends with a leak check: a task it started and left running fails the test.
+
 Real services (integration tests name them through these fixtures):
 - ``kafka_bootstrap``: "host:port" of the Kafka broker, from TIUNDO_KAFKA.
 - ``mysql_config`` / ``mysql_url``: the MariaDB/MySQL downstream, from TIUNDO_MYSQL.
@@ -51,6 +53,46 @@ def unique_name(prefix: str, hint: str = "") -> str:
     """A Kafka/MySQL-safe name unique per call: prefix, a readable hint, random suffix."""
     slug = re.sub(r"[^A-Za-z0-9]+", "_", hint).strip("_")[:32]
     return "_".join(p for p in (prefix, slug, uuid.uuid4().hex[:10]) if p)
+
+
+# ---------------------------------------------------------------- hygiene
+
+LEAK_GRACE_S = 1.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every async test the leak check (run after its other fixtures are torn down)."""
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        wanted = item.get_closest_marker("asyncio") is not None and names is not None
+        if wanted and "no_leaked_tasks" not in names:
+            names.insert(0, "no_leaked_tasks")
+
+
+@pytest.fixture
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks running on its loop (clients not closed, servers not stopped).
+
+    Tasks get a short grace period to finish on their own; the rest are cancelled and named.
+    """
+    before = asyncio.all_tasks()
+    yield
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    deadline = loop.time() + LEAK_GRACE_S
+    while True:
+        leaked = [t for t in asyncio.all_tasks() - before if t is not me and not t.done()]
+        if not leaked or loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.02)
+    if leaked:
+        for task in leaked:
+            task.cancel()
+        await asyncio.gather(*leaked, return_exceptions=True)
+        pytest.fail(
+            f"{len(leaked)} task(s) still running after the test: "
+            + ", ".join(repr(t.get_coro()) for t in leaked)
+        )
 
 
 # ---------------------------------------------------------------- Kafka
