@@ -20,6 +20,10 @@ import dataclasses
 import struct
 from collections.abc import Iterable
 
+from app.codec.bytescodec import encode_bytes
+from app.codec.keys import record_prefix
+from app.codec.keys import record_span as codec_record_span
+from app.codec.number import encode_int
 from ingest.model import RowChange, Span
 
 __all__ = [
@@ -33,47 +37,16 @@ __all__ = [
 ]
 
 _SIGN = 1 << 63
-_U64 = (1 << 64) - 1
-_GROUP = 8
-_PAD = b"\x00" * _GROUP
 _INT = struct.Struct(">Q")
 
 #: length of ``t`` + 8-byte table id + ``_r``; the handle starts here
 RECORD_PREFIX_LEN = 11
 
 
-def encode_int(value: int) -> bytes:
-    """TiDB ``codec.EncodeInt``: 8 bytes that sort like the signed integer."""
-    return _INT.pack((value & _U64) ^ _SIGN)
-
-
-def encode_bytes(raw: bytes) -> bytes:
-    """Memcomparable (ascending) form of ``raw``: the key space of regions and requests.
-
-    Each 8-byte group is followed by ``0xFF - pad``; a final padded group is always written,
-    so the encoding of ``raw`` sorts exactly like ``raw`` (TiKV ``codec::bytes``).
-    """
-    out = bytearray()
-    n = len(raw)
-    for i in range(0, n + 1, _GROUP):
-        chunk = raw[i : i + _GROUP]
-        pad = _GROUP - len(chunk)
-        out += chunk
-        if pad:
-            out += _PAD[:pad]
-        out.append(0xFF - pad)
-    return bytes(out)
-
-
-def record_prefix(table_id: int) -> bytes:
-    """Raw prefix ``t{table_id}_r`` shared by every record key of the table."""
-    return b"t" + encode_int(table_id) + b"_r"
-
-
 def record_span(table_id: int) -> Span:
     """Encoded span of the table's record keys, ``[t{id}_r, t{id}_s)`` as TiCDC subscribes."""
-    head = b"t" + encode_int(table_id)
-    return Span(encode_bytes(head + b"_r"), encode_bytes(head + b"_s"))
+    start, end = codec_record_span(table_id)
+    return Span(start, end)
 
 
 def parse_record_key(key: bytes) -> tuple[int, bytes] | None:
