@@ -1,0 +1,155 @@
+"""The fake TiDB status API (HTTP, TiDB's status port) over a :class:`Catalog`.
+
+Answers the routes tiundo's schema loader uses, the way TiDB's ``SchemaHandler`` and
+``handleStatus`` answer them (``pkg/server/handler/tikvhandler``, ``pkg/server/http_status.go``):
+
+- ``GET /status`` → ``{"connections", "version", "git_hash", "status"}``;
+- ``GET /schema`` → every database's DBInfo; ``?table_id=N`` → the TableInfo owning id N (a
+  logical table id or a partition's physical id); ``?table_ids=a,b`` → ``{id: TableInfo}``;
+- ``GET /schema/{db}`` → the JSON array of the database's TableInfos;
+- ``GET /schema/{db}/{table}`` → one TableInfo.
+
+Errors are what TiDB writes: status **400** (TiDB's ``handler.WriteError`` always uses 400)
+with the terror text as plain body, e.g. ``[schema:1146]Table 'db.t' doesn't exist``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from aiohttp import web
+
+from simulator.catalog import Catalog
+
+__all__ = ["FAKE_GIT_HASH", "FAKE_VERSION", "StatusApiServer", "build_app"]
+
+FAKE_VERSION: Final = "8.0.11-TiDB-v8.5.0"
+FAKE_GIT_HASH: Final = "0000000000000000000000000000000000000000"
+
+_CATALOG_KEY: Final = web.AppKey("catalog", Catalog)
+
+
+def _data(obj: Any) -> web.Response:
+    # TiDB: json.MarshalIndent(data, "", " ") with Content-Type application/json.
+    return web.Response(
+        body=json.dumps(obj, indent=1, ensure_ascii=False).encode(),
+        content_type="application/json",
+    )
+
+
+def _error(text: str) -> web.Response:
+    return web.Response(status=400, text=text)
+
+
+def _table_missing(db: str, table: str) -> str:
+    return f"[schema:1146]Table '{db}.{table}' doesn't exist"
+
+
+def _table_id_missing(raw: str) -> str:
+    return f"[schema:1146]Table which ID = {raw} does not exist."
+
+
+async def _status(request: web.Request) -> web.Response:
+    body = {
+        "connections": 0,
+        "version": FAKE_VERSION,
+        "git_hash": FAKE_GIT_HASH,
+        "status": {"init_stats_percentage": 100},
+    }
+    return web.json_response(body)
+
+
+def _lookup_id(catalog: Catalog, raw: str) -> dict[str, Any] | str:
+    """TableInfo JSON for a ``table_id`` query value, or TiDB's error text."""
+    try:
+        tid = int(raw)
+    except ValueError:
+        return f'strconv.Atoi: parsing "{raw}": invalid syntax'
+    found = catalog.table_by_id(tid) if tid >= 0 else None
+    if found is None:
+        return _table_id_missing(raw)
+    return found[1].to_json()
+
+
+async def _schema(request: web.Request) -> web.Response:
+    catalog = request.app[_CATALOG_KEY]
+    raw = request.query.get("table_id", "")
+    if raw:
+        got = _lookup_id(catalog, raw)
+        return _error(got) if isinstance(got, str) else _data(got)
+    raw_ids = request.query.get("table_ids", "")
+    if raw_ids:
+        out: dict[str, Any] = {}
+        for part in raw_ids.split(","):
+            one = _lookup_id(catalog, part)
+            if not isinstance(one, str):
+                out[str(one["id"])] = one
+        return _data(out) if out else _error("All tables are not found")
+    return _data(catalog.schemas_json())
+
+
+async def _schema_db(request: web.Request) -> web.Response:
+    catalog = request.app[_CATALOG_KEY]
+    db = request.match_info["db"]
+    if not catalog.has_database(db):
+        return _error(f"[schema:1049]Unknown database '{db}'")
+    return _data([t.to_json() for t in catalog.tables(db)])
+
+
+async def _schema_table(request: web.Request) -> web.Response:
+    catalog = request.app[_CATALOG_KEY]
+    db, table = request.match_info["db"], request.match_info["table"]
+    obj = catalog.table_json(db, table)
+    if obj is None:
+        return _error(_table_missing(db, table))
+    return _data(obj)
+
+
+def build_app(catalog: Catalog) -> web.Application:
+    """The aiohttp application serving ``catalog`` (usable with aiohttp's test client)."""
+    app = web.Application()
+    app[_CATALOG_KEY] = catalog
+    app.router.add_get("/status", _status)
+    app.router.add_get("/schema", _schema)
+    app.router.add_get("/schema/{db}", _schema_db)
+    app.router.add_get("/schema/{db}/{table}", _schema_table)
+    return app
+
+
+class StatusApiServer:
+    """A running status API on a TCP port; ``start`` returns the bound port."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._app = build_app(catalog)
+        self._runner: web.AppRunner | None = None
+        self.host = "127.0.0.1"
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        return f"http://{self.host}:{self.port}"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Bind and serve; ``port=0`` picks a free port. Returns the port."""
+        if self._runner is not None:
+            raise RuntimeError("status API already started")
+        runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.host = host
+        self.port = int(runner.addresses[0][1])
+        return self.port
+
+    async def stop(self) -> None:
+        """Stop serving and close connections (idempotent)."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
