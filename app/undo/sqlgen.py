@@ -413,7 +413,8 @@ def _literal(p: Param) -> str:
     if isinstance(p, Decimal):
         if not p.is_finite():
             raise ValueError(f"{p!r} has no SQL literal")
-        return str(p)
+        # fixed-point text: str() would give 1.2340E-13, which MySQL reads as an inexact DOUBLE
+        return format(p, "f")
     if isinstance(p, bytes):
         return "X'" + p.hex().upper() + "'"
     if isinstance(p, str):
