@@ -250,7 +250,7 @@ def test_to_param_refuses_unknown_types() -> None:
         ((b"",), "SELECT X'';"),
         ((None,), "SELECT NULL;"),
         ((Decimal("-1.50"),), "SELECT -1.50;"),
-        ((Decimal("1.2340E-13"),), "SELECT 0.0000000000001234;"),
+        ((Decimal("1.2340E-13"),), "SELECT 0.00000000000012340;"),
         ((Decimal("1E+3"),), "SELECT 1000;"),
         ((0.1,), "SELECT 0.1e0;"),
         ((3.4028234663852886e38,), "SELECT 3.4028234663852886e+38;"),
