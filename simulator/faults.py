@@ -1,0 +1,211 @@
+"""Fault injection for the fake cluster, scriptable from tests and from the demo.
+
+:class:`FaultState` is the plain data the TiKV servers consult on every step; :class:`Faults`
+is the API a test or the demo calls (``cluster.faults``). Every fault reproduces something a
+real cluster does, with the error events TiKV sends (facts/eventfeed.md §3.2, §3.4):
+
+==========================================  ==================================================
+call                                        what the client sees
+==========================================  ==================================================
+``split(region_id, raw_key)``               ``epoch_not_match`` (current_regions = both halves)
+``split_during_scan(region_id, raw_key)``   the same, after ``after_messages`` scan messages
+``move_leader(region_id, store_id)``        ``not_leader`` naming the new leader
+``await stop_store(id)`` / ``restart``      the store's streams break (gRPC UNAVAILABLE)
+``fail_region(region_id, kind)``            one error event of ``kind`` on live subscriptions
+``fail_next_register(kind, region_id)``     the next registration(s) answer ``kind``
+``server_is_busy`` / ``congested``          shortcuts of ``fail_next_register``
+``stall_resolved_ts(region_id)``            resolved ts keeps being sent, never advances
+``delay_resolved_ts(seconds)``              ticks come ``seconds`` later
+``duplicate_events(True)``                  every live/scan message is sent twice
+``hold_lock(mutations)``                    an open lock across ticks (resolved ts held)
+``slow_stream(store_id, seconds)``          a pause before every message of that store
+``slow_scan(seconds)``                      a pause between scan messages (live rows interleave)
+==========================================  ==================================================
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
+
+from simulator.cdc_delegate import ErrorKind
+from simulator.mvcc import Mutation
+
+if TYPE_CHECKING:
+    from simulator.cluster import FakeCluster
+
+__all__ = ["ErrorKind", "FaultState", "Faults", "ScanSplit"]
+
+ANY_REGION = 0
+
+
+@dataclass(slots=True)
+class ScanSplit:
+    """Split ``region_id`` at ``raw_key`` once ``after_messages`` of its scan went out."""
+
+    region_id: int
+    raw_key: bytes
+    after_messages: int
+
+
+@dataclass(slots=True)
+class FaultState:
+    """What the servers consult; all fields are safe defaults (no fault)."""
+
+    register_errors: dict[int, deque[ErrorKind]] = field(default_factory=dict)
+    frozen_regions: set[int] = field(default_factory=set)
+    freeze_all: bool = False
+    resolved_ts_delay: float = 0.0
+    duplicate: bool = False
+    stream_delay: dict[int, float] = field(default_factory=dict)
+    scan_delay: float = 0.0
+    scan_splits: list[ScanSplit] = field(default_factory=list)
+
+    def take_register_error(self, region_id: int) -> ErrorKind | None:
+        """The next injected error for a registration of ``region_id``, consumed."""
+        for key in (region_id, ANY_REGION):
+            queue = self.register_errors.get(key)
+            if queue:
+                kind = queue.popleft()
+                if not queue:
+                    del self.register_errors[key]
+                return kind
+        return None
+
+    def frozen(self) -> _Frozen:
+        """The container of regions whose resolved ts must not advance."""
+        return _Frozen(self.freeze_all, self.frozen_regions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Frozen:
+    everything: bool
+    regions: set[int]
+
+    def __contains__(self, region_id: object) -> bool:
+        return self.everything or region_id in self.regions
+
+
+class Faults:
+    """The fault-injection API of one :class:`~simulator.cluster.FakeCluster`."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self._cluster = cluster
+        self.state = FaultState()
+
+    # -- topology ------------------------------------------------------------------------------
+
+    def split(self, region_id: int, raw_key: bytes) -> tuple[int, int]:
+        """Split a region at a RAW key now; returns ``(left id, right id)``."""
+        left, right = self._cluster.regions.split(region_id, raw_key)
+        return left.id, right.id
+
+    def split_during_scan(self, region_id: int, raw_key: bytes, after_messages: int = 1) -> None:
+        """Split ``region_id`` while its next incremental scan is being sent."""
+        self.state.scan_splits.append(ScanSplit(region_id, raw_key, after_messages))
+
+    def move_leader(self, region_id: int, store_id: int | None = None) -> int:
+        """Move the leader to ``store_id`` (default: the next peer); returns the new store."""
+        region = self._cluster.regions.by_id(region_id)
+        if region is None:
+            raise KeyError(f"no region {region_id}")
+        if store_id is None:
+            stores = [p.store_id for p in region.peers]
+            store_id = stores[(stores.index(region.leader_store) + 1) % len(stores)]
+        return self._cluster.regions.transfer_leader(region_id, store_id).leader_store
+
+    async def stop_store(self, store_id: int, *, move_leaders: bool = True) -> None:
+        """Stop a store's gRPC server (streams break); by default its leaders move first."""
+        if move_leaders:
+            self._cluster.regions.move_leaders_off(store_id)
+        await self._cluster.tikv(store_id).stop()
+
+    async def restart_store(self, store_id: int) -> None:
+        """Start a stopped store again on the same port."""
+        await self._cluster.tikv(store_id).start()
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def fail_region(self, region_id: int, kind: ErrorKind, *, reason: str = "") -> int:
+        """End every live subscription of ``region_id`` with ``kind``; returns how many."""
+        return sum(
+            server.fail_region(region_id, kind, reason=reason)
+            for server in self._cluster.tikv_servers
+        )
+
+    def fail_next_register(
+        self, kind: ErrorKind, region_id: int = ANY_REGION, times: int = 1
+    ) -> None:
+        """Answer the next ``times`` registrations of ``region_id`` (0 = any) with ``kind``."""
+        queue = self.state.register_errors.setdefault(region_id, deque())
+        queue.extend([kind] * times)
+
+    def server_is_busy(self, region_id: int = ANY_REGION, times: int = 1) -> None:
+        """Next registrations answer ``server_is_busy``."""
+        self.fail_next_register(ErrorKind.SERVER_IS_BUSY, region_id, times)
+
+    def congested(self, region_id: int = ANY_REGION, times: int = 1) -> None:
+        """Next registrations answer ``congested``."""
+        self.fail_next_register(ErrorKind.CONGESTED, region_id, times)
+
+    # -- resolved ts ---------------------------------------------------------------------------
+
+    def stall_resolved_ts(self, region_id: int | None = None) -> None:
+        """Stop advancing resolved ts of one region (or all); it is still sent every tick."""
+        if region_id is None:
+            self.state.freeze_all = True
+        else:
+            self.state.frozen_regions.add(region_id)
+
+    def resume_resolved_ts(self) -> None:
+        """Undo every :meth:`stall_resolved_ts`."""
+        self.state.freeze_all = False
+        self.state.frozen_regions.clear()
+
+    def delay_resolved_ts(self, seconds: float) -> None:
+        """Add ``seconds`` to every resolved-ts tick (0 to undo)."""
+        self.state.resolved_ts_delay = seconds
+
+    def hold_lock(self, mutations: Iterable[Mutation], txn_source: int = 0) -> int:
+        """Prewrite without committing (a slow or stuck transaction); returns its start_ts."""
+        muts = list(mutations)
+        mvcc = self._cluster.mvcc
+        start_ts = mvcc.tso.next()
+        mvcc.prewrite(muts, start_ts, muts[0].key, txn_source)
+        return start_ts
+
+    def release_lock(self, start_ts: int, keys: Iterable[bytes], *, commit: bool = True) -> int:
+        """Commit (returns commit_ts) or roll back (returns 0) a lock from :meth:`hold_lock`."""
+        mvcc = self._cluster.mvcc
+        ks = list(keys)
+        if not commit:
+            mvcc.rollback(start_ts, ks)
+            return 0
+        commit_ts = mvcc.tso.next()
+        mvcc.commit(start_ts, commit_ts, ks)
+        return commit_ts
+
+    # -- delivery ------------------------------------------------------------------------------
+
+    def duplicate_events(self, on: bool = True) -> None:
+        """Send every entries message twice (re-delivery must be harmless downstream)."""
+        self.state.duplicate = on
+
+    def slow_stream(self, store_id: int, seconds: float) -> None:
+        """Pause ``seconds`` before each message a store sends (0 to undo)."""
+        if seconds > 0:
+            self.state.stream_delay[store_id] = seconds
+        else:
+            self.state.stream_delay.pop(store_id, None)
+
+    def slow_scan(self, seconds: float) -> None:
+        """Pause between incremental-scan messages, so live rows overtake INITIALIZED."""
+        self.state.scan_delay = seconds
+
+    def clear(self) -> None:
+        """Remove every injected fault (topology changes stay)."""
+        fresh = FaultState()
+        for f in fields(FaultState):
+            setattr(self.state, f.name, getattr(fresh, f.name))
