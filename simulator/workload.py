@@ -602,9 +602,14 @@ class Workload:
         subset of the tables the transaction touched). Both MariaDB and the MVCC store get
         exactly the applied part, so the downstream holds what a dying sink left behind.
         """
-        scratch = copy.deepcopy(self._tables)
-        ops = self._gen_txn(scratch, min_tables=2)
-        touched = sorted({op.table for op in ops})
+        for _ in range(100):  # a table's draws can all come out empty: draw again
+            scratch = copy.deepcopy(self._tables)
+            ops = self._gen_txn(scratch, min_tables=2)
+            touched = sorted({op.table for op in ops})
+            if len(touched) >= 2:
+                break
+        else:
+            raise WorkloadError("could not draw a transaction over two tables")
         if applied is None:
             keep = self.rng.randint(1, max(1, len(touched) - 1))
             chosen = set(self.rng.sample(touched, keep))

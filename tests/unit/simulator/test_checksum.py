@@ -1,0 +1,77 @@
+"""Canonical values: MariaDB's Python values and the codec's decoded values agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import struct
+from decimal import Decimal
+
+from app.codec import mysqldef as m
+from app.codec.mytime import MyTime
+from simulator.checksum import RowDigest, canonical_value, row_digest
+from simulator.tabledef import ColumnDef, TableDef
+
+
+def _col(kind: str, **kw: object) -> object:
+    tdef = TableDef("d", "t", (ColumnDef("c", kind, **kw),))  # type: ignore[arg-type]
+    return tdef.table_info(100).columns[0]
+
+
+def test_float_compares_as_float32() -> None:
+    col = _col("float")
+    widened = struct.unpack("<f", struct.pack("<f", 0.1))[0]
+    assert widened != 0.1
+    assert canonical_value(col, 0.1) == canonical_value(col, widened)  # type: ignore[arg-type]
+    assert canonical_value(col, 0.1) != canonical_value(col, 0.2)  # type: ignore[arg-type]
+
+
+def test_decimal_uses_column_scale() -> None:
+    col = _col("decimal", length=10, scale=2)
+    c = canonical_value
+    assert c(col, Decimal("1.5")) == c(col, Decimal("1.50")) == "1.50"  # type: ignore[arg-type]
+    assert c(col, Decimal("-0.00")) == "0.00"  # type: ignore[arg-type]
+    assert c(col, Decimal("-1.25")) == "-1.25"  # type: ignore[arg-type]
+
+
+def test_times_from_both_readers() -> None:
+    c = canonical_value
+    dtc = _col("datetime", scale=3)
+    pymysql_value = dt.datetime(2020, 1, 2, 3, 4, 5, 120000)  # noqa: DTZ001
+    codec_value = MyTime(2020, 1, 2, 3, 4, 5, 120000, tp=m.TYPE_DATETIME, fsp=3)
+    assert c(dtc, pymysql_value) == c(dtc, codec_value) == "2020-01-02 03:04:05.120000"  # type: ignore[arg-type]
+    datec = _col("date")
+    assert c(datec, dt.date(1999, 12, 31)) == c(datec, MyTime(1999, 12, 31, tp=m.TYPE_DATE))  # type: ignore[arg-type]
+    assert c(datec, "0000-00-00") == c(datec, MyTime(0, 0, 0, tp=m.TYPE_DATE))  # type: ignore[arg-type]
+    timec = _col("time", scale=2)
+    assert c(timec, dt.timedelta(hours=-1, microseconds=10000)) == str(-3600 * 10**6 + 10000)  # type: ignore[arg-type]
+
+
+def test_bit_json_strings() -> None:
+    c = canonical_value
+    bit = _col("bit", length=12)
+    assert c(bit, b"\x01\x02") == c(bit, 258) == "258"  # type: ignore[arg-type]
+    js = _col("json")
+    assert c(js, {"b": [1, 2.5], "a": "x"}) == c(js, {"a": "x", "b": [1, 2.5]})  # type: ignore[arg-type]
+    assert c(js, "x") != c(js, ["x"])  # type: ignore[arg-type]
+    blob = _col("blob")
+    text = _col("text")
+    assert c(blob, b"\x00\xff") == "x:00ff"  # type: ignore[arg-type]
+    assert c(text, "é") == c(text, "é".encode()) == "s:é"  # type: ignore[arg-type]
+    assert c(text, None) == "\\N"  # type: ignore[arg-type]
+    assert c(text, "") != c(text, None)  # type: ignore[arg-type]
+
+
+def test_row_digest_is_order_free_but_counts_duplicates() -> None:
+    tdef = TableDef("d", "t", (ColumnDef("a", "int"), ColumnDef("b", "varchar", length=5)))
+    info = tdef.table_info(100)
+    rows = [{"a": i % 3, "b": str(i % 2)} for i in range(10)]
+    shuffled = rows[:]
+    random.Random(1).shuffle(shuffled)
+    d = row_digest(info, rows)
+    assert d == row_digest(info, shuffled) and d.rows == 10
+    assert row_digest(info, rows[:-1]) != d
+    assert row_digest(info, [*rows, rows[0]]) != d
+    assert row_digest(info, rows[:2] + rows[:2]) != row_digest(info, rows[:2])  # XOR would cancel
+    assert row_digest(info, []) == RowDigest(0, 0)
+    assert str(RowDigest(1, 255)).startswith("1:") and str(RowDigest(1, 255)).endswith("ff")
