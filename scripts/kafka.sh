@@ -18,6 +18,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/apt_install.sh
+source "$ROOT/scripts/apt_install.sh"
 VERSION=${TIUNDO_KAFKA_VERSION:-3.9.2}
 BOOTSTRAP=${TIUNDO_KAFKA:-127.0.0.1:9092}
 BOOTSTRAP=${BOOTSTRAP#kafka://}
@@ -69,6 +71,18 @@ log_tail() {
         printf -- '--- last lines of %s ---\n' "$LOG" >&2
         tail -n 40 "$LOG" >&2
     fi
+}
+
+# Java and Maven come with this project's machines; a bare Debian gets them from apt.
+ensure_tools() {
+    local missing=()
+    command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+    command -v mvn >/dev/null 2>&1 || [[ -f $LIBS/.complete ]] || missing+=(maven)
+    ((${#missing[@]})) || return 0
+    say "installing ${missing[*]} with apt-get"
+    mkdir -p "$RUN"
+    apt_install "$RUN/apt.log" "${missing[@]}" ||
+        die "java/mvn missing and apt-get could not install ${missing[*]}"
 }
 
 check_java() {
@@ -214,6 +228,7 @@ start() {
     done
     local start_ns
     start_ns=$(date +%s%N)
+    ensure_tools
     check_java
     fetch_jars
     write_config

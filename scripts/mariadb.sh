@@ -17,6 +17,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/apt_install.sh
+source "$ROOT/scripts/apt_install.sh"
 URL=${TIUNDO_MYSQL:-mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test}
 URL_RE='^mysql://([^:@/]+):([^@/]*)@([^:/]+)(:([0-9]+))?/([A-Za-z0-9_]+)$'
 [[ $URL =~ $URL_RE ]] || {
@@ -74,42 +76,11 @@ find_bin() {
     done
 }
 
-# Debian's mariadb-server, non-interactively. Its maintainer scripts would start a system-wide
-# server on port 3306; a policy-rc.d that refuses service starts (the Docker convention) is put
-# in place for the install if the machine has none, and removed afterwards.
+# Debian's mariadb-server, non-interactively (see scripts/apt_install.sh).
 install_server() {
-    local sudo=()
-    if [[ $(id -u) -ne 0 ]]; then
-        command -v sudo >/dev/null 2>&1 ||
-            die "mariadbd not found and not root (no sudo): install mariadb-server yourself"
-        sudo=(sudo)
-    fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "mariadbd not found and no apt-get: install MariaDB 10.6+ yourself"
     say "mariadbd not found: installing Debian mariadb-server with apt-get"
-    local policy=/usr/sbin/policy-rc.d added=0
-    if [[ ! -e $policy ]]; then
-        printf '#!/bin/sh\n# temporary, from tiundo scripts/mariadb.sh\nexit 101\n' |
-            "${sudo[@]}" tee "$policy" >/dev/null
-        "${sudo[@]}" chmod 755 "$policy"
-        added=1
-    fi
-    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
-        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
-    local rc=0
-    # the package lists may be stale or missing on a fresh machine: update and retry once
-    "${apt[@]}" install --no-install-recommends mariadb-server mariadb-client \
-        >"$RUN/apt.log" 2>&1 ||
-        { "${sudo[@]}" apt-get update -q >>"$RUN/apt.log" 2>&1 &&
-            "${apt[@]}" install --no-install-recommends mariadb-server mariadb-client \
-                >>"$RUN/apt.log" 2>&1; } || rc=$?
-    if ((added)); then
-        "${sudo[@]}" rm -f "$policy"
-    fi
-    if ((rc != 0)); then
-        tail -n 30 "$RUN/apt.log" >&2
-        die "apt-get install mariadb-server failed (full log: $RUN/apt.log)"
-    fi
+    apt_install "$RUN/apt.log" mariadb-server mariadb-client ||
+        die "could not install mariadb-server; install MariaDB 10.6+ yourself"
 }
 
 write_config() {
