@@ -3,8 +3,9 @@
 Every transaction is generated as a list of row operations (:class:`Insert`, :class:`Update`,
 :class:`Delete`) over an in-memory model of every table, then applied twice: as SQL to MariaDB
 in one transaction, and as ONE ``MvccStore.write_txn`` (one commit_ts) holding every touched
-row key of every table, TiDB-encoded by the codec (record keys only; index keys are left out,
-ingest drops them anyway). A seed fixes the operations and therefore every row and checksum.
+row key of every table, TiDB-encoded by the codec, plus the keys of unique indexes over one
+integer column (ingest must skip index keys, so a few are written to keep it honest). A seed
+fixes the operations and therefore every row and checksum.
 
 Row identity follows TiDB: the int PK value, the clustered PK values (common handle), or a
 ``_tidb_rowid`` allocated per table, increasing. MariaDB has no row id, so for ``_tidb_rowid``
@@ -32,11 +33,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from app.codec import mysqldef as m
+from app.codec import number
+from app.codec.coltypes import column_codec
 from app.codec.keys import encode_common_handle, encode_record_key
 from app.codec.mytime import MyTime
 from app.codec.number import to_signed64
 from app.codec.row import encode_row
-from app.codec.tableinfo import TableInfo
+from app.codec.tableinfo import ColumnInfo, IndexInfo, TableInfo
 from app.errors import TiundoError
 from simulator.catalog import Catalog
 from simulator.checksum import (
@@ -234,6 +237,17 @@ class _Table:
             vals = tuple(row[c] for c in key)
             if taken.get(vals) == ident:
                 del taken[vals]
+
+
+def _int_unique_indexes(info: TableInfo) -> list[tuple[IndexInfo, ColumnInfo]]:
+    """Unique (non-primary) indexes over exactly one integer column."""
+    out = []
+    for idx in info.indices:
+        if idx.is_unique and not idx.is_primary and len(idx.columns) == 1:
+            col = info.columns[idx.columns[0].offset]
+            if col.type.tp in m.INT_TYPES:
+                out.append((idx, col))
+    return out
 
 
 def _apply(tables: Mapping[str, _Table], op: RowOp) -> None:
@@ -502,10 +516,21 @@ class Workload:
             existed.setdefault(key, before)
             final[key] = (t, row)
 
+        index: dict[bytes, bytes | None] = {}  # unique index key → handle value, or removed
+        index_existed: dict[bytes, bool] = {}
+
+        def index_touch(keys: Iterable[bytes], ident: Ident, put: bool) -> None:
+            # the first touch of an entry tells whether it existed: a put first means no row
+            # held the value when the txn started (it would have been moved away first)
+            for key in keys:
+                index_existed.setdefault(key, not put)
+                index[key] = number.encode_uint(int(ident)) if put else None
+
         for op in ops:
             t = self._tables[op.table]
             if isinstance(op, Insert):
                 touch(self._row_key(t, op.ident, op.row), t, op.row, False)
+                index_touch(self._index_keys(t, op.row), op.ident, True)
             elif isinstance(op, Update):
                 old_key = self._row_key(t, op.ident, op.old)
                 new_key = self._row_key(t, op.new_ident, op.new)
@@ -514,8 +539,17 @@ class Workload:
                     touch(new_key, t, op.new, False)
                 else:
                     touch(new_key, t, op.new, True)
+                before, after = self._index_keys(t, op.old), self._index_keys(t, op.new)
+                if op.ident == op.new_ident:  # TiDB rewrites only the entries that change
+                    before, after = (
+                        [k for k in before if k not in after],
+                        [k for k in after if k not in before],
+                    )
+                index_touch(before, op.ident, False)
+                index_touch(after, op.new_ident, True)
             else:
                 touch(self._row_key(t, op.ident, op.old), t, None, True)
+                index_touch(self._index_keys(t, op.old), op.ident, False)
         out: list[Mutation] = []
         for key, (t, row) in final.items():
             if row is None:
@@ -523,7 +557,31 @@ class Workload:
                     out.append(Mutation(key, Op.DELETE))
             else:
                 out.append(Mutation(key, Op.PUT, encode_row(t.info, row, _dt.UTC)))
+        for key, handle in index.items():
+            if handle is not None:
+                out.append(Mutation(key, Op.PUT, handle))
+            elif index_existed[key]:
+                out.append(Mutation(key, Op.DELETE))
         return out
+
+    def _index_keys(self, t: _Table, row: Mapping[str, Any]) -> list[bytes]:
+        """Keys of the row's entries in unique indexes over one integer column.
+
+        ``'t' ‖ id ‖ '_i' ‖ index id ‖ key-mode datum``, no handle suffix (a non-NULL unique
+        value is "distinct"); the value is TiDB's old layout, the 8-byte big-endian handle,
+        which is what it writes for int values in a non-clustered table (facts §2.4).
+        """
+        if t.tdef.is_common_handle:
+            return []
+        keys = []
+        pid = self._physical_id(t, row)
+        for idx, col in _int_unique_indexes(t.info):
+            v = row[col.name]
+            if v is None:
+                continue
+            datum = column_codec(col.type, _dt.UTC).enc_key(v)
+            keys.append(b"t" + number.encode_int(pid) + b"_i" + number.encode_int(idx.id) + datum)
+        return keys
 
     # ---- SQL -----------------------------------------------------------------------------
     def _where(self, t: _Table, row: Mapping[str, Any]) -> tuple[str, list[Any], str]:

@@ -13,8 +13,14 @@ from typing import Any
 
 import pytest
 
-from app.codec.keys import RecordKey, decode_key, encode_common_handle, encode_record_key
-from app.codec.number import to_signed64
+from app.codec.keys import (
+    IndexKey,
+    RecordKey,
+    decode_key,
+    encode_common_handle,
+    encode_record_key,
+)
+from app.codec.number import encode_int, to_signed64
 from app.codec.row import decode_row, encode_row
 from simulator.catalog import Catalog
 from simulator.mvcc import MvccStore, Op
@@ -117,8 +123,40 @@ async def test_mvcc_bytes_are_the_codec_encoding_of_the_model_rows() -> None:
             expected[key] = encode_row(info, row, dt.UTC)
     sp_id = w.catalog.table("tidb_cdc", "syncpoint_v1")
     assert sp_id is not None
-    assert {k: v for k, v in live.items() if decode_key(k).table_id != sp_id.id} == expected
+    records = {
+        k: v
+        for k, v in live.items()
+        if isinstance(decode_key(k), RecordKey) and decode_key(k).table_id != sp_id.id
+    }
+    assert records == expected
     assert w.mvcc_digests(MAX_TS) == w.model_digests()
+
+
+async def test_unique_int_index_entries_follow_the_rows() -> None:
+    w, _ = await _workload(txns=120)
+    live = _live(w.mvcc)
+    got = {k: v for k, v in live.items() if isinstance(decode_key(k), IndexKey)}
+    expected: dict[bytes, bytes] = {}
+    # (table, index id, column): ukeys.uk_code (INT, nullable) and rowid_uk.uk_ext (BIGINT)
+    for name, col in (("ukeys", "code"), ("rowid_uk", "ext_id")):
+        info = w.table_info(name)
+        [idx] = [i for i in info.indices if info.columns[i.columns[0].offset].name == col]
+        for ident, row in w.rows(name).items():
+            if row[col] is None:
+                continue
+            # facts §2.4: t ‖ id ‖ _i ‖ index id ‖ 03 ‖ cmpInt64(value); value = BE u64 handle
+            key = b"t" + encode_int(info.id) + b"_i" + encode_int(idx.id) + b"\x03"
+            expected[key + encode_int(row[col])] = ident.to_bytes(8, "big")
+    assert got == expected
+    assert len(expected) > 20
+    # a uk_email entry (VARCHAR) is never written: only int columns get index keys
+    info = w.table_info("ukeys")
+    email_idx = next(i for i in info.indices if i.name == "uk_email")
+    index_keys = [decode_key(k) for k in got]
+    assert not any(
+        isinstance(k, IndexKey) and (k.table_id, k.index_id) == (info.id, email_idx.id)
+        for k in index_keys
+    )
 
 
 async def test_every_table_kind_gets_rows() -> None:
