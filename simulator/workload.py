@@ -25,7 +25,6 @@ are applied, on both sides, like a sink that died half-way.
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import random
 from collections.abc import Iterable, Mapping, Sequence
@@ -261,6 +260,19 @@ def _apply(tables: Mapping[str, _Table], op: RowOp) -> None:
         t.put(op.new_ident, dict(op.new))
     else:
         t.remove(op.ident)
+
+
+def _revert(tables: Mapping[str, _Table], ops: Sequence[RowOp]) -> None:
+    """Undo modelled ops, newest first (allocated ``_tidb_rowid`` values stay used)."""
+    for op in reversed(ops):
+        t = tables[op.table]
+        if isinstance(op, Insert):
+            t.remove(op.ident)
+        elif isinstance(op, Update):
+            t.remove(op.new_ident)
+            t.put(op.ident, dict(op.old))
+        else:
+            t.put(op.ident, dict(op.old))
 
 
 # ---- the driver ---------------------------------------------------------------------------
@@ -661,11 +673,11 @@ class Workload:
         exactly the applied part, so the downstream holds what a dying sink left behind.
         """
         for _ in range(100):  # a table's draws can all come out empty: draw again
-            scratch = copy.deepcopy(self._tables)
-            ops = self._gen_txn(scratch, min_tables=2)
+            ops = self._gen_txn(self._tables, min_tables=2)
             touched = sorted({op.table for op in ops})
             if len(touched) >= 2:
                 break
+            _revert(self._tables, ops)
         else:
             raise WorkloadError("could not draw a transaction over two tables")
         if applied is None:
@@ -675,8 +687,7 @@ class Workload:
             chosen = set(applied)
         kept = [op for op in ops if op.table in chosen]
         dropped = [op for op in ops if op.table not in chosen]
-        for op in kept:
-            _apply(self._tables, op)
+        _revert(self._tables, dropped)  # a table's ops touch only that table's model
         result = await self._run(kept)
         return TornTxn(
             tuple(sorted(chosen & set(touched))),
