@@ -168,6 +168,7 @@ class WorkloadConfig:
     cluster_id: str = "default"
     syncpoint_db: str = SYNCPOINT_DB
     max_int_pk: int = 100_000
+    txn_source: int = 0  # TiDB's txn_source of the workload's writes (0 = an ordinary client)
 
 
 class _Cursor(Protocol):
@@ -650,7 +651,7 @@ class Workload:
         commit_ts = 0
         if muts:
             one_pc = self.rng.random() < self.config.one_pc_ratio
-            commit_ts = self.mvcc.write_txn(muts, one_pc=one_pc)
+            commit_ts = self.mvcc.write_txn(muts, txn_source=self.config.txn_source, one_pc=one_pc)
         await self.conn.commit()
         result = TxnResult(tuple(ops), commit_ts, len(muts))
         self.history.append(result)

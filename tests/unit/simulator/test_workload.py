@@ -288,3 +288,13 @@ async def test_model_and_mvcc_agree_for_several_seeds(seed: int) -> None:
     for _ in range(3):
         await w.tear()
     assert w.mvcc_digests(MAX_TS) == w.model_digests()
+
+
+async def test_txn_source_is_stamped_on_every_version() -> None:
+    conn = FakeConn()
+    w = Workload(conn, "shop", MvccStore(Tso()), Catalog(), WorkloadConfig(seed=1, txn_source=9))
+    await w.setup()
+    await w.load(rows_per_table=2)
+    await w.run(5)
+    sources = {v.txn_source for k in w.mvcc.keys_in(b"", b"") for v in w.mvcc.versions(k)}
+    assert sources == {9}
