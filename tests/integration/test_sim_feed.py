@@ -135,12 +135,13 @@ async def test_register_errors_and_deregister(cluster: FakeCluster, pd: Pd) -> N
     try:
         await feed.register(region, request_id=1, cluster_id=pd.cluster_id + 1)
         await ffeed.register(region, request_id=1)
+        await ffeed.wait_for(lambda m: len(errors(m)) >= 1)  # before injecting: it is shared
+        await feed.wait_for(lambda m: len(errors(m)) >= 1)
         cluster.faults.server_is_busy(rid)
         await feed.register(region, request_id=2)
         await feed.register(region, request_id=3)
         await feed.register(region, request_id=3)
         await feed.wait_for(lambda m: len(errors(m)) >= 3)
-        await ffeed.wait_for(lambda m: len(errors(m)) >= 1)
         assert errors(feed.messages) == [
             ("cluster_id_mismatch", rid, 1),
             ("server_is_busy", rid, 2),
