@@ -28,6 +28,11 @@ PURE_GLOBS = (
     "ingest/batcher.py",
     "ingest/keyspace.py",
     "simulator/__init__.py",
+    "simulator/tabledef.py",
+    "simulator/catalog.py",
+    "simulator/syncpoint.py",
+    "simulator/rowgen.py",
+    "simulator/tso.py",
     "proto/__init__.py",
     "proto/*_pb2.py",
 )
