@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import grpc
@@ -262,7 +262,7 @@ class TikvServer:
 
     # -- fan-out ------------------------------------------------------------------------------
 
-    def _on_changes(self, changes: list[Change] | Any) -> None:
+    def _on_changes(self, changes: Sequence[Change]) -> None:
         for stream in tuple(self._streams):
             stream.send(stream.conn.on_changes(changes))
 
