@@ -1,0 +1,288 @@
+"""Settings of one ingest job: a frozen dataclass with named defaults, env vars and ``validate()``.
+
+Every external system is addressed by URL (STYLE.md §9): PD ``pd://host:port[,host:port]``
+(or bare ``host:port``), Kafka ``kafka://host:port[,…]``, the downstream (syncpoint table)
+``mysql://user:pw@host:port/db``, the TiDB status API ``http://host:port``. Each setting that
+can come from the environment names its variable next to it (:data:`ENV_VARS`);
+:meth:`IngestConfig.from_env` reads them, explicit keyword arguments win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from app.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_TICDC_VERSION",
+    "ENV_VARS",
+    "IngestConfig",
+    "MySQLTarget",
+    "parse_host_ports",
+    "parse_http_url",
+    "parse_mysql_url",
+]
+
+#: what the EventFeed header claims to be (no leading ``v``: TiKV parses it as semver)
+DEFAULT_TICDC_VERSION: Final = "8.5.0"
+_JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
+_PATTERN_RE = re.compile(r"^[^.\s]+\.[^.\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class MySQLTarget:
+    """Where the downstream's SQL layer is (parsed ``mysql://`` URL)."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    db: str
+
+    def __str__(self) -> str:
+        # Never print the password in logs or errors.
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.db}"
+
+
+def parse_host_ports(url: str, scheme: str) -> tuple[str, ...]:
+    """``scheme://h1:p1,h2:p2`` or bare ``h1:p1,h2:p2`` → ``("h1:p1", "h2:p2")``.
+
+    ``http://`` is accepted for PD too, since PD member URLs are written that way.
+    """
+    text = url.strip()
+    for prefix in (f"{scheme}://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+            break
+    if "://" in text:
+        raise ConfigError(f"expected {scheme}://host:port, got {url!r}")
+    out = []
+    for part in text.rstrip("/").split(","):
+        host, sep, port = part.strip().rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"expected {scheme}://host:port[,host:port], got {url!r}")
+        out.append(f"{host}:{int(port)}")
+    return tuple(out)
+
+
+def parse_mysql_url(url: str) -> MySQLTarget:
+    """``mysql://user:pw@host:port/db`` → :class:`MySQLTarget` (db defaults to ``tidb_cdc``)."""
+    parts = urlsplit(url)
+    if parts.scheme != "mysql" or not parts.hostname:
+        raise ConfigError(f"expected mysql://user:password@host:port/db, got {url!r}")
+    try:
+        port = parts.port or 3306
+    except ValueError as exc:
+        raise ConfigError(f"bad port in {url!r}") from exc
+    return MySQLTarget(
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        db=parts.path.strip("/") or "tidb_cdc",
+    )
+
+
+def parse_http_url(url: str) -> str:
+    """``http://host:port`` (or bare ``host:port``) → ``http://host:port`` without a slash."""
+    text = url.strip().rstrip("/")
+    if "://" not in text:
+        text = "http://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"expected http://host:port for the TiDB status API, got {url!r}")
+    return text
+
+
+#: setting name → environment variable (read by :meth:`IngestConfig.from_env`)
+ENV_VARS: Final[Mapping[str, str]] = {
+    "pd": "TIUNDO_PD",
+    "kafka": "TIUNDO_KAFKA",
+    "downstream": "TIUNDO_DOWNSTREAM",
+    "status_api": "TIUNDO_STATUS_API",
+    "job": "TIUNDO_JOB",
+    "partitions": "TIUNDO_PARTITIONS",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """Everything :func:`ingest.worker.run_ingest` needs; see each field's comment."""
+
+    # -- where things are -------------------------------------------------------------------
+    #: TIUNDO_PD: PD endpoints, ``pd://host:port[,host:port]``
+    pd: str = "pd://127.0.0.1:2379"
+    #: TIUNDO_KAFKA: bootstrap servers, ``kafka://host:port[,…]``
+    kafka: str = "kafka://127.0.0.1:9092"
+    #: TIUNDO_DOWNSTREAM: downstream SQL (syncpoint table), ``mysql://user:pw@host:port/db``;
+    #: only needed when ``to_ts`` is not given
+    downstream: str = ""
+    #: TIUNDO_STATUS_API: TiDB status API, ``http://host:port`` (schema of the tables)
+    status_api: str = "http://127.0.0.1:10080"
+    #: TIUNDO_JOB: job name; the topic is ``<job>.kv`` and the GC service id ``tiundo-<job>``
+    job: str = "tiundo"
+    #: TIUNDO_PARTITIONS: partitions of ``<job>.kv`` (same count as the Faust tables)
+    partitions: int = 8
+
+    # -- what to undo -------------------------------------------------------------------------
+    #: table patterns ``db.t`` / ``db.*`` (shell-style wildcards in the table part)
+    tables: tuple[str, ...] = ()
+    #: tables (``db.t`` patterns) whose records spread over partitions by handle hash
+    spread_tables: tuple[str, ...] = ()
+    #: T given by the user; ``None`` = newest syncpoint's ``secondary_ts``
+    to_ts: int | None = None
+    #: E given by the user; ``None`` = a PD TSO taken at start
+    end_ts: int | None = None
+    #: only syncpoint rows of this changefeed / TiCDC cluster id
+    changefeed: str | None = None
+    ticdc_cluster_id: str | None = None
+    #: schema of the syncpoint table (TiCDC always uses ``tidb_cdc``; tests use a private one)
+    syncpoint_db: str = "tidb_cdc"
+    #: txn source id (bits 0-7) of tiundo's own undo writes, not counted as foreign writes
+    own_source: int | None = None
+
+    # -- EventFeed ----------------------------------------------------------------------------
+    ticdc_version: str = DEFAULT_TICDC_VERSION
+    #: try EventFeedV2 stream multiplexing (one stream per store) before plain EventFeed
+    multiplexing: bool = True
+    #: gRPC receive limit; TiKV batches reach ~6 MiB, TiCDC allows 256 MiB
+    max_receive_bytes: int = 256 * 1024 * 1024
+    #: first delay before reconnecting a broken store stream (TiCDC: 1 s, ×1.1, max 3 s)
+    reconnect_base_s: float = 1.0
+    reconnect_cap_s: float = 3.0
+    #: first delay before re-registering a failed region (TiCDC's PD retry: 100 ms)
+    region_retry_base_s: float = 0.1
+    region_retry_cap_s: float = 2.0
+    #: regions asked from PD per ScanRegions call (TiCDC: 1024)
+    scan_limit: int = 1024
+    #: timeout of each PD / status API / MySQL request
+    request_timeout_s: float = 10.0
+
+    # -- GC safety ----------------------------------------------------------------------------
+    #: service GC safepoint TTL; renewed every ``gc_ttl_s / 3``, removed at the end
+    gc_ttl_s: int = 600
+
+    # -- Kafka ----------------------------------------------------------------------------------
+    create_topic: bool = True
+    linger_ms: int = 20
+    producer_batch_bytes: int = 256 * 1024
+    max_request_bytes: int = 4 * 1024 * 1024
+    #: bounds of one ChangeBatch record
+    batch_max_changes: int = 1024
+    batch_max_bytes: int = 512 * 1024
+    #: outputs queued for the producer before the streams stop reading (backpressure)
+    max_pending_outputs: int = 2048
+
+    # -- operability ----------------------------------------------------------------------------
+    #: write the raw ChangeDataEvent stream to this file while ingesting
+    record: Path | None = None
+    #: how often ``progress_cb`` is called
+    progress_interval_s: float = 1.0
+
+    @property
+    def topic(self) -> str:
+        """Kafka topic of the job's change records."""
+        return f"{self.job}.kv"
+
+    @property
+    def gc_service_id(self) -> str:
+        """Service id of the job's PD GC safepoint."""
+        return f"tiundo-{self.job}"
+
+    @property
+    def pd_endpoints(self) -> tuple[str, ...]:
+        """PD endpoints as ``host:port``."""
+        return parse_host_ports(self.pd, "pd")
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """Kafka bootstrap servers as aiokafka wants them."""
+        return ",".join(parse_host_ports(self.kafka, "kafka"))
+
+    @property
+    def downstream_target(self) -> MySQLTarget:
+        """The parsed downstream URL (``ConfigError`` when unset)."""
+        if not self.downstream:
+            raise ConfigError(
+                "no downstream (TIUNDO_DOWNSTREAM / --downstream mysql://…) to read the "
+                "syncpoint table from, and no --to-ts given"
+            )
+        return parse_mysql_url(self.downstream)
+
+    @property
+    def status_api_url(self) -> str:
+        """The status API base URL."""
+        return parse_http_url(self.status_api)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> IngestConfig:
+        """Defaults, then the environment (:data:`ENV_VARS`), then ``overrides``."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, var in ENV_VARS.items():
+            raw = source.get(var, "")
+            if raw:
+                values[name] = raw
+        if "partitions" in values:
+            try:
+                values["partitions"] = int(values["partitions"])
+            except ValueError as exc:
+                raise ConfigError(
+                    f"TIUNDO_PARTITIONS is not an integer: {values['partitions']!r}"
+                ) from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> IngestConfig:
+        """A copy with some settings changed."""
+        return dataclasses.replace(self, **changes)
+
+    def validate(self) -> IngestConfig:
+        """Raise :class:`ConfigError` naming the first bad setting; return ``self``."""
+        if not _JOB_RE.match(self.job):
+            raise ConfigError(f"job name {self.job!r}: use letters, digits, '.', '_', '-'")
+        self.pd_endpoints  # noqa: B018 - parses or raises
+        self.kafka_bootstrap  # noqa: B018
+        self.status_api_url  # noqa: B018
+        if not self.tables:
+            raise ConfigError("no tables selected (give db.table or db.* patterns)")
+        for pattern in (*self.tables, *self.spread_tables):
+            if not _PATTERN_RE.match(pattern):
+                raise ConfigError(f"table pattern {pattern!r}: expected db.table or db.*")
+        if self.partitions < 1:
+            raise ConfigError(f"partitions must be >= 1, got {self.partitions}")
+        if self.to_ts is None:
+            self.downstream_target  # noqa: B018
+        elif self.to_ts <= 0:
+            raise ConfigError(f"--to-ts must be a positive TSO, got {self.to_ts}")
+        if self.end_ts is not None and self.to_ts is not None and self.end_ts <= self.to_ts:
+            raise ConfigError(f"--end-ts {self.end_ts} must be above --to-ts {self.to_ts}")
+        if self.own_source is not None and not 0 < self.own_source < 256:
+            raise ConfigError(f"own txn source must be 1..255, got {self.own_source}")
+        if not re.match(r"^\d+\.\d+\.\d+$", self.ticdc_version):
+            raise ConfigError(
+                f"ticdc_version {self.ticdc_version!r}: plain semver without 'v' (TiKV gates on it)"
+            )
+        for name in ("reconnect_base_s", "region_retry_base_s", "request_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0")
+        if self.reconnect_cap_s < self.reconnect_base_s:
+            raise ConfigError("reconnect_cap_s must be >= reconnect_base_s")
+        if self.region_retry_cap_s < self.region_retry_base_s:
+            raise ConfigError("region_retry_cap_s must be >= region_retry_base_s")
+        if self.gc_ttl_s < 3:
+            raise ConfigError(f"gc_ttl_s must be >= 3 seconds, got {self.gc_ttl_s}")
+        if self.batch_max_changes < 1 or self.batch_max_bytes < 1024:
+            raise ConfigError("batch_max_changes must be >= 1 and batch_max_bytes >= 1024")
+        if self.batch_max_bytes + 64 * 1024 > self.max_request_bytes:
+            raise ConfigError("batch_max_bytes must leave 64 KiB below max_request_bytes")
+        if self.scan_limit < 1 or self.max_pending_outputs < 1:
+            raise ConfigError("scan_limit and max_pending_outputs must be >= 1")
+        return self

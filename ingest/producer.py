@@ -1,0 +1,269 @@
+"""Kafka side of the ingest worker: topic ``<job>.kv``, record encoding, one ordered sender.
+
+- :func:`ensure_topic` creates the topic with the configured partition count, or checks an
+  existing one has exactly that count (the Faust tables are co-partitioned with it).
+- :class:`RecordEncoder` turns batcher outputs into ``tiundo.v1.Envelope`` bytes; it numbers
+  ChangeBatch records per partition (``seq`` from 1) and counts changes, so each END carries
+  the partition's totals (proto/tiundo.proto).
+- :class:`KvProducer` sends in exactly the order it is given: one task drains a queue, awaiting
+  aiokafka's ``send()`` (which only enqueues into linger batches) and keeping the delivery
+  futures, checked in bulk. The producer is idempotent with ``acks=all``, so its own retries
+  neither duplicate nor reorder records of a partition. Callers never await per row; they
+  :meth:`KvProducer.submit` a list of outputs and await :meth:`KvProducer.wait_capacity` at
+  most once per message (backpressure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from app.errors import ConfigError, TiundoError, TransientError
+from ingest.batcher import ChangeBatch, End, Output, Watermark
+from ingest.partitioner import table_key
+from proto import tiundo_pb2
+
+__all__ = ["KvProducer", "ProduceError", "RecordEncoder", "ensure_topic"]
+
+log = logging.getLogger(__name__)
+
+_FUTURES_CHECK = 256
+
+
+class ProduceError(TiundoError):
+    """Kafka refused a record even after the idempotent producer's retries; not retriable."""
+
+
+async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, create: bool = True) -> None:
+    """Create ``topic`` with ``partitions`` partitions, or check the existing one matches."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
+    try:
+        await admin.start()
+        if create:
+            try:
+                resp = await admin.create_topics([NewTopic(topic, partitions, 1)])
+                errors = [e for e in resp.to_object()["topic_errors"] if e["error_code"] != 0]
+                if errors and errors[0]["error_code"] != TopicAlreadyExistsError.errno:
+                    raise ConfigError(f"cannot create topic {topic}: {errors[0]}")
+            except TopicAlreadyExistsError:
+                pass
+        async with asyncio.timeout(15):
+            while True:
+                [meta] = await admin.describe_topics([topic])
+                parts = meta["partitions"]
+                if meta["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts):
+                    break
+                if meta["error_code"] != 0 and not create:
+                    raise ConfigError(f"topic {topic} does not exist (error {meta['error_code']})")
+                await asyncio.sleep(0.05)
+        if len(parts) != partitions:
+            raise ConfigError(
+                f"topic {topic} has {len(parts)} partitions, the job is configured for "
+                f"{partitions} (the Faust tables must match): delete it or change the count"
+            )
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+
+
+class RecordEncoder:
+    """Batcher outputs → ``(partition, key, Envelope bytes)``, with per-partition counters."""
+
+    __slots__ = ("batches", "changes", "end_ts", "job_id", "records", "target_ts")
+
+    def __init__(self, job_id: str, partitions: int, *, target_ts: int, end_ts: int) -> None:
+        self.job_id = job_id
+        self.target_ts = target_ts
+        self.end_ts = end_ts
+        self.batches = [0] * partitions
+        self.changes = [0] * partitions
+        self.records = 0
+
+    def encode(self, output: Output) -> tuple[int, bytes | None, bytes]:
+        """One Kafka record for one output."""
+        self.records += 1
+        env = tiundo_pb2.Envelope()
+        if isinstance(output, ChangeBatch):
+            p = output.partition
+            self.batches[p] += 1
+            self.changes[p] += len(output.changes)
+            cb = env.change_batch
+            cb.job_id = self.job_id
+            cb.table_id = output.table_id
+            cb.seq = self.batches[p]
+            add = cb.changes.add
+            for c in output.changes:
+                add(
+                    key=c.key,
+                    start_ts=c.start_ts,
+                    commit_ts=c.commit_ts,
+                    op_type=c.op_type,  # same numbers as tiundo.v1.RowChange.OpType
+                    value=c.value,
+                    old_value=c.old_value,
+                    txn_source=c.txn_source,
+                    region_id=c.region_id,
+                )
+            return p, table_key(output.table_id), env.SerializeToString()
+        if isinstance(output, Watermark):
+            env.watermark.job_id = self.job_id
+            env.watermark.resolved_ts = output.resolved_ts
+            return output.partition, None, env.SerializeToString()
+        assert isinstance(output, End)
+        p = output.partition
+        end = env.end
+        end.job_id = self.job_id
+        end.end_ts = output.end_ts
+        end.target_ts = self.target_ts
+        end.total_changes = self.changes[p]
+        end.batches = self.batches[p]
+        return p, None, env.SerializeToString()
+
+
+class KvProducer:
+    """Ordered, idempotent producer of one job's records (see the module docstring)."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        encoder: RecordEncoder,
+        *,
+        linger_ms: int = 20,
+        batch_bytes: int = 256 * 1024,
+        max_request_bytes: int = 4 * 1024 * 1024,
+        max_pending: int = 2048,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.encoder = encoder
+        self.max_pending = max_pending
+        self.bytes_sent = 0
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=linger_ms,
+            max_batch_size=batch_bytes,
+            max_request_size=max_request_bytes,
+            request_timeout_ms=30_000,
+        )
+        self._queue: deque[Output] = deque()
+        self._wakeup = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._futures: list[asyncio.Future[Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
+
+    @property
+    def pending(self) -> int:
+        """Outputs submitted and not yet handed to aiokafka."""
+        return len(self._queue)
+
+    async def start(self) -> None:
+        """Connect the producer and start the sender task."""
+        try:
+            await self._producer.start()
+        except KafkaError as exc:
+            await self._producer.stop()
+            raise TransientError(f"Kafka producer at {self.bootstrap}: {exc!r}") from exc
+        self._task = asyncio.create_task(self._run(), name=f"producer-{self.topic}")
+
+    def submit(self, outputs: Iterable[Output]) -> None:
+        """Queue outputs for sending, in order (no await)."""
+        self.raise_if_failed()
+        before = len(self._queue)
+        self._queue.extend(outputs)
+        if len(self._queue) != before:
+            self._idle.clear()
+            self._wakeup.set()
+            if len(self._queue) >= self.max_pending:
+                self._space.clear()
+
+    async def wait_capacity(self) -> None:
+        """Return once the queue is below ``max_pending`` (backpressure for the readers)."""
+        if not self._space.is_set():
+            await self._space.wait()
+        self.raise_if_failed()
+
+    def raise_if_failed(self) -> None:
+        """Re-raise a delivery failure seen by the sender task."""
+        if self._error is not None:
+            raise ProduceError(
+                f"producing to {self.topic} failed: {self._error!r}"
+            ) from self._error
+
+    async def _run(self) -> None:
+        queue, send, encode = self._queue, self._producer.send, self.encoder.encode
+        try:
+            while True:
+                if not queue:
+                    self._idle.set()
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                output = queue.popleft()
+                if len(queue) < self.max_pending // 2:
+                    self._space.set()
+                partition, key, value = encode(output)
+                self.bytes_sent += len(value)
+                self._futures.append(await send(self.topic, value, key=key, partition=partition))
+                if len(self._futures) >= _FUTURES_CHECK:
+                    await self._check_futures()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._error = exc
+            self._space.set()
+            self._idle.set()
+
+    async def _check_futures(self, *, all_done: bool = False) -> None:
+        futures = self._futures
+        if all_done:
+            await asyncio.gather(*futures)
+            self._futures = []
+            return
+        done = [f for f in futures if f.done()]
+        for f in done:
+            f.result()  # raises a delivery error
+        self._futures = [f for f in futures if not f.done()]
+        if len(self._futures) >= 4 * _FUTURES_CHECK:
+            await asyncio.gather(*self._futures)
+            self._futures = []
+
+    async def flush(self) -> None:
+        """Wait until every submitted output is delivered (or raise :class:`ProduceError`)."""
+        while True:
+            self.raise_if_failed()
+            await self._idle.wait()
+            self.raise_if_failed()
+            if not self._queue:
+                break
+        await self._producer.flush()
+        try:
+            await self._check_futures(all_done=True)
+        except KafkaError as exc:
+            raise ProduceError(f"producing to {self.topic} failed: {exc!r}") from exc
+
+    async def stop(self) -> None:
+        """Stop the sender (pending outputs are dropped: call :meth:`flush` first)."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for f in self._futures:
+            f.cancel()
+        self._futures = []
+        await self._producer.stop()

@@ -1,0 +1,335 @@
+"""The synchronous heart of the kv client: ChangeDataEvents in, Kafka outputs and failures out.
+
+:class:`RegionWorker` owns every live subscription (one per registered region request) and the
+job-wide pure stages: a :class:`~ingest.matcher.Matcher` per subscription, the
+:class:`~ingest.keyspace.RowFilter`, the :class:`~ingest.frontier.JobFrontier` and the
+:class:`~ingest.batcher.Batcher`. It does no I/O: the live worker and the replayer feed it the
+same raw messages in the same order and get the same outputs, which is what makes a recording
+replayable.
+
+Contract for the shell (``ingest.worker``):
+
+- :meth:`RegionWorker.add` before the register request is sent; one subscription per
+  ``(stream_id, request_id, region_id)`` (TiKV's dedup key is (request_id, region_id) per
+  stream). With plain EventFeed a stream carries one table (``ResolvedTs.request_id`` is 0 and
+  cannot tell tables apart), so ``bind_stream`` names that table's request id.
+- :meth:`RegionWorker.on_message` parses one raw ``ChangeDataEvent`` and returns the
+  :class:`Failure` of each subscription that ended (region error, or a PREWRITE mismatch whose
+  deregistration has been answered); :attr:`RegionWorker.outputs` collects what to produce,
+  in order. Fatal conditions (duplicate request, cluster id mismatch, protocol violations, a
+  change below a published watermark) raise.
+- :meth:`RegionWorker.drop_stream` when a stream broke: its subscriptions are returned for
+  re-registration. A re-registration takes ``checkpoint_ts`` from :meth:`checkpoint_ts`, the
+  range's last resolved ts, so nothing is missed.
+- Once :attr:`done`, the END records are in :attr:`outputs` and the feed can stop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from google.protobuf import text_format
+
+from ingest.batcher import Batcher, LateChangeError, Output
+from ingest.frontier import JobFrontier
+from ingest.keyspace import RowFilter
+from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
+from ingest.model import FeedRow, LogType, OpType, RegionInfo, Span
+from ingest.partitioner import Partitioner
+from ingest.region_errors import (
+    Action,
+    Decision,
+    ErrorKind,
+    RegionError,
+    RegionFatalError,
+    classify,
+)
+from proto import cdcpb_pb2
+
+__all__ = ["Failure", "RegionWorker", "Subscription", "region_error"]
+
+log = logging.getLogger(__name__)
+
+_LOG_TYPES = tuple(LogType)
+_OP_TYPES = tuple(OpType)
+
+
+@dataclass(slots=True, eq=False)
+class Subscription:
+    """One registered region request and its feed state."""
+
+    stream_id: int
+    request_id: int
+    table_id: int
+    region: RegionInfo
+    span: Span  # requested range: the region's span ∩ the table's record span (encoded)
+    checkpoint_ts: int
+    store_id: int
+    matcher: Matcher = field(init=False)
+    #: a deregister was sent (after a PREWRITE mismatch); waiting for TiKV's answer
+    zombie: bool = False
+    #: decision to apply once the zombie's end is confirmed
+    pending: Decision | None = None
+
+    @property
+    def region_id(self) -> int:
+        """The region's id."""
+        return self.region.region_id
+
+    @property
+    def key(self) -> tuple[int, int, int]:
+        """``(stream_id, request_id, region_id)``: unique among live subscriptions."""
+        return (self.stream_id, self.request_id, self.region.region_id)
+
+    def describe(self, table_name: str = "") -> str:
+        """Region, store, table and range, for logs and errors."""
+        table = table_name or str(self.table_id)
+        return (
+            f"region {self.region_id} (store {self.store_id}, table {table}, "
+            f"span {self.span}, checkpoint {self.checkpoint_ts})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A subscription that ended and what to do about it."""
+
+    sub: Subscription
+    decision: Decision
+
+
+def region_error(ev: cdcpb_pb2.Event) -> RegionError:
+    """Reduce an ``Event.error`` to :class:`RegionError` (the one field TiKV set)."""
+    err = ev.error
+    fields = err.ListFields()
+    name = fields[0][0].name if fields else ""
+    return RegionError(
+        kind=ErrorKind.from_field(name),
+        region_id=ev.region_id,
+        leader_store_id=err.not_leader.leader.store_id if name == "not_leader" else 0,
+        backoff_ms=err.server_is_busy.backoff_ms if name == "server_is_busy" else 0,
+        detail=text_format.MessageToString(err, as_one_line=True)[:300],
+    )
+
+
+class RegionWorker:
+    """Subscriptions, matchers, filter, frontier and batcher of one job (see module doc)."""
+
+    def __init__(
+        self,
+        *,
+        target_ts: int,
+        end_ts: int,
+        spans: Mapping[int, Span],
+        partitioner: Partitioner,
+        batch_max_changes: int = 1024,
+        batch_max_bytes: int = 512 * 1024,
+        own_source: int | None = None,
+        table_names: Mapping[int, str] | None = None,
+    ) -> None:
+        self.target_ts = target_ts
+        self.end_ts = end_ts
+        self.spans = dict(spans)
+        self.table_names = dict(table_names or {})
+        self.frontier = JobFrontier(target_ts, self.spans)
+        self.row_filter = RowFilter(self.spans, target_ts, end_ts, own_source=own_source)
+        self.batcher = Batcher(
+            partitioner, max_changes=batch_max_changes, max_bytes=batch_max_bytes
+        )
+        self.outputs: list[Output] = []
+        #: zombies whose deregister request the shell still has to send
+        self.to_deregister: list[Subscription] = []
+        self.done = False
+        self._subs: dict[tuple[int, int, int], Subscription] = {}
+        self._stream_request: dict[int, int] = {}
+        # counters (progress and metrics)
+        self.messages = 0
+        self.events = 0
+        self.rows = 0
+        self.changes = 0
+        self.resolved_events = 0
+        self.stale_events = 0
+        self.initialized_total = 0
+        self.region_errors: dict[str, int] = {}
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    def bind_stream(self, stream_id: int, request_id: int) -> None:
+        """Plain-EventFeed stream: resolved ts with request id 0 belong to ``request_id``."""
+        self._stream_request[stream_id] = request_id
+
+    def add(self, sub: Subscription) -> Subscription:
+        """Track a subscription about to be registered; its matcher starts fresh."""
+        key = sub.key
+        if key in self._subs:
+            raise RegionFatalError(
+                sub.region_id,
+                f"{sub.describe(self._name(sub.table_id))}: registered twice on one stream",
+            )
+        sub.matcher = Matcher(
+            sub.region_id, start_ts=self.target_ts, checkpoint_ts=sub.checkpoint_ts, span=sub.span
+        )
+        self._subs[key] = sub
+        return sub
+
+    def has(self, stream_id: int, request_id: int, region_id: int) -> bool:
+        """Whether that ``(stream, request, region)`` is subscribed."""
+        return (stream_id, request_id, region_id) in self._subs
+
+    def subscriptions(self) -> list[Subscription]:
+        """Live subscriptions (zombies included)."""
+        return list(self._subs.values())
+
+    def drop_stream(self, stream_id: int) -> list[Subscription]:
+        """Forget every subscription of a broken stream and return them."""
+        dropped = [s for k, s in self._subs.items() if k[0] == stream_id]
+        for sub in dropped:
+            del self._subs[sub.key]
+        self._stream_request.pop(stream_id, None)
+        return dropped
+
+    def checkpoint_ts(self, table_id: int, span: Span) -> int:
+        """``checkpoint_ts`` for (re-)registering ``span`` of ``table_id``."""
+        return self.frontier.checkpoint_ts(table_id, span)
+
+    @property
+    def regions(self) -> int:
+        """Live subscriptions."""
+        return len(self._subs)
+
+    @property
+    def initialized(self) -> int:
+        """Live subscriptions whose initial scan is done."""
+        return sum(1 for s in self._subs.values() if s.matcher.initialized)
+
+    def table_resolved_ts(self) -> dict[int, int]:
+        """Published frontier of each physical table."""
+        return {tid: self.frontier.table(tid).resolved_ts for tid in self.spans}
+
+    def _name(self, table_id: int) -> str:
+        return self.table_names.get(table_id, str(table_id))
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def on_message(self, stream_id: int, data: bytes) -> list[Failure]:
+        """Process one raw ``ChangeDataEvent`` from stream ``stream_id``."""
+        msg = cdcpb_pb2.ChangeDataEvent.FromString(data)
+        self.messages += 1
+        failures: list[Failure] = []
+        subs = self._subs
+        advanced = False
+        for ev in msg.events:
+            self.events += 1
+            sub = subs.get((stream_id, ev.request_id, ev.region_id))
+            if sub is None:
+                self.stale_events += 1
+                continue
+            which = ev.WhichOneof("event")
+            if which == "entries":
+                if not sub.zombie:
+                    self._entries(sub, ev.entries.entries, failures)
+            elif which == "error":
+                self._error(sub, ev, failures)
+            elif which == "resolved_ts":  # clients older than 4.0.8 only
+                advanced |= self._resolve(sub, ev.resolved_ts)
+        if msg.HasField("resolved_ts"):
+            rts = msg.resolved_ts
+            self.resolved_events += 1
+            request_id = rts.request_id or self._stream_request.get(stream_id, 0)
+            ts = rts.ts
+            for region_id in rts.regions:
+                sub = subs.get((stream_id, request_id, region_id))
+                if sub is not None:
+                    advanced |= self._resolve(sub, ts)
+        if advanced:
+            self._advance()
+        return failures
+
+    def _entries(
+        self,
+        sub: Subscription,
+        rows: Iterable[cdcpb_pb2.Event.Row],
+        failures: list[Failure],
+    ) -> None:
+        matcher = sub.matcher
+        was_initialized = matcher.initialized
+        log_types, op_types = _LOG_TYPES, _OP_TYPES
+        feed_rows = [
+            FeedRow(
+                r.start_ts,
+                r.commit_ts,
+                log_types[r.type] if r.type < 6 else LogType.UNKNOWN,
+                op_types[r.op_type] if r.op_type < 3 else OpType.UNKNOWN,
+                r.key,
+                r.value,
+                r.old_value,
+                r.txn_source,
+                r.generation,
+            )
+            for r in rows
+        ]
+        self.rows += len(feed_rows)
+        try:
+            changes = matcher.feed(feed_rows)
+        except PrewriteNotMatchError as exc:
+            # TiCDC restarts the changefeed; we restart this region from its last resolved ts.
+            log.warning("%s: %s; re-registering", sub.describe(self._name(sub.table_id)), exc)
+            sub.zombie = True
+            sub.pending = Decision(Action.RETRY_SAME, sub.region_id, str(exc))
+            self.to_deregister.append(sub)
+            return
+        except FeedProtocolError as exc:
+            raise FeedProtocolError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
+        if not was_initialized and matcher.initialized:
+            self.initialized_total += 1
+        if not changes:
+            return
+        apply, add, outputs = self.row_filter.apply, self.batcher.add, self.outputs
+        try:
+            for change in changes:
+                kept = apply(change)
+                if kept is not None:
+                    self.changes += 1
+                    full = add(kept)
+                    if full:
+                        outputs.extend(full)
+        except LateChangeError as exc:
+            raise LateChangeError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
+
+    def _error(self, sub: Subscription, ev: cdcpb_pb2.Event, failures: list[Failure]) -> None:
+        del self._subs[sub.key]
+        err = region_error(ev)
+        kind = err.kind.value or "unknown"
+        self.region_errors[kind] = self.region_errors.get(kind, 0) + 1
+        if sub.zombie and sub.pending is not None:
+            # The answer to our deregister (region_not_found) or any end: retry as decided.
+            failures.append(Failure(sub, sub.pending))
+            return
+        decision = classify(err, region=sub.region, current_store_id=sub.store_id)
+        if decision.action is Action.FATAL:
+            raise RegionFatalError(
+                sub.region_id, f"{decision.reason} [{sub.describe(self._name(sub.table_id))}]"
+            )
+        failures.append(Failure(sub, decision))
+
+    def _resolve(self, sub: Subscription, ts: int) -> bool:
+        if sub.zombie or not sub.matcher.resolve(ts):
+            return False
+        self.frontier.update(sub.table_id, sub.span, ts)
+        return True
+
+    def _advance(self) -> None:
+        ts = self.frontier.advance()
+        if ts is not None and not self.done:
+            self.outputs.extend(self.batcher.watermark(min(ts, self.end_ts)))
+        if not self.done and self.frontier.passed(self.end_ts):
+            self.outputs.extend(self.batcher.end(self.end_ts))
+            self.done = True
+            log.info("feed: every table's frontier passed E=%d", self.end_ts)
+
+    def take_outputs(self) -> list[Output]:
+        """The outputs collected so far, in order; the list is emptied."""
+        out, self.outputs = self.outputs, []
+        return out

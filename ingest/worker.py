@@ -1,0 +1,696 @@
+"""The ingest worker: discovery, GC safety, EventFeed streams, scheduling, producing, progress.
+
+:func:`run_ingest` is the entry point the CLI calls. The flow (DESIGN.md §2.1-2.3):
+
+1. PD ``GetMembers`` (cluster id, leader); tables from the status API; ``T``/``E``
+   (:mod:`ingest.window`); a service GC safepoint at ``T`` (refused if GC already passed it).
+2. Topic ``<job>.kv`` created/checked; the ordered idempotent producer started.
+3. Each table's record span is split into regions via PD ``ScanRegions``; each region is
+   registered on its leader store's stream with ``checkpoint_ts`` = its range's last resolved
+   ts (``T`` at first). Streams: one per store with EventFeedV2 multiplexing (a fresh request
+   id per registration, so resolved ts are exact per registration), else TiCDC's "table
+   exclusive" plain EventFeed streams, one per (store, table) with the table's request id.
+4. Raw messages go through :class:`~ingest.region_worker.RegionWorker` (matcher, filter,
+   frontier, batcher); outputs go to the producer in order. Region errors are handled as TiCDC
+   does (facts/eventfeed.md §3.10): leader update, re-split via PD, retry with backoff; fatal
+   ones fail the job with the region/store/table named. A broken stream drops its regions,
+   which are re-resolved via PD after the store's reconnect backoff.
+5. When every table's frontier passes ``E``: END records, flush, close the streams, release
+   the GC safepoint. SIGTERM (:meth:`IngestWorker.stop`) flushes and releases the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from itertools import count
+
+from app.errors import TiundoError, TransientError
+from ingest.config import IngestConfig
+from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
+from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
+from ingest.model import RegionInfo, Span
+from ingest.partitioner import Partitioner
+from ingest.pd import PDClient, PDError, StoreInfo
+from ingest.producer import KvProducer, RecordEncoder, ensure_topic
+from ingest.recording import RecordingHeader, RecordingWriter, Registration
+from ingest.region_errors import Action, Backoff
+from ingest.region_worker import Failure, RegionWorker, Subscription
+from ingest.status_api import StatusApiClient
+from ingest.window import GcSafepointKeeper, UndoWindow, undo_window
+from proto import cdcpb_pb2, kvrpcpb_pb2, metapb_pb2
+
+__all__ = [
+    "IngestResult",
+    "IngestWorker",
+    "Progress",
+    "ProgressCallback",
+    "build_region_worker",
+    "run_ingest",
+    "spread_table_ids",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A snapshot of the job for the CLI to render (all counters since start)."""
+
+    state: str  # starting | ingesting | flushing | done | stopped | failed
+    target_ts: int = 0
+    end_ts: int = 0
+    frontier_ts: int = 0
+    #: physical milliseconds from the frontier to E (0 once passed)
+    lag_ms: int = 0
+    regions: int = 0
+    regions_initialized: int = 0
+    events: int = 0
+    rows: int = 0
+    changes: int = 0
+    events_per_s: float = 0.0
+    records_sent: int = 0
+    bytes_sent: int = 0
+    stream_reconnects: int = 0
+    resplits: int = 0
+    region_errors: Mapping[str, int] = field(default_factory=dict)
+    tables: Mapping[str, int] = field(default_factory=dict)  # table → its frontier ts
+    elapsed_s: float = 0.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What the job produced (the CLI's report of the ingest stage)."""
+
+    job: str
+    topic: str
+    state: str  # done | stopped
+    target_ts: int
+    end_ts: int
+    primary_ts: int
+    tables: tuple[str, ...]
+    changes: int
+    records: int
+    changes_per_partition: tuple[int, ...]
+    batches_per_partition: tuple[int, ...]
+    foreign_writes: int
+    dropped: Mapping[str, int]
+    region_errors: Mapping[str, int]
+    stream_reconnects: int
+    duration_s: float
+    recording: str | None = None
+
+
+def spread_table_ids(tables: Iterable[SelectedTable], patterns: Iterable[str]) -> set[int]:
+    """Physical ids of the selected tables matching a spread pattern (``db.t``, ``db.*``)."""
+    pats = list(patterns)
+    return {
+        pid
+        for t in tables
+        if any(fnmatch.fnmatchcase(t.qualified, p) for p in pats)
+        for pid in t.physical_ids
+    }
+
+
+def build_region_worker(
+    config: IngestConfig,
+    tables: list[SelectedTable],
+    target_ts: int,
+    end_ts: int,
+) -> RegionWorker:
+    """The job's :class:`RegionWorker` (same construction for the live run and the replay)."""
+    return RegionWorker(
+        target_ts=target_ts,
+        end_ts=end_ts,
+        spans=physical_spans(tables),
+        partitioner=Partitioner(config.partitions, spread_table_ids(tables, config.spread_tables)),
+        batch_max_changes=config.batch_max_changes,
+        batch_max_bytes=config.batch_max_bytes,
+        own_source=config.own_source,
+        table_names=table_names(tables),
+    )
+
+
+def make_result(
+    config: IngestConfig,
+    core: RegionWorker,
+    encoder: RecordEncoder,
+    window: UndoWindow,
+    tables: list[SelectedTable],
+    *,
+    state: str,
+    started: float,
+    stream_reconnects: int = 0,
+    recording: str | None = None,
+) -> IngestResult:
+    """:class:`IngestResult` from the job's counters."""
+    f = core.row_filter
+    return IngestResult(
+        job=config.job,
+        topic=config.topic,
+        state=state,
+        target_ts=window.target_ts,
+        end_ts=window.end_ts,
+        primary_ts=window.primary_ts,
+        tables=tuple(t.qualified for t in tables),
+        changes=sum(encoder.changes),
+        records=encoder.records,
+        changes_per_partition=tuple(encoder.changes),
+        batches_per_partition=tuple(encoder.batches),
+        foreign_writes=f.foreign_after_end,
+        dropped={
+            "not_record": f.dropped_not_record,
+            "other_table": f.dropped_other_table,
+            "before_start": f.dropped_before_start,
+            "after_end": f.dropped_after_end,
+        },
+        region_errors=dict(core.region_errors),
+        stream_reconnects=stream_reconnects,
+        duration_s=time.monotonic() - started,
+        recording=recording,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Resplit:
+    table_id: int
+    span: Span
+    attempt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Register:
+    table_id: int
+    region: RegionInfo
+    span: Span
+    store_id: int
+    attempt: int = 0
+
+
+_Task = _Resplit | _Register
+
+
+def register_request(
+    cluster_id: int, ticdc_version: str, sub: Subscription
+) -> cdcpb_pb2.ChangeDataRequest:
+    """The ``ChangeDataRequest`` registering ``sub`` (TiCDC's shape, old values on)."""
+    epoch = sub.region.epoch
+    return cdcpb_pb2.ChangeDataRequest(
+        header=cdcpb_pb2.Header(cluster_id=cluster_id, ticdc_version=ticdc_version),
+        region_id=sub.region_id,
+        region_epoch=metapb_pb2.RegionEpoch(conf_ver=epoch.conf_ver, version=epoch.version),
+        checkpoint_ts=sub.checkpoint_ts,
+        start_key=sub.span.start,
+        end_key=sub.span.end,
+        request_id=sub.request_id,
+        extra_op=kvrpcpb_pb2.ReadOldValue,
+    )
+
+
+class IngestWorker:
+    """One ingest job (see the module docstring); :meth:`run` once."""
+
+    def __init__(self, config: IngestConfig, progress_cb: ProgressCallback | None = None) -> None:
+        self.config = config
+        self.progress_cb = progress_cb
+        self.state = "starting"
+        self._stop = asyncio.Event()
+        self._done = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._started = time.monotonic()
+        self._rng = random.Random()
+        self._request_ids = count(1)
+        self._stream_ids = count(1)
+        self.core: RegionWorker | None = None
+        self.producer: KvProducer | None = None
+        self.window: UndoWindow | None = None
+        self.tables: list[SelectedTable] = []
+        self.pd: PDClient | None = None
+        self.channels: StoreChannels | None = None
+        self.recorder: RecordingWriter | None = None
+        self.stores: dict[int, StoreInfo] = {}
+        self.streams: dict[tuple[int, int, int], StoreStream] = {}
+        self.table_request_ids: dict[int, int] = {}
+        self._store_backoff: dict[int, Backoff] = {}
+        self._region_attempts: dict[int, int] = {}
+        self._queue: asyncio.Queue[_Task] = asyncio.Queue()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self.stream_reconnects = 0
+        self.resplits = 0
+        self._last_rate = (self._started, 0)
+        self._rate = 0.0
+
+    # -- control ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the job to stop cleanly (SIGTERM): flush what was produced, release GC."""
+        self._stop.set()
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._failure is None:
+            self._failure = exc
+        self._done.set()
+
+    def progress(self) -> Progress:
+        """The current :class:`Progress` snapshot."""
+        core, window = self.core, self.window
+        now = time.monotonic()
+        if core is None or window is None:
+            return Progress(state=self.state, elapsed_s=now - self._started)
+        t_prev, ev_prev = self._last_rate
+        if now - t_prev >= 0.5:
+            self._rate = (core.rows - ev_prev) / (now - t_prev)
+            self._last_rate = (now, core.rows)
+        frontier = core.frontier.resolved_ts
+        lag = max(0, (window.end_ts >> 18) - (frontier >> 18))
+        names = core.table_names
+        return Progress(
+            state=self.state,
+            target_ts=window.target_ts,
+            end_ts=window.end_ts,
+            frontier_ts=frontier,
+            lag_ms=lag,
+            regions=core.regions,
+            regions_initialized=core.initialized,
+            events=core.events,
+            rows=core.rows,
+            changes=core.changes,
+            events_per_s=self._rate,
+            records_sent=self.producer.encoder.records if self.producer else 0,
+            bytes_sent=self.producer.bytes_sent if self.producer else 0,
+            stream_reconnects=self.stream_reconnects,
+            resplits=self.resplits,
+            region_errors=dict(core.region_errors),
+            tables={names.get(t, str(t)): ts for t, ts in core.table_resolved_ts().items()},
+            elapsed_s=now - self._started,
+        )
+
+    # -- the job ----------------------------------------------------------------------------
+
+    async def run(self) -> IngestResult:
+        """Run the job to its end (or to :meth:`stop`); raise on a fatal error."""
+        config = self.config.validate()
+        self.pd = pd = PDClient(config.pd_endpoints, timeout=config.request_timeout_s)
+        gc: GcSafepointKeeper | None = None
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await pd.connect()
+            async with StatusApiClient(
+                config.status_api_url, timeout=config.request_timeout_s
+            ) as status:
+                self.tables = await select_tables(status, config.tables)
+            self.window = window = await undo_window(config, pd)
+            log.info(
+                "job %s: tables %s, window (%d, %d]",
+                config.job,
+                ", ".join(t.qualified for t in self.tables),
+                window.target_ts,
+                window.end_ts,
+            )
+            gc = GcSafepointKeeper(pd, config.gc_service_id, window.target_ts, config.gc_ttl_s)
+            await gc.start()
+            await ensure_topic(
+                config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
+            )
+            encoder = RecordEncoder(
+                config.job, config.partitions, target_ts=window.target_ts, end_ts=window.end_ts
+            )
+            self.producer = KvProducer(
+                config.kafka_bootstrap,
+                config.topic,
+                encoder,
+                linger_ms=config.linger_ms,
+                batch_bytes=config.producer_batch_bytes,
+                max_request_bytes=config.max_request_bytes,
+                max_pending=config.max_pending_outputs,
+            )
+            await self.producer.start()
+            self.core = core = build_region_worker(
+                config, self.tables, window.target_ts, window.end_ts
+            )
+            if config.record is not None:
+                self.recorder = RecordingWriter(config.record, self._header(pd.cluster_id))
+            self.channels = StoreChannels(
+                max_receive_bytes=config.max_receive_bytes, multiplexing=config.multiplexing
+            )
+            self.stores = await pd.get_all_stores()
+            self.state = "ingesting"
+            for t in self.tables:
+                for pid in t.physical_ids:
+                    self.table_request_ids[pid] = next(self._request_ids)
+                    self._queue.put_nowait(_Resplit(pid, core.spans[pid]))
+            tasks = [
+                asyncio.create_task(self._scheduler(), name="ingest-scheduler"),
+                asyncio.create_task(self._report_progress(), name="ingest-progress"),
+            ]
+            gc_task = gc.task
+            waiters = [
+                asyncio.create_task(self._done.wait()),
+                asyncio.create_task(self._stop.wait()),
+            ]
+            wait_on: set[asyncio.Future[object]] = set(waiters)  # type: ignore[arg-type]
+            if gc_task is not None:
+                wait_on.add(gc_task)  # type: ignore[arg-type]
+            await asyncio.wait(wait_on, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+            if gc_task is not None and gc_task.done() and not gc_task.cancelled():
+                exc = gc_task.exception()
+                if exc is not None:
+                    self._fail(exc)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    self._fail(task.exception())  # type: ignore[arg-type]
+            if self._failure is not None:
+                self.state = "failed"
+                raise self._failure
+            self.state = "flushing"
+            await self._close_streams()
+            await self.producer.flush()
+            self.state = "done" if core.done else "stopped"
+            self._emit_progress()
+            return make_result(
+                config,
+                core,
+                encoder,
+                window,
+                self.tables,
+                state=self.state,
+                started=self._started,
+                stream_reconnects=self.stream_reconnects,
+                recording=str(config.record) if config.record else None,
+            )
+        except BaseException:
+            if self.state != "failed":
+                self.state = "failed"
+            raise
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            await self._close_streams()
+            if self.channels is not None:
+                await self.channels.close()
+            if self.producer is not None:
+                await self.producer.stop()
+            if self.recorder is not None:
+                self.recorder.close()
+            if gc is not None:
+                await gc.stop()
+            await pd.close()
+
+    def _header(self, cluster_id: int) -> RecordingHeader:
+        assert self.window is not None
+        return RecordingHeader(
+            job=self.config.job,
+            cluster_id=cluster_id,
+            target_ts=self.window.target_ts,
+            end_ts=self.window.end_ts,
+            primary_ts=self.window.primary_ts,
+            tables=tuple(
+                {
+                    "db": t.db,
+                    "name": t.name,
+                    "table_id": t.table_id,
+                    "physical_ids": list(t.physical_ids),
+                }
+                for t in self.tables
+            ),
+            schema={str(t.table_id): dict(t.info) for t in self.tables},
+        )
+
+    async def _report_progress(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.progress_interval_s)
+            self._emit_progress()
+
+    def _emit_progress(self) -> None:
+        if self.progress_cb is not None:
+            try:
+                self.progress_cb(self.progress())
+            except Exception:  # a rendering bug must not kill the job
+                log.exception("progress callback failed")
+
+    async def _close_streams(self) -> None:
+        streams, self.streams = list(self.streams.values()), {}
+        for stream in streams:
+            await stream.close()
+
+    # -- scheduling ---------------------------------------------------------------------------
+
+    def _later(self, task: _Task, delay: float) -> None:
+        if delay <= 0:
+            self._queue.put_nowait(task)
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            self._queue.put_nowait(task)
+
+        handle = loop.call_later(delay, fire)
+        self._timers.add(handle)
+
+    def _retry_delay(self, attempt: int) -> float:
+        c = self.config
+        raw = min(c.region_retry_cap_s, c.region_retry_base_s * 2 ** min(attempt, 30))
+        return float(raw * (1 + 0.1 * self._rng.uniform(-1, 1)))
+
+    async def _scheduler(self) -> None:
+        while True:
+            task = await self._queue.get()
+            if self._done.is_set() or self._stop.is_set():
+                return
+            try:
+                if isinstance(task, _Resplit):
+                    await self._resplit(task)
+                else:
+                    await self._register(task)
+            except TiundoError as exc:
+                if not exc.retriable:
+                    self._fail(exc)
+                    return
+                log.warning("scheduler: %s; retrying", exc)
+                # A failed registration is re-resolved from PD like a failed scan.
+                nxt = _Resplit(task.table_id, task.span, task.attempt + 1)
+                self._later(nxt, self._retry_delay(task.attempt))
+            except Exception as exc:
+                self._fail(exc)
+                return
+
+    async def _resplit(self, task: _Resplit) -> None:
+        assert self.pd is not None
+        self.resplits += 1
+        try:
+            regions = await self.pd.scan_regions(task.span, limit=self.config.scan_limit)
+        except PDError as exc:
+            log.warning("table %d span %s: %s; retrying", task.table_id, task.span, exc)
+            self._later(
+                _Resplit(task.table_id, task.span, task.attempt + 1),
+                self._retry_delay(task.attempt),
+            )
+            return
+        for region in regions:
+            part = region.span.intersect(task.span)
+            if part is None:
+                continue
+            if not region.leader_store_id:
+                log.info("region %d has no known leader; asking PD again", region.region_id)
+                self._later(
+                    _Resplit(task.table_id, part, task.attempt + 1),
+                    self._retry_delay(task.attempt),
+                )
+                continue
+            await self._register(
+                _Register(task.table_id, region, part, region.leader_store_id, task.attempt)
+            )
+
+    async def _store(self, store_id: int) -> StoreInfo:
+        store = self.stores.get(store_id)
+        if store is None:
+            assert self.pd is not None
+            self.stores = await self.pd.get_all_stores()
+            store = self.stores.get(store_id)
+            if store is None:
+                raise PDError(f"store {store_id} is not known to PD")
+        return store
+
+    async def _register(self, task: _Register) -> None:
+        core, recorder = self.core, self.recorder
+        assert core is not None and self.pd is not None
+        store = await self._store(task.store_id)
+        stream, request_id = await self._stream_for(store, task.table_id, task.region.region_id)
+        sub = Subscription(
+            stream_id=stream.stream_id,
+            request_id=request_id,
+            table_id=task.table_id,
+            region=task.region,
+            span=task.span,
+            checkpoint_ts=core.checkpoint_ts(task.table_id, task.span),
+            store_id=store.store_id,
+        )
+        if recorder is not None:
+            recorder.register(
+                Registration(
+                    sub.stream_id,
+                    sub.request_id,
+                    sub.table_id,
+                    sub.region,
+                    sub.span,
+                    sub.checkpoint_ts,
+                    sub.store_id,
+                )
+            )
+        core.add(sub)
+        stream.send(register_request(self.pd.cluster_id, self.config.ticdc_version, sub))
+        log.debug("registered %s", sub.describe(core.table_names.get(sub.table_id, "")))
+
+    async def _stream_for(
+        self, store: StoreInfo, table_id: int, region_id: int
+    ) -> tuple[StoreStream, int]:
+        """The stream to register ``region_id`` of ``table_id`` on, and the request id."""
+        assert self.channels is not None and self.core is not None
+        mux = await self.channels.multiplexing(store.address)
+        if mux:
+            key = (store.store_id, 0, 0)
+            request_id = next(self._request_ids)
+        else:
+            request_id = self.table_request_ids[table_id]
+            lane = 0
+            # One plain stream cannot carry a region twice for one table (resolved ts are by
+            # region id): a second registration of the same region takes another lane.
+            while True:
+                key = (store.store_id, table_id, lane)
+                s = self.streams.get(key)
+                if s is None or not self.core.has(s.stream_id, request_id, region_id):
+                    break
+                lane += 1
+        stream = self.streams.get(key)
+        if stream is None or stream.closed:
+            stream = StoreStream(
+                next(self._stream_ids),
+                store.store_id,
+                store.address,
+                self.channels.channel(store.address),
+                multiplexing=mux,
+                on_message=self._on_message,
+                on_broken=self._on_broken,
+            )
+            self.streams[key] = stream
+            if not mux:
+                self.core.bind_stream(stream.stream_id, request_id)
+                if self.recorder is not None:
+                    self.recorder.bind(stream.stream_id, request_id)
+            stream.start()
+            log.info("feed: opened %r", stream)
+        return stream, request_id
+
+    # -- stream callbacks -----------------------------------------------------------------------
+
+    async def _on_message(self, stream: StoreStream, data: bytes) -> None:
+        core, producer = self.core, self.producer
+        assert core is not None and producer is not None
+        if self.recorder is not None:
+            self.recorder.message(stream.stream_id, data)
+        if stream.messages == 1:
+            self._store_backoff.pop(stream.store_id, None)
+        failures = core.on_message(stream.stream_id, data)
+        for failure in failures:
+            self._handle_failure(failure)
+        if core.to_deregister:
+            self._deregister(core.to_deregister)
+            core.to_deregister = []
+        if core.outputs:
+            producer.submit(core.take_outputs())
+        if core.done:
+            self._done.set()
+        await producer.wait_capacity()
+
+    def _deregister(self, subs: list[Subscription]) -> None:
+        assert self.pd is not None
+        by_id = {s.stream_id: s for s in self.streams.values()}
+        for sub in subs:
+            stream = by_id.get(sub.stream_id)
+            if stream is None or stream.closed:
+                continue
+            req = cdcpb_pb2.ChangeDataRequest(
+                header=cdcpb_pb2.Header(
+                    cluster_id=self.pd.cluster_id, ticdc_version=self.config.ticdc_version
+                ),
+                region_id=sub.region_id,
+                request_id=sub.request_id,
+                deregister=cdcpb_pb2.ChangeDataRequest.Deregister(),
+            )
+            stream.send(req)
+
+    def _handle_failure(self, failure: Failure) -> None:
+        sub, decision = failure.sub, failure.decision
+        attempt = self._region_attempts.get(sub.region_id, 0)
+        self._region_attempts[sub.region_id] = attempt + 1
+        log.info("%s: %s", sub.describe(), decision.reason)
+        if decision.action is Action.RESPLIT_VIA_PD:
+            self._later(_Resplit(sub.table_id, sub.span, attempt), self._retry_delay(attempt))
+        elif decision.action is Action.UPDATE_LEADER_AND_RETRY:
+            self._later(
+                _Register(sub.table_id, sub.region, sub.span, decision.store_id, attempt),
+                0 if attempt == 0 else self._retry_delay(attempt),
+            )
+        else:
+            delay = max(decision.backoff_ms / 1000, self._retry_delay(attempt))
+            self._later(_Register(sub.table_id, sub.region, sub.span, sub.store_id, attempt), delay)
+
+    def _on_broken(self, stream: StoreStream, exc: BaseException | None) -> None:
+        core = self.core
+        assert core is not None and self.channels is not None
+        if isinstance(exc, TiundoError) and not exc.retriable:
+            self._fail(exc)
+            return
+        if exc is not None and not isinstance(exc, (StreamBrokenError, TransientError)):
+            self._fail(exc)
+            return
+        for key, s in list(self.streams.items()):
+            if s is stream:
+                del self.streams[key]
+        if self._done.is_set() or self._stop.is_set():
+            return
+        if self.recorder is not None:
+            self.recorder.broken(stream.stream_id)
+        subs = core.drop_stream(stream.stream_id)
+        self.stream_reconnects += 1
+        self.channels.forget(stream.address)
+        backoff = self._store_backoff.get(stream.store_id)
+        if backoff is None:
+            backoff = self._store_backoff[stream.store_id] = Backoff(
+                self.config.reconnect_base_s, 1.1, 0.1, self.config.reconnect_cap_s, rng=self._rng
+            )
+        delay = backoff.next_delay()
+        log.warning(
+            "feed: %r broke (%s); %d regions re-resolved via PD in %.2f s",
+            stream,
+            exc,
+            len(subs),
+            delay,
+        )
+        for sub in subs:
+            self._later(_Resplit(sub.table_id, sub.span), delay)
+
+
+async def run_ingest(
+    config: IngestConfig, progress_cb: ProgressCallback | None = None
+) -> IngestResult:
+    """Run one ingest job (see :class:`IngestWorker`)."""
+    return await IngestWorker(config, progress_cb).run()
