@@ -20,6 +20,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/apt_install.sh
 source "$ROOT/scripts/apt_install.sh"
+# shellcheck source=scripts/service_lib.sh
+source "$ROOT/scripts/service_lib.sh"
 VERSION=${TIUNDO_KAFKA_VERSION:-3.9.2}
 BOOTSTRAP=${TIUNDO_KAFKA:-127.0.0.1:9092}
 BOOTSTRAP=${BOOTSTRAP#kafka://}
@@ -34,11 +36,12 @@ RUN=${TIUNDO_RUN:-$ROOT/.run}/kafka
 DATA=$RUN/data
 PIDFILE=$RUN/kafka.pid
 LOG=$RUN/kafka.log
+SERVICE=kafka
+PROC_RE='kafka\.Kafka'
+STOP_WAIT_S=30
+describe() { echo "version $VERSION, data $DATA"; }
 HEAP=${TIUNDO_KAFKA_HEAP:--Xms256m -Xmx512m}
 TIMEOUT=${TIUNDO_KAFKA_TIMEOUT:-90}
-
-say() { printf 'kafka: %s\n' "$*"; }
-die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
 
 # A python that has aiokafka (the project venv), for the readiness probe; empty if none.
 probe_python() {
@@ -50,27 +53,6 @@ probe_python() {
             return
         fi
     done
-}
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Pid from the pid file if that process is alive and really is our broker, else nothing.
-running_pid() {
-    [[ -f $PIDFILE ]] || return 0
-    local pid
-    pid=$(<"$PIDFILE")
-    [[ $pid =~ ^[0-9]+$ ]] || return 0
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
-        grep -q 'kafka\.Kafka'; then
-        echo "$pid"
-    fi
-}
-
-log_tail() {
-    if [[ -f $LOG ]]; then
-        printf -- '--- last lines of %s ---\n' "$LOG" >&2
-        tail -n 40 "$LOG" >&2
-    fi
 }
 
 # Java and Maven come with this project's machines; a bare Debian gets them from apt.
@@ -258,52 +240,4 @@ start() {
     say "ready on 127.0.0.1:$PORT (pid $pid) in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
 }
 
-stop() {
-    local pid
-    pid=$(running_pid)
-    if [[ -z $pid ]]; then
-        rm -f "$PIDFILE"
-        say "not running"
-        return 0
-    fi
-    say "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 60; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid still alive after 30s, sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.5
-    fi
-    rm -f "$PIDFILE"
-    say "stopped"
-}
-
-status() {
-    local pid
-    pid=$(running_pid)
-    if [[ -n $pid ]] && port_open "$PORT"; then
-        say "running (pid $pid) on 127.0.0.1:$PORT, version $VERSION, data $DATA"
-        return 0
-    fi
-    if [[ -n $pid ]]; then
-        say "pid $pid alive but 127.0.0.1:$PORT not answering"
-        return 1
-    fi
-    say "not running"
-    return 3
-}
-
-case ${1:-} in
-start) start ;;
-stop) stop ;;
-status) status ;;
-restart) stop && start ;;
-*)
-    echo "usage: $0 start|stop|status|restart" >&2
-    exit 2
-    ;;
-esac
+service_main "$@"

@@ -19,6 +19,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/apt_install.sh
 source "$ROOT/scripts/apt_install.sh"
+# shellcheck source=scripts/service_lib.sh
+source "$ROOT/scripts/service_lib.sh"
 URL=${TIUNDO_MYSQL:-mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test}
 URL_RE='^mysql://([^:@/]+):([^@/]*)@([^:/]+)(:([0-9]+))?/([A-Za-z0-9_]+)$'
 [[ $URL =~ $URL_RE ]] || {
@@ -35,32 +37,12 @@ CNF=$RUN/my.cnf
 SOCK=$RUN/mariadbd.sock
 PIDFILE=$RUN/mariadb.pid
 LOG=$RUN/mariadbd.log
+SERVICE=mariadb
+PROC_RE='mariadbd\|mysqld'
+STOP_WAIT_S=60
+describe() { echo "data $DATA"; }
 TIMEOUT=${TIUNDO_MYSQL_TIMEOUT:-60}
 ME=$(id -un)
-
-say() { printf 'mariadb: %s\n' "$*"; }
-die() { printf 'mariadb: error: %s\n' "$*" >&2; exit 1; }
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Pid from the pid file if that process is alive and really is a mariadbd, else nothing.
-running_pid() {
-    [[ -f $PIDFILE ]] || return 0
-    local pid
-    pid=$(<"$PIDFILE")
-    [[ $pid =~ ^[0-9]+$ ]] || return 0
-    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
-        grep -q 'mariadbd\|mysqld'; then
-        echo "$pid"
-    fi
-}
-
-log_tail() {
-    if [[ -f $LOG ]]; then
-        printf -- '--- last lines of %s ---\n' "$LOG" >&2
-        tail -n 40 "$LOG" >&2
-    fi
-}
 
 find_bin() {
     local name
@@ -216,52 +198,4 @@ start() {
         "mysql://$DB_USER:***@127.0.0.1:$PORT/$DB_NAME"
 }
 
-stop() {
-    local pid
-    pid=$(running_pid)
-    if [[ -z $pid ]]; then
-        rm -f "$PIDFILE"
-        say "not running"
-        return 0
-    fi
-    say "stopping pid $pid"
-    kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 120; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.5
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        say "pid $pid still alive after 60s, sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        sleep 0.5
-    fi
-    rm -f "$PIDFILE"
-    say "stopped"
-}
-
-status() {
-    local pid
-    pid=$(running_pid)
-    if [[ -n $pid ]] && port_open "$PORT"; then
-        say "running (pid $pid) on 127.0.0.1:$PORT, data $DATA"
-        return 0
-    fi
-    if [[ -n $pid ]]; then
-        say "pid $pid alive but 127.0.0.1:$PORT not answering"
-        return 1
-    fi
-    say "not running"
-    return 3
-}
-
-case ${1:-} in
-start) start ;;
-stop) stop ;;
-status) status ;;
-restart) stop && start ;;
-*)
-    echo "usage: $0 start|stop|status|restart" >&2
-    exit 2
-    ;;
-esac
+service_main "$@"
