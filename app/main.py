@@ -1,0 +1,102 @@
+"""Builds the Faust app of one undo job; nothing else (topics, tables and agents live elsewhere).
+
+Start a worker with ``faust -A app.main worker -l info`` (settings from TIUNDO_* env vars,
+:mod:`app.config`), or from Python with :func:`run_worker`. Several workers of one job share the
+partitions: give each its own ``TIUNDO_DATADIR`` (RocksDB locks a partition DB per process) and
+its own ``TIUNDO_WEB_PORT`` (or 0 = no web server); on other machines, the same settings.
+
+The app is built lazily on first access of ``app.main.app`` (PEP 562), so importing this
+module to call :func:`run_worker` does not need the environment to be set yet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, NoReturn
+
+import faust
+
+from app.config import UndoConfig
+
+__all__ = ["create_app", "get_app", "get_config", "run_worker"]
+
+_state: dict[str, Any] = {}
+
+
+class _App(faust.App):  # type: ignore[misc]
+    """faust.App whose autodiscovery fails loudly: a worker without its agents must not run."""
+
+    def _on_autodiscovery_error(self, name: str) -> None:
+        raise ImportError(f"tiundo: importing {name} failed") from sys.exc_info()[1]
+
+
+def create_app(config: UndoConfig) -> faust.App:
+    """A Faust app for ``config`` (validated): RocksDB tables, at-least-once, agents discovered.
+
+    ``stream_wait_empty=False``: the undo runs inside the END event of a partition, which may
+    take minutes; a rebalance must not wait for it (the partition's actor is cancelled and the
+    new owner resumes from the progress records).
+    """
+    config.validate()
+    return _App(
+        config.app_id,
+        broker=config.kafka,
+        store="rocksdb://",
+        datadir=config.datadir,
+        processing_guarantee="at_least_once",
+        topic_partitions=config.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=config.web_port > 0,
+        web_port=config.web_port or 6066,
+        web_bind="127.0.0.1",
+        stream_wait_empty=False,
+        stream_processing_timeout=3600.0,
+        table_standby_replicas=0,
+        broker_session_timeout=config.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, config.session_timeout_s / 3),
+        broker_rebalance_timeout=max(config.session_timeout_s, 10.0),
+        autodiscover=["app.stages"],
+        origin="app",
+        version=1,
+    )
+
+
+def get_config() -> UndoConfig:
+    """The config of this process's app (from the environment, read once)."""
+    if "config" not in _state:
+        _state["config"] = UndoConfig.from_env().validate()
+    config: UndoConfig = _state["config"]
+    return config
+
+
+def get_app() -> faust.App:
+    """The app of this process (built once from :func:`get_config`)."""
+    if "app" not in _state:
+        _state["app"] = create_app(get_config())
+    app: faust.App = _state["app"]
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return get_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def run_worker(config: UndoConfig, *, loglevel: str = "info") -> NoReturn:
+    """Run a worker of ``config``'s job in this process until it is stopped (for ``tiundo worker``).
+
+    Exits the process with the worker's status (faust's ``Worker.execute_from_commandline``).
+    """
+    config.validate()
+    os.environ.update(config.to_env())
+    if "config" in _state and _state["config"] != config:
+        raise RuntimeError("this process already built an app for another config")
+    _state["config"] = config
+    app = get_app()
+    app.discover()
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+    raise SystemExit(0)

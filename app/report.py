@@ -1,0 +1,194 @@
+"""Job report: per-partition results → one :class:`JobStatus`, and its printable form.
+
+Each partition, when its undo finishes, publishes a :class:`PartitionReport` (JSON) to the
+compacted ``<job>.progress`` topic; whoever sees all partitions' reports folds them with
+:func:`job_status`. The job is SUCCEEDED only if every partition reported, none failed, no
+change was dead-lettered and every partition saw all the changes its End record announced;
+otherwise FAILED (an error stopped a partition) or INCOMPLETE — never "success". Pure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from proto import tiundo_pb2
+
+__all__ = ["PartitionReport", "TableReport", "job_status", "render"]
+
+State = tiundo_pb2.JobStatus.State
+
+
+@dataclass(frozen=True, slots=True)
+class TableReport:
+    """Undo counters of one physical table on one partition."""
+
+    table_id: int
+    db: str = ""
+    name: str = ""
+    restored: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    dead_letters: int = 0
+
+    def plus(self, other: TableReport) -> TableReport:
+        """Sum of two reports of the same table (from two partitions)."""
+        return TableReport(
+            self.table_id,
+            self.db or other.db,
+            self.name or other.name,
+            self.restored + other.restored,
+            self.deleted + other.deleted,
+            self.skipped + other.skipped,
+            self.dead_letters + other.dead_letters,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionReport:
+    """What one partition of ``<job>.kv`` did.
+
+    ``missing_batches``/``missing_changes``: End announced more ChangeBatch records / changes
+    than the partition saw (distinct seq values); > 0 means changes were lost on the way.
+    ``dead_letters`` counts every dead letter of the partition (also those with no table).
+    ``error`` is set when the partition gave up (non-retriable sink error, say).
+    """
+
+    partition: int
+    target_ts: int
+    end_ts: int
+    tables: tuple[TableReport, ...] = ()
+    dead_letters: int = 0
+    missing_batches: int = 0
+    missing_changes: int = 0
+    error: str = ""
+    started_unix_ms: int = 0
+    finished_unix_ms: int = 0
+    dry_run: bool = False
+
+    def to_json(self) -> bytes:
+        """Serialise for the progress topic."""
+        obj = {
+            "partition": self.partition,
+            "target_ts": self.target_ts,
+            "end_ts": self.end_ts,
+            "tables": [
+                [t.table_id, t.db, t.name, t.restored, t.deleted, t.skipped, t.dead_letters]
+                for t in self.tables
+            ],
+            "dead_letters": self.dead_letters,
+            "missing_batches": self.missing_batches,
+            "missing_changes": self.missing_changes,
+            "error": self.error,
+            "started_unix_ms": self.started_unix_ms,
+            "finished_unix_ms": self.finished_unix_ms,
+            "dry_run": self.dry_run,
+        }
+        return json.dumps(obj, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> PartitionReport:
+        """Parse :meth:`to_json` output."""
+        obj = json.loads(raw)
+        return cls(
+            partition=int(obj["partition"]),
+            target_ts=int(obj["target_ts"]),
+            end_ts=int(obj["end_ts"]),
+            tables=tuple(
+                TableReport(int(t[0]), str(t[1]), str(t[2]), *(int(x) for x in t[3:7]))
+                for t in obj["tables"]
+            ),
+            dead_letters=int(obj["dead_letters"]),
+            missing_batches=int(obj["missing_batches"]),
+            missing_changes=int(obj["missing_changes"]),
+            error=str(obj["error"]),
+            started_unix_ms=int(obj["started_unix_ms"]),
+            finished_unix_ms=int(obj["finished_unix_ms"]),
+            dry_run=bool(obj.get("dry_run", False)),
+        )
+
+
+def job_status(
+    job_id: str,
+    partitions: int,
+    reports: Mapping[int, PartitionReport],
+    *,
+    primary_ts: int = 0,
+    foreign_writes: int = 0,
+) -> tiundo_pb2.JobStatus:
+    """Fold the partitions' reports into one status (RUNNING until all ``partitions`` report)."""
+    tables: dict[int, TableReport] = {}
+    for rep in reports.values():
+        for t in rep.tables:
+            tables[t.table_id] = tables[t.table_id].plus(t) if t.table_id in tables else t
+    done = [reports[p] for p in range(partitions) if p in reports]
+    dead = sum(r.dead_letters for r in done)
+    missing = sum(r.missing_batches + r.missing_changes for r in done)
+    errors = [f"partition {r.partition}: {r.error}" for r in done if r.error]
+    status = tiundo_pb2.JobStatus(
+        job_id=job_id,
+        target_ts=max((r.target_ts for r in done), default=0),
+        end_ts=max((r.end_ts for r in done), default=0),
+        primary_ts=primary_ts,
+        dead_letters=dead,
+        foreign_writes=foreign_writes,
+        started_unix_ms=min((r.started_unix_ms for r in done), default=0),
+    )
+    for tid in sorted(tables):
+        t = tables[tid]
+        status.tables.add(
+            table_id=t.table_id,
+            db_name=t.db,
+            table_name=t.name,
+            restored=t.restored,
+            deleted=t.deleted,
+            skipped=t.skipped,
+            dead_letters=t.dead_letters,
+        )
+    dry = any(r.dry_run for r in done)
+    if errors:
+        status.state = State.FAILED
+        status.message = "; ".join(errors)
+    elif len(done) < partitions:
+        status.state = State.RUNNING
+        status.message = f"{len(done)} of {partitions} partitions finished"
+        return status
+    elif dead or missing:
+        status.state = State.INCOMPLETE
+        status.message = (
+            f"{dead} change(s) dead-lettered, {missing} batch(es)/change(s) announced but "
+            "never received: those rows were not restored"
+        )
+    else:
+        status.state = State.SUCCEEDED
+        status.message = (
+            "dry run: undo SQL written, nothing applied" if dry else "every table is back at T"
+        )
+    status.finished_unix_ms = max(r.finished_unix_ms for r in done)
+    return status
+
+
+def render(status: tiundo_pb2.JobStatus) -> str:
+    """A plain-text report for a terminal or a log."""
+    state = State.Name(status.state)
+    lines = [
+        f"job {status.job_id}: {state} - {status.message}",
+        f"  T (target_ts) = {status.target_ts}   E (end_ts) = {status.end_ts}   "
+        f"upstream primary_ts = {status.primary_ts or 'unknown'}",
+    ]
+    if status.finished_unix_ms and status.started_unix_ms:
+        secs = (status.finished_unix_ms - status.started_unix_ms) / 1000
+        lines.append(f"  duration (undo after END) = {secs:.3f} s")
+    lines.append(
+        f"  dead letters = {status.dead_letters}   foreign writes = {status.foreign_writes}"
+    )
+    header = f"  {'table':<40} {'id':>8} {'restored':>9} {'deleted':>9} {'skipped':>9} {'dead':>6}"
+    lines.append(header)
+    for t in status.tables:
+        name = f"{t.db_name}.{t.table_name}" if t.db_name else "?"
+        lines.append(
+            f"  {name:<40} {t.table_id:>8} {t.restored:>9} {t.deleted:>9} {t.skipped:>9} "
+            f"{t.dead_letters:>6}"
+        )
+    return "\n".join(lines)

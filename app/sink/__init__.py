@@ -1,0 +1,1 @@
+"""Where undo statements go: the downstream (``mysql``) or a reviewable SQL file (``dryrun``)."""

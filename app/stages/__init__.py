@@ -1,0 +1,7 @@
+"""Faust agents of the undo app, one module per stage (found by the app's autodiscover).
+
+``compact`` is the one agent: it folds ``<job>.kv`` batches into the compact table and, on a
+partition's End record, runs that partition's undo (``undo``: mount, plan, apply) inside the
+End event, in the partition's own actor. ``mount`` is the pure decode step, ``board`` the
+Kafka-side progress board (phase barrier, reports, dead letters).
+"""

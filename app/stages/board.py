@@ -1,0 +1,241 @@
+"""The progress board: the job's shared, durable notes on Kafka, plus dead letters and status.
+
+``<job>.progress`` is a compacted topic with one partition that every worker reads whole. Its
+keys (ASCII) and values:
+
+- ``holds/<p>`` → JSON list of the ``_tidb_rowid`` table ids partition ``p`` holds (published
+  once ``p`` reached End, before it applies anything);
+- ``done/<p>/<table_id>/<phase>`` → JSON :class:`TableReport` once partition ``p`` finished
+  that phase of that table downstream (acknowledged by the broker before the next phase
+  starts, so a restarted worker never re-applies a finished phase);
+- ``part/<p>`` → JSON :class:`PartitionReport` when ``p`` finished (or failed).
+
+The ``_tidb_rowid`` barrier: phase 1 (inserts) of table X may start on partition ``p`` once
+every partition published ``holds/*`` and every partition holding X published
+``done/<q>/X/0``. Phase 0 never waits, so partitions cannot wait on each other in a cycle.
+
+This module also starts the board when the worker starts: it checks that ``<job>.kv`` exists
+with the configured partition count (the ingest worker creates it; we never do, a wrong count
+would silently misroute table state) and creates the other three topics when missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from app.config import UndoConfig
+from app.errors import ConfigError
+from app.report import PartitionReport, TableReport
+from app.topics import app, config
+from proto import tiundo_pb2
+
+__all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
+
+log = logging.getLogger(__name__)
+
+_UNKNOWN_TOPIC = 3
+_TOPIC_EXISTS = 36
+
+
+class PartitionFailedError(Exception):
+    """Another partition of the job failed; a barrier that waits on it can never open."""
+
+
+def table_report_json(rep: TableReport) -> bytes:
+    """A TableReport as progress-topic JSON."""
+    return json.dumps(
+        [rep.table_id, rep.db, rep.name, rep.restored, rep.deleted, rep.skipped, rep.dead_letters]
+    ).encode()
+
+
+def table_report_from_json(raw: bytes) -> TableReport:
+    """Inverse of :func:`table_report_json`."""
+    t = json.loads(raw)
+    return TableReport(int(t[0]), str(t[1]), str(t[2]), *(int(x) for x in t[3:7]))
+
+
+async def check_topics(cfg: UndoConfig) -> None:
+    """Fail clearly unless ``<job>.kv`` has ``cfg.partitions`` partitions; create the others."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        [meta] = await admin.describe_topics([cfg.kv_topic])
+        if meta["error_code"] == _UNKNOWN_TOPIC:
+            raise ConfigError(
+                f"topic {cfg.kv_topic} does not exist: the ingest worker creates it with "
+                f"TIUNDO_PARTITIONS={cfg.partitions} partitions; start it first"
+            )
+        n = len(meta["partitions"])
+        if meta["error_code"] != 0 or n != cfg.partitions:
+            raise ConfigError(
+                f"topic {cfg.kv_topic} has {n} partitions (error {meta['error_code']}), "
+                f"but TIUNDO_PARTITIONS={cfg.partitions}: every worker and the ingest worker "
+                "must use the topic's partition count"
+            )
+        compacted = {"cleanup.policy": "compact"}
+        wanted = [
+            NewTopic(cfg.dead_topic, 1, 1),
+            NewTopic(cfg.progress_topic, 1, 1, topic_configs=compacted),
+            NewTopic(cfg.status_topic, 1, 1, topic_configs=compacted),
+        ]
+        resp = await admin.create_topics(wanted)
+        for err in resp.to_object()["topic_errors"]:
+            if err["error_code"] not in (0, _TOPIC_EXISTS):
+                raise ConfigError(f"cannot create topic {err['topic']}: {err}")
+        for t in wanted:  # wait until the new topics have leaders
+            async with asyncio.timeout(15):
+                while True:
+                    [m] = await admin.describe_topics([t.name])
+                    if m["error_code"] == 0 and all(p["leader"] >= 0 for p in m["partitions"]):
+                        break
+                    await asyncio.sleep(0.1)
+    finally:
+        await admin.close()
+
+
+class Board:
+    """One worker's view of ``<job>.progress`` and its producer for dead letters and status."""
+
+    def __init__(self, cfg: UndoConfig) -> None:
+        self.cfg = cfg
+        self.notes: dict[str, bytes] = {}
+        self._tp = TopicPartition(cfg.progress_topic, 0)
+        self._producer: AIOKafkaProducer | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._read_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Check/create topics, start the producer and the progress reader."""
+        await check_topics(self.cfg)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.cfg.kafka_bootstrap, acks="all", linger_ms=5
+        )
+        await self._producer.start()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.cfg.kafka_bootstrap, enable_auto_commit=False, group_id=None
+        )
+        await self._consumer.start()
+        self._consumer.assign([self._tp])
+        await self._consumer.seek_to_beginning(self._tp)
+
+    async def stop(self) -> None:
+        """Stop the clients (idempotent)."""
+        producer, self._producer = self._producer, None
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+        if producer is not None:
+            await producer.stop()
+
+    async def refresh(self) -> Mapping[str, bytes]:
+        """Read the progress topic up to its current end; return every note (latest wins)."""
+        assert self._consumer is not None
+        async with self._read_lock:
+            end = (await self._consumer.end_offsets([self._tp]))[self._tp]
+            while await self._consumer.position(self._tp) < end:
+                batch = await self._consumer.getmany(self._tp, timeout_ms=500)
+                for rec in batch.get(self._tp, []):
+                    if rec.key is not None and rec.value is not None:
+                        self.notes[rec.key.decode()] = rec.value
+        return self.notes
+
+    async def publish(self, key: str, value: bytes) -> None:
+        """Write a note and wait until the broker has it (acks=all)."""
+        assert self._producer is not None
+        await self._producer.send_and_wait(self.cfg.progress_topic, value, key=key.encode())
+        self.notes[key] = value
+
+    async def dead_letter(self, letter: tiundo_pb2.DeadLetter) -> None:
+        """Send one dead letter to ``<job>.dead`` (keyed by table id) and wait for the ack."""
+        assert self._producer is not None
+        env = tiundo_pb2.Envelope(dead_letter=letter)
+        key = str(letter.table_id).encode()
+        await self._producer.send_and_wait(self.cfg.dead_topic, env.SerializeToString(), key=key)
+
+    async def publish_status(self, status: tiundo_pb2.JobStatus) -> None:
+        """Write the job's status to ``<job>.status`` (key = job id; compacted: latest wins)."""
+        assert self._producer is not None
+        await self._producer.send_and_wait(
+            self.cfg.status_topic, status.SerializeToString(), key=status.job_id.encode()
+        )
+
+    def reports(self) -> dict[int, PartitionReport]:
+        """Partition reports seen so far."""
+        out: dict[int, PartitionReport] = {}
+        for key, value in self.notes.items():
+            if key.startswith("part/"):
+                rep = PartitionReport.from_json(value)
+                out[rep.partition] = rep
+        return out
+
+    def barrier_open(self, table_id: int) -> bool:
+        """Whether phase 1 of ``table_id`` may start (see the module docstring)."""
+        holders = []
+        for p in range(self.cfg.partitions):
+            raw = self.notes.get(f"holds/{p}")
+            if raw is None:
+                return False
+            if table_id in json.loads(raw):
+                holders.append(p)
+        return all(f"done/{q}/{table_id}/0" in self.notes for q in holders)
+
+    def failed_partitions(self) -> list[int]:
+        """Partitions that reported an error."""
+        return [p for p, r in self.reports().items() if r.error]
+
+    async def wait_until(
+        self, ready: Callable[[], bool], what: str, *, poll_s: float = 0.25
+    ) -> None:
+        """Poll the board until ``ready()``; raise if a partition failed meanwhile."""
+        waited = 0.0
+        while True:
+            await self.refresh()
+            if ready():
+                return
+            failed = self.failed_partitions()
+            if failed:
+                raise PartitionFailedError(f"partition(s) {failed} failed while waiting for {what}")
+            if waited >= 30 and int(waited / poll_s) % 120 == 0:
+                log.info("still waiting for %s (%.0f s)", what, waited)
+            await asyncio.sleep(poll_s)
+            waited += poll_s
+
+
+_boards: dict[str, Any] = {}
+_board_lock = asyncio.Lock()
+
+
+async def get_board() -> Board:
+    """The started board of this worker process (one per process)."""
+    async with _board_lock:
+        board = _boards.get("board")
+        if board is None:
+            board = Board(config)
+            await board.start()
+            _boards["board"] = board
+        assert isinstance(board, Board)
+        return board
+
+
+@app.task  # type: ignore[untyped-decorator]
+async def start_board() -> None:
+    """At worker start: check the topics (crash the worker with a clear message if wrong)."""
+    try:
+        await get_board()
+    except ConfigError as exc:
+        log.error("tiundo: %s", exc)
+        await app.crash(exc)
+
+
+@app.on_before_shutdown.connect  # type: ignore[untyped-decorator]
+async def _stop_board(app: Any, **kwargs: Any) -> None:
+    board = _boards.pop("board", None)
+    if board is not None:
+        await board.stop()

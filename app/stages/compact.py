@@ -1,0 +1,144 @@
+"""The compact agent: ``<job>.kv`` → the compact table; on End, the partition's undo.
+
+Per ChangeBatch (one event, many changes of one table): group the changes by row key and
+read-merge-write each distinct key once (tables cannot be written inside ``take()``, and one
+write per key per batch keeps the changelog small). Merges are order-free and idempotent
+(:mod:`app.undo.merge`), so Kafka re-delivery after a crash is harmless. The batch's seq and
+size go to the progress table for the End completeness check; distinct seqs are counted, so a
+re-delivered batch is not counted twice.
+
+A change that cannot be compacted (undecodable envelope, key of another table, unknown op) is
+sent to ``<job>.dead`` with its raw bytes and counted; it never stops the partition.
+
+``isolated_partitions=True``: one actor per partition, so a partition busy with its undo (End)
+does not hold up the others, and a partition waiting at the ``_tidb_rowid`` barrier cannot
+block the partition it waits for. An exception escaping the agent would ack (lose) the event
+(faust pitfall), so everything is retried in place with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from typing import Any
+
+from google.protobuf.message import DecodeError as ProtoDecodeError
+
+from app.stages.board import get_board
+from app.stages.mount import MountError, key_table_id
+from app.stages.undo import undo_partition
+from app.topics import app, compact_table, config, kv_topic, progress_table
+from app.undo.merge import decode_state, encode_state, merge_many
+from app.undo.model import DELETE, PUT
+from proto import tiundo_pb2
+
+__all__ = ["compact_batch", "compact_kv"]
+
+log = logging.getLogger(__name__)
+
+_MAX_BACKOFF_S = 30.0
+
+
+async def _dead(letter: tiundo_pb2.DeadLetter) -> None:
+    board = await get_board()
+    await board.dead_letter(letter)
+    progress_table[b"dead"] = str(int(progress_table.get(b"dead") or b"0") + 1).encode()
+
+
+def _bad_change(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange) -> str:
+    if ch.op_type not in (PUT, DELETE):
+        return f"op_type {ch.op_type} is neither PUT nor DELETE"
+    if ch.op_type == PUT and not ch.value:
+        return "PUT without a value"
+    try:
+        tid = key_table_id(ch.key)
+    except MountError as exc:
+        return str(exc)
+    if tid != batch.table_id:
+        return f"key of table {tid} in a batch of table {batch.table_id}"
+    if not ch.key.startswith(ch.key[:9] + b"_r"):
+        return "not a record key"
+    return ""
+
+
+async def compact_batch(batch: tiundo_pb2.ChangeBatch) -> int:
+    """Fold one batch into the compact table (current event's partition); return keys written."""
+    by_key: dict[bytes, list[tiundo_pb2.RowChange]] = defaultdict(list)
+    for ch in batch.changes:
+        why = _bad_change(batch, ch)
+        if why:
+            await _dead(
+                tiundo_pb2.DeadLetter(
+                    job_id=batch.job_id, stage="compact", error=why, key=ch.key, value=ch.value,
+                    old_value=ch.old_value, table_id=batch.table_id, commit_ts=ch.commit_ts,
+                    start_ts=ch.start_ts, region_id=ch.region_id,
+                )
+            )  # fmt: skip
+            continue
+        by_key[ch.key].append(ch)
+    for key, changes in by_key.items():
+        old = compact_table.get(key)
+        state = decode_state(old) if old else None
+        new = merge_many(state, changes)
+        assert new is not None
+        compact_table[key] = encode_state(new)
+    seq_key = f"seq/{batch.seq:020d}".encode()
+    progress_table[seq_key] = str(len(batch.changes)).encode()
+    return len(by_key)
+
+
+async def handle(partition: int, raw: bytes) -> None:
+    """One ``<job>.kv`` record (raises only on infrastructure errors: the caller retries)."""
+    try:
+        env = tiundo_pb2.Envelope.FromString(raw)
+        kind = env.WhichOneof("body")
+    except ProtoDecodeError as exc:
+        await _dead(
+            tiundo_pb2.DeadLetter(
+                job_id=config.job, stage="compact", error=f"undecodable Envelope: {exc}", value=raw
+            )
+        )
+        return
+    if kind == "change_batch":
+        if env.change_batch.job_id and env.change_batch.job_id != config.job:
+            log.warning("skipping a batch of job %r", env.change_batch.job_id)
+            return
+        await compact_batch(env.change_batch)
+    elif kind == "watermark":
+        progress_table[b"wm"] = str(env.watermark.resolved_ts).encode()
+    elif kind == "end":
+        if env.end.job_id and env.end.job_id != config.job:
+            log.warning("skipping an End of job %r", env.end.job_id)
+            return
+        log.info("partition %d: End (T=%d E=%d)", partition, env.end.target_ts, env.end.end_ts)
+        await undo_partition(partition, env.end)
+    else:
+        await _dead(
+            tiundo_pb2.DeadLetter(
+                job_id=config.job, stage="compact", error=f"unexpected record {kind}", value=raw
+            )
+        )
+
+
+@app.agent(kv_topic, isolated_partitions=True)  # type: ignore[untyped-decorator]
+async def compact_kv(stream: Any) -> None:
+    """Compact every record; retry in place so no event is acked unprocessed."""
+    async for event in stream.events():
+        partition = event.message.partition
+        delay = 0.5
+        while True:
+            try:
+                await handle(partition, event.value)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception(
+                    "partition %d offset %d: failed, retrying in %.1f s",
+                    partition,
+                    event.message.offset,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _MAX_BACKOFF_S)

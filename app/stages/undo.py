@@ -1,0 +1,317 @@
+"""Undo of one partition, run inside its End event: mount, plan, apply (or dry-run), report.
+
+Order on partition ``p`` (DESIGN.md §2.5-2.7):
+
+1. completeness: the distinct ChangeBatch seqs and their changes seen on ``p`` (progress table)
+   against ``End.batches``/``End.total_changes``; a shortfall makes the job INCOMPLETE;
+2. ``holds/<p>`` on the board: the ``_tidb_rowid`` tables ``p`` holds;
+3. phase 0 of every table (PK tables: REPLACE/DELETE by key, order-free; ``_tidb_rowid``
+   tables: delete the E images), then ``done/<p>/<table>/0``;
+4. per ``_tidb_rowid`` table, once the board's barrier opens: phase 1 (insert the T images),
+   then ``done/<p>/<table>/1``;
+5. ``part/<p>``, and the job status once every partition reported.
+
+Keys are read from the partition's RocksDB in key order, ``mount_chunk`` at a time; statements
+are grouped into transactions of ``txn_statements``. The sequence of transactions of a
+(table, phase) is a function of the partition's state and the batch settings, so the progress
+table's ``txn/<table>/<phase>/<settings>`` count lets a restarted worker skip the transactions
+it already committed; a phase whose ``done`` note is on the board is never run again.
+A downstream commit whose count was lost in a crash is applied again: harmless for
+REPLACE/DELETE-by-key/INSERT-after-barrier (idempotent within a phase).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from app.config import DownstreamUrl, parse_tz
+from app.errors import DecodeError
+from app.report import PartitionReport, TableReport, job_status, render
+from app.schema import PhysicalTable, SchemaCache
+from app.sink.dryrun import PartWriter, assemble, comment_for
+from app.sink.mysql import MySQLSink, SinkError
+from app.stages.board import (
+    Board,
+    PartitionFailedError,
+    get_board,
+    table_report_from_json,
+    table_report_json,
+)
+from app.stages.mount import handle_text, key_table_id, mount_row, table_key_range
+from app.topics import compact_table, config, progress_table
+from app.undo.merge import decode_state
+from app.undo.model import Identity, TableSpec, table_spec
+from app.undo.plan import Action, PlanCounts, plan_row
+from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
+from proto import tiundo_pb2
+
+__all__ = ["finish_job", "undo_partition"]
+
+log = logging.getLogger(__name__)
+
+_TZ = parse_tz(config.tz)
+_DIALECT = Dialect(config.dialect)
+_LIMITS = BatchLimits(max_rows=config.batch_rows)
+_shared: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    tid: int
+    phys: PhysicalTable | None
+    spec: TableSpec | None
+    error: str = ""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _schema() -> SchemaCache:
+    if "schema" not in _shared:
+        _shared["schema"] = SchemaCache(config.status_api)
+    cache: SchemaCache = _shared["schema"]
+    return cache
+
+
+async def _sink() -> MySQLSink:
+    if "sink" not in _shared:
+        sink = MySQLSink(
+            DownstreamUrl.parse(config.downstream),
+            dialect=_DIALECT,
+            time_zone=config.tz,
+            txn_source=config.txn_source,
+            pool_size=config.partitions,
+            retries=config.sink_retries,
+            backoff_s=config.retry_backoff_s,
+        )
+        await sink.start()
+        _shared["sink"] = sink
+    out: MySQLSink = _shared["sink"]
+    return out
+
+
+def _iter_range(db: Any, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+    for k, v in db.items(from_key=start):
+        if k >= end:
+            return
+        yield bytes(k), bytes(v)
+
+
+def _chunks(items: Iterable[tuple[bytes, bytes]], n: int) -> Iterator[list[tuple[bytes, bytes]]]:
+    chunk: list[tuple[bytes, bytes]] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def table_ids_in(db: Any) -> list[int]:
+    """Physical table ids present in a compact partition DB (one seek per table)."""
+    out: list[int] = []
+    start = b"t"
+    while True:
+        first = next(iter(db.keys(from_key=start)), None)
+        if first is None or not bytes(first).startswith(b"t"):
+            return out
+        tid = key_table_id(bytes(first))
+        out.append(tid)
+        start = table_key_range(tid + 1)[0][:9]
+
+
+def _seq_totals(db: Any) -> tuple[int, int]:
+    batches = changes = 0
+    for _, v in _iter_range(db, b"seq/", b"seq0"):
+        batches += 1
+        changes += int(v)
+    return batches, changes
+
+
+async def _resolve(tid: int) -> _Table:
+    try:
+        phys = await _schema().lookup(tid)
+        return _Table(tid, phys, table_spec(phys.info, phys.db))
+    except DecodeError as exc:
+        return _Table(tid, None, None, f"{type(exc).__name__}: {exc}")
+
+
+def _letter(key: bytes, raw: bytes, tid: int, exc: Exception) -> tiundo_pb2.DeadLetter:
+    letter = tiundo_pb2.DeadLetter(
+        job_id=config.job, stage="mount", error=f"{type(exc).__name__}: {exc}", key=key,
+        table_id=tid,
+    )  # fmt: skip
+    try:
+        st = decode_state(raw)
+    except DecodeError:
+        letter.value = raw
+        return letter
+    letter.value, letter.old_value = st.value, st.old_value
+    letter.commit_ts, letter.start_ts = st.last_commit_ts, st.last_start_ts
+    return letter
+
+
+async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> TableReport:
+    done_key = f"done/{p}/{t.tid}/{phase}"
+    if done_key in board.notes:
+        return table_report_from_json(board.notes[done_key])
+    sink = await _sink() if t.spec is not None else None
+    settings = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}"
+    txn_key = f"txn/{t.tid}/{phase}/{settings}".encode()
+    committed = int(progress_table.get(txn_key) or b"0")
+    n_txn = 0
+    counts = PlanCounts()
+    dead = 0
+    pending: list[Statement] = []
+
+    async def flush() -> None:
+        nonlocal n_txn, pending
+        n_txn += 1
+        if n_txn > committed:
+            assert sink is not None
+            await sink.apply(pending)
+            progress_table[txn_key] = str(n_txn).encode()
+        pending = []
+
+    for chunk in _chunks(_iter_range(cdb, *table_key_range(t.tid)), config.mount_chunk):
+        actions: list[Action] = []
+        for key, raw in chunk:
+            try:
+                if t.phys is None or t.spec is None:
+                    raise DecodeError(t.error)
+                row = mount_row(key, decode_state(raw), t.phys.info, _TZ)
+                outcome, acts = plan_row(t.spec, row)
+            except DecodeError as exc:
+                if phase == 0:
+                    dead += 1
+                    await board.dead_letter(_letter(key, raw, t.tid, exc))
+                continue
+            counts = counts.add(outcome)
+            actions.extend(a for a in acts if a.phase == phase)
+        for st in statements(actions, _LIMITS, _DIALECT):
+            pending.append(st)
+            if len(pending) >= config.txn_statements:
+                await flush()
+        await asyncio.sleep(0)  # let heartbeats and other partitions' actors run
+    if pending:
+        await flush()
+    db, name = (t.spec.db, t.spec.name) if t.spec else ("", "")
+    rep = TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
+    await board.publish(done_key, table_report_json(rep))
+    return rep
+
+
+async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list[TableReport]:
+    writer = PartWriter(config.dry_run, p)
+    reports = []
+    try:
+        for t in tables:
+            counts, dead = PlanCounts(), 0
+            for key, raw in _iter_range(cdb, *table_key_range(t.tid)):
+                try:
+                    if t.phys is None or t.spec is None:
+                        raise DecodeError(t.error)
+                    row = mount_row(key, decode_state(raw), t.phys.info, _TZ)
+                    outcome, acts = plan_row(t.spec, row)
+                except DecodeError as exc:
+                    dead += 1
+                    await board.dead_letter(_letter(key, raw, t.tid, exc))
+                    continue
+                counts = counts.add(outcome)
+                for a in acts:
+                    [st] = statements([a], _LIMITS, _DIALECT)
+                    writer.add(
+                        a.phase,
+                        comment_for(a.table.db, a.table.name, handle_text(a.handle), st),
+                        st,
+                    )
+            db, name = (t.spec.db, t.spec.name) if t.spec else ("", "")
+            reports.append(
+                TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
+            )
+            await asyncio.sleep(0)
+    finally:
+        writer.close()
+    return reports
+
+
+async def finish_job(board: Board) -> tiundo_pb2.JobStatus:
+    """Publish the job's status from every partition report seen so far (RUNNING if some miss)."""
+    await board.refresh()
+    status = job_status(
+        config.job, config.partitions, board.reports(), primary_ts=config.primary_ts
+    )
+    if config.dry_run and status.state != tiundo_pb2.JobStatus.RUNNING:
+        txn_source = config.txn_source if _DIALECT is Dialect.TIDB else None
+        session = session_statements(_DIALECT, txn_source=txn_source, time_zone=config.tz)
+        path = assemble(config.dry_run, config.job, config.partitions, session)
+        status.message += f" (SQL: {path})"
+    await board.publish_status(status)
+    log.info("tiundo status\n%s", render(status))
+    return status
+
+
+async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
+    """Run the undo of ``partition`` (call inside its End event: progress writes need it).
+
+    Returns once the partition's report is on the board; a non-retriable sink error ends the
+    partition as failed (reported), it is not raised. Kafka errors are raised: the caller
+    retries the whole End, which resumes from the progress records.
+    """
+    p = partition
+    board = await get_board()
+    await board.refresh()
+    if f"part/{p}" in board.notes:
+        await finish_job(board)
+        return
+    started = int(progress_table.get(b"started") or b"0")
+    if not started:
+        started = _now_ms()
+        progress_table[b"started"] = str(started).encode()
+    cdb = compact_table.data._db_for_partition(p)
+    pdb = progress_table.data._db_for_partition(p)
+    seen_batches, seen_changes = _seq_totals(pdb)
+    tables = [await _resolve(tid) for tid in table_ids_in(cdb)]
+    rowid = [t for t in tables if t.spec is not None and t.spec.identity is Identity.ROWID]
+    reports: list[TableReport] = []
+    error = ""
+    try:
+        if config.dry_run:
+            reports = await _dry_run(board, p, cdb, tables)
+        else:
+            await board.publish(f"holds/{p}", json.dumps([t.tid for t in rowid]).encode())
+            reports = [await _run_phase(board, p, cdb, t, 0) for t in tables]
+            for t in rowid:
+                await board.wait_until(
+                    functools.partial(board.barrier_open, t.tid),
+                    f"phase-1 barrier of table {t.tid}",
+                )
+                await _run_phase(board, p, cdb, t, 1)
+    except (SinkError, PartitionFailedError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        log.error("partition %d failed: %s", p, error)
+    compact_dead = int(progress_table.get(b"dead") or b"0")
+    rep = PartitionReport(
+        partition=p,
+        target_ts=end.target_ts,
+        end_ts=end.end_ts,
+        tables=tuple(sorted(reports, key=lambda r: r.table_id)),
+        dead_letters=compact_dead + sum(r.dead_letters for r in reports),
+        missing_batches=max(0, end.batches - seen_batches),
+        missing_changes=max(0, end.total_changes - seen_changes),
+        error=error,
+        started_unix_ms=started,
+        finished_unix_ms=_now_ms(),
+        dry_run=bool(config.dry_run),
+    )
+    await board.publish(f"part/{p}", rep.to_json())
+    await finish_job(board)
