@@ -75,7 +75,8 @@ async def probe_multiplexing(channel: grpc.aio.Channel) -> bool:
         metadata=FEATURES, timeout=_PROBE_TIMEOUT_S
     )
     try:
-        await call.done_writing()
+        with contextlib.suppress(Exception):  # a failed call: its status below says why
+            await call.done_writing()
         msg = await call.read()
         if msg is not grpc.aio.EOF:
             call.cancel()
@@ -197,8 +198,8 @@ class StoreStream:
                 await self._call.write(req)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            self._report_broken(exc)
+        except Exception as exc:  # any write failure (RPC ended, batch error) breaks the stream
+            self._report_broken(StreamBrokenError(f"{self!r}: write failed: {exc!r}"))
 
     async def _read_loop(self) -> None:
         try:
@@ -228,6 +229,10 @@ class StoreStream:
         self.closed = True
         if self._call is not None:
             self._call.cancel()
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                task.cancel()
         self._on_broken(self, exc)
 
     async def close(self) -> None:

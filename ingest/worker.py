@@ -244,6 +244,7 @@ class IngestWorker:
         self._region_attempts: dict[int, int] = {}
         self._queue: asyncio.Queue[_Task] = asyncio.Queue()
         self._timers: set[asyncio.TimerHandle] = set()
+        self._closing: set[asyncio.Task[None]] = set()
         self.stream_reconnects = 0
         self.resplits = 0
         self._last_rate = (self._started, 0)
@@ -449,6 +450,8 @@ class IngestWorker:
         streams, self.streams = list(self.streams.values()), {}
         for stream in streams:
             await stream.close()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
 
     # -- scheduling ---------------------------------------------------------------------------
 
@@ -665,6 +668,9 @@ class IngestWorker:
         for key, s in list(self.streams.items()):
             if s is stream:
                 del self.streams[key]
+        closing = asyncio.get_running_loop().create_task(stream.close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
         if self._done.is_set() or self._stop.is_set():
             return
         if self.recorder is not None:

@@ -147,13 +147,20 @@ class Env:
 
 @contextlib.asynccontextmanager
 async def cluster_env(
-    mysql_db: Any, *, seed: int, stores: int = 3, regions_per_table: int = 2, rows: int = 8
+    mysql_db: Any,
+    *,
+    seed: int,
+    stores: int = 3,
+    regions_per_table: int = 2,
+    rows: int = 8,
+    **cluster_kw: Any,
 ) -> AsyncIterator[Env]:
     cluster = FakeCluster(
         stores=stores,
         regions_per_table=regions_per_table,
         resolved_ts_interval=0.05,
         handle_step=20,
+        **cluster_kw,
     )
     await cluster.start()
     conn = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=False)
