@@ -6,16 +6,26 @@ never missing, nothing else), watermarks increasing per partition and END last.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ingest.config import IngestConfig
+from ingest.recording import RecordingReader
+from ingest.replay import run_replay
 from ingest.worker import Progress, run_ingest
+from simulator.faults import ErrorKind
 
 from .ingest_harness import cluster_env, delete_topics, dump_topic, expected_changes
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "ingest"
 
 
 def job_name(hint: str) -> str:
@@ -73,3 +83,95 @@ async def test_topic_holds_exactly_the_window(
         assert seen and seen[-1].state == "done"
         assert seen[-1].regions_initialized > 0
         assert (tmp_path / "rec.bin").stat().st_size > 0
+
+
+async def test_replay_yields_the_live_topic(
+    mysql_db: Any, kafka_bootstrap: str, tmp_path: Any
+) -> None:
+    """A recording taken during a live run with faults replays to the same records."""
+    rec = tmp_path / "live.rec"
+    async with cluster_env(mysql_db, seed=23) as env:
+        w = env.workload
+        await w.run(10)
+        sp = await w.take_syncpoint()
+        await w.run(30)
+        live_cfg = env.config(kafka_bootstrap, job_name("live"), record=rec)
+        replay_cfg = live_cfg.replace(job=job_name("replay"), record=None)
+        try:
+            regions = [r.id for r in env.cluster.regions.all()][:4]
+            for rid in regions:
+                env.cluster.faults.fail_next_register(ErrorKind.EPOCH_NOT_MATCH, rid)
+            live = await run_ingest(live_cfg)
+            replayed = await run_replay(rec, replay_cfg)
+            live_dump = await dump_topic(kafka_bootstrap, live_cfg.topic, live_cfg.partitions)
+            replay_dump = await dump_topic(kafka_bootstrap, replay_cfg.topic, replay_cfg.partitions)
+        finally:
+            await delete_topics(kafka_bootstrap, [live_cfg.topic, replay_cfg.topic])
+        assert live.state == replayed.state == "done"
+        assert live.region_errors.get("epoch_not_match", 0) > 0
+        assert replayed.changes == live.changes > 0
+        assert replay_dump.without_job() == live_dump.without_job()
+        want = expected_changes(env.cluster.mvcc, env.physical_ids(), sp.ts, live.end_ts)
+        assert set(replay_dump.changes()) == want
+
+
+async def test_committed_recording_replays(kafka_bootstrap: str) -> None:
+    """tests/data/ingest/small.rec (taken from the fake cluster) replays to its known changes."""
+    rec = DATA / "small.rec"
+    expected = json.loads((DATA / "small.expected.json").read_text())
+    reader = RecordingReader(rec)
+    assert not reader.truncated
+    cfg = IngestConfig(kafka=f"kafka://{kafka_bootstrap}", job=job_name("committed"), partitions=3)
+    try:
+        result = await run_replay(rec, cfg)
+        dump = await dump_topic(kafka_bootstrap, cfg.topic, cfg.partitions)
+    finally:
+        await delete_topics(kafka_bootstrap, [cfg.topic])
+    assert result.state == "done"
+    assert result.target_ts == expected["target_ts"] and result.end_ts == expected["end_ts"]
+    check_partition_order(dump, result.end_ts)
+    assert digest(dump.changes()) == expected["changes_digest"]
+    assert len(set(dump.changes())) == expected["distinct_changes"]
+
+
+def digest(changes: list[Any]) -> str:
+    h = hashlib.sha256()
+    for c in sorted(set(changes)):
+        h.update(repr(c).encode())
+    return h.hexdigest()
+
+
+async def make_committed_recording(mysql_db: Any, kafka: str, out_dir: Path) -> None:
+    """Regenerate tests/data/ingest (run by hand: TIUNDO_REGEN_RECORDING=1)."""
+    rec = out_dir / "small.rec"
+    async with cluster_env(mysql_db, seed=3, rows=3, regions_per_table=2) as env:
+        await env.workload.run(4)
+        sp = await env.workload.take_syncpoint()
+        await env.workload.run(12)
+        cfg = env.config(kafka, job_name("rec"), record=rec, partitions=3)
+        try:
+            result = await run_ingest(cfg)
+            dump = await dump_topic(kafka, cfg.topic, cfg.partitions)
+        finally:
+            await delete_topics(kafka, [cfg.topic])
+        want = expected_changes(env.cluster.mvcc, env.physical_ids(), sp.ts, result.end_ts)
+        assert set(dump.changes()) == want
+        (out_dir / "small.expected.json").write_text(
+            json.dumps(
+                {
+                    "target_ts": result.target_ts,
+                    "end_ts": result.end_ts,
+                    "distinct_changes": len(want),
+                    "changes_digest": digest(list(want)),
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+
+
+@pytest.mark.skipif(not os.environ.get("TIUNDO_REGEN_RECORDING"), reason="regeneration only")
+async def test_regenerate_committed_recording(mysql_db: Any, kafka_bootstrap: str) -> None:
+    DATA.mkdir(parents=True, exist_ok=True)
+    await make_committed_recording(mysql_db, kafka_bootstrap, DATA)
+    assert (DATA / "small.rec").stat().st_size > 0
