@@ -1,18 +1,8 @@
-"""The progress board: the job's shared, durable notes on Kafka, plus dead letters and status.
+"""The progress board: this worker's reader/writer of ``<job>.progress``, dead letters, status.
 
-``<job>.progress`` is a compacted topic with one partition that every worker reads whole. Its
-keys (ASCII) and values:
-
-- ``holds/<p>`` → JSON list of the ``_tidb_rowid`` table ids partition ``p`` holds (published
-  once ``p`` reached End, before it applies anything);
-- ``done/<p>/<table_id>/<phase>`` → JSON :class:`TableReport` once partition ``p`` finished
-  that phase of that table downstream (acknowledged by the broker before the next phase
-  starts, so a restarted worker never re-applies a finished phase);
-- ``part/<p>`` → JSON :class:`PartitionReport` when ``p`` finished (or failed).
-
-The ``_tidb_rowid`` barrier: phase 1 (inserts) of table X may start on partition ``p`` once
-every partition published ``holds/*`` and every partition holding X published
-``done/<q>/X/0``. Phase 0 never waits, so partitions cannot wait on each other in a cycle.
+The notes and the ``_tidb_rowid`` barrier are defined in :mod:`app.barrier` (pure). Every note
+is written with ``acks=all`` and awaited, so a note that a phase is done is durable before the
+next phase starts: a restarted worker never re-applies a finished phase.
 
 This module also starts the board when the worker starts: it checks that ``<job>.kv`` exists
 with the configured partition count (the ingest worker creates it; we never do, a wrong count
@@ -30,6 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from app.barrier import barrier_open
 from app.config import UndoConfig
 from app.errors import ConfigError
 from app.report import PartitionReport, TableReport
@@ -176,15 +167,8 @@ class Board:
         return out
 
     def barrier_open(self, table_id: int) -> bool:
-        """Whether phase 1 of ``table_id`` may start (see the module docstring)."""
-        holders = []
-        for p in range(self.cfg.partitions):
-            raw = self.notes.get(f"holds/{p}")
-            if raw is None:
-                return False
-            if table_id in json.loads(raw):
-                holders.append(p)
-        return all(f"done/{q}/{table_id}/0" in self.notes for q in holders)
+        """Whether phase 1 of ``table_id`` may start (:func:`app.barrier.barrier_open`)."""
+        return barrier_open(self.notes, self.cfg.partitions, table_id)
 
     def failed_partitions(self) -> list[int]:
         """Partitions that reported an error."""

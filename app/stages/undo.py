@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from app import barrier
 from app.config import DownstreamUrl, parse_tz
 from app.errors import DecodeError
 from app.report import PartitionReport, TableReport, job_status, render
@@ -161,13 +162,16 @@ def _letter(key: bytes, raw: bytes, tid: int, exc: Exception) -> tiundo_pb2.Dead
 
 
 async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> TableReport:
-    done_key = f"done/{p}/{t.tid}/{phase}"
+    done_key = barrier.done_key(p, t.tid, phase)
     if done_key in board.notes:
         return table_report_from_json(board.notes[done_key])
     sink = await _sink() if t.spec is not None else None
     settings = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}"
     txn_key = f"txn/{t.tid}/{phase}/{settings}".encode()
     committed = int(progress_table.get(txn_key) or b"0")
+    if committed:
+        log.info("partition %d table %d phase %d: resuming after %d committed transactions",
+                 p, t.tid, phase, committed)  # fmt: skip
     n_txn = 0
     counts = PlanCounts()
     dead = 0
@@ -270,7 +274,7 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
     p = partition
     board = await get_board()
     await board.refresh()
-    if f"part/{p}" in board.notes:
+    if barrier.part_key(p) in board.notes:
         await finish_job(board)
         return
     started = int(progress_table.get(b"started") or b"0")
@@ -288,7 +292,7 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         if config.dry_run:
             reports = await _dry_run(board, p, cdb, tables)
         else:
-            await board.publish(f"holds/{p}", json.dumps([t.tid for t in rowid]).encode())
+            await board.publish(barrier.holds_key(p), json.dumps([t.tid for t in rowid]).encode())
             reports = [await _run_phase(board, p, cdb, t, 0) for t in tables]
             for t in rowid:
                 await board.wait_until(
@@ -313,5 +317,5 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         finished_unix_ms=_now_ms(),
         dry_run=bool(config.dry_run),
     )
-    await board.publish(f"part/{p}", rep.to_json())
+    await board.publish(barrier.part_key(p), rep.to_json())
     await finish_job(board)

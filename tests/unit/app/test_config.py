@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app.config import DownstreamUrl, UndoConfig, parse_tz
+from app.errors import ConfigError
+
+
+def test_defaults_and_names() -> None:
+    cfg = UndoConfig.from_env({"TIUNDO_JOB": "j1"}).validate()
+    assert cfg.partitions == 8 and cfg.batch_rows == 1000 and cfg.dialect == "tidb"
+    assert cfg.kafka_bootstrap == "127.0.0.1:9092"
+    assert (cfg.app_id, cfg.kv_topic, cfg.dead_topic) == ("tiundo-j1", "j1.kv", "j1.dead")
+    assert (cfg.progress_topic, cfg.status_topic) == ("j1.progress", "j1.status")
+
+
+def test_env_round_trip() -> None:
+    env = {
+        "TIUNDO_JOB": "job-2",
+        "TIUNDO_KAFKA": "kafka://k:1",
+        "TIUNDO_DOWNSTREAM": "mysql://u:p%40ss@h:3307/db",
+        "TIUNDO_PARTITIONS": "3",
+        "TIUNDO_BATCH_ROWS": "7",
+        "TIUNDO_DIALECT": "mysql",
+        "TIUNDO_TZ": "-05:30",
+        "TIUNDO_DRY_RUN": "/tmp/x",
+        "TIUNDO_RETRY_BACKOFF_S": "0.5",
+        "TIUNDO_SESSION_TIMEOUT_S": "6",
+    }
+    cfg = UndoConfig.from_env(env).validate()
+    assert cfg.partitions == 3 and cfg.batch_rows == 7 and cfg.retry_backoff_s == 0.5
+    assert UndoConfig.from_env(cfg.to_env()) == cfg
+    url = DownstreamUrl.parse(cfg.downstream)
+    assert (url.host, url.port, url.user, url.password, url.db) == ("h", 3307, "u", "p@ss", "db")
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({}, "TIUNDO_JOB"),
+        ({"TIUNDO_JOB": "a b"}, "TIUNDO_JOB"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_KAFKA": "127.0.0.1:9092"}, "TIUNDO_KAFKA"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_DOWNSTREAM": "postgres://x"}, "TIUNDO_DOWNSTREAM"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_PARTITIONS": "0"}, "TIUNDO_PARTITIONS"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_PARTITIONS": "x"}, "TIUNDO_PARTITIONS"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_DIALECT": "pg"}, "TIUNDO_DIALECT"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_TZ": "UTC"}, "TIUNDO_TZ"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_TXN_SOURCE": "16"}, "TIUNDO_TXN_SOURCE"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_SESSION_TIMEOUT_S": "2"}, "TIUNDO_SESSION_TIMEOUT_S"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_STATUS_API": "tidb:10080"}, "TIUNDO_STATUS_API"),
+    ],
+)
+def test_validate_names_the_bad_setting(env: dict[str, str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        UndoConfig.from_env(env).validate()
+
+
+def test_parse_tz() -> None:
+    assert parse_tz("+00:00").utcoffset(None) == dt.timedelta(0)
+    assert parse_tz("-05:30").utcoffset(None) == -dt.timedelta(hours=5, minutes=30)
+    assert parse_tz("+08:00").utcoffset(None) == dt.timedelta(hours=8)
+    for bad in ("08:00", "+8:00", "+15:00", "+01:60", ""):
+        with pytest.raises(ConfigError):
+            parse_tz(bad)

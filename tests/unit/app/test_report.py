@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from app.report import PartitionReport, TableReport, job_status, render
+from proto import tiundo_pb2
+
+S = tiundo_pb2.JobStatus
+
+
+def _rep(p: int, **kw: object) -> PartitionReport:
+    base: dict[str, object] = {
+        "partition": p,
+        "target_ts": 100,
+        "end_ts": 200,
+        "tables": (TableReport(50 + p, "db", f"t{p}", restored=2, deleted=1, skipped=3),),
+        "started_unix_ms": 1_000 + p,
+        "finished_unix_ms": 5_000 + p,
+    }
+    base.update(kw)
+    return PartitionReport(**base)  # type: ignore[arg-type]
+
+
+def test_json_round_trip() -> None:
+    rep = _rep(3, dead_letters=2, missing_batches=1, error="boom", dry_run=True)
+    assert PartitionReport.from_json(rep.to_json()) == rep
+
+
+def test_running_until_every_partition_reported() -> None:
+    st = job_status("j", 3, {0: _rep(0), 2: _rep(2)})
+    assert st.state == S.RUNNING and "2 of 3" in st.message and st.finished_unix_ms == 0
+
+
+def test_succeeded_sums_tables_across_partitions() -> None:
+    shared = TableReport(7, "db", "t", restored=1, deleted=2, skipped=3)
+    reps = {p: _rep(p, tables=(shared,)) for p in range(2)}
+    st = job_status("j", 2, reps, primary_ts=99)
+    assert st.state == S.SUCCEEDED
+    assert (st.target_ts, st.end_ts, st.primary_ts) == (100, 200, 99)
+    assert (st.started_unix_ms, st.finished_unix_ms) == (1_000, 5_001)
+    [t] = st.tables
+    assert (t.table_id, t.restored, t.deleted, t.skipped) == (7, 2, 4, 6)
+
+
+def test_dead_letters_make_it_incomplete_never_success() -> None:
+    st = job_status("j", 2, {0: _rep(0), 1: _rep(1, dead_letters=1)})
+    assert st.state == S.INCOMPLETE and st.dead_letters == 1
+
+
+def test_missing_changes_make_it_incomplete() -> None:
+    st = job_status("j", 1, {0: _rep(0, missing_changes=4)})
+    assert st.state == S.INCOMPLETE and "never received" in st.message
+
+
+def test_an_error_fails_the_job_even_before_all_reported() -> None:
+    st = job_status("j", 3, {1: _rep(1, error="SinkError: refused")})
+    assert st.state == S.FAILED and "partition 1: SinkError: refused" in st.message
+
+
+def test_render_lists_tables_and_points() -> None:
+    st = job_status("j", 1, {0: _rep(0)}, primary_ts=42)
+    text = render(st)
+    assert text.splitlines()[0] == "job j: SUCCEEDED - every table is back at T"
+    assert "T (target_ts) = 100" in text and "primary_ts = 42" in text
+    assert "db.t0" in text and "duration (undo after END) = 4.000 s" in text
