@@ -1,0 +1,128 @@
+"""The aiomysql sink against MariaDB: transactions, session settings, retries, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiomysql
+import pytest
+
+from app.config import DownstreamUrl
+from app.sink.mysql import MySQLSink, SinkError
+from app.undo.sqlgen import Dialect, Statement
+
+pytestmark = pytest.mark.integration
+
+
+def _st(sql: str, *params: object) -> Statement:
+    return Statement(sql, tuple(params), "replace", 1, 1, 2)  # type: ignore[arg-type]
+
+
+async def _admin(db: Any) -> Any:
+    return await aiomysql.connect(**db.connect_kwargs(), autocommit=True)
+
+
+async def _rows(conn: Any, sql: str) -> list[tuple[Any, ...]]:
+    async with conn.cursor() as cur:
+        await cur.execute(sql)
+        return list(await cur.fetchall())
+
+
+def _sink(db: Any, **kw: Any) -> MySQLSink:
+    url = DownstreamUrl(db.host, db.port, db.user, db.password, db.db)
+    return MySQLSink(url, dialect=Dialect.MYSQL, retries=5, backoff_s=0.05, **kw)
+
+
+async def test_transaction_with_fk_checks_off_and_session_time_zone(mysql_db: Any) -> None:
+    admin = await _admin(mysql_db)
+    sink = _sink(mysql_db, time_zone="+05:00")
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE p (id INT PRIMARY KEY) ENGINE=InnoDB")
+            await cur.execute(
+                "CREATE TABLE c (id INT PRIMARY KEY, pid INT, ts TIMESTAMP NULL, "
+                "FOREIGN KEY (pid) REFERENCES p(id)) ENGINE=InnoDB"
+            )
+        d = mysql_db.db
+        await sink.apply(
+            [
+                _st(
+                    f"REPLACE INTO `{d}`.`c` (`id`,`pid`,`ts`) VALUES (%s,%s,%s),(%s,%s,%s)",
+                    1,
+                    10,
+                    "2024-01-01 05:00:00",
+                    2,
+                    20,
+                    None,
+                ),
+                _st(f"DELETE FROM `{d}`.`c` WHERE `id` IN (%s)", 2),
+            ]
+        )
+        # the child row exists without its parent: foreign_key_checks=0 in the sink session
+        got = await _rows(admin, "SELECT id, pid, UNIX_TIMESTAMP(ts) FROM c ORDER BY id")
+        assert got == [(1, 10, 1704067200)]  # 05:00 at +05:00 is midnight UTC
+        assert sink.transactions == 1 and sink.retried == 0
+    finally:
+        await sink.close()
+        admin.close()
+
+
+async def test_lost_connection_is_retried_and_the_transaction_lands_once(mysql_db: Any) -> None:
+    admin = await _admin(mysql_db)
+    locker = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=False)
+    sink = _sink(mysql_db)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB")
+            await cur.execute("INSERT INTO t VALUES (1, 0)")
+        async with locker.cursor() as cur:
+            await cur.execute("SELECT * FROM t WHERE id = 1 FOR UPDATE")
+        d = mysql_db.db
+        stmts = [
+            _st(f"REPLACE INTO `{d}`.`t` (`id`,`v`) VALUES (%s,%s)", 2, 2),
+            _st(f"REPLACE INTO `{d}`.`t` (`id`,`v`) VALUES (%s,%s)", 1, 1),  # blocks on the lock
+        ]
+        task = asyncio.create_task(sink.apply(stmts))
+        victim = None
+        async with asyncio.timeout(20):
+            while victim is None:
+                rows = await _rows(
+                    admin,
+                    "SELECT id FROM information_schema.processlist "
+                    f"WHERE db = '{d}' AND info LIKE 'REPLACE INTO%%(1,1)%%'",
+                )
+                victim = rows[0][0] if rows else None
+                await asyncio.sleep(0.05)
+        async with admin.cursor() as cur:
+            await cur.execute(f"KILL CONNECTION {int(victim)}")  # the sink loses its connection
+        await asyncio.sleep(0.2)
+        await locker.commit()  # release: the retry goes through
+        await asyncio.wait_for(task, 20)
+        assert sink.retried >= 1 and sink.transactions == 1
+        assert await _rows(admin, "SELECT id, v FROM t ORDER BY id") == [(1, 1), (2, 2)]
+    finally:
+        await sink.close()
+        locker.close()
+        admin.close()
+
+
+async def test_non_retriable_error_is_a_sink_error_without_retries(mysql_db: Any) -> None:
+    sink = _sink(mysql_db)
+    admin = await _admin(mysql_db)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE t (id INT PRIMARY KEY) ENGINE=InnoDB")
+        d = mysql_db.db
+        with pytest.raises(SinkError, match=r"refused .*missing"):
+            await sink.apply(
+                [
+                    _st(f"REPLACE INTO `{d}`.`t` (`id`) VALUES (%s)", 1),
+                    _st(f"REPLACE INTO `{d}`.`missing` (`id`) VALUES (%s)", 1),
+                ]
+            )
+        assert sink.retried == 0
+        assert await _rows(admin, "SELECT id FROM t") == []  # rolled back as one transaction
+    finally:
+        await sink.close()
+        admin.close()
