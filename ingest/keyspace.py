@@ -16,7 +16,6 @@ key, so they are used only as an opaque, stable identity here.
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Iterable
 
@@ -124,7 +123,18 @@ class RowFilter:
             return None
         if change.table_id == table_id:
             return change
-        return dataclasses.replace(change, table_id=table_id)
+        # Direct construction: dataclasses.replace costs ~4x more on this hot path.
+        return RowChange(
+            change.region_id,
+            table_id,
+            change.key,
+            change.start_ts,
+            change.commit_ts,
+            change.op_type,
+            change.value,
+            change.old_value,
+            change.txn_source,
+        )
 
     def select(self, changes: Iterable[RowChange]) -> list[RowChange]:
         """:meth:`apply` over many changes, keeping order."""

@@ -35,17 +35,21 @@ def table_key(table_id: int) -> bytes:
 class Partitioner:
     """Stable table → partition map, by row handle for tables listed in ``spread_tables``."""
 
-    __slots__ = ("partitions", "spread_tables")
+    __slots__ = ("_fixed", "partitions", "spread_tables")
 
     def __init__(self, partitions: int, spread_tables: Iterable[int] = ()) -> None:
         if partitions < 1:
             raise ValueError(f"partitions must be >= 1, got {partitions}")
         self.partitions = partitions
         self.spread_tables = frozenset(spread_tables)
+        self._fixed: dict[int, int] = {}  # table id → partition, memoised (hot path)
 
     def for_table(self, table_id: int) -> int:
         """Partition of every record of a table that is not spread."""
-        return zlib.crc32(_I64.pack(table_id)) % self.partitions
+        p = self._fixed.get(table_id)
+        if p is None:
+            p = self._fixed[table_id] = zlib.crc32(_I64.pack(table_id)) % self.partitions
+        return p
 
     def partition(self, table_id: int, key: bytes) -> int:
         """Partition of the change of raw record ``key`` of ``table_id``.

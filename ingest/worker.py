@@ -108,6 +108,8 @@ class IngestResult:
     stream_reconnects: int
     duration_s: float
     recording: str | None = None
+    #: seconds from the first registration to the last record delivered
+    feed_duration_s: float = 0.0
 
 
 def spread_table_ids(tables: Iterable[SelectedTable], patterns: Iterable[str]) -> set[int]:
@@ -151,6 +153,7 @@ def make_result(
     started: float,
     stream_reconnects: int = 0,
     recording: str | None = None,
+    feed_started: float | None = None,
 ) -> IngestResult:
     """:class:`IngestResult` from the job's counters."""
     f = core.row_filter
@@ -177,6 +180,7 @@ def make_result(
         stream_reconnects=stream_reconnects,
         duration_s=time.monotonic() - started,
         recording=recording,
+        feed_duration_s=time.monotonic() - (started if feed_started is None else feed_started),
     )
 
 
@@ -345,6 +349,7 @@ class IngestWorker:
             )
             self.stores = await pd.get_all_stores()
             self.state = "ingesting"
+            feed_started = time.monotonic()
             for t in self.tables:
                 for pid in t.physical_ids:
                     self.table_request_ids[pid] = next(self._request_ids)
@@ -389,6 +394,7 @@ class IngestWorker:
                 started=self._started,
                 stream_reconnects=self.stream_reconnects,
                 recording=str(config.record) if config.record else None,
+                feed_started=feed_started,
             )
         except BaseException:
             if self.state != "failed":
