@@ -18,6 +18,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench.rto.contenders import BenchEnv, Contender, Timing
 from bench.rto.db import connect
 from bench.rto.history import NetRow, no_gc
 from bench.rto.pervent import ScriptTable, script_lines
+from bench.rto.procs import RssWatcher
 from simulator.tabledef import FIRST_USER_ID, TableDef
 
 __all__ = ["CONTENDERS", "build_statements", "per_event", "raw_apply"]
@@ -117,7 +119,8 @@ def _mysql_client() -> str:
     raise FileNotFoundError("no mariadb/mysql client on PATH (apt-get install mariadb-client)")
 
 
-def _run_client(env: BenchEnv, script: Path) -> subprocess.CompletedProcess[bytes]:
+def _run_client(env: BenchEnv, script: Path) -> tuple[int, bytes, int]:
+    """Apply ``script`` with the mysql client; (exit code, stderr, client's peak RSS KiB)."""
     m = env.mysql
     cmd = [
         _mysql_client(),
@@ -129,14 +132,20 @@ def _run_client(env: BenchEnv, script: Path) -> subprocess.CompletedProcess[byte
         "--batch",
         "--silent",
     ]
-    with script.open("rb") as stdin:
-        return subprocess.run(
+    watcher = RssWatcher()
+    with script.open("rb") as stdin, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
             cmd,
             stdin=stdin,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
             env={**os.environ, "MYSQL_PWD": m.password},
-            check=False,
         )
+        watcher.add("mysql_client", proc.pid)
+        code = proc.wait()
+        peak = watcher.stop().get("mysql_client", 0)
+        err.seek(0)
+        return code, err.read(), peak
 
 
 async def per_event(env: BenchEnv, params: Mapping[str, int]) -> Timing:
@@ -154,11 +163,11 @@ async def per_event(env: BenchEnv, params: Mapping[str, int]) -> Timing:
             out.write("\n")
             statements += line[0] in "DIU"  # not BEGIN;/COMMIT;
     t1 = time.perf_counter()
-    done = await asyncio.to_thread(_run_client, env, script)
+    code, stderr, client_kib = await asyncio.to_thread(_run_client, env, script)
     t2 = time.perf_counter()
-    if done.returncode != 0:
-        err = done.stderr.decode("utf-8", "replace").strip()[-2000:]
-        raise RuntimeError(f"mysql client exited {done.returncode}: {err}")
+    if code != 0:
+        err = stderr.decode("utf-8", "replace").strip()[-2000:]
+        raise RuntimeError(f"mysql client exited {code}: {err}")
     size = script.stat().st_size
     script.unlink()
     return {
@@ -167,6 +176,7 @@ async def per_event(env: BenchEnv, params: Mapping[str, int]) -> Timing:
         "apply_s": t2 - t1,
         "statements": statements,
         "script_mib": round(size / (1 << 20), 1),
+        "rss_kib": {"mysql_client": client_kib},
     }
 
 

@@ -19,6 +19,10 @@ _PARTITIONS = (1, 4, 8)
 _COLORS = {"raw_apply": "tab:green", "per_event": "tab:red", "binlog2sql": "tab:gray"}
 
 
+def _fmt(value: float, metric: str) -> str:
+    return f"{value:.2f} s" if metric == "median_s" else f"{value:,.0f}/s"
+
+
 def draw(results: Mapping[str, Any], path: str | Path) -> Path:
     """Write the chart for ``results`` (as :func:`bench.rto.runner.run_bench` returns)."""
     import matplotlib
@@ -54,6 +58,14 @@ def draw(results: Mapping[str, Any], path: str | Path) -> Path:
                         "--" if series == "raw_apply" and "2conn" not in s["contender"] else "-."
                     )
                     ax.axhline(value, color=color, linestyle=style, label=s["contender"])
+                    ax.annotate(
+                        _fmt(value, metric),
+                        (8.5, value),
+                        fontsize=7,
+                        color=color or "0.2",
+                        ha="right",
+                        va="bottom",
+                    )
             for (series, workers), pts in sorted(lines.items()):
                 pts.sort()
                 ax.plot(
@@ -86,7 +98,8 @@ def draw(results: Mapping[str, Any], path: str | Path) -> Path:
                 ax.set_yscale("log")
                 ax.set_ylabel("RTO, median seconds (log)")
             else:
-                ax.set_ylabel("changes undone per second")
+                ax.set_yscale("log")
+                ax.set_ylabel("changes undone per second (log)")
             ax.set_title(title, fontsize=10)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8, loc="best")

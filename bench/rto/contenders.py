@@ -9,9 +9,9 @@ afterwards checks every table of ``env.db`` against its checksum at T. Contract:
   start and must not touch ``env.t_db``;
 - the returned mapping holds ``seconds`` (the RTO: E taken → downstream consistent) and any
   breakdown (``generate_s``, ``apply_s``, ``statements``…); ``rss_kib`` maps the names of
-  processes the contender started itself (a Faust worker, the ingest worker) to their peak
-  RSS in KiB. The harness adds the contender process itself (``self``) and the largest of its
-  reaped children (``children``);
+  processes the contender started itself (a Faust worker, the ingest worker, the mysql client)
+  to their peak RSS in KiB — :class:`bench.rto.procs.RssWatcher` measures them. The harness
+  adds the contender process itself (``self``) and MariaDB's growth (``mariadbd_growth``);
 - raising fails the run (reported as FAILED, never timed).
 
 Contenders are listed by the modules in :data:`CONTENDER_MODULES`, each exposing a tuple

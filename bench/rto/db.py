@@ -19,6 +19,7 @@ from app.undo.model import Handle
 from app.undo.sqlgen import to_param
 from bench.rto.config import MysqlTarget
 from bench.rto.history import Row
+from bench.rto.procs import proc_kib
 from simulator.tabledef import TableDef, quote_ident
 
 __all__ = [
@@ -148,13 +149,7 @@ def _read_pid(path: str) -> int | None:
 
 def rss_kib(pid: int) -> int | None:
     """Resident set size of ``pid`` now, in KiB (None when /proc does not show it)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+    return proc_kib(pid)
 
 
 async def server_version(conn: aiomysql.Connection) -> str:

@@ -18,7 +18,6 @@ import json
 import multiprocessing as mp
 import os
 import platform
-import resource
 import shutil
 import sys
 import time
@@ -32,6 +31,7 @@ from bench.rto import db, store
 from bench.rto.config import BenchConfig, MysqlTarget, WorkloadSize
 from bench.rto.contenders import BenchEnv, Contender, all_contenders
 from bench.rto.history import generate, rows_at_e
+from bench.rto.procs import self_peak_kib
 from bench.rto.schema import bench_tables
 from bench.rto.stats import Summary, format_table, summarize
 
@@ -70,14 +70,11 @@ def selected(label: str, only: Sequence[str], skip: Sequence[str]) -> bool:
 
 
 def _child_main(contender: Contender, env: BenchEnv, conn: Connection) -> None:
-    """Child process body: run the contender, add its own and its children's peak RSS."""
+    """Child process body: run the contender, add its own peak RSS."""
     try:
         timing: dict[str, Any] = dict(asyncio.run(contender.fn(env, contender.params)))
         rss = {str(k): int(v) for k, v in dict(timing.get("rss_kib") or {}).items()}
-        rss["self"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        if children:
-            rss["children"] = children
+        rss["self"] = self_peak_kib()
         timing["rss_kib"] = rss
         conn.send(("ok", timing))
     except BaseException as exc:  # the parent reports it; the child must not die silently
@@ -278,6 +275,7 @@ async def run_bench(cfg: BenchConfig, out: Out = print) -> dict[str, Any]:
             "cores": os.cpu_count(),
             "python": sys.version.split()[0],
             "machine": platform.machine(),
+            "harness_peak_rss_kib": self_peak_kib(),
         },
         "workloads": facts,
         "runs": runs,
