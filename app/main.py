@@ -57,8 +57,7 @@ def create_app(config: UndoConfig) -> faust.App:
         broker_session_timeout=config.session_timeout_s,
         broker_heartbeat_interval=min(3.0, config.session_timeout_s / 3),
         broker_rebalance_timeout=max(config.session_timeout_s, 10.0),
-        autodiscover=["app.stages"],
-        origin="app",
+        autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )
 

@@ -1,0 +1,213 @@
+"""Compact agent on the real broker: state in RocksDB, a worker restart, re-delivery, End.
+
+We produce ChangeBatch records ourselves (rows TiDB-encoded by the codec), let one worker
+compact part of them, stop it and read its RocksDB partition file directly: every key holds
+exactly the merge of its changes. Then more batches, a re-delivered batch and an undecodable
+record arrive, the same worker restarts on the same datadir, End closes both partitions, and:
+the table in MariaDB is back at T, the bad record is in ``<job>.dead`` with its raw bytes, and
+the job says INCOMPLETE (never SUCCEEDED while a dead letter exists).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiomysql
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from app.codec.keys import encode_record_key
+from app.codec.row import encode_row
+from app.undo.merge import KeyState, decode_state, merge_many
+from proto import tiundo_pb2
+from simulator.catalog import Catalog
+from simulator.status_api import StatusApiServer
+from simulator.tabledef import ColumnDef, TableDef
+
+from .faust_undo_harness import Worker, delete_job_topics, undo_env, wait_status
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+T, E = 100, 200
+PUT, DELETE = 1, 2
+# handle -> value at T (None = absent); the history below moves each to its value at E
+AT_T = {2: "a", 3: "gone-later", 5: "x", 6: "untouched"}
+AT_E = {1: "new-2", 2: "c", 5: "x", 6: "untouched"}
+
+
+def _changes(info: Any, tid: int) -> list[list[tuple[int, int, int, str | None, str | None]]]:
+    """Three batches of (handle, commit_ts, op, new v, old v)."""
+    return [
+        [(1, 110, PUT, "new", None), (2, 111, PUT, "b", "a"), (2, 121, PUT, "c", "b")],
+        [(3, 112, DELETE, None, "gone-later"), (4, 113, PUT, "tmp", None)],
+        [(4, 123, DELETE, None, "tmp"), (5, 114, PUT, "y", "x"), (5, 124, PUT, "x", "y"),
+         (1, 120, PUT, "new-2", "new")],
+    ]  # fmt: skip
+
+
+def _envelope(job: str, info: Any, seq: int, batch: list[Any]) -> tiundo_pb2.Envelope:
+    def img(h: int, v: str | None) -> bytes:
+        return b"" if v is None else encode_row(info, {"id": h, "v": v})
+
+    cb = tiundo_pb2.ChangeBatch(job_id=job, table_id=info.id, seq=seq)
+    for h, ts, op, new, old in batch:
+        cb.changes.add(
+            key=encode_record_key(info.id, h), start_ts=ts - 1, commit_ts=ts, op_type=op,
+            value=img(h, new), old_value=img(h, old),
+        )  # fmt: skip
+    return tiundo_pb2.Envelope(change_batch=cb)
+
+
+async def _produce(bootstrap: str, topic: str, records: list[tuple[int, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for partition, value in records:
+            await producer.send_and_wait(topic, value, key=b"t", partition=partition)
+    finally:
+        await producer.stop()
+
+
+async def _changelog_records(bootstrap: str, topic: str, partitions: int) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():
+            return 0
+        tps = [TopicPartition(topic, p) for p in range(partitions)]
+        ends = await consumer.end_offsets(tps)
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+def _rocksdb_states(datadir: Path) -> dict[bytes, KeyState]:
+    from rocksdict import AccessType, Options, Rdict
+
+    out: dict[bytes, KeyState] = {}
+    paths = sorted(datadir.glob("v*/tables/compact-*.db"))
+    assert paths, f"no compact table files under {datadir}"
+    for path in paths:
+        db = Rdict(str(path), options=Options(raw_mode=True), access_type=AccessType.read_only())
+        try:
+            out.update((bytes(k), decode_state(bytes(v))) for k, v in db.items(from_key=b"t"))
+        finally:
+            db.close()
+    return out
+
+
+def _expected(envs: list[tiundo_pb2.Envelope]) -> dict[bytes, KeyState]:
+    per_key: dict[bytes, list[Any]] = defaultdict(list)
+    for env in envs:
+        for ch in env.change_batch.changes:
+            per_key[ch.key].append(ch)
+    out = {}
+    for k, chs in per_key.items():
+        state = merge_many(None, chs)
+        assert state is not None
+        out[k] = state
+    return out
+
+
+async def _dead_letters(bootstrap: str, topic: str) -> list[tiundo_pb2.DeadLetter]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        out = []
+        while await consumer.position(tp) < end:
+            for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                out.append(tiundo_pb2.Envelope.FromString(rec.value).dead_letter)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def test_compact_survives_restart_and_dead_letters_block_success(
+    kafka_bootstrap: str, fresh_topic: Any, mysql_db: Any, tmp_path: Path
+) -> None:
+    job = f"compact-{uuid.uuid4().hex[:8]}"
+    catalog = Catalog()
+    tdef = TableDef(
+        mysql_db.db, "t",
+        (ColumnDef("id", "bigint", nullable=False), ColumnDef("v", "varchar", 20)),
+        primary_key=("id",),
+    )  # fmt: skip
+    info = catalog.add_table(tdef)
+    api = StatusApiServer(catalog)
+    await api.start()
+    admin = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=True)
+    worker = None
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute(tdef.create_sql())
+            for h, v in AT_E.items():
+                await cur.execute(f"INSERT INTO `{mysql_db.db}`.t VALUES (%s, %s)", (h, v))
+        kv = await fresh_topic(partitions=2, name=f"{job}.kv")
+        envs = [_envelope(job, info, i + 1, b) for i, b in enumerate(_changes(info, info.id))]
+        settings = undo_env(
+            job=job, kafka=kafka_bootstrap, downstream=mysql_db.url, status_api=api.url,
+            partitions=2, TIUNDO_BATCH_ROWS="2",
+        )  # fmt: skip
+        datadir = tmp_path / "w"
+
+        # 1) two batches, then a clean stop: the state is on disk
+        await _produce(kafka_bootstrap, kv, [(0, e.SerializeToString()) for e in envs[:2]])
+        worker = Worker(settings, datadir, tmp_path / "w.log")
+        changelog = f"tiundo-{job}-compact-changelog"
+        async with asyncio.timeout(60):
+            while await _changelog_records(kafka_bootstrap, changelog, 2) < 4:  # keys 1,2,3,4
+                assert worker.alive(), worker.tail()
+                await asyncio.sleep(0.2)
+        worker.stop()
+        assert _rocksdb_states(datadir) == _expected(envs[:2])
+
+        # 2) the rest, a re-delivered batch, a bad record, End on both partitions
+        garbage = b"\xff\x00not-protobuf"
+        total = sum(len(e.change_batch.changes) for e in envs)
+        end = tiundo_pb2.Envelope(
+            end=tiundo_pb2.End(job_id=job, end_ts=E, target_ts=T, total_changes=total, batches=3)
+        )
+        empty_end = tiundo_pb2.Envelope(end=tiundo_pb2.End(job_id=job, end_ts=E, target_ts=T))
+        wm = tiundo_pb2.Envelope(watermark=tiundo_pb2.Watermark(job_id=job, resolved_ts=E))
+        await _produce(
+            kafka_bootstrap,
+            kv,
+            [(0, envs[2].SerializeToString()), (0, envs[1].SerializeToString()), (0, garbage),
+             (0, wm.SerializeToString()), (0, end.SerializeToString()),
+             (1, wm.SerializeToString()), (1, empty_end.SerializeToString())],
+        )  # fmt: skip
+        worker.start()
+        status = await wait_status(kafka_bootstrap, job, [worker], 90)
+        worker.stop()
+        assert status.state == tiundo_pb2.JobStatus.INCOMPLETE, status
+        assert status.dead_letters == 1
+        [t] = status.tables
+        assert (t.table_id, t.table_name, t.restored, t.deleted, t.skipped) == (
+            info.id, "t", 2, 1, 2,
+        )  # fmt: skip
+        assert (status.target_ts, status.end_ts) == (T, E)
+        [letter] = await _dead_letters(kafka_bootstrap, f"{job}.dead")
+        assert (letter.stage, letter.value) == ("compact", garbage)
+        assert "undecodable" in letter.error
+
+        # re-delivery changed no image; the table is back at T
+        states = _rocksdb_states(datadir)
+        want = _expected([*envs, envs[1]])
+        assert states == want
+        async with admin.cursor() as cur:
+            await cur.execute(f"SELECT id, v FROM `{mysql_db.db}`.t ORDER BY id")
+            assert dict(await cur.fetchall()) == AT_T
+    finally:
+        if worker is not None:
+            worker.stop()
+        admin.close()
+        await api.stop()
+        await delete_job_topics(kafka_bootstrap, job)
