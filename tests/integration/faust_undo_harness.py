@@ -47,9 +47,12 @@ def undo_env(
 
 
 class Worker:
-    """One ``faust -A app.main worker`` process with its own datadir and log."""
+    """One worker process (``faust -A app.main worker`` or ``run_worker``), own datadir and log."""
 
-    def __init__(self, settings: Mapping[str, str], datadir: Path, log: Path) -> None:
+    def __init__(
+        self, settings: Mapping[str, str], datadir: Path, log: Path, *, entry: str = "faust"
+    ) -> None:
+        self.entry = entry
         self.settings = dict(settings)
         self.datadir = datadir
         self.log = log
@@ -61,9 +64,16 @@ class Worker:
         env = {**os.environ, **self.settings, "TIUNDO_DATADIR": str(self.datadir)}
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
         self._log_file = self.log.open("ab")
+        if self.entry == "faust":
+            argv = ["-m", "faust", "-A", "app.main", "worker", "--without-web", "-l", "info"]
+        else:  # the Python entry point the CLI's `tiundo worker` uses
+            argv = [
+                "-c",
+                "from app.config import UndoConfig; from app.main import run_worker; "
+                "run_worker(UndoConfig.from_env())",
+            ]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "app.main", "worker", "--without-web",
-             "-l", "info"],
+            [sys.executable, *argv],
             cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip

@@ -23,7 +23,14 @@ from app.codec import mysqldef
 from ingest.worker import run_ingest
 from proto import tiundo_pb2
 
-from .faust_undo_harness import Worker, delete_job_topics, undo_env, wait_note, wait_status
+from .faust_undo_harness import (
+    Worker,
+    delete_job_topics,
+    read_compacted,
+    undo_env,
+    wait_note,
+    wait_status,
+)
 from .ingest_harness import cluster_env, delete_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -88,15 +95,21 @@ async def _run(mysql_db: Any, kafka: str, tmp_path: Path, seed: int, mode: str) 
             before = await env.workload.checksums()
             assert before != dict(sp.checksums), "the workload changed nothing after T"
             extra = {"TIUNDO_BATCH_ROWS": "3", "TIUNDO_TXN_STATEMENTS": "2"}
+            if mode == "kill":  # one row per transaction: the apply lasts long enough to hit
+                extra = {"TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}
             if mode == "dryrun":
                 extra["TIUNDO_DRY_RUN"] = str(tmp_path / "sql")
             settings = _settings(env, kafka, job, mysql_db, sp, **extra)
             workers = [
-                Worker(settings, tmp_path / f"w{i}", tmp_path / f"w{i}.log") for i in range(2)
+                Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
+                Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
             ]
             if mode == "kill":
                 await wait_note(kafka, job, "holds/", 120)
                 workers[0].kill9()
+                notes = await read_compacted(kafka, f"{job}.progress")
+                reported = [k for k in notes if k.startswith(b"part/")]
+                assert len(reported) < PARTITIONS, "killed too late: the undo had finished"
                 workers[0].start()
             status = await wait_status(kafka, job, workers, 180)
             tails = "\n".join(w.tail() for w in workers)
