@@ -7,7 +7,12 @@ Answers the routes tiundo's schema loader uses, the way TiDB's ``SchemaHandler``
 - ``GET /schema`` → every database's DBInfo; ``?table_id=N`` → the TableInfo owning id N (a
   logical table id or a partition's physical id); ``?table_ids=a,b`` → ``{id: TableInfo}``;
 - ``GET /schema/{db}`` → the JSON array of the database's TableInfos;
-- ``GET /schema/{db}/{table}`` → one TableInfo.
+- ``GET /schema/{db}/{table}`` → one TableInfo;
+- ``GET /ddl/history[?start_job_id=N&limit=M]`` → the JSON array of finished DDL jobs
+  (TiDB ``model.Job``: ``id``, ``type``, ``schema_name``, ``table_name``, ``table_id``,
+  ``state``, ``start_ts``, ``query``, ``binlog.FinishedTS``...), newest first, as TiDB's
+  ``DDLHistoryJobHandler`` serves them; the list is :attr:`StatusApiServer.ddl_history`, empty
+  until a test appends jobs (the fake cluster runs no DDL of its own).
 
 Errors are what TiDB writes: status **400** (TiDB's ``handler.WriteError`` always uses 400)
 with the terror text as plain body, e.g. ``[schema:1146]Table 'db.t' doesn't exist``.
@@ -28,6 +33,7 @@ FAKE_VERSION: Final = "8.0.11-TiDB-v8.5.0"
 FAKE_GIT_HASH: Final = "0000000000000000000000000000000000000000"
 
 _CATALOG_KEY: Final = web.AppKey("catalog", Catalog)
+_DDL_KEY: Final = web.AppKey("ddl_history", list)
 
 
 def _data(obj: Any) -> web.Response:
@@ -106,10 +112,35 @@ async def _schema_table(request: web.Request) -> web.Response:
     return _data(obj)
 
 
-def build_app(catalog: Catalog) -> web.Application:
-    """The aiohttp application serving ``catalog`` (usable with aiohttp's test client)."""
+async def _ddl_history(request: web.Request) -> web.Response:
+    jobs: list[dict[str, Any]] = request.app[_DDL_KEY]
+    bounds: dict[str, int] = {}
+    for name in ("start_job_id", "limit"):
+        raw = request.query.get(name, "")
+        if raw:
+            try:
+                bounds[name] = int(raw)
+            except ValueError:
+                return _error(f'strconv.Atoi: parsing "{raw}": invalid syntax')
+            if bounds[name] < 1:
+                return _error(f"ddl history {name} must be greater than 0")
+    newest_first = sorted(jobs, key=lambda j: int(j.get("id", 0)), reverse=True)
+    if "start_job_id" in bounds:
+        newest_first = [j for j in newest_first if int(j.get("id", 0)) <= bounds["start_job_id"]]
+    if "limit" in bounds:
+        newest_first = newest_first[: bounds["limit"]]
+    return _data(newest_first)
+
+
+def build_app(catalog: Catalog, ddl_history: list[dict[str, Any]] | None = None) -> web.Application:
+    """The aiohttp application serving ``catalog`` (usable with aiohttp's test client).
+
+    ``ddl_history`` is the list ``GET /ddl/history`` serves (kept by reference: append to it).
+    """
     app = web.Application()
     app[_CATALOG_KEY] = catalog
+    app[_DDL_KEY] = ddl_history if ddl_history is not None else []
+    app.router.add_get("/ddl/history", _ddl_history)
     app.router.add_get("/status", _status)
     app.router.add_get("/schema", _schema)
     app.router.add_get("/schema/{db}", _schema_db)
@@ -121,7 +152,9 @@ class StatusApiServer:
     """A running status API on a TCP port; ``start`` returns the bound port."""
 
     def __init__(self, catalog: Catalog) -> None:
-        self._app = build_app(catalog)
+        #: DDL jobs (TiDB ``model.Job`` JSON) served by ``GET /ddl/history``; append to add
+        self.ddl_history: list[dict[str, Any]] = []
+        self._app = build_app(catalog, self.ddl_history)
         self._runner: web.AppRunner | None = None
         self.host = "127.0.0.1"
         self.port = 0
