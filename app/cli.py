@@ -1,11 +1,58 @@
-"""The ``tiundo`` command line."""
+"""The ``tiundo`` command line: one group, one module per command (``app/cli_*.py``).
+
+``plan`` finds T and E and counts what would be undone, ``run`` ingests and undoes with live
+progress, ``status``/``report`` read a job's status topic, ``verify`` compares the tables with
+their state at T, ``replay`` pushes a recording into Kafka, and ``ingest``/``worker`` run one
+stage each so a deployment needs only this console script. Flags, env vars and exit codes:
+:mod:`app.cli_common`.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import click
 
+from app.cli_common import EXIT_INTERRUPTED, exit_code_for, fail
+from app.errors import TiundoError
 
-@click.group(help="tiundo: rewind a TiDB downstream to its last TiCDC syncpoint by undo.")
+
+class _Group(click.Group):
+    """A group whose commands end in one line and an exit code, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            fail("interrupted", EXIT_INTERRUPTED)
+        except TiundoError as exc:
+            fail(str(exc), exit_code_for(exc))
+        except Exception as exc:
+            if os.environ.get("TIUNDO_DEBUG") == "1":
+                raise
+            fail(f"unexpected {type(exc).__name__}: {exc} (TIUNDO_DEBUG=1 shows the traceback)", 1)
+
+
+@click.group(cls=_Group, help="tiundo: rewind a TiDB downstream to its last syncpoint by undo.")
 @click.version_option(package_name="tiundo")
 def main() -> None:
     """Entry point of the console script; subcommands register themselves below."""
+
+
+def _register() -> None:
+    from app.cli_jobs import ingest, replay, report, status, worker
+    from app.cli_plan import plan
+    from app.cli_run import run
+    from app.cli_verify import verify
+
+    for command in (plan, run, status, report, verify, replay, ingest, worker):
+        main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,363 @@
+"""Shared pieces of the ``tiundo`` commands: flags, stage configs, the one-line error contract.
+
+Flags come with their TIUNDO_* env vars; the two stage configs are built from them.
+
+Every flag reads the environment variable :class:`~ingest.config.IngestConfig` or
+:class:`~app.config.UndoConfig` already reads (``TIUNDO_PD``, ``TIUNDO_KAFKA``, ...); flags the
+stages do not know get their own ``TIUNDO_*`` name here. URLs are parsed by the stages' own
+parsers; this module only normalises a bare ``host:port`` Kafka address to ``kafka://``.
+
+Errors a DBA can act on end the command with one line on stderr and an exit status, never a
+traceback (:func:`run_command`):
+
+====  ==========================================================================
+ 0    done (job SUCCEEDED, verify matched, plan printed)
+ 1    the job ran and did not succeed (FAILED/INCOMPLETE), or verify found a difference
+ 2    bad flags or settings (:class:`~app.errors.ConfigError`, click usage errors)
+ 3    unsafe to undo: no syncpoint, T below the GC safepoint, DDL after T, live changefeed
+ 4    a service did not answer (PD, Kafka, downstream, status API)
+ 130  interrupted (Ctrl-C); what was started is stopped
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import os
+import re
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NoReturn, TypeVar
+
+import click
+
+from app.config import (
+    DEFAULT_BATCH_ROWS,
+    DEFAULT_DIALECT,
+    DEFAULT_PARTITIONS,
+    DEFAULT_TXN_SOURCE,
+    DEFAULT_TXN_STATEMENTS,
+    DEFAULT_TZ,
+    UndoConfig,
+)
+from app.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from ingest.config import IngestConfig, parse_host_ports
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_UNREACHABLE",
+    "EXIT_UNSAFE",
+    "EXIT_USAGE",
+    "JobFailedError",
+    "Settings",
+    "UnreachableError",
+    "cluster_options",
+    "exit_code_for",
+    "fail",
+    "job_options",
+    "kafka_url",
+    "one_line",
+    "run_command",
+    "time_to_tso",
+    "undo_options",
+    "window_options",
+]
+
+EXIT_FAILED: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_UNSAFE: Final = 3
+EXIT_UNREACHABLE: Final = 4
+EXIT_INTERRUPTED: Final = 130
+
+DEFAULT_PD: Final = "pd://127.0.0.1:2379"
+DEFAULT_KAFKA: Final = "kafka://127.0.0.1:9092"
+DEFAULT_STATUS_API: Final = "http://127.0.0.1:10080"
+DEFAULT_WORKERS: Final = 2
+DEFAULT_TIMEOUT_S: Final = 10.0
+DEFAULT_WRITER_CHECK_S: Final = 2.0
+DEFAULT_SYNCPOINT_DB: Final = "tidb_cdc"
+
+T = TypeVar("T")
+
+
+class UnreachableError(TransientError):
+    """A service (PD, Kafka, the downstream, the status API) did not answer."""
+
+
+class JobFailedError(TiundoError):
+    """The job ran to its end without succeeding (its report says why)."""
+
+
+def one_line(text: object) -> str:
+    """A message as one line (DBA-facing errors never span lines)."""
+    return " ".join(str(text).split())
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``tiundo: error: message`` on stderr and exit with ``code``."""
+    click.echo(f"tiundo: error: {one_line(message)}", err=True)
+    raise SystemExit(code)
+
+
+def exit_code_for(exc: TiundoError) -> int:
+    """The exit status of an error (see the module docstring)."""
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, UnsafeToUndoError):
+        return EXIT_UNSAFE
+    if isinstance(exc, TransientError):
+        return EXIT_UNREACHABLE
+    return EXIT_FAILED
+
+
+def run_command(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; turn every expected failure into one line and an exit code.
+
+    ``SystemExit`` from inside passes through. Anything unexpected also ends in one line (with
+    its type, so a bug report can name it); ``TIUNDO_DEBUG=1`` re-raises it with its traceback.
+    """
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+    except TiundoError as exc:
+        fail(str(exc), exit_code_for(exc))
+    except Exception as exc:
+        if os.environ.get("TIUNDO_DEBUG") == "1":
+            raise
+        fail(f"unexpected {type(exc).__name__}: {exc} (TIUNDO_DEBUG=1 shows the traceback)", 1)
+
+
+def kafka_url(raw: str) -> str:
+    """``kafka://h:p[,h:p]`` from a URL or a bare ``h:p`` list (the Makefile exports bare)."""
+    return "kafka://" + ",".join(parse_host_ports(raw, "kafka"))
+
+
+_TSO_LOGICAL_BITS: Final = 18
+_NAIVE_HINT = "add a UTC offset, e.g. 2024-05-01T12:00:00+08:00"
+
+
+def time_to_tso(text: str) -> int:
+    """``--to-time`` (ISO 8601 with an offset) as the TSO of that instant (logical 0)."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--to-time {text!r} is not an ISO 8601 time ({_NAIVE_HINT})") from exc
+    if when.tzinfo is None:
+        raise ConfigError(f"--to-time {text!r} has no time zone: {_NAIVE_HINT}")
+    ms = int(when.timestamp() * 1000)
+    if ms <= 0:
+        raise ConfigError(f"--to-time {text!r} is before 1970")
+    return ms << _TSO_LOGICAL_BITS
+
+
+def tso_time(ts: int) -> str:
+    """The wall time of a TSO, UTC, for humans."""
+    ms = ts >> _TSO_LOGICAL_BITS
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def default_job() -> str:
+    """A job name unique per second: ``undo-YYYYmmdd-HHMMSS`` (UTC)."""
+    return "undo-" + dt.datetime.now(tz=dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def _split_patterns(values: Sequence[str]) -> tuple[str, ...]:
+    """``-t a.* -t b.t`` or ``TIUNDO_TABLES="a.* b.t"`` (spaces or commas) → patterns."""
+    out: list[str] = []
+    for v in values:
+        out.extend(p for p in re.split(r"[\s,]+", v) if p)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the commands were given, after env vars and defaults; builds stage configs."""
+
+    pd: str = DEFAULT_PD
+    kafka: str = DEFAULT_KAFKA
+    downstream: str = ""
+    status_api: str = DEFAULT_STATUS_API
+    job: str = ""
+    partitions: int = DEFAULT_PARTITIONS
+    tables: tuple[str, ...] = ()
+    spread: tuple[str, ...] = ()
+    to_ts: int | None = None
+    to_time: str | None = None
+    changefeed: str | None = None
+    end_ts: int | None = None
+    syncpoint_db: str = DEFAULT_SYNCPOINT_DB
+    batch_rows: int = DEFAULT_BATCH_ROWS
+    txn_statements: int = DEFAULT_TXN_STATEMENTS
+    dialect: str = DEFAULT_DIALECT
+    tz: str = DEFAULT_TZ
+    txn_source: int = DEFAULT_TXN_SOURCE
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Settings:
+        """From click's parameters (unknown keys ignored, ``None`` = default)."""
+        names = set(cls.__slots__)
+        kw = {k: v for k, v in params.items() if k in names and v is not None}
+        for key in ("tables", "spread"):
+            if key in kw:
+                kw[key] = _split_patterns(kw[key])
+        if "kafka" in kw:
+            kw["kafka"] = kafka_url(kw["kafka"])
+        return cls(**kw)
+
+    def target_ts(self) -> int | None:
+        """T from ``--to-ts`` or ``--to-time`` (both given = an error), else ``None``."""
+        if self.to_ts is not None and self.to_time is not None:
+            raise ConfigError("give --to-ts or --to-time, not both")
+        if self.to_time is not None:
+            return time_to_tso(self.to_time)
+        return self.to_ts
+
+    def ingest_config(self, **overrides: Any) -> IngestConfig:
+        """The ingest stage's config (validated)."""
+        if not self.job:
+            raise ConfigError("no job name (--job / TIUNDO_JOB)")
+        base: dict[str, Any] = {
+            "pd": self.pd,
+            "kafka": self.kafka,
+            "downstream": self.downstream,
+            "status_api": self.status_api,
+            "job": self.job,
+            "partitions": self.partitions,
+            "tables": self.tables,
+            "spread_tables": self.spread,
+            "to_ts": self.target_ts(),
+            "end_ts": self.end_ts,
+            "changefeed": self.changefeed,
+            "syncpoint_db": self.syncpoint_db,
+            "own_source": self.txn_source,
+            "request_timeout_s": self.timeout_s,
+        }
+        base.update(overrides)
+        return IngestConfig(**base).validate()
+
+    def undo_config(self, **overrides: Any) -> UndoConfig:
+        """The Faust workers' config (validated; ``--downstream`` is required here)."""
+        if not self.downstream:
+            raise ConfigError("no downstream (--downstream / TIUNDO_DOWNSTREAM mysql://…)")
+        # settings with no flag (TIUNDO_SESSION_TIMEOUT_S, TIUNDO_SINK_RETRIES, ...) still
+        # come from the environment, read by UndoConfig itself
+        cfg = UndoConfig.from_env().replace(
+            job=self.job,
+            kafka=self.kafka,
+            downstream=self.downstream,
+            status_api=self.status_api,
+            partitions=self.partitions,
+            batch_rows=self.batch_rows,
+            txn_statements=self.txn_statements,
+            dialect=self.dialect,
+            tz=self.tz,
+            txn_source=self.txn_source,
+        )
+        return cfg.replace(**overrides).validate() if overrides else cfg.validate()
+
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _stack(*options: Decorator) -> Decorator:
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
+
+
+def _opt(*names: str, env: str, help: str, **kw: Any) -> Decorator:
+    return click.option(*names, envvar=env, show_envvar=True, help=help, **kw)
+
+
+def kafka_options() -> Decorator:
+    """``--kafka`` and ``--job``: enough to find a job's topics."""
+    return _stack(
+        _opt("--kafka", env="TIUNDO_KAFKA", help=f"Kafka, kafka://host:port [{DEFAULT_KAFKA}]"),
+        _opt("--job", env="TIUNDO_JOB", help="job name; topics <job>.kv, <job>.status, ..."),
+        _opt("--partitions", env="TIUNDO_PARTITIONS", type=click.IntRange(1, 4096),
+             help=f"partitions of <job>.kv [{DEFAULT_PARTITIONS}]"),
+    )  # fmt: skip
+
+
+def cluster_options() -> Decorator:
+    """Where the downstream cluster is."""
+    return _stack(
+        _opt("--pd", env="TIUNDO_PD", help=f"PD, pd://host:port[,host:port] [{DEFAULT_PD}]"),
+        _opt("--status-api", env="TIUNDO_STATUS_API",
+             help=f"TiDB status API, http://host:port [{DEFAULT_STATUS_API}]"),
+        _opt("--downstream", env="TIUNDO_DOWNSTREAM",
+             help="downstream SQL, mysql://user:pass@host:port (syncpoint table, undo target)"),
+        _opt("--timeout", "timeout_s", env="TIUNDO_TIMEOUT_S", type=click.FloatRange(0.1),
+             help=f"seconds per request to PD, status API, downstream [{DEFAULT_TIMEOUT_S:g}]"),
+    )  # fmt: skip
+
+
+def window_options() -> Decorator:
+    """What to undo: tables and the window ``(T, E]``."""
+    return _stack(
+        _opt("--tables", "-t", env="TIUNDO_TABLES", multiple=True,
+             help="db.t or db.* (repeat; env: space-separated)"),
+        _opt("--spread", env="TIUNDO_SPREAD", multiple=True,
+             help="db.t whose rows spread over all partitions by handle (big tables)"),
+        _opt("--to-ts", env="TIUNDO_TO_TS", type=click.IntRange(1),
+             help="T as a TSO [newest syncpoint's secondary_ts]"),
+        _opt("--to-time", env="TIUNDO_TO_TIME",
+             help="T as an ISO 8601 time with offset, e.g. 2024-05-01T12:00:00+00:00"),
+        _opt("--changefeed", env="TIUNDO_CHANGEFEED",
+             help="take T from this changefeed's syncpoints only"),
+        _opt("--end-ts", env="TIUNDO_END_TS", type=click.IntRange(1),
+             help="E as a TSO [a PD TSO at start]"),
+        _opt("--syncpoint-db", env="TIUNDO_SYNCPOINT_DB",
+             help=f"schema of syncpoint_v1 [{DEFAULT_SYNCPOINT_DB}]"),
+    )  # fmt: skip
+
+
+def undo_options() -> Decorator:
+    """How the workers write the undo."""
+    return _stack(
+        _opt("--batch-rows", env="TIUNDO_BATCH_ROWS", type=click.IntRange(1),
+             help=f"rows per multi-row statement [{DEFAULT_BATCH_ROWS}]"),
+        _opt("--txn-statements", env="TIUNDO_TXN_STATEMENTS", type=click.IntRange(1),
+             help=f"statements per downstream transaction [{DEFAULT_TXN_STATEMENTS}]"),
+        _opt("--dialect", env="TIUNDO_DIALECT", type=click.Choice(["tidb", "mysql"]),
+             help=f"downstream SQL dialect [{DEFAULT_DIALECT}]"),
+        _opt("--tz", env="TIUNDO_TZ", help=f"offset TIMESTAMP values decode in [{DEFAULT_TZ}]"),
+        _opt("--txn-source", env="TIUNDO_TXN_SOURCE", type=click.IntRange(1, 15),
+             help=f"tidb_cdc_write_source tagging tiundo's writes [{DEFAULT_TXN_SOURCE}]"),
+    )  # fmt: skip
+
+
+def job_options() -> Decorator:
+    """Kafka and job name (alias of :func:`kafka_options`)."""
+    return kafka_options()
+
+
+def with_deadline(seconds: float, what: str) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator for coroutines: :class:`UnreachableError` naming ``what`` after ``seconds``."""
+
+    def wrap(f: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+        @functools.wraps(f)
+        async def inner(*args: Any, **kwargs: Any) -> T:
+            try:
+                async with asyncio.timeout(seconds):
+                    return await f(*args, **kwargs)
+            except TimeoutError as exc:
+                raise UnreachableError(f"{what} did not answer within {seconds:g} s") from exc
+
+        return inner
+
+    return wrap
+
+
+def monotonic() -> float:
+    """Seconds on a monotonic clock (one place to fake in tests)."""
+    return time.monotonic()

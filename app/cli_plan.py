@@ -1,0 +1,211 @@
+"""``tiundo plan``: find T and E, the tables, and how many rows each changed; write nothing.
+
+:func:`prepare` is the part ``tiundo run`` shares: PD, the tables (status API), the window
+(:func:`ingest.window.undo_window`: syncpoint table or flags, E from PD's TSO) and the
+:mod:`app.preflight` checks. The plan then reads ``(T, E]`` once through the EventFeed
+(:mod:`app.cli_scan`) to count the changed row keys per table (``--no-count`` skips it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import click
+
+from app.cli_common import (
+    DEFAULT_WRITER_CHECK_S,
+    Settings,
+    cluster_options,
+    default_job,
+    kafka_options,
+    run_command,
+    tso_time,
+    window_options,
+)
+from app.cli_scan import ScanResult, scan_window
+from app.errors import ConfigError
+from app.preflight import check_ddl, check_gc, check_writer
+from ingest.config import IngestConfig
+from ingest.discover import SelectedTable, select_tables
+from ingest.pd import PDClient
+from ingest.status_api import StatusApiClient
+from ingest.window import Syncpoint, UndoWindow, undo_window
+
+__all__ = ["Prepared", "plan", "preflight_options", "prepare"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A job's window and tables after every preflight check passed."""
+
+    config: IngestConfig
+    window: UndoWindow
+    tables: tuple[SelectedTable, ...]
+    gc_safe_point: int
+    writer_checked: bool
+
+    def pinned(self) -> IngestConfig:
+        """The ingest config with T and E fixed (so the run uses exactly this window)."""
+        return self.config.replace(to_ts=self.window.target_ts, end_ts=self.window.end_ts)
+
+
+async def prepare(s: Settings, *, force: bool, writer_check_s: float) -> Prepared:
+    """Resolve tables and the window, then run the preflight checks (refusing when unsafe)."""
+    cfg = s.ingest_config()
+    pd = PDClient(cfg.pd_endpoints, timeout=cfg.request_timeout_s)
+    try:
+        await pd.connect()
+        async with StatusApiClient(cfg.status_api_url, timeout=cfg.request_timeout_s) as status:
+            tables = await select_tables(status, cfg.tables)
+        window = await undo_window(cfg, pd)
+        safe_point = await check_gc(pd, window.target_ts)
+    finally:
+        await pd.close()
+    await check_ddl(cfg.status_api_url, window.target_ts, tables, timeout_s=cfg.request_timeout_s)
+    checked = False
+    if not force:
+        first = None
+        if window.primary_ts:
+            first = Syncpoint(window.changefeed, window.primary_ts, window.target_ts)
+        checked = await check_writer(cfg, first, watch_s=writer_check_s) is not None
+    return Prepared(cfg, window, tuple(tables), safe_point, checked)
+
+
+def preflight_options(f: Any) -> Any:
+    """``--force`` and ``--writer-check``."""
+    f = click.option(
+        "--writer-check",
+        "writer_check_s",
+        envvar="TIUNDO_WRITER_CHECK_S",
+        show_envvar=True,
+        type=click.FloatRange(0),
+        default=DEFAULT_WRITER_CHECK_S,
+        show_default=True,
+        help="seconds to watch the syncpoint table for a changefeed still writing (0 = no wait)",
+    )(f)
+    return click.option(
+        "--force",
+        envvar="TIUNDO_FORCE",
+        show_envvar=True,
+        is_flag=True,
+        help="start even if a changefeed seems to be still writing",
+    )(f)
+
+
+@dataclass(frozen=True, slots=True)
+class TablePlan:
+    """One table's line of the plan."""
+
+    table: str
+    table_id: int
+    changed_rows: int | None
+    changes: int | None
+
+
+def _table_lines(prep: Prepared, scan: ScanResult | None) -> list[TablePlan]:
+    out = []
+    for t in prep.tables:
+        if scan is None:
+            out.append(TablePlan(t.qualified, t.table_id, None, None))
+            continue
+        rows = sum(scan.keys_per_table.get(p, 0) for p in t.physical_ids)
+        changes = sum(scan.changes_per_table.get(p, 0) for p in t.physical_ids)
+        out.append(TablePlan(t.qualified, t.table_id, rows, changes))
+    return out
+
+
+def render_plan(prep: Prepared, scan: ScanResult | None, *, force: bool) -> str:
+    """The plan as text."""
+    w = prep.window
+    src = (
+        f"newest syncpoint of changefeed {w.changefeed!r} (upstream primary_ts {w.primary_ts}, "
+        f"{tso_time(w.primary_ts)} UTC)"
+        if w.primary_ts
+        else "given by --to-ts/--to-time"
+    )
+    writer = (
+        "skipped (--force)"
+        if force
+        else ("no new syncpoint while watching" if prep.writer_checked else "no syncpoint table")
+    )
+    lines = [
+        "tiundo plan: nothing was written",
+        f"  T (target_ts) = {w.target_ts}  {tso_time(w.target_ts)} UTC  from {src}",
+        f"  E (end_ts)    = {w.end_ts}  {tso_time(w.end_ts)} UTC",
+        f"  GC safepoint  = {prep.gc_safe_point} (at or below T: the window is readable)",
+        "  DDL after T on the selected tables: none",
+        f"  changefeed still writing: {writer}",
+        f"  {'table':<40} {'id':>8} {'changed rows':>13} {'changes':>9}",
+    ]
+    total_rows = total_changes = 0
+    for tp in _table_lines(prep, scan):
+        rows = "-" if tp.changed_rows is None else str(tp.changed_rows)
+        changes = "-" if tp.changes is None else str(tp.changes)
+        total_rows += tp.changed_rows or 0
+        total_changes += tp.changes or 0
+        lines.append(f"  {tp.table:<40} {tp.table_id:>8} {rows:>13} {changes:>9}")
+    if scan is not None:
+        lines.append(f"  {'total':<40} {'':>8} {total_rows:>13} {total_changes:>9}")
+        r = scan.result
+        lines.append(
+            f"  read (T, E] in {r.duration_s:.2f} s; writes after E by others: {r.foreign_writes}"
+        )
+    else:
+        lines.append("  (row counts skipped: --no-count)")
+    return "\n".join(lines)
+
+
+def plan_json(prep: Prepared, scan: ScanResult | None) -> dict[str, Any]:
+    """The plan as a JSON-able dict (``--json``)."""
+    w = prep.window
+    return {
+        "target_ts": w.target_ts,
+        "end_ts": w.end_ts,
+        "primary_ts": w.primary_ts,
+        "changefeed": w.changefeed,
+        "gc_safe_point": prep.gc_safe_point,
+        "tables": [asdict(t) for t in _table_lines(prep, scan)],
+        "foreign_writes": scan.result.foreign_writes if scan else None,
+    }
+
+
+async def _plan(
+    s: Settings, *, count: bool, force: bool, writer_check_s: float
+) -> tuple[Prepared, ScanResult | None]:
+    prep = await prepare(s, force=force, writer_check_s=writer_check_s)
+    scan = await scan_window(prep.pinned().replace(gc_ttl_s=60)) if count else None
+    return prep, scan
+
+
+@click.command()
+@cluster_options()
+@kafka_options()
+@window_options()
+@preflight_options
+@click.option(
+    "--count/--no-count",
+    default=True,
+    show_default=True,
+    help="read (T, E] to count the changed rows per table",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+def plan(**params: Any) -> None:  # fmt: skip
+    """Find T (syncpoint or flags), E, the tables and the rows each changed; write nothing."""
+    params["job"] = params.get("job") or default_job().replace("undo-", "plan-")
+    s = Settings.from_params(params)
+    if not s.tables:
+        raise ConfigError("no tables selected (--tables db.t / db.*, or TIUNDO_TABLES)")
+    prep, scan = run_command(
+        _plan(
+            s,
+            count=params["count"],
+            force=params["force"],
+            writer_check_s=params["writer_check_s"],
+        )
+    )
+    if params["as_json"]:
+        click.echo(json.dumps(plan_json(prep, scan), sort_keys=True))
+    else:
+        click.echo(render_plan(prep, scan, force=params["force"]))

@@ -1,0 +1,309 @@
+"""``tiundo run``: preflight, ingest in-process, N Faust workers, live progress, final report.
+
+On one machine the command is the whole job: it runs the checks of ``plan``
+(:func:`app.cli_plan.prepare`), pins T and E, creates ``<job>.kv`` so workers can join at once,
+starts ``--workers N`` subprocesses (``tiundo worker``, each with its own RocksDB datadir under
+the job folder and no web server; logs beside them), runs the ingest in this process, and
+follows the job's topics (:class:`app.jobstate.JobWatcher`) until the status is final. With
+``--attach`` it starts no worker and relies on workers already running for this job (other
+machines, ``docker compose``). Ctrl-C stops the ingest cleanly (GC safepoint released) and
+sends SIGTERM to the workers it started; a later ``tiundo run --attach`` or ``tiundo worker``
+resumes from the progress records.
+
+Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli_common`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from app.cli_common import (
+    DEFAULT_WORKERS,
+    EXIT_FAILED,
+    JobFailedError,
+    Settings,
+    cluster_options,
+    default_job,
+    kafka_options,
+    run_command,
+    tso_time,
+    undo_options,
+    window_options,
+)
+from app.cli_plan import preflight_options, prepare
+from app.config import UndoConfig
+from app.errors import ConfigError
+from app.jobstate import JobSnapshot, JobWatcher
+from app.progress import Display, PhaseModel, make_display
+from app.report import render
+from ingest.producer import ensure_topic
+from ingest.worker import IngestResult, IngestWorker
+from proto import tiundo_pb2
+
+__all__ = ["RunOutcome", "WorkerProcess", "run", "run_job"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class WorkerProcess:
+    """One ``tiundo worker`` subprocess with its own datadir and log file."""
+
+    def __init__(self, config: UndoConfig, datadir: Path, log: Path) -> None:
+        self.datadir = datadir
+        self.log = log
+        env = {**os.environ, **config.to_env(), "TIUNDO_DATADIR": str(datadir)}
+        env["TIUNDO_WEB_PORT"] = "0"
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        datadir.mkdir(parents=True, exist_ok=True)
+        self._log: IO[bytes] = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the workers cleanly
+        )
+
+    def alive(self) -> bool:
+        """Still running."""
+        return self.proc.poll() is None
+
+    def tail(self, lines: int = 5) -> str:
+        """The last lines of its log, joined by ' | ' (for a one-line error)."""
+        text = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        return " | ".join(t.strip() for t in text[-lines:] if t.strip())
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """What ``tiundo run`` ends with."""
+
+    status: tiundo_pb2.JobStatus
+    ingest: IngestResult
+    wall_s: float
+    sql_file: Path | None = None
+
+
+async def _follow(
+    watcher: JobWatcher,
+    model: PhaseModel,
+    display: Display,
+    workers: list[WorkerProcess],
+    ingest_task: asyncio.Task[IngestResult],
+    deadline: float,
+) -> JobSnapshot:
+    """Poll the job until its status is final (raise if every worker died or time ran out)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        if ingest_task.done():
+            ingest_task.result()  # an ingest failure ends the run with its own message
+        snap = await watcher.snapshot()
+        model.job = snap
+        display.update(model)
+        if snap.final and ingest_task.done():
+            return snap
+        if workers and not any(w.alive() for w in workers):
+            raise JobFailedError(f"every worker exited (log {workers[0].log}: {workers[0].tail()})")
+        if loop.time() > deadline:
+            raise JobFailedError(
+                "the job did not finish in time (--job-timeout); workers keep their progress: "
+                f"tiundo status --job {watcher.job}"
+            )
+        await asyncio.sleep(0.5)
+
+
+async def run_job(
+    s: Settings,
+    *,
+    workers: int,
+    attach: bool,
+    job_dir: Path,
+    force: bool,
+    writer_check_s: float,
+    dry_run: Path | None,
+    job_timeout_s: float,
+    display: Display,
+) -> RunOutcome:
+    """The whole job (see the module docstring)."""
+    started = time.monotonic()
+    prep = await prepare(s, force=force, writer_check_s=writer_check_s)
+    cfg = prep.pinned()
+    w = prep.window
+    click.echo(
+        f"job {s.job}: T={w.target_ts} ({tso_time(w.target_ts)} UTC) E={w.end_ts}, "
+        f"{len(prep.tables)} table(s): {', '.join(t.qualified for t in prep.tables)}",
+        err=True,
+    )
+    sql_dir = job_dir / "sql" if dry_run is not None else None
+    ucfg = s.undo_config(primary_ts=w.primary_ts, dry_run=str(sql_dir) if sql_dir else "")
+    await ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
+    procs: list[WorkerProcess] = []
+    ingest_worker = IngestWorker(cfg)
+    model = PhaseModel(cfg.partitions)
+
+    def on_ingest(p: Any) -> None:
+        model.ingest = p
+        model.ingest_state = p.state
+        display.update(model)
+
+    ingest_worker.progress_cb = on_ingest
+    ingest_task: asyncio.Task[IngestResult] | None = None
+    try:
+        if not attach:
+            procs = [
+                WorkerProcess(ucfg, job_dir / f"worker{i}", job_dir / f"worker{i}.log")
+                for i in range(workers)
+            ]
+        ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
+        deadline = asyncio.get_running_loop().time() + job_timeout_s
+        with display:
+            async with JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions) as watcher:
+                snap = await _follow(watcher, model, display, procs, ingest_task, deadline)
+        result = ingest_task.result()
+    finally:
+        if ingest_task is not None and not ingest_task.done():
+            ingest_worker.stop()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(ingest_task)
+        for proc in procs:
+            await asyncio.to_thread(proc.stop)
+    assert snap.status is not None
+    status = snap.status
+    if result.foreign_writes and not status.foreign_writes:
+        status.foreign_writes = result.foreign_writes
+    sql_file = None
+    if dry_run is not None and sql_dir is not None:
+        built = sql_dir / f"{s.job}.sql"
+        if built.exists():
+            dry_run.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(built, dry_run)
+            sql_file = dry_run
+    return RunOutcome(status, result, time.monotonic() - started, sql_file)
+
+
+def render_outcome(out: RunOutcome) -> str:
+    """The final report: the job status, RTO and what the ingest saw."""
+    st, ing = out.status, out.ingest
+    lines = [render(st)]
+    rows = sum(t.restored + t.deleted for t in st.tables)
+    lines.append(
+        f"  RTO (tiundo run, start to report) = {out.wall_s:.1f} s   rows restored or deleted = "
+        f"{rows}   changes read = {ing.changes} in {ing.duration_s:.1f} s"
+    )
+    if st.primary_ts:
+        lines.append(
+            f"  recovered upstream point: primary_ts {st.primary_ts} "
+            f"({tso_time(st.primary_ts)} UTC)"
+        )
+    if ing.foreign_writes:
+        lines.append(
+            f"  WARNING: {ing.foreign_writes} write(s) after E by another writer: a changefeed "
+            "or client is still writing; those rows may differ from T"
+        )
+    if out.sql_file is not None:
+        lines.append(f"  dry run: undo SQL in {out.sql_file} (nothing applied)")
+    return "\n".join(lines)
+
+
+@click.command()
+@cluster_options()
+@kafka_options()
+@window_options()
+@undo_options()
+@preflight_options
+@click.option(
+    "--workers",
+    envvar="TIUNDO_WORKERS",
+    show_envvar=True,
+    type=click.IntRange(1, 64),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Faust worker processes to start",
+)
+@click.option(
+    "--attach",
+    is_flag=True,
+    envvar="TIUNDO_ATTACH",
+    show_envvar=True,
+    help="start no worker: use the workers already running for this job",
+)
+@click.option(
+    "--job-dir",
+    envvar="TIUNDO_JOB_DIR",
+    show_envvar=True,
+    type=click.Path(path_type=Path),
+    help="worker datadirs and logs [.tiundo/<job>]",
+)
+@click.option(
+    "--dry-run",
+    "dry_run",
+    envvar="TIUNDO_DRY_RUN_FILE",
+    show_envvar=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the undo SQL to FILE instead of applying it",
+)
+@click.option(
+    "--job-timeout",
+    "job_timeout_s",
+    envvar="TIUNDO_JOB_TIMEOUT_S",
+    show_envvar=True,
+    type=click.FloatRange(1),
+    default=3600.0,
+    show_default=True,
+    help="give up following the job after this many seconds",
+)
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "rich", "plain", "none"]),
+    default="auto",
+    show_default=True,
+    help="bars on a terminal, lines otherwise",
+)
+def run(**params: Any) -> None:  # fmt: skip
+    """Undo (T, E] of the tables: ingest, start workers, show progress, print the report."""
+    params["job"] = params.get("job") or default_job()
+    s = Settings.from_params(params)
+    if not s.tables:
+        raise ConfigError("no tables selected (--tables db.t / db.*, or TIUNDO_TABLES)")
+    s.undo_config()  # a bad worker setting fails now, before PD is asked anything
+    job_dir = params["job_dir"] or Path(".tiundo") / s.job
+    outcome = run_command(
+        run_job(
+            s,
+            workers=params["workers"],
+            attach=params["attach"],
+            job_dir=job_dir,
+            force=params["force"],
+            writer_check_s=params["writer_check_s"],
+            dry_run=params["dry_run"],
+            job_timeout_s=params["job_timeout_s"],
+            display=make_display(params["progress"]),
+        )
+    )
+    click.echo(render_outcome(outcome))
+    if outcome.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
+        raise SystemExit(EXIT_FAILED)

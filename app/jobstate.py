@@ -1,0 +1,166 @@
+"""Read a job's state from Kafka without joining it: status, partition reports, offsets.
+
+The workers publish everything a watcher needs (:mod:`app.stages.board`): the job status
+(``<job>.status``, compacted, key = job id), per-partition notes (``<job>.progress``:
+``part/<p>`` reports, ``done/<p>/<table>/<phase>`` counters) and, as a Faust consumer group
+``tiundo-<job>``, their committed offsets on ``<job>.kv``. :class:`JobWatcher` reads those
+topics with a group-less consumer (nothing is committed) and the group's offsets with the admin
+client, so any number of ``tiundo status`` calls can watch one job.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+from app.cli_common import UnreachableError
+from app.report import PartitionReport, job_status
+from proto import tiundo_pb2
+
+__all__ = ["JobSnapshot", "JobWatcher"]
+
+FINAL = frozenset(
+    {
+        tiundo_pb2.JobStatus.SUCCEEDED,
+        tiundo_pb2.JobStatus.FAILED,
+        tiundo_pb2.JobStatus.INCOMPLETE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """What the job's topics said at one read."""
+
+    status: tiundo_pb2.JobStatus | None
+    reports: dict[int, PartitionReport] = field(default_factory=dict)
+    rows_applied: int = 0
+    kv_end: int = 0
+    kv_consumed: int = 0
+    topic_exists: bool = False
+
+    @property
+    def final(self) -> bool:
+        """The job reached SUCCEEDED, FAILED or INCOMPLETE."""
+        return self.status is not None and self.status.state in FINAL
+
+
+class JobWatcher:
+    """Reads one job's topics (see the module docstring); ``async with`` or start/stop."""
+
+    def __init__(self, bootstrap: str, job: str, partitions: int) -> None:
+        self.bootstrap = bootstrap
+        self.job = job
+        self.partitions = partitions
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._notes: dict[str, dict[bytes, bytes]] = {}
+        self._readers: dict[str, AIOKafkaConsumer] = {}
+
+    async def __aenter__(self) -> JobWatcher:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Connect (``UnreachableError`` when Kafka does not answer)."""
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            request_timeout_ms=10_000,
+        )
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap, request_timeout_ms=10_000
+        )
+        try:
+            await self._consumer.start()
+            await self._admin.start()
+        except (KafkaError, OSError) as exc:
+            await self.stop()
+            raise UnreachableError(f"cannot reach Kafka at {self.bootstrap}: {exc!r}") from exc
+
+    async def stop(self) -> None:
+        """Close the clients (idempotent)."""
+        consumer, self._consumer = self._consumer, None
+        admin, self._admin = self._admin, None
+        readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            await reader.stop()
+        if consumer is not None:
+            await consumer.stop()
+        if admin is not None:
+            await admin.close()
+
+    async def _read_compacted(self, topic: str) -> dict[bytes, bytes]:
+        """Every key's latest value of a one-partition topic, read on from the last call."""
+        meta = self._consumer
+        assert meta is not None
+        notes = self._notes.setdefault(topic, {})
+        tp = TopicPartition(topic, 0)
+        reader = self._readers.get(topic)
+        if reader is None:
+            if topic not in await meta.topics():
+                return notes
+            reader = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+            )
+            await reader.start()
+            self._readers[topic] = reader
+            reader.assign([tp])
+            await reader.seek_to_beginning(tp)
+        end = (await reader.end_offsets([tp]))[tp]
+        while await reader.position(tp) < end:
+            batch = await reader.getmany(tp, timeout_ms=500)
+            for rec in batch.get(tp, []):
+                if rec.key is not None and rec.value is not None:
+                    notes[rec.key] = rec.value
+        return notes
+
+    async def _kv_offsets(self) -> tuple[bool, int, int]:
+        """(topic exists, sum of end offsets, sum of the app group's committed offsets)."""
+        consumer, admin = self._consumer, self._admin
+        assert consumer is not None and admin is not None
+        topic = f"{self.job}.kv"
+        if topic not in await consumer.topics():
+            return False, 0, 0
+        tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+        ends = await consumer.end_offsets(tps)
+        try:
+            committed = await admin.list_consumer_group_offsets(f"tiundo-{self.job}")
+        except KafkaError:
+            committed = {}
+        done = sum(meta.offset for tp, meta in committed.items() if tp.topic == topic)
+        return True, sum(ends.values()), max(done, 0)
+
+    async def snapshot(self) -> JobSnapshot:
+        """Read everything once (``UnreachableError`` when Kafka stops answering)."""
+        try:
+            status_notes = await self._read_compacted(f"{self.job}.status")
+            progress = await self._read_compacted(f"{self.job}.progress")
+            exists, end, consumed = await self._kv_offsets()
+        except KafkaError as exc:
+            raise UnreachableError(f"Kafka at {self.bootstrap}: {exc!r}") from exc
+        status = None
+        raw = status_notes.get(self.job.encode())
+        if raw is not None:
+            status = tiundo_pb2.JobStatus.FromString(raw)
+        reports: dict[int, PartitionReport] = {}
+        applied = 0
+        for key, value in progress.items():
+            k = key.decode(errors="replace")
+            if k.startswith("part/"):
+                rep = PartitionReport.from_json(value)
+                reports[rep.partition] = rep
+            elif k.startswith("done/"):
+                t = json.loads(value)
+                applied += int(t[3]) + int(t[4])
+        if status is None and reports:
+            status = job_status(self.job, self.partitions, reports)
+        return JobSnapshot(status, reports, applied, end, consumed, exists)

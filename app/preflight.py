@@ -1,0 +1,194 @@
+"""Checks before an undo starts: each failure is an :class:`UnsafeToUndoError` a DBA can act on.
+
+1. **T is readable**: the cluster's GC safepoint must not be above ``T`` (else the versions
+   the undo needs may be gone). The ingest worker checks again when it registers its own
+   service safepoint; checking here lets ``plan`` say so without holding anything.
+2. **No DDL after T** on a selected table: the undo decodes rows with the schema the status
+   API serves now, which is the schema at ``T`` only if no DDL ran since. TiDB's status API
+   ``GET /ddl/history`` lists finished DDL jobs (``model.Job`` JSON, TiDB
+   ``pkg/server/handler/tikvhandler`` ``DDLHistoryJobHandler``; fields ``id``, ``type``,
+   ``schema_id``, ``table_id``, ``schema_name``, ``table_name``, ``state``, ``start_ts``,
+   ``query``, ``binlog.FinishedTS`` — ``HistoryInfo`` has no json tags). A job counts when it
+   finished (or, lacking ``FinishedTS``, started) after ``T``, was not cancelled or rolled
+   back, and names a selected table (by id, partition id or name) or a whole selected database.
+3. **No changefeed still writing**: TiCDC writes a syncpoint row every ``sync-point-interval``;
+   if a newer row than the one ``T`` came from appears while we watch, a changefeed is alive
+   and would overwrite the undo. ``--force`` skips this check (not the other two).
+
+:func:`ddl_jobs_after` is pure; the rest does I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import aiohttp
+
+from app.errors import TransientError, UnsafeToUndoError
+from ingest.config import IngestConfig
+from ingest.discover import SelectedTable
+from ingest.pd import PDClient
+from ingest.window import Syncpoint, read_syncpoint
+
+__all__ = [
+    "DdlJob",
+    "check_ddl",
+    "check_gc",
+    "check_writer",
+    "ddl_jobs_after",
+    "fetch_ddl_history",
+]
+
+#: model.JobState values of jobs that changed nothing (rollback done, cancelled)
+_NO_EFFECT_STATES: Final = frozenset({3, 5})
+
+
+@dataclass(frozen=True, slots=True)
+class DdlJob:
+    """The parts of a TiDB DDL job the check reports."""
+
+    job_id: int
+    schema_name: str
+    table_name: str
+    table_id: int
+    finished_ts: int
+    query: str
+
+    def describe(self) -> str:
+        """One line naming the job (for the refusal message)."""
+        what = f"{self.schema_name}.{self.table_name}" if self.table_name else self.schema_name
+        query = " ".join(self.query.split())
+        if len(query) > 120:
+            query = query[:117] + "..."
+        return f"DDL job {self.job_id} on {what} at ts {self.finished_ts}: {query!r}"
+
+
+def _job(obj: Mapping[str, Any]) -> DdlJob:
+    binlog = obj.get("binlog") or {}
+    finished = int(binlog.get("FinishedTS") or 0) if isinstance(binlog, Mapping) else 0
+    return DdlJob(
+        job_id=int(obj.get("id") or 0),
+        schema_name=str(obj.get("schema_name") or ""),
+        table_name=str(obj.get("table_name") or ""),
+        table_id=int(obj.get("table_id") or 0),
+        finished_ts=finished or int(obj.get("start_ts") or 0),
+        query=str(obj.get("query") or ""),
+    )
+
+
+def ddl_jobs_after(
+    jobs: Iterable[Mapping[str, Any]], target_ts: int, tables: Sequence[SelectedTable]
+) -> list[DdlJob]:
+    """DDL jobs after ``target_ts`` touching one of ``tables`` (by id or name), by job id."""
+    ids = {t.table_id for t in tables} | {p for t in tables for p in t.physical_ids}
+    names = {(t.db.lower(), t.name.lower()) for t in tables}
+    dbs = {t.db.lower() for t in tables}
+    out = []
+    for obj in jobs:
+        if int(obj.get("state") or 0) in _NO_EFFECT_STATES:
+            continue
+        job = _job(obj)
+        if job.finished_ts <= target_ts:
+            continue
+        db, name = job.schema_name.lower(), job.table_name.lower()
+        hit = (
+            job.table_id in ids
+            or (db, name) in names
+            or (not name and db in dbs)
+            or any(fnmatch.fnmatchcase(f"{db}.{name}", f"{d}.{n}") for d, n in names)
+        )
+        if hit:
+            out.append(job)
+    return sorted(out, key=lambda j: j.job_id)
+
+
+async def fetch_ddl_history(status_api: str, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """``GET /ddl/history`` of a TiDB status API (a JSON array of DDL jobs)."""
+    url = status_api.rstrip("/") + "/ddl/history"
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
+            session.get(url) as resp,
+        ):
+            body = await resp.read()
+            status = resp.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise TransientError(f"TiDB status API {url}: {exc!r}") from exc
+    if status != 200:
+        text = body.decode("utf-8", errors="replace")[:200]
+        raise TransientError(f"TiDB status API {url}: HTTP {status}: {text}")
+    try:
+        jobs = json.loads(body)
+    except ValueError as exc:
+        raise TransientError(f"TiDB status API {url}: not JSON") from exc
+    if not isinstance(jobs, list):
+        raise TransientError(f"TiDB status API {url}: expected a JSON array")
+    return [j for j in jobs if isinstance(j, dict)]
+
+
+async def check_gc(pd: PDClient, target_ts: int) -> int:
+    """The cluster GC safepoint; :class:`UnsafeToUndoError` if it passed ``target_ts``."""
+    safe_point = await pd.get_gc_safe_point()
+    if safe_point > target_ts:
+        raise UnsafeToUndoError(
+            f"T={target_ts} is below the cluster's GC safepoint {safe_point}: the versions the "
+            "undo needs may be gone; pick a later T (--to-ts) or restore from a backup"
+        )
+    return safe_point
+
+
+async def check_ddl(
+    status_api: str, target_ts: int, tables: Sequence[SelectedTable], *, timeout_s: float = 10.0
+) -> None:
+    """Refuse (naming the first job) when a DDL job ran after T on a selected table."""
+    jobs = ddl_jobs_after(
+        await fetch_ddl_history(status_api, timeout_s=timeout_s), target_ts, tables
+    )
+    if jobs:
+        more = f" (and {len(jobs) - 1} more)" if len(jobs) > 1 else ""
+        raise UnsafeToUndoError(
+            f"{jobs[0].describe()}{more} ran after T={target_ts}: the undo cannot decode rows "
+            "across a schema change; leave that table out (--tables) or pick T after the DDL"
+        )
+
+
+async def check_writer(
+    config: IngestConfig, first: Syncpoint | None, *, watch_s: float
+) -> Syncpoint | None:
+    """Refuse when a syncpoint newer than ``first`` appears within ``watch_s`` seconds.
+
+    ``first`` is the row T came from (``None``: read it now). Returns the newest row seen, or
+    ``None`` when there is no downstream to read it from.
+    """
+    if not config.downstream:
+        return None
+    target = config.downstream_target
+
+    async def newest() -> Syncpoint | None:
+        try:
+            return await read_syncpoint(
+                target,
+                db=config.syncpoint_db,
+                changefeed=config.changefeed,
+                ticdc_cluster_id=config.ticdc_cluster_id,
+                connect_timeout_s=config.request_timeout_s,
+            )
+        except UnsafeToUndoError:  # no syncpoint table/row: nothing advances
+            return None
+
+    before = first if first is not None else await newest()
+    if watch_s > 0:
+        await asyncio.sleep(watch_s)
+    after = await newest()
+    if before is not None and after is not None and after.secondary_ts > before.secondary_ts:
+        raise UnsafeToUndoError(
+            f"changefeed {after.changefeed!r} is still writing: a new syncpoint "
+            f"(secondary_ts {after.secondary_ts}) appeared after {before.secondary_ts}; pause or "
+            "remove the changefeed first (cdc cli changefeed pause), or pass --force"
+        )
+    return after

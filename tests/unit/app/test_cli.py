@@ -1,0 +1,332 @@
+"""``tiundo`` CLI: flags, env vars, defaults, and the one-line error contract (no services).
+
+The DBA errors that need a cluster run against the fake cluster (real PD gRPC + status API)
+in a background thread; the ones that need MariaDB/Kafka are in
+tests/integration/test_cli_e2e.py. Every error must be: one line on stderr, a non-zero exit
+status, no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from app.cli import main
+from app.cli_common import (
+    EXIT_UNREACHABLE,
+    EXIT_UNSAFE,
+    EXIT_USAGE,
+    Settings,
+    kafka_url,
+    time_to_tso,
+)
+from app.errors import ConfigError
+from simulator.cluster import FakeCluster
+from simulator.tabledef import demo_tables
+
+# -- helpers ------------------------------------------------------------------------------------
+
+_ENV_PREFIX = "TIUNDO_"
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Makefile exports TIUNDO_KAFKA/TIUNDO_MYSQL; tests start from an empty environment."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith(_ENV_PREFIX):
+            monkeypatch.delenv(key)
+
+
+def invoke(args: list[str], env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, args, env=env, catch_exceptions=False)
+
+
+def assert_one_line_error(result: Result, code: int, *needles: str) -> str:
+    """The DBA contract: exit ``code``, one stderr line starting 'tiundo: error:', no traceback."""
+    err = result.stderr
+    assert result.exit_code == code, (result.exit_code, result.output, err)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("tiundo: error: "), err
+    assert "Traceback" not in err and "Traceback" not in result.stdout
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then closed)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+class ThreadCluster:
+    """A FakeCluster on its own event loop in a thread (the CLI runs asyncio.run itself)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.cluster = FakeCluster(stores=1, resolved_ts_interval=0.05)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def __enter__(self) -> ThreadCluster:
+        self.thread.start()
+        self.call(self.cluster.start())
+        for tdef in demo_tables("shop")[:2]:
+            self.cluster.catalog.add_table(tdef)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self.cluster.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
+
+    def env(self) -> dict[str, str]:
+        return {
+            "TIUNDO_PD": f"pd://{self.cluster.pd_address}",
+            "TIUNDO_STATUS_API": f"http://{self.cluster.status_address}",
+        }
+
+    def now(self) -> int:
+        return int(self.cluster.tso.next())
+
+
+@pytest.fixture
+def sim() -> Iterator[ThreadCluster]:
+    with ThreadCluster() as c:
+        yield c
+
+
+# -- parsing, env vars, defaults ---------------------------------------------------------------
+
+
+def test_help_lists_every_command() -> None:
+    out = invoke(["--help"]).output
+    for cmd in ("plan", "run", "status", "report", "verify", "replay", "ingest", "worker"):
+        assert f"  {cmd} " in out
+
+
+def test_run_help_names_every_flag_and_env_var() -> None:
+    out = invoke(["run", "--help"]).output
+    for flag, env in (
+        ("--pd", "TIUNDO_PD"),
+        ("--kafka", "TIUNDO_KAFKA"),
+        ("--downstream", "TIUNDO_DOWNSTREAM"),
+        ("--status-api", "TIUNDO_STATUS_API"),
+        ("--tables", "TIUNDO_TABLES"),
+        ("--to-ts", "TIUNDO_TO_TS"),
+        ("--to-time", "TIUNDO_TO_TIME"),
+        ("--changefeed", "TIUNDO_CHANGEFEED"),
+        ("--end-ts", "TIUNDO_END_TS"),
+        ("--partitions", "TIUNDO_PARTITIONS"),
+        ("--batch-rows", "TIUNDO_BATCH_ROWS"),
+        ("--workers", "TIUNDO_WORKERS"),
+        ("--dry-run", "TIUNDO_DRY_RUN_FILE"),
+        ("--force", "TIUNDO_FORCE"),
+    ):
+        assert flag in out and env in out, flag
+
+
+def test_settings_from_params_splits_patterns_and_normalises_kafka() -> None:
+    s = Settings.from_params(
+        {"tables": ("a.* b.t", "c.x,d.y"), "kafka": "10.0.0.1:9092,10.0.0.2:9093", "job": "j"}
+    )
+    assert s.tables == ("a.*", "b.t", "c.x", "d.y")
+    assert s.kafka == "kafka://10.0.0.1:9092,10.0.0.2:9093"
+    assert s.partitions == 8 and s.pd == "pd://127.0.0.1:2379"
+
+
+def test_kafka_url_rejects_garbage() -> None:
+    with pytest.raises(ConfigError, match="kafka://host:port"):
+        kafka_url("kafka://nohostport")
+
+
+def test_ingest_and_undo_configs_share_every_setting() -> None:
+    s = Settings.from_params(
+        {
+            "job": "j1",
+            "kafka": "127.0.0.1:9",
+            "downstream": "mysql://u:p@h:4000/tidb_cdc",
+            "status_api": "http://h:10080",
+            "partitions": 3,
+            "tables": ("db.*",),
+            "batch_rows": 7,
+            "txn_source": 5,
+            "to_ts": 100,
+        }
+    )
+    ing, undo = s.ingest_config(), s.undo_config()
+    assert (ing.job, undo.job) == ("j1", "j1")
+    assert ing.kafka == undo.kafka == "kafka://127.0.0.1:9"
+    assert ing.partitions == undo.partitions == 3
+    assert ing.downstream == undo.downstream
+    assert ing.own_source == undo.txn_source == 5
+    assert undo.batch_rows == 7 and ing.to_ts == 100
+
+
+def test_undo_config_keeps_env_only_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIUNDO_SESSION_TIMEOUT_S", "7")
+    s = Settings.from_params({"job": "j", "downstream": "mysql://u@h:1"})
+    assert s.undo_config().session_timeout_s == 7.0
+
+
+def test_to_time_is_a_tso_of_that_instant() -> None:
+    # 2024-01-01T00:00:00Z = 1704067200000 ms; TSO = ms << 18
+    assert time_to_tso("2024-01-01T08:00:00+08:00") == 1704067200000 << 18
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"), [("2024-01-01T00:00:00", "no time zone"), ("yesterday", "ISO 8601")]
+)
+def test_to_time_errors(text: str, needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        time_to_tso(text)
+
+
+def test_to_ts_and_to_time_together_are_refused() -> None:
+    s = Settings.from_params({"to_ts": 5, "to_time": "2024-01-01T00:00:00+00:00"})
+    with pytest.raises(ConfigError, match="not both"):
+        s.target_ts()
+
+
+# -- config errors: one line, exit 2 ---------------------------------------------------------
+
+
+def test_plan_without_tables() -> None:
+    assert_one_line_error(invoke(["plan"]), EXIT_USAGE, "no tables selected")
+
+
+def test_plan_bad_pd_url() -> None:
+    r = invoke(["plan", "-t", "db.t", "--to-ts", "5", "--pd", "pd://nowhere"])
+    assert_one_line_error(r, EXIT_USAGE, "pd://host:port")
+
+
+def test_plan_bad_table_pattern_from_env() -> None:
+    r = invoke(["plan", "--to-ts", "5"], env={"TIUNDO_TABLES": "justonename"})
+    assert_one_line_error(r, EXIT_USAGE, "justonename")
+
+
+def test_run_without_downstream() -> None:
+    r = invoke(["run", "-t", "db.t", "--to-ts", "5"])
+    assert_one_line_error(r, EXIT_USAGE, "TIUNDO_DOWNSTREAM")
+
+
+def test_run_bad_downstream_url_from_env() -> None:
+    r = invoke(["run", "-t", "db.t", "--to-ts", "5"], env={"TIUNDO_DOWNSTREAM": "postgres://x"})
+    assert_one_line_error(r, EXIT_USAGE, "mysql://")
+
+
+def test_status_needs_a_job() -> None:
+    assert_one_line_error(invoke(["status"]), EXIT_USAGE, "--job")
+
+
+def test_verify_expect_file_missing(tmp_path: Any) -> None:
+    r = invoke(
+        ["verify", "--downstream", "mysql://u@127.0.0.1:1", "--expect", str(tmp_path / "no")]
+    )
+    assert_one_line_error(r, EXIT_USAGE, "--expect")
+
+
+def test_click_usage_error_is_exit_2() -> None:
+    r = invoke(["run", "--workers", "0"])
+    assert r.exit_code == EXIT_USAGE and "Traceback" not in r.output
+
+
+# -- unreachable services: one line, exit 4 ----------------------------------------------------
+
+
+def test_unreachable_pd() -> None:
+    r = invoke(
+        ["plan", "-t", "db.t", "--to-ts", "5", "--pd", f"pd://127.0.0.1:{free_port()}",
+         "--timeout", "1"]
+    )  # fmt: skip
+    assert_one_line_error(r, EXIT_UNREACHABLE, "PD")
+
+
+def test_unreachable_kafka() -> None:
+    r = invoke(["status", "--job", "j", "--kafka", f"127.0.0.1:{free_port()}"])
+    assert_one_line_error(r, EXIT_UNREACHABLE, "Kafka")
+
+
+def test_unreachable_downstream(tmp_path: Any, sim: ThreadCluster) -> None:
+    expect = tmp_path / "e.json"
+    expect.write_text('{"db": "shop", "tables": {"all_types": {"digest": "0:0"}}}')
+    r = invoke(
+        ["verify", "--expect", str(expect), "--downstream", f"mysql://u@127.0.0.1:{free_port()}"],
+        env=sim.env(),
+    )
+    assert_one_line_error(r, EXIT_UNREACHABLE, "downstream")
+
+
+def test_unreachable_status_api(sim: ThreadCluster) -> None:
+    env = {**sim.env(), "TIUNDO_STATUS_API": f"http://127.0.0.1:{free_port()}"}
+    r = invoke(["plan", "-t", "shop.all_types", "--to-ts", "5", "--timeout", "2"], env=env)
+    assert_one_line_error(r, EXIT_UNREACHABLE, "status API")
+
+
+# -- unsafe to undo: one line, exit 3 (fake PD + status API) ------------------------------------
+
+
+def test_unknown_table_is_a_config_error(sim: ThreadCluster) -> None:
+    r = invoke(["plan", "-t", "shop.nosuch", "--to-ts", "5"], env=sim.env())
+    assert_one_line_error(r, EXIT_USAGE, "shop.nosuch")
+
+
+def test_target_below_gc_safepoint(sim: ThreadCluster) -> None:
+    t = sim.now()
+    sim.cluster.pd.servicer.gc_safe_point = sim.now()
+    r = invoke(["plan", "-t", "shop.*", "--to-ts", str(t), "--no-count"], env=sim.env())
+    assert_one_line_error(r, EXIT_UNSAFE, "GC safepoint", str(t))
+
+
+def _ddl_job(job_id: int, table_id: int, name: str, finished: int) -> dict[str, Any]:
+    # shape of TiDB's model.Job JSON (pkg/meta/model/job.go; HistoryInfo has no json tags)
+    return {
+        "id": job_id,
+        "type": 5,  # ActionAddColumn
+        "schema_id": 2,
+        "table_id": table_id,
+        "schema_name": "shop",
+        "table_name": name,
+        "state": 6,  # synced
+        "err": None,
+        "start_ts": finished - 10,
+        "query": f"ALTER TABLE shop.{name} ADD COLUMN x INT",
+        "binlog": {"SchemaVersion": 9, "DBInfo": None, "TableInfo": None, "FinishedTS": finished},
+        "version": 1,
+    }
+
+
+def test_ddl_after_t_is_refused_and_named(sim: ThreadCluster) -> None:
+    t = sim.now()
+    info = sim.cluster.catalog.table("shop", "ukeys")
+    sim.cluster.status_api.ddl_history.append(_ddl_job(77, info.id, "ukeys", sim.now()))
+    r = invoke(["plan", "-t", "shop.*", "--to-ts", str(t), "--no-count"], env=sim.env())
+    assert_one_line_error(r, EXIT_UNSAFE, "DDL job 77", "shop.ukeys", "ADD COLUMN")
+
+
+def test_ddl_before_t_or_on_other_tables_is_fine(sim: ThreadCluster) -> None:
+    before = sim.now()
+    t = sim.now()
+    info = sim.cluster.catalog.table("shop", "ukeys")
+    hist = sim.cluster.status_api.ddl_history
+    hist.append(_ddl_job(5, info.id, "ukeys", before))
+    hist.append(_ddl_job(6, 99999, "other", sim.now()))
+    r = invoke(
+        ["plan", "-t", "shop.ukeys", "--to-ts", str(t), "--no-count", "--json"], env=sim.env()
+    )
+    assert r.exit_code == 0, r.stderr
+    assert '"table": "shop.ukeys"' in r.stdout and f'"target_ts": {t}' in r.stdout
