@@ -52,3 +52,9 @@ test: $(STAMP) services
 
 clean:
 	rm -rf .run $(VENV) *.egg-info
+
+.PHONY: demo
+## the README's first command: services, the fake cluster, a torn downstream rewound to T and
+## verified (scripts/demo.py); stops the fake cluster at the end, Kafka/MariaDB keep running
+demo: $(STAMP) services
+	$(BIN)/python scripts/demo.py

@@ -1,0 +1,191 @@
+"""``tiundo plan``/``run``/``verify`` end to end, as processes, on the fake cluster.
+
+Real Kafka and MariaDB; the fake cluster and its seeded workload run in a child process
+(``scripts/demo.py cluster``, the demo's own), which writes the addresses and the checksums at
+T. The DBA errors that need the syncpoint table (none found; a changefeed still writing) are
+checked here too: one line, exit 3, no traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+def _sql(cfg: Any, statements: list[str], db: str | None = None) -> None:
+    conn = pymysql.connect(
+        host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, database=db,
+        autocommit=True,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cur:
+            for st in statements:
+                cur.execute(st)
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def demo_cluster(
+    mysql_config: Any, kafka_bootstrap: str, tmp_path: Path
+) -> Iterator[tuple[dict[str, str], Path, str]]:
+    """(env for tiundo, expect file, db) of a running fake cluster with a torn workload."""
+    db = f"cli_{uuid.uuid4().hex[:10]}"
+    env_file, expect = tmp_path / "cluster.env", tmp_path / "expect.json"
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/demo.py", "cluster", "--db", db, "--rows", "30",
+         "--txns", "40", "--tears", "3", "--seed", "11", "--mysql", mysql_config.url,
+         "--env-file", str(env_file), "--expect", str(expect)],
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not env_file.exists():
+            assert proc.poll() is None, "the cluster process died"
+            assert time.monotonic() < deadline, "the cluster did not come up"
+            time.sleep(0.1)
+        cenv = _read_env(env_file)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TIUNDO_")}
+        env.update({k: v for k, v in cenv.items() if k.startswith("TIUNDO_")})
+        env.update(
+            TIUNDO_KAFKA=kafka_bootstrap,
+            TIUNDO_PARTITIONS="3",
+            TIUNDO_SESSION_TIMEOUT_S="6",
+            TIUNDO_WRITER_CHECK_S="0",
+            PYTHONPATH=str(ROOT),
+        )
+        yield env, expect, db
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        _sql(
+            mysql_config, [f"DROP DATABASE IF EXISTS `{db}`", f"DROP DATABASE IF EXISTS `{db}_cdc`"]
+        )
+
+
+def tiundo(
+    args: list[str], env: dict[str, str], timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("tiundo: error: "), r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+def test_plan_run_verify(
+    demo_cluster: tuple[dict[str, str], Path, str], kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    import json
+
+    env, expect, db = demo_cluster
+    before = tiundo(["verify", "--expect", str(expect)], env)
+    assert before.returncode == 1 and "DIFFERENT" in before.stdout, before.stdout + before.stderr
+
+    plan = tiundo(["plan", "--json"], env)
+    assert plan.returncode == 0, plan.stderr
+    p = json.loads(plan.stdout)
+    exp = json.loads(expect.read_text())
+    assert p["target_ts"] == exp["target_ts"] and p["primary_ts"] == exp["primary_ts"]
+    assert p["end_ts"] > p["target_ts"]
+    assert {t["table"] for t in p["tables"]} == {f"{db}.{n}" for n in exp["tables"]}
+    assert sum(t["changed_rows"] for t in p["tables"]) > 0
+    assert all(t["changed_rows"] <= t["changes"] for t in p["tables"])
+    # the plan wrote nothing: the tables are as torn as before
+    assert tiundo(["verify", "--expect", str(expect)], env).stdout == before.stdout
+
+    job = f"cli-{uuid.uuid4().hex[:8]}"
+    try:
+        _run_and_verify(env, expect, job, tmp_path, exp)
+    finally:
+        asyncio.run(_drop_topics(kafka_bootstrap, job))
+
+
+async def _drop_topics(bootstrap: str, job: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+def _run_and_verify(
+    env: dict[str, str], expect: Path, job: str, tmp_path: Path, exp: dict[str, Any]
+) -> None:
+    run = tiundo(["run", "--job", job, "--workers", "2", "--job-dir", str(tmp_path / job)], env)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert f"job {job}: SUCCEEDED" in run.stdout
+    assert f"primary_ts {exp['primary_ts']}" in run.stdout and "RTO" in run.stdout
+
+    after = tiundo(["verify", "--expect", str(expect)], env)
+    assert after.returncode == 0, after.stdout
+    assert "DIFFERENT" not in after.stdout
+
+    rep = tiundo(["report", "--job", job], env)
+    assert rep.returncode == 0 and "SUCCEEDED" in rep.stdout, rep.stdout + rep.stderr
+
+
+def test_no_syncpoint_found(demo_cluster: tuple[dict[str, str], Path, str]) -> None:
+    env = demo_cluster[0]
+    r = tiundo(["plan", "--changefeed", "no-such-feed", "--no-count"], env)
+    assert_one_line_error(r, 3, "syncpoint_v1", "no-such-feed", "--to-ts")
+
+
+def test_changefeed_still_writing_is_refused_unless_forced(
+    demo_cluster: tuple[dict[str, str], Path, str], mysql_config: Any
+) -> None:
+    env, _, db = demo_cluster
+    insert = (
+        f"INSERT INTO `{db}_cdc`.syncpoint_v1 (ticdc_cluster_id, changefeed, primary_ts, "
+        "secondary_ts) VALUES ('default', 'tiundo-sim', '{p}', '{s}')"
+    )
+
+    def later(p: int, s: int) -> threading.Timer:
+        t = threading.Timer(2.0, _sql, (mysql_config, [insert.format(p=p, s=s)]))
+        t.start()
+        return t
+
+    big = 999_999_999_999_999_990  # varchar(18): the largest TSOs the table holds, far after now
+    timer = later(big, big)
+    r = tiundo(["plan", "--no-count", "--writer-check", "5"], env)
+    timer.join()
+    assert_one_line_error(r, 3, "still writing", "tiundo-sim", "--force")
+
+    timer = later(big + 1, big + 1)  # still advancing, but --force skips the check
+    forced = tiundo(["plan", "--no-count", "--writer-check", "5", "--force", "--to-ts", "1"], env)
+    timer.join()
+    assert forced.returncode == 0, forced.stderr
+    assert "skipped (--force)" in forced.stdout
