@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import os
 import re
-import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeVar
@@ -58,7 +56,6 @@ __all__ = [
     "cluster_options",
     "exit_code_for",
     "fail",
-    "job_options",
     "kafka_url",
     "one_line",
     "run_command",
@@ -334,30 +331,3 @@ def undo_options() -> Decorator:
         _opt("--txn-source", env="TIUNDO_TXN_SOURCE", type=click.IntRange(1, 15),
              help=f"tidb_cdc_write_source tagging tiundo's writes [{DEFAULT_TXN_SOURCE}]"),
     )  # fmt: skip
-
-
-def job_options() -> Decorator:
-    """Kafka and job name (alias of :func:`kafka_options`)."""
-    return kafka_options()
-
-
-def with_deadline(seconds: float, what: str) -> Callable[[Callable[..., Any]], Any]:
-    """Decorator for coroutines: :class:`UnreachableError` naming ``what`` after ``seconds``."""
-
-    def wrap(f: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., Coroutine[Any, Any, T]]:
-        @functools.wraps(f)
-        async def inner(*args: Any, **kwargs: Any) -> T:
-            try:
-                async with asyncio.timeout(seconds):
-                    return await f(*args, **kwargs)
-            except TimeoutError as exc:
-                raise UnreachableError(f"{what} did not answer within {seconds:g} s") from exc
-
-        return inner
-
-    return wrap
-
-
-def monotonic() -> float:
-    """Seconds on a monotonic clock (one place to fake in tests)."""
-    return time.monotonic()

@@ -7,8 +7,8 @@ the job folder and no web server; logs beside them), runs the ingest in this pro
 follows the job's topics (:class:`app.jobstate.JobWatcher`) until the status is final. With
 ``--attach`` it starts no worker and relies on workers already running for this job (other
 machines, ``docker compose``). Ctrl-C stops the ingest cleanly (GC safepoint released) and
-sends SIGTERM to the workers it started; a later ``tiundo run --attach`` or ``tiundo worker``
-resumes from the progress records.
+sends SIGTERM to the workers it started. Retry with a new job name (the undo statements are
+idempotent); workers of a job whose ingest finished resume from their progress records.
 
 Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli_common`.
 """

@@ -110,13 +110,17 @@ class LineDisplay:
         self._out = out or sys.stderr
         self._interval = interval_s
         self._last = ""
-        self._last_t = 0.0
+        self._last_t = float("-inf")
+        self._model: PhaseModel | None = None
 
     def __enter__(self) -> LineDisplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        """Print the final state if the interval held it back."""
+        if self._model is not None:
+            self._interval = 0.0
+            self.update(self._model)
 
     def line(self, model: PhaseModel) -> str:
         """The phases as one line."""
@@ -128,6 +132,7 @@ class LineDisplay:
 
     def update(self, model: PhaseModel) -> None:
         """Print when something changed and the interval passed."""
+        self._model = model
         text = self.line(model)
         key = text.split("] ", 1)[1]
         now = time.monotonic()

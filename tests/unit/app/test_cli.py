@@ -330,3 +330,34 @@ def test_ddl_before_t_or_on_other_tables_is_fine(sim: ThreadCluster) -> None:
     )
     assert r.exit_code == 0, r.stderr
     assert '"table": "shop.ukeys"' in r.stdout and f'"target_ts": {t}' in r.stdout
+
+
+# -- progress ------------------------------------------------------------------------------------
+
+
+def test_phase_model_and_plain_lines() -> None:
+    import io
+
+    from app.jobstate import JobSnapshot
+    from app.progress import LineDisplay, PhaseModel
+    from ingest.worker import Progress
+
+    t = 1000 << 18
+    model = PhaseModel(partitions=4)
+    assert model.phases()[0] == (0, 0, "starting")
+    model.ingest = Progress(
+        state="ingesting", target_ts=t, end_ts=t + (500 << 18), frontier_ts=t + (100 << 18),
+        lag_ms=400, regions=10, regions_initialized=7, changes=55,
+    )  # fmt: skip
+    model.job = JobSnapshot(None, {}, rows_applied=12, kv_end=40, kv_consumed=30)
+    assert model.phases() == [(7, 10, "55 changes"), (100, 500, ""), (30, 40, ""),
+                              (0, 4, "12 rows applied")]  # fmt: skip
+    out = io.StringIO()
+    with LineDisplay(out, interval_s=3600) as d:
+        d.update(model)  # printed: first change
+        model.job = JobSnapshot(None, {}, rows_applied=20, kv_end=40, kv_consumed=40)
+        d.update(model)  # held back by the interval, printed on exit
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "regions 7/10 (55 changes)" in lines[0] and "records 30/40" in lines[0]
+    assert "records 40/40" in lines[1] and "(20 rows applied)" in lines[1]
