@@ -20,8 +20,9 @@ do not reorder).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from app.errors import TiundoError
 from ingest.model import RowChange
@@ -40,6 +41,9 @@ __all__ = [
 
 #: bytes a change costs in a record beyond key, value and old value (timestamps, tags)
 CHANGE_OVERHEAD = 32
+
+_COMMIT_TS = attrgetter("commit_ts")
+_TABLE_ID = attrgetter("table_id")
 
 
 def change_size(change: RowChange) -> int:
@@ -137,6 +141,62 @@ class Batcher:
         A batch is closed before a change that would push it past ``max_bytes`` and when it
         reaches ``max_changes``; a single change larger than ``max_bytes`` travels alone.
         """
+        return self.add_many((change,))
+
+    def add_many(self, changes: Sequence[RowChange]) -> list[ChangeBatch]:
+        """:meth:`add` for each change, in order; the full batches in order.
+
+        All or nothing: if any change is refused (no ``table_id``, at or below the watermark,
+        after END), the error names the first such change and none of them is accepted. (A
+        ``ValueError`` from the partitioner, a key that is not a record key of its spread
+        table, is a bug upstream: changes before that one stay accepted.)
+        """
+        if not changes:
+            return []
+        if (
+            self._ended
+            or min(map(_COMMIT_TS, changes)) <= self.watermark_ts
+            or None in map(_TABLE_ID, changes)
+        ):
+            for change in changes:
+                self._refuse(change)
+        out: list[ChangeBatch] = []
+        opened, close = self._open, self._close
+        max_changes, max_bytes = self.max_changes, self.max_bytes
+        partitioner = self.partitioner
+        spread, for_table = partitioner.spread_tables, partitioner.for_table
+        last_table: int | None = None
+        last_slot = (0, 0)
+        for change in changes:
+            table_id = change.table_id
+            assert table_id is not None  # refused above
+            # one Entries event is mostly one table: its slot is computed once
+            if table_id in spread:
+                slot = (partitioner.partition(table_id, change.key), table_id)
+            elif table_id == last_table:
+                slot = last_slot
+            else:
+                last_table = table_id
+                slot = last_slot = (for_table(table_id), table_id)
+            commit_ts = change.commit_ts
+            size = len(change.key) + len(change.value) + len(change.old_value) + CHANGE_OVERHEAD
+            batch = opened.get(slot)
+            if batch is not None and batch.nbytes + size > max_bytes:
+                out.append(close(slot))
+                batch = None
+            if batch is None:
+                batch = opened[slot] = _Open()
+                batch.min_commit_ts = commit_ts
+            elif commit_ts < batch.min_commit_ts:
+                batch.min_commit_ts = commit_ts
+            batch.changes.append(change)
+            batch.nbytes += size
+            if len(batch.changes) >= max_changes or batch.nbytes >= max_bytes:
+                out.append(close(slot))
+        return out
+
+    def _refuse(self, change: RowChange) -> None:
+        """Raise if :meth:`add` may not accept ``change``."""
         table_id = change.table_id
         if table_id is None:
             raise ValueError(f"change without table_id (key {change.key.hex()}): filter first")
@@ -150,30 +210,6 @@ class Batcher:
                 f"change at or below watermark {self.watermark_ts}: table {table_id} "
                 f"region {change.region_id} key {change.key.hex()} commit_ts {change.commit_ts}"
             )
-        partition = self.partitioner.partition(table_id, change.key)
-        slot = (partition, table_id)
-        size = change_size(change)
-        out: list[ChangeBatch] = []
-        batch = self._open.get(slot)
-        if batch is not None and batch.nbytes + size > self.max_bytes:
-            out.append(self._close(slot))
-            batch = None
-        if batch is None:
-            batch = self._open[slot] = _Open()
-            batch.min_commit_ts = change.commit_ts
-        batch.changes.append(change)
-        batch.nbytes += size
-        batch.min_commit_ts = min(batch.min_commit_ts, change.commit_ts)
-        if len(batch.changes) >= self.max_changes or batch.nbytes >= self.max_bytes:
-            out.append(self._close(slot))
-        return out
-
-    def add_many(self, changes: Iterable[RowChange]) -> list[ChangeBatch]:
-        """:meth:`add` for each change; the full batches in order."""
-        out: list[ChangeBatch] = []
-        for change in changes:
-            out.extend(self.add(change))
-        return out
 
     def watermark(self, resolved_ts: int) -> list[Output]:
         """Batches holding changes ``<= resolved_ts``, then a Watermark for every partition.

@@ -3,7 +3,8 @@
 Pure and deliberately tiny: the full TiDB key codec lives in ``app.codec.keys``; ingest only
 needs to (a) build a table's encoded record span to subscribe to, (b) tell a record key
 ``t{table_id}_r{handle}`` from index/meta keys and read its table id and handle bytes, and
-(c) bring a raw key into the encoded space to compare it with region boundaries.
+(c) compare a raw key with region boundaries: once per region the encoded bounds are decoded
+into raw bounds (:func:`raw_bounds`), so the per-row check is a plain bytes comparison.
 
 Raw record key layout (TiDB ``tablecodec``; facts/eventfeed.md §2.6)::
 
@@ -19,7 +20,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from app.codec.bytescodec import encode_bytes
+from app.codec.bytescodec import decode_bytes, encode_bytes
+from app.codec.errors import CorruptValueError
 from app.codec.keys import record_prefix
 from app.codec.keys import record_span as codec_record_span
 from app.codec.number import encode_int
@@ -31,6 +33,7 @@ __all__ = [
     "encode_bytes",
     "encode_int",
     "parse_record_key",
+    "raw_bounds",
     "record_prefix",
     "record_span",
 ]
@@ -46,6 +49,32 @@ def record_span(table_id: int) -> Span:
     """Encoded span of the table's record keys, ``[t{id}_r, t{id}_s)`` as TiCDC subscribes."""
     start, end = codec_record_span(table_id)
     return Span(start, end)
+
+
+def _raw_bound(bound: bytes) -> bytes | None:
+    """The raw key whose encoding is exactly ``bound``, else ``None``."""
+    try:
+        raw, used = decode_bytes(bound)
+    except CorruptValueError:
+        return None
+    return raw if used == len(bound) and encode_bytes(raw) == bound else None
+
+
+def raw_bounds(span: Span) -> tuple[bytes, bytes | None] | None:
+    """``(start, end)`` in the RAW key space with the same members as the encoded ``span``.
+
+    The memcomparable encoding keeps order (``a < b`` iff ``encode(a) < encode(b)``), so a raw
+    key ``k`` lies in ``span`` iff ``start <= k`` and (``end is None`` or ``k < end``). That only
+    holds for bounds that are exact encodings of some raw key (region boundaries and table spans
+    always are); for any other bound this returns ``None`` and the caller encodes each key.
+    """
+    start = b"" if span.start == b"" else _raw_bound(span.start)
+    if start is None:
+        return None
+    if span.end == b"":
+        return start, None
+    end = _raw_bound(span.end)
+    return None if end is None else (start, end)
 
 
 def parse_record_key(key: bytes) -> tuple[int, bytes] | None:
@@ -72,6 +101,7 @@ class RowFilter:
     """
 
     __slots__ = (
+        "_prefixes",
         "_tables",
         "dropped_after_end",
         "dropped_before_start",
@@ -94,6 +124,8 @@ class RowFilter:
         if end_ts < start_ts:
             raise ValueError(f"end_ts {end_ts} < start_ts {start_ts}")
         self._tables = frozenset(table_ids)
+        # record prefix t{id}_r → id: one slice and one dict lookup per change (hot path)
+        self._prefixes = {record_prefix(t): t for t in self._tables}
         self.start_ts = start_ts
         self.end_ts = end_ts
         self.own_source = own_source
@@ -105,13 +137,15 @@ class RowFilter:
 
     def apply(self, change: RowChange) -> RowChange | None:
         """The change with its ``table_id``, if the undo needs it; else ``None``."""
-        parsed = parse_record_key(change.key)
-        if parsed is None:
-            self.dropped_not_record += 1
-            return None
-        table_id = parsed[0]
-        if table_id not in self._tables:
-            self.dropped_other_table += 1
+        key = change.key
+        table_id = self._prefixes.get(key[:RECORD_PREFIX_LEN])
+        if table_id is None or len(key) == RECORD_PREFIX_LEN:
+            # Not a record key of a selected table (the slice matched no prefix, or the key is
+            # a bare prefix without handle): say which.
+            if parse_record_key(key) is None:
+                self.dropped_not_record += 1
+            else:
+                self.dropped_other_table += 1
             return None
         if change.commit_ts <= self.start_ts:
             self.dropped_before_start += 1

@@ -1,9 +1,10 @@
 """Records that cross the ingest stages, with kvproto/TiCDC names kept.
 
-Pure: stdlib only (not even the generated ``proto`` modules). The gRPC shell converts each
-``cdcpb.Event.Row`` into a :class:`FeedRow` and each PD/``metapb`` region into a
-:class:`RegionInfo`; everything after that (matcher, filter, frontier, partitioner, batcher)
-works on these dataclasses.
+Pure: stdlib only (not even the generated ``proto`` modules). The matcher reads rows through
+the :class:`EventRow` protocol, which both a ``cdcpb.Event.Row`` (the shell passes them as
+parsed, so the hot path builds no per-row copy) and a :class:`FeedRow` satisfy; the shell
+converts each PD/``metapb`` region into a :class:`RegionInfo`. Everything after the matcher
+(filter, frontier, partitioner, batcher) works on these dataclasses.
 
 Key spaces (facts/eventfeed.md §2.6): :class:`Span` bounds and region boundaries are
 memcomparable-ENCODED keys (the PD/region space); :attr:`FeedRow.key` and
@@ -14,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Protocol
 
 __all__ = [
+    "EventRow",
     "FeedRow",
     "LogType",
     "OpType",
@@ -45,6 +48,35 @@ class OpType(IntEnum):
     DELETE = 2
 
 
+class EventRow(Protocol):
+    """What the matcher reads of a row: the fields of ``cdcpb.Event.Row``, read-only.
+
+    ``type`` is the wire log type (:class:`LogType` numbers) and ``op_type`` the wire op type
+    (:class:`OpType` numbers); values outside those enums are possible on the wire and mean
+    UNKNOWN. Rows are only read during :meth:`ingest.matcher.Matcher.feed`; whatever the
+    matcher keeps is copied into a :class:`FeedRow`.
+    """
+
+    @property
+    def start_ts(self) -> int: ...  # noqa: D102
+    @property
+    def commit_ts(self) -> int: ...  # noqa: D102
+    @property
+    def type(self) -> int: ...  # noqa: D102
+    @property
+    def op_type(self) -> int: ...  # noqa: D102
+    @property
+    def key(self) -> bytes: ...  # noqa: D102
+    @property
+    def value(self) -> bytes: ...  # noqa: D102
+    @property
+    def old_value(self) -> bytes: ...  # noqa: D102
+    @property
+    def txn_source(self) -> int: ...  # noqa: D102
+    @property
+    def generation(self) -> int: ...  # noqa: D102
+
+
 @dataclass(frozen=True, slots=True)
 class FeedRow:
     """One ``cdcpb.Event.Row`` as TiKV sent it (``type`` is named ``log_type`` here).
@@ -62,6 +94,11 @@ class FeedRow:
     old_value: bytes = b""
     txn_source: int = 0
     generation: int = 0
+
+    @property
+    def type(self) -> LogType:
+        """``log_type`` under its wire name, so a FeedRow is an :class:`EventRow`."""
+        return self.log_type
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,7 @@ Contract for the shell (``ingest.worker``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import text_format
@@ -36,7 +36,7 @@ from ingest.batcher import Batcher, LateChangeError, Output
 from ingest.frontier import JobFrontier
 from ingest.keyspace import RowFilter
 from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
-from ingest.model import FeedRow, LogType, OpType, RegionInfo, Span
+from ingest.model import RegionInfo, Span
 from ingest.partitioner import Partitioner
 from ingest.region_errors import (
     Action,
@@ -51,9 +51,6 @@ from proto import cdcpb_pb2
 __all__ = ["Failure", "RegionWorker", "Subscription", "region_error"]
 
 log = logging.getLogger(__name__)
-
-_LOG_TYPES = tuple(LogType)
-_OP_TYPES = tuple(OpType)
 
 
 @dataclass(slots=True, eq=False)
@@ -169,7 +166,11 @@ class RegionWorker:
                 f"{sub.describe(self._name(sub.table_id))}: registered twice on one stream",
             )
         sub.matcher = Matcher(
-            sub.region_id, start_ts=self.target_ts, checkpoint_ts=sub.checkpoint_ts, span=sub.span
+            sub.region_id,
+            start_ts=self.target_ts,
+            checkpoint_ts=sub.checkpoint_ts,
+            span=sub.span,
+            table_id=sub.table_id,
         )
         self._subs[key] = sub
         return sub
@@ -250,29 +251,16 @@ class RegionWorker:
     def _entries(
         self,
         sub: Subscription,
-        rows: Iterable[cdcpb_pb2.Event.Row],
+        rows: Sequence[cdcpb_pb2.Event.Row],
         failures: list[Failure],
     ) -> None:
+        # One pass per Entries event: the parsed rows go to the matcher as they are (no
+        # per-row copy), the kept changes to the batcher in one call.
         matcher = sub.matcher
         was_initialized = matcher.initialized
-        log_types, op_types = _LOG_TYPES, _OP_TYPES
-        feed_rows = [
-            FeedRow(
-                r.start_ts,
-                r.commit_ts,
-                log_types[r.type] if r.type < 6 else LogType.UNKNOWN,
-                op_types[r.op_type] if r.op_type < 3 else OpType.UNKNOWN,
-                r.key,
-                r.value,
-                r.old_value,
-                r.txn_source,
-                r.generation,
-            )
-            for r in rows
-        ]
-        self.rows += len(feed_rows)
+        self.rows += len(rows)
         try:
-            changes = matcher.feed(feed_rows)
+            changes = matcher.feed(rows)
         except PrewriteNotMatchError as exc:
             # TiCDC restarts the changefeed; we restart this region from its last resolved ts.
             log.warning("%s: %s; re-registering", sub.describe(self._name(sub.table_id)), exc)
@@ -286,17 +274,14 @@ class RegionWorker:
             self.initialized_total += 1
         if not changes:
             return
-        apply, add, outputs = self.row_filter.apply, self.batcher.add, self.outputs
+        kept = self.row_filter.select(changes)
+        self.changes += len(kept)
         try:
-            for change in changes:
-                kept = apply(change)
-                if kept is not None:
-                    self.changes += 1
-                    full = add(kept)
-                    if full:
-                        outputs.extend(full)
+            full = self.batcher.add_many(kept)
         except LateChangeError as exc:
             raise LateChangeError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
+        if full:
+            self.outputs.extend(full)
 
     def _error(self, sub: Subscription, ev: cdcpb_pb2.Event, failures: list[Failure]) -> None:
         del self._subs[sub.key]

@@ -90,3 +90,43 @@ def test_watermark_and_end_invariant(
     consume(b.end(10**9))
     assert ended == set(range(partitions))
     assert emitted == {c.start_ts for _, c in added}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    run=st.lists(
+        st.one_of(
+            st.lists(
+                st.tuples(st.integers(1, 3), st.integers(0, 30), st.integers(1, 20)), max_size=8
+            ),
+            st.integers(-5, 25),  # a watermark, relative to the last one
+        ),
+        max_size=30,
+    ),
+    spread=st.booleans(),
+    max_changes=st.integers(1, 6),
+    max_bytes=st.integers(60, 600),
+)
+def test_add_many_is_add_for_each(
+    run: list[list[tuple[int, int, int]] | int], spread: bool, max_changes: int, max_bytes: int
+) -> None:
+    part = Partitioner(3, spread_tables={2} if spread else ())
+    many = Batcher(part, max_changes=max_changes, max_bytes=max_bytes)
+    one = Batcher(part, max_changes=max_changes, max_bytes=max_bytes)
+    uid = 0
+    for step in run:
+        if isinstance(step, int):
+            wm = many.watermark_ts + step
+            assert many.watermark(wm) == one.watermark(wm)
+            continue
+        chunk = []
+        for table, handle, delta in step:
+            uid += 1
+            key = record_prefix(table) + encode_int(handle)
+            ts = many.watermark_ts + delta
+            chunk.append(RowChange(0, table, key, uid, ts, OpType.PUT, b"v" * handle, b""))
+        expected: list[ChangeBatch] = []
+        for c in chunk:
+            expected.extend(one.add(c))
+        assert many.add_many(chunk) == expected
+    assert many.end(10**9) == one.end(10**9)

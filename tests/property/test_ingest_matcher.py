@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ingest.keyspace import encode_int, record_prefix
+from ingest.keyspace import encode_bytes, encode_int, record_prefix
 from ingest.matcher import Matcher
-from ingest.model import FeedRow, LogType, OpType, RowChange
+from ingest.model import FeedRow, LogType, OpType, RowChange, Span
+from proto import cdcpb_pb2
 
 T = 1000
 KEYS = [record_prefix(9) + encode_int(h) for h in range(4)]
@@ -92,3 +93,51 @@ def test_interleavings_yield_each_committed_change_once(data: st.DataObject) -> 
 
     assert sorted(got, key=key) == sorted(expected, key=key)
     assert m.cached_commits == 0 and m.initialized
+
+
+def _proto_row(row: FeedRow) -> cdcpb_pb2.Event.Row:
+    return cdcpb_pb2.Event.Row(
+        start_ts=row.start_ts,
+        commit_ts=row.commit_ts,
+        type=int(row.log_type),
+        op_type=int(row.op_type),
+        key=row.key,
+        value=row.value,
+        old_value=row.old_value,
+        txn_source=row.txn_source,
+        generation=row.generation,
+    )
+
+
+# span bounds: exact encodings of keys around KEYS (raw comparison) and truncated or arbitrary
+# bytes (no raw equivalent: each key is encoded), plus the open ends
+bounds = st.one_of(
+    st.just(b""),
+    st.builds(lambda k: encode_bytes(k), st.sampled_from([*KEYS, KEYS[1][:-1], KEYS[2] + b"\0"])),
+    st.builds(lambda k, n: encode_bytes(k)[:n], st.sampled_from(KEYS), st.integers(1, 20)),
+    st.binary(max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), lo=bounds, hi=bounds, as_proto=st.booleans())
+def test_span_and_row_kind_do_not_change_the_outcome(
+    data: st.DataObject, lo: bytes, hi: bytes, as_proto: bool
+) -> None:
+    """A span drops exactly the rows whose ENCODED key is outside it; proto rows = FeedRows."""
+    assume(hi == b"" or lo < hi)
+    span = Span(lo, hi)
+    chain_list = data.draw(chains())
+    stream = [row for c in chain_list for row in c.rows]
+    stream.insert(data.draw(st.integers(0, len(stream))), INIT)
+    inside = [
+        r for r in stream if r.log_type is LogType.INITIALIZED or span.contains(encode_bytes(r.key))
+    ]
+    m = Matcher(3, start_ts=T, span=span, table_id=9)
+    ref = Matcher(3, start_ts=T, table_id=9)
+    fed = [_proto_row(r) for r in stream] if as_proto else stream
+    got = m.feed(fed)
+    assert got == ref.feed(inside)
+    assert all(c.table_id == 9 and type(c.op_type) is OpType for c in got)
+    assert m.dropped_out_of_span == len(stream) - len(inside)
+    assert (m.pending_prewrites, m.dropped_stale) == (ref.pending_prewrites, ref.dropped_stale)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from ingest.batcher import (
@@ -117,3 +119,26 @@ def test_batch_commit_ts_range() -> None:
     b.add_many([ch(1, 1, 15), ch(1, 2, 11), ch(1, 3, 13)])
     (batch,) = b.flush()
     assert (batch.min_commit_ts, batch.max_commit_ts) == (11, 15)
+
+
+def test_add_many_refuses_all_when_one_is_late() -> None:
+    b = Batcher(Partitioner(1))
+    b.watermark(10)
+    with pytest.raises(LateChangeError, match="commit_ts 10"):
+        b.add_many([ch(1, 1, 15), ch(1, 2, 10), ch(1, 3, 13)])
+    assert b.pending_changes == 0
+    with pytest.raises(ValueError, match="without table_id"):
+        b.add_many([ch(1, 1, 15), replace(ch(1, 2, 16), table_id=None)])
+    assert b.pending_changes == 0
+    assert b.add_many([]) == []
+
+
+def test_watermark_flushes_a_batch_whose_oldest_change_came_last() -> None:
+    # The scan sends a key's versions newest first: the batch's minimum is a later change.
+    b = Batcher(Partitioner(1))
+    assert b.add_many([ch(1, 1, 20), ch(1, 1, 15), ch(1, 1, 5)]) == []
+    out = b.watermark(10)
+    assert [type(o) for o in out] == [ChangeBatch, Watermark]
+    batch = out[0]
+    assert isinstance(batch, ChangeBatch)
+    assert [c.commit_ts for c in batch.changes] == [20, 15, 5]

@@ -99,3 +99,21 @@ def test_row_filter_keeps_window_and_selected_tables() -> None:
 def test_row_filter_rejects_inverted_window() -> None:
     with pytest.raises(ValueError):
         RowFilter({1}, start_ts=5, end_ts=4)
+
+
+def test_row_filter_reasons_for_keys_near_a_selected_prefix() -> None:
+    f = RowFilter({45}, start_ts=100, end_ts=200)
+    rec = record_prefix(45) + encode_int(7)
+    hinted = RowChange(1, 46, rec, 149, 150, OpType.PUT, b"v", b"")  # wrong table hint
+    kept = f.select(
+        [
+            _c(record_prefix(45), 150),  # bare prefix: no handle
+            _c(b"t" + encode_int(45) + b"_i" + encode_int(1), 150),  # index of a selected table
+            _c(record_prefix(46) + encode_int(7), 150),  # record of another table
+            _c(rec, 150),
+            hinted,
+        ]
+    )
+    assert [c.table_id for c in kept] == [45, 45]
+    assert kept[1] == RowChange(1, 45, rec, 149, 150, OpType.PUT, b"v", b"")
+    assert (f.dropped_not_record, f.dropped_other_table) == (2, 1)
