@@ -95,7 +95,9 @@ def run_worker(config: UndoConfig, *, loglevel: str = "info") -> NoReturn:
         raise RuntimeError("this process already built an app for another config")
     _state["config"] = config
     app = get_app()
+    app.worker_init()  # what `faust worker` does: fixups, agents, then on_worker_init
     app.discover()
+    app.worker_init_post_autodiscover()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     raise SystemExit(0)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -24,7 +25,7 @@ from app.barrier import barrier_open
 from app.config import UndoConfig
 from app.errors import ConfigError
 from app.report import PartitionReport, TableReport
-from app.topics import app, config
+from app.topics import app, compact_table, config, progress_table
 from proto import tiundo_pb2
 
 __all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
@@ -52,8 +53,13 @@ def table_report_from_json(raw: bytes) -> TableReport:
     return TableReport(int(t[0]), str(t[1]), str(t[2]), *(int(x) for x in t[3:7]))
 
 
-async def check_topics(cfg: UndoConfig) -> None:
-    """Fail clearly unless ``<job>.kv`` has ``cfg.partitions`` partitions; create the others."""
+async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
+    """Fail clearly unless ``<job>.kv`` has ``cfg.partitions`` partitions; create the others.
+
+    ``changelogs`` (the tables' changelog topics) are created compacted with
+    ``cfg.partitions`` partitions too: left to Faust, two workers starting together race to
+    create them and one may cache "0 partitions" until its metadata refreshes (5 minutes).
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15_000)
     await admin.start()
     try:
@@ -75,6 +81,7 @@ async def check_topics(cfg: UndoConfig) -> None:
             NewTopic(cfg.dead_topic, 1, 1),
             NewTopic(cfg.progress_topic, 1, 1, topic_configs=compacted),
             NewTopic(cfg.status_topic, 1, 1, topic_configs=compacted),
+            *(NewTopic(c, cfg.partitions, 1, topic_configs=compacted) for c in changelogs),
         ]
         resp = await admin.create_topics(wanted)
         for err in resp.to_object()["topic_errors"]:
@@ -84,9 +91,15 @@ async def check_topics(cfg: UndoConfig) -> None:
             async with asyncio.timeout(15):
                 while True:
                     [m] = await admin.describe_topics([t.name])
-                    if m["error_code"] == 0 and all(p["leader"] >= 0 for p in m["partitions"]):
+                    parts = m["partitions"]
+                    if m["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts):
                         break
                     await asyncio.sleep(0.1)
+            if t.num_partitions != len(parts):
+                raise ConfigError(
+                    f"topic {t.name} has {len(parts)} partitions, expected {t.num_partitions}: "
+                    "it is left from another run of this job; delete it"
+                )
     finally:
         await admin.close()
 
@@ -206,6 +219,33 @@ async def get_board() -> Board:
             _boards["board"] = board
         assert isinstance(board, Board)
         return board
+
+
+def prepare_topics(cfg: UndoConfig, changelogs: Sequence[str]) -> None:
+    """Blocking :func:`check_topics`, on a helper thread with its own event loop.
+
+    Runs before the worker starts its services (``on_worker_init``), so a bad ``<job>.kv``
+    stops the worker before it joins the group.
+    """
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(check_topics(cfg, changelogs))
+        except BaseException as exc:  # re-raised on the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="tiundo-prepare-topics")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+
+
+@app.on_worker_init.connect  # type: ignore[untyped-decorator]
+def _prepare_topics(sender: Any, **kwargs: Any) -> None:
+    names = [t.changelog_topic.get_topic_name() for t in (compact_table, progress_table)]
+    prepare_topics(config, names)
 
 
 @app.task  # type: ignore[untyped-decorator]
