@@ -29,7 +29,7 @@ from app.stages.board import get_board
 from app.stages.mount import MountError, key_table_id
 from app.stages.undo import undo_partition
 from app.topics import app, compact_table, config, kv_topic, progress_table
-from app.undo.merge import decode_state, encode_state, merge_many
+from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
 from proto import tiundo_pb2
 
@@ -79,7 +79,19 @@ async def compact_batch(batch: tiundo_pb2.ChangeBatch) -> int:
         by_key[ch.key].append(ch)
     for key, changes in by_key.items():
         old = compact_table.get(key)
-        state = decode_state(old) if old else None
+        try:
+            state = decode_state(old) if old else None
+        except StateDecodeError as exc:  # the stored state is damaged: keep the changes
+            for ch in changes:
+                await _dead(
+                    tiundo_pb2.DeadLetter(
+                        job_id=batch.job_id, stage="compact", error=f"stored state: {exc}",
+                        key=ch.key, value=ch.value, old_value=ch.old_value,
+                        table_id=batch.table_id, commit_ts=ch.commit_ts, start_ts=ch.start_ts,
+                        region_id=ch.region_id,
+                    )
+                )  # fmt: skip
+            continue
         new = merge_many(state, changes)
         assert new is not None
         compact_table[key] = encode_state(new)
