@@ -211,3 +211,43 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
         admin.close()
         await api.stop()
         await delete_job_topics(kafka_bootstrap, job)
+
+
+async def test_a_refused_statement_fails_the_job_with_its_reason(
+    kafka_bootstrap: str, fresh_topic: Any, mysql_db: Any, tmp_path: Path
+) -> None:
+    job = f"refused-{uuid.uuid4().hex[:8]}"
+    catalog = Catalog()
+    tdef = TableDef(
+        mysql_db.db, "never_created",
+        (ColumnDef("id", "bigint", nullable=False), ColumnDef("v", "varchar", 20)),
+        primary_key=("id",),
+    )  # fmt: skip
+    info = catalog.add_table(tdef)
+    api = StatusApiServer(catalog)
+    await api.start()
+    worker = None
+    try:
+        kv = await fresh_topic(partitions=1, name=f"{job}.kv")
+        [batch] = _changes(info, info.id)[:1]
+        env = _envelope(job, info, 1, batch)
+        end = tiundo_pb2.Envelope(
+            end=tiundo_pb2.End(job_id=job, end_ts=E, target_ts=T, total_changes=3, batches=1)
+        )
+        await _produce(
+            kafka_bootstrap, kv, [(0, env.SerializeToString()), (0, end.SerializeToString())]
+        )
+        settings = undo_env(
+            job=job, kafka=kafka_bootstrap, downstream=mysql_db.url, status_api=api.url,
+            partitions=1,
+        )  # fmt: skip
+        worker = Worker(settings, tmp_path / "w", tmp_path / "w.log")
+        status = await wait_status(kafka_bootstrap, job, [worker], 60)
+        assert status.state == tiundo_pb2.JobStatus.FAILED, status
+        assert "partition 0: SinkError" in status.message
+        assert "never_created" in status.message and "1146" in status.message
+    finally:
+        if worker is not None:
+            worker.stop()
+        await api.stop()
+        await delete_job_topics(kafka_bootstrap, job)
