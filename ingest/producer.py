@@ -5,19 +5,22 @@
 - :class:`RecordEncoder` turns batcher outputs into ``tiundo.v1.Envelope`` bytes; it numbers
   ChangeBatch records per partition (``seq`` from 1) and counts changes, so each END carries
   the partition's totals (proto/tiundo.proto).
-- :class:`KvProducer` sends in exactly the order it is given: one task drains a queue, awaiting
-  aiokafka's ``send()`` (which only enqueues into linger batches) and keeping the delivery
-  futures, checked in bulk. The producer is idempotent with ``acks=all``, so its own retries
-  neither duplicate nor reorder records of a partition. Callers never await per row; they
-  :meth:`KvProducer.submit` a list of outputs and await :meth:`KvProducer.wait_capacity` at
-  most once per message (backpressure).
+- :class:`KvProducer` sends in exactly the order it is given: one task, on a sender thread of
+  its own, drains a queue, encoding each output and awaiting aiokafka's ``send()`` (which only
+  enqueues into linger batches) and keeping the delivery futures, checked in bulk. The
+  producer is idempotent with ``acks=all``, so its own retries neither duplicate nor reorder
+  records of a partition. Callers never await per row; they :meth:`KvProducer.submit` a list
+  of outputs and await :meth:`KvProducer.wait_capacity` at most once per message
+  (backpressure).
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
+import threading
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
@@ -36,6 +39,7 @@ __all__ = ["KvProducer", "ProduceError", "RecordEncoder", "ensure_topic"]
 log = logging.getLogger(__name__)
 
 _FUTURES_CHECK = 256
+_POLL_S = 0.002  # backpressure: how often a blocked reader looks at the sender's progress
 
 
 class ProduceError(TiundoError):
@@ -129,7 +133,16 @@ class RecordEncoder:
 
 
 class KvProducer:
-    """Ordered, idempotent producer of one job's records (see the module docstring)."""
+    """Ordered, idempotent producer of one job's records (see the module docstring).
+
+    The aiokafka producer and the sender loop run on their own thread with their own event
+    loop: the caller's loop is busy for long stretches parsing and matching big EventFeed
+    messages, and a sender sharing that loop only sent while it idled, so most of a scan's
+    records went out after the scan (one broker round trip at a time). On its own thread the
+    sender gets the GIL whenever a socket is ready (CPython hands it over within the switch
+    interval), so round trips overlap the caller's work. The two threads share only the output
+    queue (a deque: ``extend`` and ``popleft`` are atomic), the counters and the first error.
+    """
 
     def __init__(
         self,
@@ -147,24 +160,27 @@ class KvProducer:
         self.encoder = encoder
         self.max_pending = max_pending
         self.bytes_sent = 0
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=linger_ms,
-            max_batch_size=batch_bytes,
-            max_request_size=max_request_bytes,
-            request_timeout_ms=30_000,
-        )
+        self._settings: dict[str, Any] = {
+            "bootstrap_servers": bootstrap,
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": linger_ms,
+            "max_batch_size": batch_bytes,
+            "max_request_size": max_request_bytes,
+            "request_timeout_ms": 30_000,
+        }
         self._queue: deque[Output] = deque()
-        self._wakeup = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._futures: list[asyncio.Future[Any]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._full = False  # the queue reached max_pending: wait_capacity waits for half
+        self._busy = False  # the sender holds an output it took from the queue
         self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        # set on the sender thread, used from the caller's thread only via call_soon_threadsafe
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._drained: asyncio.Event | None = None  # the sender found the queue empty
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._futures: list[asyncio.Future[Any]] = []
 
     @property
     def pending(self) -> int:
@@ -172,61 +188,139 @@ class KvProducer:
         return len(self._queue)
 
     async def start(self) -> None:
-        """Connect the producer and start the sender task."""
+        """Start the sender thread, connect the producer and start sending."""
+        started: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=asyncio.run,
+            args=(self._sender_main(started),),
+            name=f"producer-{self.topic}",
+            daemon=True,
+        )
+        self._thread.start()
         try:
-            await self._producer.start()
-        except KafkaError as exc:
-            await self._producer.stop()
-            raise TransientError(f"Kafka producer at {self.bootstrap}: {exc!r}") from exc
-        self._task = asyncio.create_task(self._run(), name=f"producer-{self.topic}")
+            await asyncio.wrap_future(started)
+        except BaseException:
+            await self._join()
+            raise
 
     def submit(self, outputs: Iterable[Output]) -> None:
         """Queue outputs for sending, in order (no await)."""
         self.raise_if_failed()
-        before = len(self._queue)
-        self._queue.extend(outputs)
-        if len(self._queue) != before:
-            self._idle.clear()
-            self._wakeup.set()
-            if len(self._queue) >= self.max_pending:
-                self._space.clear()
+        queue = self._queue
+        before = len(queue)
+        queue.extend(outputs)
+        if len(queue) != before:
+            if len(queue) >= self.max_pending:
+                self._full = True
+            self._notify()
 
     async def wait_capacity(self) -> None:
         """Return once the queue is below ``max_pending`` (backpressure for the readers)."""
-        if not self._space.is_set():
-            await self._space.wait()
+        if self._full:
+            limit = self.max_pending // 2
+            # The queue drains on the sender thread: polled (a rare, coarse wait), not signalled.
+            while len(self._queue) >= limit and self._error is None and self._alive():  # noqa: ASYNC110
+                await asyncio.sleep(_POLL_S)
+            self._full = False
         self.raise_if_failed()
 
     def raise_if_failed(self) -> None:
-        """Re-raise a delivery failure seen by the sender task."""
+        """Re-raise a delivery failure seen by the sender."""
         if self._error is not None:
             raise ProduceError(
                 f"producing to {self.topic} failed: {self._error!r}"
             ) from self._error
 
-    async def _run(self) -> None:
-        queue, send, encode = self._queue, self._producer.send, self.encoder.encode
+    async def flush(self) -> None:
+        """Wait until every submitted output is delivered (or raise :class:`ProduceError`)."""
+        self.raise_if_failed()
+        loop = self._loop
+        if loop is None or not self._alive():
+            raise ProduceError(f"producer for {self.topic} is not running")
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._flush(), loop))
+
+    async def stop(self) -> None:
+        """Stop the sender (pending outputs are dropped: call :meth:`flush` first)."""
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and self._alive():
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                loop.call_soon_threadsafe(task.cancel)
+        await self._join()
+
+    # -- caller's thread ------------------------------------------------------------------------
+
+    def _alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _notify(self) -> None:
+        loop, wakeup = self._loop, self._wakeup
+        if loop is not None and wakeup is not None:
+            with contextlib.suppress(RuntimeError):  # the sender already ended (error, stop)
+                loop.call_soon_threadsafe(wakeup.set)
+
+    async def _join(self) -> None:
+        thread = self._thread
+        if thread is not None:
+            await asyncio.to_thread(thread.join)
+            self._thread = None
+
+    # -- sender thread --------------------------------------------------------------------------
+
+    async def _sender_main(self, started: concurrent.futures.Future[None]) -> None:
+        producer = self._producer = AIOKafkaProducer(**self._settings)
+        try:
+            await producer.start()
+        except BaseException as exc:
+            await producer.stop()
+            started.set_exception(
+                TransientError(f"Kafka producer at {self.bootstrap}: {exc!r}")
+                if isinstance(exc, KafkaError)
+                else exc
+            )
+            return
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._drained = asyncio.Event()
+        self._task = asyncio.current_task()
+        started.set_result(None)
+        try:
+            await self._run(producer)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            for f in self._futures:
+                f.cancel()
+            self._futures = []
+            await producer.stop()
+
+    async def _run(self, producer: AIOKafkaProducer) -> None:
+        queue, send, encode = self._queue, producer.send, self.encoder.encode
+        wakeup, drained = self._wakeup, self._drained
+        assert wakeup is not None and drained is not None
         try:
             while True:
                 if not queue:
-                    self._idle.set()
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
+                    drained.set()
+                    wakeup.clear()
+                    if not queue:  # re-checked after clear: a submit in between set it again
+                        await wakeup.wait()
                     continue
+                self._busy = True
                 output = queue.popleft()
-                if len(queue) < self.max_pending // 2:
-                    self._space.set()
                 partition, key, value = encode(output)
                 self.bytes_sent += len(value)
                 self._futures.append(await send(self.topic, value, key=key, partition=partition))
+                self._busy = False
                 if len(self._futures) >= _FUTURES_CHECK:
                     await self._check_futures()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:
             self._error = exc
-            self._space.set()
-            self._idle.set()
+            self._busy = False
+            drained.set()
+            # keep the loop (and its flush) alive until stop(): flush reports the error
+            await asyncio.Event().wait()
 
     async def _check_futures(self, *, all_done: bool = False) -> None:
         futures = self._futures
@@ -242,28 +336,17 @@ class KvProducer:
             await asyncio.gather(*self._futures)
             self._futures = []
 
-    async def flush(self) -> None:
-        """Wait until every submitted output is delivered (or raise :class:`ProduceError`)."""
-        while True:
-            self.raise_if_failed()
-            await self._idle.wait()
-            self.raise_if_failed()
-            if not self._queue:
-                break
+    async def _flush(self) -> None:
+        # Runs on the sender loop; everything submitted before flush() is in the queue.
+        drained = self._drained
+        assert drained is not None
+        while (self._queue or self._busy) and self._error is None:
+            drained.clear()
+            await drained.wait()
+        self.raise_if_failed()
+        assert self._producer is not None
         await self._producer.flush()
         try:
             await self._check_futures(all_done=True)
         except KafkaError as exc:
             raise ProduceError(f"producing to {self.topic} failed: {exc!r}") from exc
-
-    async def stop(self) -> None:
-        """Stop the sender (pending outputs are dropped: call :meth:`flush` first)."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        for f in self._futures:
-            f.cancel()
-        self._futures = []
-        await self._producer.stop()
