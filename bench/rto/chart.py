@@ -35,6 +35,7 @@ def draw(results: Mapping[str, Any], path: str | Path) -> Path:
     params = {r["label"]: (r.get("series", ""), dict(r.get("params", {}))) for r in runs}
     workloads = [w for w in ("base", "hot") if any(s["workload"] == w for s in summaries)]
     facts = results["workloads"]
+    skipped: Mapping[str, Mapping[str, str]] = results.get("skipped", {})
     fig, axes = plt.subplots(len(workloads), 2, figsize=(12, 4.2 * len(workloads)), squeeze=False)
     size = results["meta"]["size"]["name"]
     ref = results.get("binlog2sql", {}).get("reference", {}).get(size)
@@ -82,15 +83,30 @@ def draw(results: Mapping[str, Any], path: str | Path) -> Path:
                     linestyle=":",
                     label="binlog2sql (services.md, not run here)",
                 )
-            if not lines:
+                ax.annotate(
+                    _fmt(value, metric),
+                    (8.5, value),
+                    fontsize=7,
+                    color=_COLORS["binlog2sql"],
+                    ha="right",
+                    va="bottom",
+                )
+            notes = [] if lines else ["tiundo end to end: not measured in this run"]
+            notes += [f"{k}: skipped ({why})" for k, why in skipped.get(wname, {}).items()]
+            if notes:
                 ax.text(
                     0.5,
-                    0.5,
-                    "tiundo end to end: not measured in this run",
+                    0.04,
+                    "\n".join(notes),
                     transform=ax.transAxes,
                     ha="center",
+                    va="bottom",
+                    fontsize=8,
                     color="0.4",
                 )
+            plotted = [float(v) for ln in ax.get_lines() for v in ln.get_ydata()]
+            if plotted:
+                ax.set_ylim(min(plotted) / 3, max(plotted) * 3)
             ax.set_xticks(_PARTITIONS)
             ax.set_xlim(0.5, 8.5)
             ax.set_xlabel("Kafka partitions")

@@ -193,6 +193,7 @@ async def run_bench(cfg: BenchConfig, out: Out = print) -> dict[str, Any]:
     conn = await db.connect(target)
     runs: list[dict[str, Any]] = []
     facts: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, dict[str, str]] = {}
     try:
         server_pid = await db.mariadb_pid(conn)
         version = await db.server_version(conn)
@@ -215,7 +216,9 @@ async def run_bench(cfg: BenchConfig, out: Out = print) -> dict[str, Any]:
                 label = f"{c.name}@{wname}"
                 limit = c.max_changes
                 if limit is not None and env.changes > limit:
-                    out(f"  {label}: skipped ({env.changes:,} changes > max_changes {limit:,})")
+                    why = f"{env.changes:,} changes > its max_changes {limit:,}"
+                    skipped.setdefault(wname, {})[c.name] = why
+                    out(f"  {label}: skipped ({why})")
                     continue
                 repeats = cfg.repeats if wname == "base" else min(cfg.repeats, cfg.hot_repeats)
                 for rep in range(repeats):
@@ -279,6 +282,7 @@ async def run_bench(cfg: BenchConfig, out: Out = print) -> dict[str, Any]:
         },
         "workloads": facts,
         "runs": runs,
+        "skipped": skipped,
         "summary": [_summary_json(s) for s in summaries],
         "binlog2sql": BINLOG2SQL,
     }
