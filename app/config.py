@@ -99,6 +99,7 @@ DEFAULT_SINK_RETRIES = 10
 DEFAULT_RETRY_BACKOFF_S = 0.2
 DEFAULT_MOUNT_CHUNK = 5000
 DEFAULT_SESSION_TIMEOUT_S = 30.0
+DEFAULT_PROGRESS_DB = "tiundo_meta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,10 @@ class UndoConfig:
     """TIUNDO_RETRY_BACKOFF_S: first backoff; doubles per attempt, capped at 5 s."""
     mount_chunk: int = DEFAULT_MOUNT_CHUNK
     """TIUNDO_MOUNT_CHUNK: row keys mounted and planned at a time (bounds memory)."""
+    progress_db: str = DEFAULT_PROGRESS_DB
+    """TIUNDO_PROGRESS_DB: downstream database of the ``undo_progress`` counters that make
+    every undo transaction exactly-once (created if missing); ``-`` = none: a crash between
+    a commit and its local progress record may then re-apply one transaction."""
     session_timeout_s: float = DEFAULT_SESSION_TIMEOUT_S
     """TIUNDO_SESSION_TIMEOUT_S: Kafka group session timeout: how long a killed worker's
     partitions stay orphaned before the others take them over (broker minimum: 6 s)."""
@@ -167,6 +172,7 @@ class UndoConfig:
             sink_retries=_int("TIUNDO_SINK_RETRIES", e, DEFAULT_SINK_RETRIES),
             retry_backoff_s=_float("TIUNDO_RETRY_BACKOFF_S", e, DEFAULT_RETRY_BACKOFF_S),
             mount_chunk=_int("TIUNDO_MOUNT_CHUNK", e, DEFAULT_MOUNT_CHUNK),
+            progress_db=_env("TIUNDO_PROGRESS_DB", e, DEFAULT_PROGRESS_DB),
             session_timeout_s=_float("TIUNDO_SESSION_TIMEOUT_S", e, DEFAULT_SESSION_TIMEOUT_S),
         )
 
@@ -190,6 +196,7 @@ class UndoConfig:
             "sink_retries": "TIUNDO_SINK_RETRIES",
             "retry_backoff_s": "TIUNDO_RETRY_BACKOFF_S",
             "mount_chunk": "TIUNDO_MOUNT_CHUNK",
+            "progress_db": "TIUNDO_PROGRESS_DB",
             "session_timeout_s": "TIUNDO_SESSION_TIMEOUT_S",
         }
         return {env: str(getattr(self, f)) for f, env in names.items()}
@@ -227,6 +234,10 @@ class UndoConfig:
         parse_tz(self.tz)
         if not 1 <= self.txn_source <= 15:
             raise ConfigError(f"TIUNDO_TXN_SOURCE must be in 1..15, got {self.txn_source}")
+        if self.progress_db != "-" and not re.match(r"^[A-Za-z0-9_]{1,64}$", self.progress_db):
+            raise ConfigError(
+                f"TIUNDO_PROGRESS_DB must be a plain database name or '-', got {self.progress_db!r}"
+            )
         if self.session_timeout_s < 6:
             raise ConfigError("TIUNDO_SESSION_TIMEOUT_S must be >= 6 (Kafka's minimum)")
         if self.primary_ts < 0 or self.web_port < 0 or self.retry_backoff_s < 0:

@@ -11,6 +11,16 @@ the decode time zone, a permissive ``sql_mode`` and, on TiDB, ``tidb_cdc_write_s
 TiCDC and our foreign-write check recognise tiundo's own writes. Statements carry bound
 parameters only; identifiers are quoted by the SQL generator.
 
+Exactly-once transactions: with a ``progress_db``, every transaction first advances its own
+counter row in ``<progress_db>.undo_progress`` (key: job, partition, table, phase, batch
+settings) from ``n - 1`` to ``n`` and commits it together with the statements. A transaction
+that finds the counter already at ``n`` (a previous life of this worker, or a worker that
+still held the partition during a rebalance, applied it) rolls back and is skipped. This
+matters because some statements are not idempotent: a phase-2 INSERT of a ``_tidb_rowid``
+table re-applied duplicates a row (or fails on a unique key), a phase-1 all-column
+``DELETE … LIMIT 1`` re-applied removes an unchanged duplicate. The row lock on the counter
+serialises two appliers of the same partition.
+
 Pool size: the undo of one partition uses one connection at a time, so ``pool_size`` = the
 number of partitions this worker may apply at once (at most the job's partition count);
 connections are opened lazily, so a worker owning two partitions opens at most two.
@@ -23,6 +33,7 @@ import logging
 import weakref
 from collections.abc import Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import Any
 
 import aiomysql
@@ -30,9 +41,9 @@ import pymysql
 
 from app.config import DownstreamUrl
 from app.errors import TiundoError, TransientError
-from app.undo.sqlgen import Dialect, Statement, session_statements
+from app.undo.sqlgen import Dialect, Statement, quote_ident, session_statements
 
-__all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "is_transient"]
+__all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +72,22 @@ class SinkError(TiundoError):
     """The downstream refused undo statements for a reason a retry cannot fix."""
 
 
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Transaction ``n`` (from 1) of one (job, partition, table, phase, batch settings)."""
+
+    job: str
+    partition: int
+    table_id: int
+    phase: int
+    settings: str
+    n: int
+
+    def key(self) -> tuple[str, int, int, int, str]:
+        """The counter row's primary key."""
+        return (self.job, self.partition, self.table_id, self.phase, self.settings)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry of the same transaction may succeed (pure: looks only at ``exc``)."""
     if isinstance(exc, TransientError):
@@ -87,8 +114,13 @@ class MySQLSink:
         retries: int = 10,
         backoff_s: float = 0.2,
         max_backoff_s: float = 5.0,
+        progress_db: str = "",
     ) -> None:
         self._url = url
+        self._progress = (
+            f"{quote_ident(progress_db)}.{quote_ident('undo_progress')}" if progress_db else ""
+        )
+        self._progress_db = progress_db
         self._session = session_statements(
             dialect,
             txn_source=txn_source if dialect is Dialect.TIDB else None,
@@ -102,6 +134,7 @@ class MySQLSink:
         self._ready: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = asyncio.Lock()
         self.transactions = 0
+        self.skipped = 0
         self.retried = 0
 
     async def start(self) -> None:
@@ -120,6 +153,59 @@ class MySQLSink:
                     autocommit=False,
                     pool_recycle=3600,
                 )
+                if self._progress:
+                    await self._create_progress_table()
+
+    async def _create_progress_table(self) -> None:
+        async with self._pool.acquire() as conn, conn.cursor() as cur:
+            # "IF NOT EXISTS" on an existing object makes the server send a Note that PyMySQL
+            # turns into a Python warning: look first. No parameters in the DDL, so the
+            # identifiers must not carry the driver's %% escaping.
+            await cur.execute(
+                "SELECT COUNT(*) FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'undo_progress'",
+                (self._progress_db,),
+            )
+            if (await cur.fetchone())[0]:
+                await conn.commit()
+                return
+            await cur.execute(
+                "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                (self._progress_db,),
+            )
+            if not (await cur.fetchone())[0]:
+                await cur.execute(
+                    f"CREATE DATABASE {quote_ident(self._progress_db).replace('%%', '%')}"
+                )
+            await cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self._progress.replace('%%', '%')} ("
+                "job VARCHAR(64) NOT NULL, part INT NOT NULL, tbl BIGINT NOT NULL, "
+                "phase TINYINT NOT NULL, settings VARCHAR(64) NOT NULL, "
+                "txn BIGINT NOT NULL, PRIMARY KEY (job, part, tbl, phase, settings))"
+            )
+            await conn.commit()
+
+    _WHERE = "job = %s AND part = %s AND tbl = %s AND phase = %s AND settings = %s"
+
+    async def committed(self, step: Step) -> int:
+        """Transactions of ``step``'s phase committed downstream so far (0 without progress_db).
+
+        Also creates the counter row, so every later transaction can advance it.
+        """
+        if not self._progress:
+            return 0
+        if self._pool is None:
+            await self.start()
+        async with self._pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(
+                f"INSERT INTO {self._progress} (job, part, tbl, phase, settings, txn) "
+                "VALUES (%s, %s, %s, %s, %s, 0) ON DUPLICATE KEY UPDATE txn = txn",
+                step.key(),
+            )
+            await cur.execute(f"SELECT txn FROM {self._progress} WHERE {self._WHERE}", step.key())
+            row = await cur.fetchone()
+            await conn.commit()
+        return int(row[0])
 
     async def close(self) -> None:
         """Close every connection (idempotent)."""
@@ -137,36 +223,48 @@ class MySQLSink:
         await conn.commit()
         self._ready.add(conn)
 
-    async def _attempt(self, statements: Sequence[Statement]) -> None:
+    async def _attempt(self, statements: Sequence[Statement], step: Step | None) -> bool:
         async with self._pool.acquire() as conn:
             try:
                 await self._prepare(conn)
                 await conn.begin()
                 async with conn.cursor() as cur:
+                    if step is not None and self._progress:
+                        sql = (
+                            f"UPDATE {self._progress} SET txn = %s WHERE {self._WHERE} AND txn = %s"
+                        )
+                        await cur.execute(sql, (step.n, *step.key(), step.n - 1))
+                        if cur.rowcount != 1:  # applied already (or not our turn): skip it
+                            await conn.rollback()
+                            return False
                     for st in statements:
                         await cur.execute(st.sql, st.params)
                 await conn.commit()
+                return True
             except BaseException:
                 with suppress(Exception):
                     await conn.rollback()
                 conn.close()  # a broken or half-done connection never goes back to the pool
                 raise
 
-    async def apply(self, statements: Sequence[Statement]) -> None:
+    async def apply(self, statements: Sequence[Statement], step: Step | None = None) -> bool:
         """Run ``statements`` as one transaction; retry transient failures with backoff.
 
-        Raises :class:`SinkError` on a non-retriable error or after ``retries`` attempts.
+        With ``step`` (and a ``progress_db``) the transaction is applied at most once: returns
+        False when the counter shows it was applied already. Raises :class:`SinkError` on a
+        non-retriable error or after ``retries`` attempts.
         """
         if not statements:
-            return
+            return False
         if self._pool is None:
             await self.start()
         delay = self._backoff
         for attempt in range(1, self._retries + 1):
             try:
-                await self._attempt(statements)
-                self.transactions += 1
-                return
+                applied = await self._attempt(statements, step)
+                self.transactions += applied
+                self.skipped += not applied
+                return applied
             except Exception as exc:
                 first = statements[0]
                 what = f"{len(statements)} statement(s), first: {first.kind} {first.sql[:120]!r}"
@@ -180,3 +278,4 @@ class MySQLSink:
                 log.warning("transient downstream error (attempt %d): %r; retrying", attempt, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self._max_backoff)
+        raise AssertionError("unreachable: the last attempt returns or raises")

@@ -37,7 +37,7 @@ from app.errors import DecodeError
 from app.report import PartitionReport, TableReport, job_status, render
 from app.schema import PhysicalTable, SchemaCache
 from app.sink.dryrun import PartWriter, assemble, comment_for
-from app.sink.mysql import MySQLSink, SinkError
+from app.sink.mysql import MySQLSink, SinkError, Step
 from app.stages.board import (
     Board,
     PartitionFailedError,
@@ -92,6 +92,7 @@ async def _sink() -> MySQLSink:
             pool_size=config.partitions,
             retries=config.sink_retries,
             backoff_s=config.retry_backoff_s,
+            progress_db="" if config.progress_db == "-" else config.progress_db,
         )
         await sink.start()
         _shared["sink"] = sink
@@ -169,6 +170,8 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     settings = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}"
     txn_key = f"txn/{t.tid}/{phase}/{settings}".encode()
     committed = int(progress_table.get(txn_key) or b"0")
+    if sink is not None:  # the downstream's own counter is exact (same transaction as the rows)
+        committed = await sink.committed(Step(config.job, p, t.tid, phase, settings, 0))
     if committed:
         log.info("partition %d table %d phase %d: resuming after %d committed transactions",
                  p, t.tid, phase, committed)  # fmt: skip
@@ -182,7 +185,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
         n_txn += 1
         if n_txn > committed:
             assert sink is not None
-            await sink.apply(pending)
+            await sink.apply(pending, Step(config.job, p, t.tid, phase, settings, n_txn))
             progress_table[txn_key] = str(n_txn).encode()
         pending = []
 

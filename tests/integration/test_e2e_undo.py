@@ -66,6 +66,7 @@ def _settings(
         status_api=f"http://{env.cluster.status_address}",
         partitions=PARTITIONS,
         TIUNDO_PRIMARY_TS=str(sp.primary_ts),
+        TIUNDO_PROGRESS_DB=mysql_db.db,  # the exactly-once counters, dropped with the test db
         **extra,
     )
 

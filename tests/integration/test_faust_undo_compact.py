@@ -154,7 +154,7 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
         envs = [_envelope(job, info, i + 1, b) for i, b in enumerate(_changes(info, info.id))]
         settings = undo_env(
             job=job, kafka=kafka_bootstrap, downstream=mysql_db.url, status_api=api.url,
-            partitions=2, TIUNDO_BATCH_ROWS="2",
+            partitions=2, TIUNDO_BATCH_ROWS="2", TIUNDO_PROGRESS_DB=mysql_db.db,
         )  # fmt: skip
         datadir = tmp_path / "w"
 
@@ -239,7 +239,7 @@ async def test_a_refused_statement_fails_the_job_with_its_reason(
         )
         settings = undo_env(
             job=job, kafka=kafka_bootstrap, downstream=mysql_db.url, status_api=api.url,
-            partitions=1,
+            partitions=1, TIUNDO_PROGRESS_DB=mysql_db.db,
         )  # fmt: skip
         worker = Worker(settings, tmp_path / "w", tmp_path / "w.log")
         status = await wait_status(kafka_bootstrap, job, [worker], 60)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import aiomysql
 import pytest
 
 from app.config import DownstreamUrl
-from app.sink.mysql import MySQLSink, SinkError
+from app.sink.mysql import MySQLSink, SinkError, Step
 from app.undo.sqlgen import Dialect, Statement
 
 pytestmark = pytest.mark.integration
@@ -125,4 +126,30 @@ async def test_non_retriable_error_is_a_sink_error_without_retries(mysql_db: Any
         assert await _rows(admin, "SELECT id FROM t") == []  # rolled back as one transaction
     finally:
         await sink.close()
+        admin.close()
+
+
+async def test_a_step_is_applied_exactly_once_even_by_two_sinks(mysql_db: Any) -> None:
+    admin = await _admin(mysql_db)
+    a, b = _sink(mysql_db, progress_db=mysql_db.db), _sink(mysql_db, progress_db=mysql_db.db)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE t (v INT) ENGINE=InnoDB")  # no key: INSERT repeats
+        d = mysql_db.db
+        step = Step("job", 3, 77, 1, "1x1x1", 0)
+        assert await a.committed(step) == 0
+        ins = [_st(f"INSERT INTO `{d}`.`t` (`v`) VALUES (%s)", 1)]
+        assert await a.apply(ins, dataclasses.replace(step, n=1)) is True
+        assert await a.apply(ins, dataclasses.replace(step, n=1)) is False  # a replay
+        # two appliers of the same partition race for step 2: one wins, one skips
+        two = [_st(f"INSERT INTO `{d}`.`t` (`v`) VALUES (%s)", 2)]
+        s2 = dataclasses.replace(step, n=2)
+        results = await asyncio.gather(a.apply(two, s2), b.apply(two, s2))
+        assert sorted(results) == [False, True]
+        assert await b.committed(step) == 2
+        assert await b.committed(dataclasses.replace(step, phase=0)) == 0  # its own counter
+        assert await _rows(admin, "SELECT v FROM t ORDER BY v") == [(1,), (2,)]
+    finally:
+        await a.close()
+        await b.close()
         admin.close()
