@@ -5,7 +5,9 @@ keys, each written ``--versions`` times after T (so the incremental scan sends
 rows × versions COMMITTED events with old values). This process runs :func:`run_ingest` with
 T and E given, against the real Kafka broker (TIUNDO_KAFKA, default 127.0.0.1:9092), and
 prints events/s over the feed (from the first registration to END delivered), the median of
-``--repeat`` runs, then the cProfile top 5 (by own time) of one more run.
+``--repeat`` runs, then the cProfile top 5 (by own time) of one more run. cProfile sees only
+the event-loop thread (EventFeed reading, matcher, filter, batcher); the producer's sender
+thread (record encoding, aiokafka) is not in it.
 
     .venv/bin/python bench/ingest.py --rows 20000 --versions 5 --repeat 3
 """
