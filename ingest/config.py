@@ -172,7 +172,9 @@ class IngestConfig:
     # -- Kafka ----------------------------------------------------------------------------------
     create_topic: bool = True
     linger_ms: int = 20
-    producer_batch_bytes: int = 256 * 1024
+    #: aiokafka per-partition batch: several ~200 KB ChangeBatch records per produce request,
+    #: under the broker's default message.max.bytes (~1 MB); 256 KB sent one record a request
+    producer_batch_bytes: int = 1_000_000
     max_request_bytes: int = 4 * 1024 * 1024
     #: bounds of one ChangeBatch record
     batch_max_changes: int = 1024
