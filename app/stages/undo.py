@@ -13,11 +13,11 @@ Order on partition ``p`` (DESIGN.md §2.5-2.7):
 
 Keys are read from the partition's RocksDB in key order, ``mount_chunk`` at a time; statements
 are grouped into transactions of ``txn_statements``. The sequence of transactions of a
-(table, phase) is a function of the partition's state and the batch settings, so the progress
-table's ``txn/<table>/<phase>/<settings>`` count lets a restarted worker skip the transactions
-it already committed; a phase whose ``done`` note is on the board is never run again.
-A downstream commit whose count was lost in a crash is applied again: harmless for
-REPLACE/DELETE-by-key/INSERT-after-barrier (idempotent within a phase).
+(table, phase) is a function of the partition's state and the batch settings, so a counter of
+committed transactions lets a restarted worker skip what it already applied. The counter lives
+in the downstream (``TIUNDO_PROGRESS_DB``, advanced inside each transaction: exactly once, see
+:mod:`app.sink.mysql`); the progress table's ``txn/<table>/<phase>/<settings>`` is the fallback
+when that is switched off. A phase whose ``done`` note is on the board is never run again.
 """
 
 from __future__ import annotations

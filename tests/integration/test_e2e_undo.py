@@ -40,12 +40,12 @@ SOAK = int(os.environ.get("TIUNDO_SOAK_SEEDS", "0") or 0)
 SEEDS = [7, 23] + [1000 + i for i in range(SOAK)]
 
 
-async def _prepare(env: Any, kafka: str, job: str) -> Any:
+async def _prepare(env: Any, kafka: str, job: str, after_t: int = 60) -> Any:
     """Workload before and after T, then ingest (T, E] into ``<job>.kv``."""
     w = env.workload
     await w.run(20)
     sp = await w.take_syncpoint()
-    await w.run(60)
+    await w.run(after_t)
     await w.tear()
     await w.run(10)
     await w.tear()
@@ -90,9 +90,9 @@ def _assert_same_as_t(workload: Any, now: Any, at_t: Any) -> None:
 async def _run(mysql_db: Any, kafka: str, tmp_path: Path, seed: int, mode: str) -> None:
     job = f"undo-{mode}-{seed}-{uuid.uuid4().hex[:6]}"
     workers: list[Worker] = []
-    async with cluster_env(mysql_db, seed=seed, rows=10) as env:
+    async with cluster_env(mysql_db, seed=seed, rows=40 if mode == "kill" else 10) as env:
         try:
-            sp, result = await _prepare(env, kafka, job)
+            sp, result = await _prepare(env, kafka, job, 200 if mode == "kill" else 60)
             before = await env.workload.checksums()
             assert before != dict(sp.checksums), "the workload changed nothing after T"
             extra = {"TIUNDO_BATCH_ROWS": "3", "TIUNDO_TXN_STATEMENTS": "2"}
@@ -106,12 +106,16 @@ async def _run(mysql_db: Any, kafka: str, tmp_path: Path, seed: int, mode: str) 
                 Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
             ]
             if mode == "kill":
-                await wait_note(kafka, job, "holds/", 120)
-                workers[0].kill9()
+                await wait_note(kafka, job, "done/", 120)  # some phase committed: mid-apply
+                # kill a worker that is applying: one whose log shows an End
+                busy = [w for w in workers if "End (T=" in w.log.read_text(errors="replace")]
+                assert busy, "no worker reached End"
+                victim = busy[0]
+                victim.kill9()
                 notes = await read_compacted(kafka, f"{job}.progress")
                 reported = [k for k in notes if k.startswith(b"part/")]
                 assert len(reported) < PARTITIONS, "killed too late: the undo had finished"
-                workers[0].start()
+                victim.start()
             status = await wait_status(kafka, job, workers, 180)
             tails = "\n".join(w.tail() for w in workers)
             assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
