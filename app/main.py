@@ -1,9 +1,11 @@
 """Builds the Faust app of one undo job; nothing else (topics, tables and agents live elsewhere).
 
-Start a worker with ``faust -A app.main worker -l info`` (settings from TIUNDO_* env vars,
-:mod:`app.config`), or from Python with :func:`run_worker`. Several workers of one job share the
-partitions: give each its own ``TIUNDO_DATADIR`` (RocksDB locks a partition DB per process) and
-its own ``TIUNDO_WEB_PORT`` (or 0 = no web server); on other machines, the same settings.
+Start a worker with ``faust -A app.main worker -l info --without-web`` (or ``--web-port N``:
+the faust CLI's own web flags win over ``TIUNDO_WEB_PORT``), settings from the TIUNDO_* env vars
+(:mod:`app.config`), or from Python with :func:`run_worker` (which honours TIUNDO_WEB_PORT,
+0 = no web server). Several workers of one job share the partitions: give each its own
+``TIUNDO_DATADIR`` (RocksDB locks a partition DB per process) and web port; on other machines,
+the same settings.
 
 The app is built lazily on first access of ``app.main.app`` (PEP 562), so importing this
 module to call :func:`run_worker` does not need the environment to be set yet.
