@@ -6,21 +6,16 @@ would touch before anything is written. It runs the real :class:`~ingest.worker.
 what ``tiundo run`` would send; only the Kafka producer is replaced by :class:`CountingSink`,
 which keeps the batches' keys instead of producing them, and the topic is not created.
 
-The swap patches the two names the worker module looks up while the scan runs
-(``ingest.worker.KvProducer``, ``ingest.worker.ensure_topic``). It is safe in the CLI's
-one-job process; a ``sink`` hook on :class:`~ingest.worker.IngestWorker` would make it
-unnecessary (asked for in the CLI's report). The PD service GC safepoint at ``T`` is still
-held while scanning (it is released at the end): the only write the plan makes, to PD.
+The sink goes in through the worker's ``sink_factory`` hook. The PD service GC safepoint at
+``T`` is still held while scanning (it is released at the end): the only write the plan makes,
+to PD.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
 
-import ingest.worker as ingest_worker
 from ingest.batcher import ChangeBatch, Output
 from ingest.config import IngestConfig
 from ingest.producer import RecordEncoder
@@ -40,21 +35,17 @@ class ScanResult:
 
 
 class CountingSink:
-    """Stands in for :class:`~ingest.producer.KvProducer`: same methods, counts instead of sends.
+    """An :class:`~ingest.producer.OutputSink` that counts instead of sending.
 
     Keys are kept as a set per table (memory grows with distinct changed keys, like the undo's
     own compact table); the encoder still numbers batches so the ingest's result is complete.
     """
 
-    instances: ClassVar[list[CountingSink]] = []
-
-    def __init__(self, bootstrap: str, topic: str, encoder: RecordEncoder, **_: Any) -> None:
-        self.topic = topic
+    def __init__(self, encoder: RecordEncoder) -> None:
         self.encoder = encoder
         self.bytes_sent = 0
         self.keys: dict[int, set[bytes]] = {}
         self.changes: dict[int, int] = {}
-        CountingSink.instances.append(self)
 
     @property
     def pending(self) -> int:
@@ -87,33 +78,19 @@ class CountingSink:
         """Nothing to stop."""
 
 
-async def _no_topic(*_: Any, **__: Any) -> None:
-    """The plan creates no topic."""
-
-
-@contextlib.contextmanager
-def _counting() -> Iterator[None]:
-    swap: dict[str, Any] = {"KvProducer": CountingSink, "ensure_topic": _no_topic}
-    saved = {name: getattr(ingest_worker, name) for name in swap}
-    for name, value in swap.items():
-        setattr(ingest_worker, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(ingest_worker, name, value)
-
-
 async def scan_window(
     config: IngestConfig, progress_cb: ProgressCallback | None = None
 ) -> ScanResult:
     """Read ``(T, E]`` of the config's tables through the EventFeed; write nothing to Kafka."""
-    worker = IngestWorker(config, progress_cb)
-    CountingSink.instances.clear()
-    with _counting():
-        result = await worker.run()
-    [sink] = CountingSink.instances
-    CountingSink.instances.clear()
+    sinks: list[CountingSink] = []
+
+    async def counting_sink(_: IngestConfig, encoder: RecordEncoder) -> CountingSink:
+        sinks.append(CountingSink(encoder))
+        return sinks[-1]
+
+    worker = IngestWorker(config, progress_cb, sink_factory=counting_sink)
+    result = await worker.run()
+    [sink] = sinks
     names = worker.core.table_names if worker.core is not None else {}
     return ScanResult(
         keys_per_table={t: len(k) for t, k in sink.keys.items()},

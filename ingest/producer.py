@@ -23,7 +23,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,10 +31,18 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from app.errors import ConfigError, TiundoError, TransientError
 from ingest.batcher import ChangeBatch, End, Output, Watermark
+from ingest.config import IngestConfig
 from ingest.partitioner import table_key
 from proto import tiundo_pb2
 
-__all__ = ["KvProducer", "ProduceError", "RecordEncoder", "ensure_topic"]
+__all__ = [
+    "KvProducer",
+    "OutputSink",
+    "ProduceError",
+    "RecordEncoder",
+    "ensure_topic",
+    "kafka_sink",
+]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +138,48 @@ class RecordEncoder:
         end.total_changes = self.changes[p]
         end.batches = self.batches[p]
         return p, None, env.SerializeToString()
+
+
+class OutputSink(Protocol):
+    """Where the ingest worker sends its outputs; :class:`KvProducer` is the production one.
+
+    ``submit`` never blocks (it queues); ``wait_capacity`` is the backpressure point the
+    worker awaits after each stream message; ``flush`` returns once everything submitted is
+    durable (acked by every replica); ``raise_if_failed`` surfaces a send error that happened
+    in the background. ``encoder`` numbers records per partition (the END totals).
+    """
+
+    encoder: RecordEncoder
+    bytes_sent: int
+
+    @property
+    def pending(self) -> int:
+        """Outputs submitted but not yet sent."""
+        ...
+
+    async def start(self) -> None:
+        """Connect; called once before the first submit."""
+        ...
+
+    def submit(self, outputs: Iterable[Output]) -> None:
+        """Queue outputs in order; never blocks."""
+        ...
+
+    async def wait_capacity(self) -> None:
+        """Return once the queue has room (backpressure on the feed)."""
+        ...
+
+    def raise_if_failed(self) -> None:
+        """Raise a background send failure, if any."""
+        ...
+
+    async def flush(self) -> None:
+        """Return once everything submitted is durable."""
+        ...
+
+    async def stop(self) -> None:
+        """Release connections and threads; idempotent."""
+        ...
 
 
 class KvProducer:
@@ -350,3 +400,19 @@ class KvProducer:
             await self._check_futures(all_done=True)
         except KafkaError as exc:
             raise ProduceError(f"producing to {self.topic} failed: {exc!r}") from exc
+
+
+async def kafka_sink(config: IngestConfig, encoder: RecordEncoder) -> OutputSink:
+    """The production sink: ``<job>.kv`` created (or checked) and an idempotent producer."""
+    await ensure_topic(
+        config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
+    )
+    return KvProducer(
+        config.kafka_bootstrap,
+        config.topic,
+        encoder,
+        linger_ms=config.linger_ms,
+        batch_bytes=config.producer_batch_bytes,
+        max_request_bytes=config.max_request_bytes,
+        max_pending=config.max_pending_outputs,
+    )

@@ -27,7 +27,7 @@ import fnmatch
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -38,7 +38,7 @@ from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
 from ingest.model import RegionInfo, Span
 from ingest.partitioner import Partitioner
 from ingest.pd import PDClient, PDError, StoreInfo
-from ingest.producer import KvProducer, RecordEncoder, ensure_topic
+from ingest.producer import OutputSink, RecordEncoder, kafka_sink
 from ingest.recording import RecordingHeader, RecordingWriter, Registration
 from ingest.region_errors import Action, Backoff
 from ingest.region_worker import Failure, RegionWorker, Subscription
@@ -85,6 +85,8 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+#: builds the output sink once the window is known (Kafka in production, a counter for `plan`)
+SinkFactory = Callable[[IngestConfig, RecordEncoder], Awaitable[OutputSink]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,8 +225,15 @@ def register_request(
 class IngestWorker:
     """One ingest job (see the module docstring); :meth:`run` once."""
 
-    def __init__(self, config: IngestConfig, progress_cb: ProgressCallback | None = None) -> None:
+    def __init__(
+        self,
+        config: IngestConfig,
+        progress_cb: ProgressCallback | None = None,
+        *,
+        sink_factory: SinkFactory = kafka_sink,
+    ) -> None:
         self.config = config
+        self._sink_factory = sink_factory
         self.progress_cb = progress_cb
         self.state = "starting"
         self._stop = asyncio.Event()
@@ -235,7 +244,7 @@ class IngestWorker:
         self._request_ids = count(1)
         self._stream_ids = count(1)
         self.core: RegionWorker | None = None
-        self.producer: KvProducer | None = None
+        self.producer: OutputSink | None = None
         self.window: UndoWindow | None = None
         self.tables: list[SelectedTable] = []
         self.pd: PDClient | None = None
@@ -323,21 +332,10 @@ class IngestWorker:
             )
             gc = GcSafepointKeeper(pd, config.gc_service_id, window.target_ts, config.gc_ttl_s)
             await gc.start()
-            await ensure_topic(
-                config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
-            )
             encoder = RecordEncoder(
                 config.job, config.partitions, target_ts=window.target_ts, end_ts=window.end_ts
             )
-            self.producer = KvProducer(
-                config.kafka_bootstrap,
-                config.topic,
-                encoder,
-                linger_ms=config.linger_ms,
-                batch_bytes=config.producer_batch_bytes,
-                max_request_bytes=config.max_request_bytes,
-                max_pending=config.max_pending_outputs,
-            )
+            self.producer = await self._sink_factory(config, encoder)
             await self.producer.start()
             self.core = core = build_region_worker(
                 config, self.tables, window.target_ts, window.end_ts
@@ -702,7 +700,10 @@ class IngestWorker:
 
 
 async def run_ingest(
-    config: IngestConfig, progress_cb: ProgressCallback | None = None
+    config: IngestConfig,
+    progress_cb: ProgressCallback | None = None,
+    *,
+    sink_factory: SinkFactory = kafka_sink,
 ) -> IngestResult:
-    """Run one ingest job (see :class:`IngestWorker`)."""
-    return await IngestWorker(config, progress_cb).run()
+    """Run one ingest job (see :class:`IngestWorker`); ``sink_factory`` replaces Kafka."""
+    return await IngestWorker(config, progress_cb, sink_factory=sink_factory).run()
