@@ -27,7 +27,6 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +44,8 @@ from app.stages.board import (
     table_report_from_json,
     table_report_json,
 )
-from app.stages.mount import handle_text, key_table_id, mount_row, table_key_range
+from app.stages.mount import handle_text, mount_row, table_key_range
+from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.topics import compact_table, config, progress_table
 from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
@@ -100,45 +100,6 @@ async def _sink() -> MySQLSink:
     return out
 
 
-def _iter_range(db: Any, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
-    for k, v in db.items(from_key=start):
-        if k >= end:
-            return
-        yield bytes(k), bytes(v)
-
-
-def _chunks(items: Iterable[tuple[bytes, bytes]], n: int) -> Iterator[list[tuple[bytes, bytes]]]:
-    chunk: list[tuple[bytes, bytes]] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= n:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def table_ids_in(db: Any) -> list[int]:
-    """Physical table ids present in a compact partition DB (one seek per table)."""
-    out: list[int] = []
-    start = b"t"
-    while True:
-        first = next(iter(db.keys(from_key=start)), None)
-        if first is None or not bytes(first).startswith(b"t"):
-            return out
-        tid = key_table_id(bytes(first))
-        out.append(tid)
-        start = table_key_range(tid + 1)[0][:9]
-
-
-def _seq_totals(db: Any) -> tuple[int, int]:
-    batches = changes = 0
-    for _, v in _iter_range(db, b"seq/", b"seq0"):
-        batches += 1
-        changes += int(v)
-    return batches, changes
-
-
 async def _resolve(tid: int) -> _Table:
     try:
         phys = await _schema().lookup(tid)
@@ -189,7 +150,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
             progress_table[txn_key] = str(n_txn).encode()
         pending = []
 
-    for chunk in _chunks(_iter_range(cdb, *table_key_range(t.tid)), config.mount_chunk):
+    for chunk in chunks(iter_range(cdb, *table_key_range(t.tid)), config.mount_chunk):
         actions: list[Action] = []
         for key, raw in chunk:
             try:
@@ -223,7 +184,7 @@ async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list
     try:
         for t in tables:
             counts, dead = PlanCounts(), 0
-            for key, raw in _iter_range(cdb, *table_key_range(t.tid)):
+            for key, raw in iter_range(cdb, *table_key_range(t.tid)):
                 try:
                     if t.phys is None or t.spec is None:
                         raise DecodeError(t.error)
@@ -286,7 +247,7 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         progress_table[b"started"] = str(started).encode()
     cdb = compact_table.data._db_for_partition(p)
     pdb = progress_table.data._db_for_partition(p)
-    seen_batches, seen_changes = _seq_totals(pdb)
+    seen_batches, seen_changes = seq_totals(pdb)
     tables = [await _resolve(tid) for tid in table_ids_in(cdb)]
     rowid = [t for t in tables if t.spec is not None and t.spec.identity is Identity.ROWID]
     reports: list[TableReport] = []

@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parents[3]
 FORBIDDEN = ("asyncio", "faust", "mode", "aiokafka", "grpc", "aiomysql", "rocksdict", "aiohttp")
 
 
-@pytest.mark.parametrize("module", ["app.config", "app.report", "app.barrier", "app.stages.mount"])
+@pytest.mark.parametrize(
+    "module", ["app.config", "app.report", "app.barrier", "app.stages.mount", "app.stages.scan"]
+)
 def test_pure(module: str) -> None:
     probe = (
         f"import importlib, sys; importlib.import_module({module!r}); "
