@@ -31,3 +31,21 @@ from app.sink.mysql import is_transient
 )
 def test_is_transient(exc: BaseException, transient: bool) -> None:
     assert is_transient(exc) is transient
+
+
+def test_session_tags_tidb_writes_only() -> None:
+    from app.config import DownstreamUrl
+    from app.sink.mysql import MySQLSink
+    from app.undo.sqlgen import Dialect
+
+    url = DownstreamUrl("h", 4000, "root", "", "")
+    tidb = MySQLSink(url, dialect=Dialect.TIDB, txn_source=3, time_zone="+08:00")
+    mysql = MySQLSink(url, dialect=Dialect.MYSQL, txn_source=3)
+    assert tidb._session == [
+        "SET SESSION foreign_key_checks = 0",
+        "SET SESSION time_zone = '+08:00'",
+        "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+        "SET SESSION tidb_cdc_write_source = 3",
+    ]
+    assert not any("tidb_cdc_write_source" in s for s in mysql._session)
+    assert "SET SESSION foreign_key_checks = 0" in mysql._session
