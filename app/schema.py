@@ -23,6 +23,11 @@ from app.errors import DecodeError, TransientError
 __all__ = ["PhysicalTable", "SchemaCache", "SchemaMissingError", "index_schema"]
 
 
+_SYSTEM_DBS = frozenset(
+    {"mysql", "information_schema", "performance_schema", "metrics_schema", "sys"}
+)
+
+
 class SchemaMissingError(DecodeError):
     """No table owns this physical id: its changes cannot be mounted (dead-lettered)."""
 
@@ -77,7 +82,7 @@ class SchemaCache:
                     pairs = []
                     for d in dbs:
                         name = d["db_name"]["O"]
-                        if name.lower() in ("mysql", "information_schema", "performance_schema"):
+                        if name.lower() in _SYSTEM_DBS:
                             continue
                         pairs.append((name, await self._get(session, f"/schema/{name}")))
                 return index_schema(pairs)
