@@ -42,7 +42,8 @@ from app.config import (
     UndoConfig,
 )
 from app.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
-from ingest.config import IngestConfig, parse_host_ports
+from app.urls import parse_host_ports
+from ingest.config import IngestConfig
 
 __all__ = [
     "EXIT_FAILED",

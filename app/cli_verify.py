@@ -35,8 +35,8 @@ from app.cli_common import (
 )
 from app.codec.mysqldef import TYPE_JSON
 from app.codec.tableinfo import TableInfo
-from app.config import DownstreamUrl
 from app.errors import ConfigError
+from app.urls import parse_mysql_url
 from ingest.discover import select_tables
 from ingest.status_api import StatusApiClient
 from simulator.checksum import checksum_table, mariadb_digest
@@ -79,7 +79,7 @@ def load_expect(path: Path) -> dict[str, Any]:
 
 
 async def _connect(url: str, timeout_s: float) -> Any:
-    target = DownstreamUrl.parse(url)
+    target = parse_mysql_url(url)
     try:
         return await aiomysql.connect(
             host=target.host,

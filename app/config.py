@@ -13,11 +13,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 from app.errors import ConfigError
+from app.urls import parse_mysql_url
 
-__all__ = ["DownstreamUrl", "UndoConfig", "parse_tz"]
+__all__ = ["UndoConfig", "parse_tz"]
 
 _JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _TZ_RE = re.compile(r"^[+-](\d{2}):(\d{2})$")
@@ -30,35 +30,6 @@ def parse_tz(text: str) -> dt.timezone:
         raise ConfigError(f"TIUNDO_TZ must be an offset like +00:00, got {text!r}")
     delta = dt.timedelta(hours=int(m.group(1)), minutes=int(m.group(2)))
     return dt.timezone(-delta if text[0] == "-" else delta)
-
-
-@dataclass(frozen=True, slots=True)
-class DownstreamUrl:
-    """``mysql://user:password@host:port[/db]``: where the undo SQL goes."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    db: str
-
-    @classmethod
-    def parse(cls, url: str) -> DownstreamUrl:
-        """Parse and check the URL (the database part is optional: statements name it)."""
-        parts = urlsplit(url)
-        if parts.scheme != "mysql" or not parts.hostname:
-            raise ConfigError(f"TIUNDO_DOWNSTREAM must be mysql://user:pass@host:port, not {url!r}")
-        try:
-            port = parts.port or 3306
-        except ValueError as exc:
-            raise ConfigError(f"TIUNDO_DOWNSTREAM has a bad port: {url!r}") from exc
-        return cls(
-            host=parts.hostname,
-            port=port,
-            user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""),
-            db=parts.path.strip("/"),
-        )
 
 
 def _env(name: str, env: Mapping[str, str], default: str) -> str:
@@ -213,7 +184,7 @@ class UndoConfig:
             )
         if not self.kafka.startswith("kafka://") or not self.kafka.removeprefix("kafka://"):
             raise ConfigError(f"TIUNDO_KAFKA must be kafka://host:port, got {self.kafka!r}")
-        DownstreamUrl.parse(self.downstream)
+        parse_mysql_url(self.downstream)
         if not re.match(r"^https?://[^/]+", self.status_api):
             raise ConfigError(
                 f"TIUNDO_STATUS_API must be http://host:port, got {self.status_api!r}"

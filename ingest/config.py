@@ -16,89 +16,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
 
 from app.errors import ConfigError
+from app.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
 
 __all__ = [
     "DEFAULT_TICDC_VERSION",
     "ENV_VARS",
     "IngestConfig",
-    "MySQLTarget",
-    "parse_host_ports",
-    "parse_http_url",
-    "parse_mysql_url",
 ]
 
 #: what the EventFeed header claims to be (no leading ``v``: TiKV parses it as semver)
 DEFAULT_TICDC_VERSION: Final = "8.5.0"
 _JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _PATTERN_RE = re.compile(r"^[^.\s]+\.[^.\s]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class MySQLTarget:
-    """Where the downstream's SQL layer is (parsed ``mysql://`` URL)."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    db: str
-
-    def __str__(self) -> str:
-        # Never print the password in logs or errors.
-        return f"mysql://{self.user}@{self.host}:{self.port}/{self.db}"
-
-
-def parse_host_ports(url: str, scheme: str) -> tuple[str, ...]:
-    """``scheme://h1:p1,h2:p2`` or bare ``h1:p1,h2:p2`` → ``("h1:p1", "h2:p2")``.
-
-    ``http://`` is accepted for PD too, since PD member URLs are written that way.
-    """
-    text = url.strip()
-    for prefix in (f"{scheme}://", "http://"):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-            break
-    if "://" in text:
-        raise ConfigError(f"expected {scheme}://host:port, got {url!r}")
-    out = []
-    for part in text.rstrip("/").split(","):
-        host, sep, port = part.strip().rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(f"expected {scheme}://host:port[,host:port], got {url!r}")
-        out.append(f"{host}:{int(port)}")
-    return tuple(out)
-
-
-def parse_mysql_url(url: str) -> MySQLTarget:
-    """``mysql://user:pw@host:port/db`` → :class:`MySQLTarget` (db defaults to ``tidb_cdc``)."""
-    parts = urlsplit(url)
-    if parts.scheme != "mysql" or not parts.hostname:
-        raise ConfigError(f"expected mysql://user:password@host:port/db, got {url!r}")
-    try:
-        port = parts.port or 3306
-    except ValueError as exc:
-        raise ConfigError(f"bad port in {url!r}") from exc
-    return MySQLTarget(
-        host=parts.hostname,
-        port=port,
-        user=unquote(parts.username or "root"),
-        password=unquote(parts.password or ""),
-        db=parts.path.strip("/") or "tidb_cdc",
-    )
-
-
-def parse_http_url(url: str) -> str:
-    """``http://host:port`` (or bare ``host:port``) → ``http://host:port`` without a slash."""
-    text = url.strip().rstrip("/")
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"expected http://host:port for the TiDB status API, got {url!r}")
-    return text
 
 
 #: setting name → environment variable (read by :meth:`IngestConfig.from_env`)
@@ -216,7 +147,7 @@ class IngestConfig:
                 "no downstream (TIUNDO_DOWNSTREAM / --downstream mysql://…) to read the "
                 "syncpoint table from, and no --to-ts given"
             )
-        return parse_mysql_url(self.downstream)
+        return parse_mysql_url(self.downstream, default_db="tidb_cdc")
 
     @property
     def status_api_url(self) -> str:

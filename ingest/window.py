@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import aiomysql
 
 from app.errors import ConfigError, TransientError, UnsafeToUndoError
-from ingest.config import IngestConfig, MySQLTarget
+from app.urls import MySQLTarget
+from ingest.config import IngestConfig
 from ingest.pd import PDClient
 
 __all__ = [

@@ -39,9 +39,9 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from app.config import DownstreamUrl
 from app.errors import TiundoError, TransientError
 from app.undo.sqlgen import Dialect, Statement, quote_ident, session_statements
+from app.urls import MySQLTarget
 
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
 
@@ -105,7 +105,7 @@ class MySQLSink:
 
     def __init__(
         self,
-        url: DownstreamUrl,
+        url: MySQLTarget,
         *,
         dialect: Dialect,
         time_zone: str = "+00:00",

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import barrier
-from app.config import DownstreamUrl, parse_tz
+from app.config import parse_tz
 from app.errors import DecodeError
 from app.report import PartitionReport, TableReport, job_status, render
 from app.schema import PhysicalTable, SchemaCache
@@ -51,6 +51,7 @@ from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
 from app.undo.plan import Action, PlanCounts, plan_row
 from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
+from app.urls import parse_mysql_url
 from proto import tiundo_pb2
 
 __all__ = ["finish_job", "undo_partition"]
@@ -85,7 +86,7 @@ def _schema() -> SchemaCache:
 async def _sink() -> MySQLSink:
     if "sink" not in _shared:
         sink = MySQLSink(
-            DownstreamUrl.parse(config.downstream),
+            parse_mysql_url(config.downstream),
             dialect=_DIALECT,
             time_zone=config.tz,
             txn_source=config.txn_source,

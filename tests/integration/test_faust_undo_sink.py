@@ -9,9 +9,9 @@ from typing import Any
 import aiomysql
 import pytest
 
-from app.config import DownstreamUrl
 from app.sink.mysql import MySQLSink, SinkError, Step
 from app.undo.sqlgen import Dialect, Statement
+from app.urls import MySQLTarget
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +31,7 @@ async def _rows(conn: Any, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _sink(db: Any, **kw: Any) -> MySQLSink:
-    url = DownstreamUrl(db.host, db.port, db.user, db.password, db.db)
+    url = MySQLTarget(db.host, db.port, db.user, db.password, db.db)
     return MySQLSink(url, dialect=Dialect.MYSQL, retries=5, backoff_s=0.05, **kw)
 
 

@@ -4,8 +4,9 @@ import datetime as dt
 
 import pytest
 
-from app.config import DownstreamUrl, UndoConfig, parse_tz
+from app.config import UndoConfig, parse_tz
 from app.errors import ConfigError
+from app.urls import parse_mysql_url
 
 
 def test_defaults_and_names() -> None:
@@ -32,7 +33,7 @@ def test_env_round_trip() -> None:
     cfg = UndoConfig.from_env(env).validate()
     assert cfg.partitions == 3 and cfg.batch_rows == 7 and cfg.retry_backoff_s == 0.5
     assert UndoConfig.from_env(cfg.to_env()) == cfg
-    url = DownstreamUrl.parse(cfg.downstream)
+    url = parse_mysql_url(cfg.downstream)
     assert (url.host, url.port, url.user, url.password, url.db) == ("h", 3307, "u", "p@ss", "db")
 
 

@@ -34,11 +34,11 @@ def test_is_transient(exc: BaseException, transient: bool) -> None:
 
 
 def test_session_tags_tidb_writes_only() -> None:
-    from app.config import DownstreamUrl
     from app.sink.mysql import MySQLSink
     from app.undo.sqlgen import Dialect
+    from app.urls import MySQLTarget
 
-    url = DownstreamUrl("h", 4000, "root", "", "")
+    url = MySQLTarget("h", 4000, "root", "", "")
     tidb = MySQLSink(url, dialect=Dialect.TIDB, txn_source=3, time_zone="+08:00")
     mysql = MySQLSink(url, dialect=Dialect.MYSQL, txn_source=3)
     assert tidb._session == [

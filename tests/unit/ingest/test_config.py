@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.errors import ConfigError
-from ingest.config import IngestConfig, parse_host_ports, parse_mysql_url
+from app.urls import parse_host_ports, parse_mysql_url
+from ingest.config import IngestConfig
 
 
 def valid(**kw: object) -> IngestConfig:
