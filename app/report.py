@@ -185,10 +185,17 @@ def render(status: tiundo_pb2.JobStatus) -> str:
     )
     header = f"  {'table':<40} {'id':>8} {'restored':>9} {'deleted':>9} {'skipped':>9} {'dead':>6}"
     lines.append(header)
+    # one line per logical table: a partitioned table's physical ids are summed
+    groups: dict[tuple[str, str, int], list[tiundo_pb2.TableCounters]] = {}
     for t in status.tables:
-        name = f"{t.db_name}.{t.table_name}" if t.db_name else "?"
+        key = (t.db_name, t.table_name, 0 if t.table_name else t.table_id)
+        groups.setdefault(key, []).append(t)
+    for (db, table, _), parts in groups.items():
+        name = f"{db}.{table}" if db else "?"
+        ident = str(parts[0].table_id) if len(parts) == 1 else f"{len(parts)} parts"
         lines.append(
-            f"  {name:<40} {t.table_id:>8} {t.restored:>9} {t.deleted:>9} {t.skipped:>9} "
-            f"{t.dead_letters:>6}"
+            f"  {name:<40} {ident:>8} {sum(p.restored for p in parts):>9} "
+            f"{sum(p.deleted for p in parts):>9} {sum(p.skipped for p in parts):>9} "
+            f"{sum(p.dead_letters for p in parts):>6}"
         )
     return "\n".join(lines)

@@ -61,3 +61,16 @@ def test_render_lists_tables_and_points() -> None:
     assert text.splitlines()[0] == "job j: SUCCEEDED - every table is back at T"
     assert "T (target_ts) = 100" in text and "primary_ts = 42" in text
     assert "db.t0" in text and "duration (undo after END) = 4.000 s" in text
+
+
+def test_render_sums_a_partitioned_table_on_one_line() -> None:
+    parts = (
+        TableReport(61, "db", "parted", restored=2, deleted=1, skipped=0),
+        TableReport(62, "db", "parted", restored=5, deleted=0, skipped=4),
+        TableReport(70, "db", "plain", restored=1),
+    )
+    text = render(job_status("j", 1, {0: _rep(0, tables=parts)}))
+    [parted] = [line for line in text.splitlines() if "db.parted" in line]
+    assert parted.split() == ["db.parted", "2", "parts", "7", "1", "4", "0"]
+    [plain] = [line for line in text.splitlines() if "db.plain" in line]
+    assert plain.split() == ["db.plain", "70", "1", "0", "0", "0"]
