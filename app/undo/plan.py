@@ -3,7 +3,12 @@
 Input: the mounted rows of one table (image at ``T``, image at ``E``, handle, first/last
 commit_ts), one per row key changed in ``(T, E]``. Output: actions grouped in *phases*; a sink
 must finish every action of phase ``i`` (on every partition) before it starts phase ``i + 1``.
-Inside a phase, actions may run in any order, in any batching, in parallel and more than once.
+Inside a phase, actions may run in any order, in any batching and in parallel. Only the
+primary-key actions may also run more than once: a ``_tidb_rowid`` table's phase-2 ``INSERT``
+replayed duplicates its row, and a replayed ``DELETE … LIMIT 1`` of a row that has an identical
+twin removes the unchanged twin. So the sink applies each transaction exactly once (a
+downstream progress counter moved in the same transaction, ``app.sink.mysql``); DESIGN.md's
+"idempotent" holds for the primary-key path only.
 
 Why that holds (DESIGN.md, "Why it is correct"):
 
