@@ -57,7 +57,8 @@ from simulator.syncpoint import (
     insert_statement,
     syncpoint_table_def,
 )
-from simulator.tabledef import ColumnDef, TableDef, demo_tables, quote_ident
+from simulator.tabledef import ColumnDef, TableDef, demo_tables
+from simulator.tabledef import quote_ident as _quote_ident
 from simulator.tso import Tso, physical
 
 __all__ = [
@@ -78,6 +79,11 @@ Ident = Any  # int (int handle or _tidb_rowid) or tuple of clustered PK values
 
 class WorkloadError(TiundoError):
     """MariaDB and the MVCC model are (or would get) out of step."""
+
+
+def quote_ident(name: str) -> str:
+    """A quoted identifier for statements with parameters (``%`` doubled for the driver)."""
+    return _quote_ident(name).replace("%", "%%")
 
 
 # ---- operations ---------------------------------------------------------------------------
@@ -339,7 +345,7 @@ class Workload:
         async with self.conn.cursor() as cur:
             for stmt in create_statements(self.config.syncpoint_db):
                 await cur.execute(stmt)
-            await cur.execute(f"USE {quote_ident(self.db)}")
+            await cur.execute(f"USE {_quote_ident(self.db)}")
         await self.conn.commit()
         sp_def = syncpoint_table_def(self.config.syncpoint_db)
         existing = self.catalog.table(sp_def.db, sp_def.name)

@@ -1,0 +1,274 @@
+"""End to end with hand-written histories the random workload does not draw.
+
+Same rig as ``test_e2e_undo`` (fake cluster → ingest → ``<job>.kv`` → two Faust workers →
+MariaDB), but every change is scripted so each table holds one awkward case:
+
+- ``wide``: rows over 64 KiB (TiDB's large row format), BLOBs of 0x00/0xFF runs, wide↔narrow;
+- ``dupes``: ``_tidb_rowid`` rows identical in every column, one deleted, one changed, one added;
+- ``nulluk``: ``_tidb_rowid`` table whose only unique key is nullable, NULLs moving in and out;
+- ``flt``: ``_tidb_rowid`` table with FLOAT/DOUBLE/JSON and a nullable unique key, rows added
+  after T with the key NULL (the undo must find them by every column, FLOAT included);
+- ``untouched`` (no change after T) and ``wiped`` (every row deleted after T);
+- a table and columns whose names hold a backtick, ``%``, non-ASCII letters and reserved words;
+- extremes: BIGINT UNSIGNED handle at 2^63 and 2^64-1, BIT(64) all ones, YEAR 0.
+
+And a job whose window holds no change at all must still end SUCCEEDED with nothing undone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiomysql
+import pytest
+
+from ingest.worker import run_ingest
+from proto import tiundo_pb2
+from simulator.cluster import FakeCluster
+from simulator.tabledef import ColumnDef, IndexDef, TableDef
+from simulator.workload import Delete, Insert, RowOp, Update, Workload, WorkloadConfig, _apply
+
+from .faust_undo_harness import Worker, delete_job_topics, wait_status
+from .ingest_harness import Env, delete_topics
+from .test_e2e_undo import PARTITIONS, _assert_same_as_t, _settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+WEIRD = "we`ird%名"
+
+
+def _tables(db: str) -> tuple[TableDef, ...]:
+    c = ColumnDef
+    return (
+        TableDef(
+            db, "wide",
+            (c("id", "int", nullable=False), c("b1", "blob"), c("b2", "blob"), c("t", "text")),
+            primary_key=("id",),
+        ),
+        TableDef(db, "dupes", (c("a", "int"), c("b", "varchar", length=8))),
+        TableDef(
+            db, "nulluk", (c("u", "int"), c("v", "varchar", length=8)),
+            indexes=(IndexDef("uk_u", ("u",), unique=True),),
+        ),
+        TableDef(
+            db, "flt",
+            (c("id", "bigint", nullable=False), c("u", "int"), c("f", "float"),
+             c("d", "double"), c("j", "json")),
+            indexes=(IndexDef("uk_id", ("id",), unique=True), IndexDef("uk_u", ("u",), True)),
+        ),
+        TableDef(db, "untouched", (c("id", "int", nullable=False), c("v", "int")),
+                 primary_key=("id",)),
+        TableDef(db, "wiped", (c("id", "int", nullable=False), c("v", "varchar", length=8)),
+                 primary_key=("id",)),
+        TableDef(
+            db, WEIRD,
+            (c("key`%", "int", nullable=False), c("order", "varchar", length=16),
+             c("ü", "decimal", length=10, scale=0)),
+            primary_key=("key`%", "order"),
+        ),
+        TableDef(
+            db, "extremes",
+            (c("id", "bigint", unsigned=True, nullable=False), c("bits", "bit", length=64),
+             c("y", "year"), c("big", "bigint")),
+            primary_key=("id",),
+        ),
+    )  # fmt: skip
+
+
+class Script:
+    """Scripted row operations applied to MariaDB and the MVCC store in step."""
+
+    def __init__(self, w: Workload) -> None:
+        self.w = w
+
+    def _t(self, table: str) -> Any:
+        return self.w._tables[table]
+
+    def ins(self, table: str, **row: Any) -> Insert:
+        t = self._t(table)
+        ident = t.next_rowid if t.tdef.uses_rowid else t.ident_of(row)
+        op = Insert(table, ident, row)
+        _apply(self.w._tables, op)
+        return op
+
+    def upd(self, table: str, ident: Any, **changes: Any) -> Update:
+        t = self._t(table)
+        old = dict(t.rows[ident])
+        new = {**old, **changes}
+        op = Update(table, ident, ident if t.tdef.uses_rowid else t.ident_of(new), old, new)
+        _apply(self.w._tables, op)
+        return op
+
+    def dele(self, table: str, ident: Any) -> Delete:
+        op = Delete(table, ident, dict(self._t(table).rows[ident]))
+        _apply(self.w._tables, op)
+        return op
+
+    async def txn(self, *ops: RowOp) -> None:
+        await self.w._run(list(ops))
+
+
+@contextlib.asynccontextmanager
+async def nasty_env(mysql_db: Any) -> AsyncIterator[Env]:
+    cluster = FakeCluster(stores=3, regions_per_table=2, resolved_ts_interval=0.05, handle_step=20)
+    await cluster.start()
+    conn = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=False)
+    sp_db = f"{mysql_db.db}_cdc"[:64]
+    try:
+        cfg = WorkloadConfig(seed=5, syncpoint_db=sp_db, initial_rows=0)
+        w = Workload(conn, mysql_db.db, cluster.mvcc, cluster.catalog, cfg, _tables(mysql_db.db))
+        await w.setup()
+        yield Env(cluster, w, conn, mysql_db.db, sp_db, mysql_db.url)
+    finally:
+        conn.close()
+        admin = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=True)
+        try:
+            async with admin.cursor() as cur:
+                await cur.execute(f"DROP DATABASE IF EXISTS `{sp_db}`")
+        finally:
+            admin.close()
+        await cluster.stop()
+
+
+def _blob(n: int, pattern: bytes) -> bytes:
+    return (pattern * (n // len(pattern) + 1))[:n]
+
+
+async def _before_t(s: Script) -> dict[str, Any]:
+    """Rows at T; returns the identities the later script needs."""
+    ids: dict[str, Any] = {}
+    await s.txn(
+        s.ins("wide", id=1, b1=_blob(60_000, b"\x00\xff"), b2=_blob(30_000, b"\xff\x00\x00"),
+              t="é" * 5000),
+        s.ins("wide", id=2, b1=b"\x00", b2=None, t=""),
+        s.ins("wide", id=3, b1=_blob(65_535, b"\xff"), b2=_blob(65_535, b"\x00"), t=None),
+    )  # fmt: skip
+    dupes = [s.ins("dupes", a=1, b="x") for _ in range(3)]
+    dupes.append(s.ins("dupes", a=2, b="y"))
+    dupes.append(s.ins("dupes", a=None, b=None))
+    dupes.append(s.ins("dupes", a=None, b=None))
+    await s.txn(*dupes)
+    ids["dupes"] = [op.ident for op in dupes]
+    nulls = [
+        s.ins("nulluk", u=None, v="n1"),
+        s.ins("nulluk", u=None, v="n1"),
+        s.ins("nulluk", u=1, v="one"),
+        s.ins("nulluk", u=None, v=None),
+    ]
+    await s.txn(*nulls)
+    ids["nulluk"] = [op.ident for op in nulls]
+    flt = [s.ins("flt", id=i, u=i, f=0.5 * i, d=1e-300 * i, j={"i": i}) for i in (1, 2)]
+    await s.txn(*flt)
+    ids["flt"] = [op.ident for op in flt]
+    await s.txn(*(s.ins("untouched", id=i, v=i) for i in range(1, 4)))
+    await s.txn(*(s.ins("wiped", id=i, v=f"w{i}") for i in range(1, 6)))
+    await s.txn(
+        s.ins(WEIRD, **{"key`%": 1, "order": "a%b`c", "ü": Decimal("12")}),
+        s.ins(WEIRD, **{"key`%": 2, "order": "中文", "ü": None}),
+    )
+    await s.txn(
+        s.ins("extremes", id=(1 << 63), bits=(1 << 64) - 1, y=2155, big=-(1 << 63)),
+        s.ins("extremes", id=(1 << 64) - 1, bits=0, y=1901, big=(1 << 63) - 1),
+        s.ins("extremes", id=(1 << 63) - 1, bits=1 << 63, y=None, big=0),
+    )
+    return ids
+
+
+async def _after_t(s: Script, ids: dict[str, Any]) -> None:
+    d, n, f = ids["dupes"], ids["nulluk"], ids["flt"]
+    await s.txn(
+        s.upd("wide", 1, b1=b"", t="narrow"),
+        s.upd("wide", 2, b1=_blob(65_535, b"\x00\xff\xfe"), b2=_blob(50_000, b"\xff")),
+        s.dele("wide", 3),
+        s.ins("wide", id=4, b1=_blob(65_000, b"\x00"), b2=_blob(65_000, b"\xff"), t="x" * 60_000),
+    )
+    await s.txn(s.dele("dupes", d[0]), s.upd("dupes", d[1], b="z"), s.ins("dupes", a=1, b="x"))
+    await s.txn(s.dele("dupes", d[4]), s.ins("dupes", a=None, b="y"), s.ins("dupes", a=2, b="y"))
+    await s.txn(s.upd("nulluk", n[0], u=5), s.upd("nulluk", n[2], u=None))
+    await s.txn(
+        s.dele("nulluk", n[3]), s.ins("nulluk", u=1, v="n1"), s.ins("nulluk", u=None, v=None)
+    )
+    await s.txn(
+        s.ins("flt", id=10, u=None, f=0.1, d=0.1, j={"k": [1, "a", None]}),
+        s.ins("flt", id=11, u=None, f=-3.4028234663852886e38, d=-0.0, j=None),
+        s.upd("flt", f[0], u=None, f=1.401298464324817e-45),
+        s.dele("flt", f[1]),
+    )
+    await s.txn(*(s.dele("wiped", i) for i in range(1, 6)))
+    await s.txn(
+        s.upd(WEIRD, (1, "a%b`c"), **{"order": "z"}),
+        s.upd(WEIRD, (2, "中文"), **{"ü": Decimal("-9999999999")}),
+        s.ins(WEIRD, **{"key`%": 3, "order": "%%", "ü": Decimal("0")}),
+    )
+    await s.txn(
+        s.upd("extremes", 1 << 63, bits=0, y=0),
+        s.dele("extremes", (1 << 64) - 1),
+        s.ins("extremes", id=(1 << 63) + 1, bits=(1 << 64) - 1, y=0, big=None),
+    )
+
+
+async def _undo(
+    env: Env, kafka: str, job: str, mysql_db: Any, sp: Any, tmp_path: Path
+) -> tiundo_pb2.JobStatus:
+    cfg = env.config(kafka, job, partitions=PARTITIONS)
+    result = await run_ingest(cfg, lambda _p: None)
+    assert result.state == "done", result
+    assert result.target_ts == sp.ts
+    settings = _settings(
+        env, kafka, job, mysql_db, sp, TIUNDO_BATCH_ROWS="2", TIUNDO_TXN_STATEMENTS="2"
+    )
+    workers = [
+        Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
+        Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
+    ]
+    try:
+        status = await wait_status(kafka, job, workers, 150)
+        tails = "\n".join(w.tail() for w in workers)
+        assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
+        assert status.target_ts == sp.ts and status.end_ts == result.end_ts
+        assert status.dead_letters == 0
+        return status
+    finally:
+        for w in workers:
+            w.stop()
+        await delete_topics(kafka, [f"{job}.kv"])
+        await delete_job_topics(kafka, job)
+
+
+async def test_scripted_edge_cases_undone(
+    mysql_db: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    job = f"nasty-{uuid.uuid4().hex[:6]}"
+    async with nasty_env(mysql_db) as env:
+        s = Script(env.workload)
+        ids = await _before_t(s)
+        sp = await env.workload.take_syncpoint()
+        await _after_t(s, ids)
+        before = await env.workload.checksums()
+        changed = {n for n in before if before[n].digest != sp.checksums[n].digest}
+        assert changed == set(sp.checksums) - {"untouched"}, changed
+        status = await _undo(env, kafka_bootstrap, job, mysql_db, sp, tmp_path)
+        by_name: Mapping[str, Any] = {t.table_name: t for t in status.tables}
+        assert by_name["wiped"].restored == 5 and by_name["wiped"].deleted == 0
+        assert "untouched" not in by_name or by_name["untouched"].restored == 0
+        after = await env.workload.checksums()
+        _assert_same_as_t(env.workload, after, sp.checksums)
+
+
+async def test_empty_window_succeeds_with_nothing_undone(
+    mysql_db: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    job = f"empty-{uuid.uuid4().hex[:6]}"
+    async with nasty_env(mysql_db) as env:
+        s = Script(env.workload)
+        await _before_t(s)
+        sp = await env.workload.take_syncpoint()
+        status = await _undo(env, kafka_bootstrap, job, mysql_db, sp, tmp_path)
+        assert sum(t.restored + t.deleted for t in status.tables) == 0, status
+        after = await env.workload.checksums()
+        _assert_same_as_t(env.workload, after, sp.checksums)
