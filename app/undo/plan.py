@@ -29,6 +29,9 @@ Why that holds (DESIGN.md, "Why it is correct"):
   values: the hidden id itself is not restored).
 
 No-ops (absent at both ends, or equal images) produce no action and are counted as skipped.
+"Equal" is strict about types (:func:`same_value`): Python's ``True == 1 == 1.0`` would call
+JSON ``true``, ``1`` and ``1.0`` equal, yet TiDB keeps them apart; a false "different" only
+costs a harmless rewrite, a false "equal" leaves the row at its ``E`` value.
 Images are mappings column name → decoded value; every column of ``table.columns`` that an
 action writes or matches must be present (:class:`PlanError` otherwise).
 """
@@ -55,6 +58,7 @@ __all__ = [
     "delete_key_for",
     "plan_row",
     "plan_table",
+    "same_value",
 ]
 
 
@@ -170,6 +174,23 @@ def _values(
         ) from exc
 
 
+def same_value(a: object, b: object) -> bool:
+    """Equal values of the same type, containers (JSON arrays/objects) compared item by item."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        assert isinstance(b, dict)
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        assert isinstance(b, list | tuple)
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def _same_image(t: Image, e: Image) -> bool:
+    return t.keys() == e.keys() and all(same_value(t[c], e[c]) for c in t)
+
+
 def delete_key_for(table: UndoTable, e_image: Image) -> tuple[str, ...] | None:
     """The unique key that names this ``E`` image in a phase-1 delete, or None (match all).
 
@@ -188,7 +209,7 @@ def delete_key_for(table: UndoTable, e_image: Image) -> tuple[str, ...] | None:
 def plan_row(table: UndoTable, row: MountedRow) -> tuple[Outcome, tuple[Action, ...]]:
     """The outcome and the actions (each with its ``phase``) for one changed row key."""
     t, e = row.t_image, row.e_image
-    if (t is None and e is None) or (t is not None and e is not None and dict(t) == dict(e)):
+    if (t is None and e is None) or (t is not None and e is not None and _same_image(t, e)):
         return Outcome.SKIPPED, ()
     common = (table, row.handle, row.first_commit_ts, row.last_commit_ts)
     if table.identity is not Identity.ROWID:

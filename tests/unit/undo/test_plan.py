@@ -123,3 +123,31 @@ def test_pk_table_without_pk_columns_is_refused() -> None:
     bad = TableSpec("d", "t", ("id",), Identity.INT_HANDLE)
     with pytest.raises(ValueError, match="without pk_columns"):
         plan_row(bad, row(1, {"id": 1}, None))
+
+
+JS = TableSpec("d", "j", ("id", "j"), Identity.INT_HANDLE, ("id",), json_columns=frozenset({"j"}))
+JS_ROWID = TableSpec("d", "jr", ("n", "j"), Identity.ROWID, json_columns=frozenset({"j"}))
+
+
+@pytest.mark.parametrize(
+    ("at_t", "at_e"),
+    [
+        (True, 1),  # JSON true and JSON 1 are different values (Python: True == 1)
+        (False, 0),
+        (1, 1.0),  # int64 1 renders "1", double 1.0 renders "1.0"
+        ({"a": [True, 2]}, {"a": [1, 2.0]}),
+        ([0], [False]),
+    ],
+)
+def test_json_values_equal_in_python_but_not_in_tidb_are_restored(
+    at_t: object, at_e: object
+) -> None:
+    r = row(4, {"id": 4, "j": at_t}, {"id": 4, "j": at_e})
+    assert plan_row(JS, r) == (Outcome.RESTORED, (Replace(JS, 4, 104, 204, (4, at_t)),))
+    r = row(4, {"n": 1, "j": at_t}, {"n": 1, "j": at_e})
+    outcome, actions = plan_row(JS_ROWID, r)
+    assert outcome is Outcome.RESTORED
+    assert actions == (
+        DeleteRow(JS_ROWID, 4, 104, 204, (1, at_e)),
+        Insert(JS_ROWID, 4, 104, 204, (1, at_t)),
+    )
