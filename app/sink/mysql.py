@@ -5,6 +5,9 @@ or not at all. Transient failures (connection lost, deadlock, lock wait timeout,
 conflicts and region/TiKV timeouts) roll back and retry the whole transaction with exponential
 backoff — safe because statements of one phase are idempotent (DESIGN.md §2.6). Anything else
 is :class:`SinkError` (not retriable): the caller fails the partition with a clear message.
+So is a statement that changes another number of rows than its ``expect_rows`` (phase-1
+deletes of ``_tidb_rowid`` tables): the transaction rolls back instead of leaving a table
+that is not at T behind a successful report.
 
 Every connection first runs :func:`app.undo.sqlgen.session_statements`: ``foreign_key_checks=0``,
 the decode time zone, a permissive ``sql_mode`` and, on TiDB, ``tidb_cdc_write_source`` so
@@ -239,6 +242,13 @@ class MySQLSink:
                             return False
                     for st in statements:
                         await cur.execute(st.sql, st.params)
+                        if st.expect_rows is not None and cur.rowcount != st.expect_rows:
+                            raise SinkError(
+                                f"{st.kind} changed {cur.rowcount} row(s), expected "
+                                f"{st.expect_rows}: the downstream is not at E "
+                                f"(commit_ts {st.first_commit_ts}..{st.last_commit_ts}): "
+                                f"{st.sql[:200]!r}"
+                            )
                 await conn.commit()
                 return True
             except BaseException:

@@ -43,7 +43,7 @@ from typing import cast
 from pymysql.converters import escape_string
 
 from app.codec.jsonbin import JsonValue, json_to_text
-from app.undo.model import UndoTable
+from app.undo.model import Identity, UndoTable
 from app.undo.plan import Action, DeleteByKey, DeleteRow, Insert, Replace, TablePlan
 
 __all__ = [
@@ -106,6 +106,11 @@ class Statement:
     """Smallest first_commit_ts among the covered row keys."""
     last_commit_ts: int
     """Largest last_commit_ts among the covered row keys."""
+    expect_rows: int | None = None
+    """Rows the statement must change, or None when any count is right. Set for phase-1
+    deletes of ``_tidb_rowid`` tables: each names one row present at E and the table only
+    shrinks in that phase, so another count means the downstream is not at E (a foreign write,
+    or a match that cannot hit) and going on would leave the table away from T."""
 
 
 def quote_ident(name: str) -> str:
@@ -239,13 +244,15 @@ def _multi_row(
     kind: str,
     rows: Iterable[tuple[Action, list[Param]]],
     limits: BatchLimits,
+    exact: bool = False,
 ) -> list[Statement]:
     out: list[Statement] = []
     batch: _Batch | None = None
 
     def flush(b: _Batch) -> None:
         sql = prefix + sep.join([row_sql] * b.tuples) + suffix
-        out.append(Statement(sql, tuple(b.params), kind, b.tuples, b.first_ts, b.last_ts))
+        expect = b.tuples if exact else None
+        out.append(Statement(sql, tuple(b.params), kind, b.tuples, b.first_ts, b.last_ts, expect))
 
     for action, params in rows:
         size = len(row_sql) + len(sep) + sum(_param_bytes(p) for p in params)
@@ -281,8 +288,9 @@ def _delete_row_statement(
 ) -> Statement:
     where, params = _row_match(table, columns, values, dialect)
     sql = f"DELETE FROM {table_name(table)} WHERE {where} LIMIT 1"
+    exact = 1 if table.identity is Identity.ROWID else None
     return Statement(
-        sql, tuple(params), "delete_row", 1, action.first_commit_ts, action.last_commit_ts
+        sql, tuple(params), "delete_row", 1, action.first_commit_ts, action.last_commit_ts, exact
     )
 
 
@@ -359,6 +367,7 @@ def statements(
                 "delete",
                 keys,
                 limits,
+                exact=table.identity is Identity.ROWID,
             )
     return out
 

@@ -153,3 +153,46 @@ async def test_a_step_is_applied_exactly_once_even_by_two_sinks(mysql_db: Any) -
         await a.close()
         await b.close()
         admin.close()
+
+
+async def test_rowid_phase1_delete_that_misses_its_row_fails_the_transaction(
+    mysql_db: Any,
+) -> None:
+    """Downstream not at E (a foreign write, or a match that cannot hit): refuse, roll back.
+
+    A phase-1 delete of a ``_tidb_rowid`` table names one row at E; matching nothing means the
+    phase-2 insert would add the T image next to a row that should have gone, and the job
+    would report success with a table that is not at T.
+    """
+    from app.undo.model import Identity, MountedRow, TableSpec
+    from app.undo.plan import plan_table
+    from app.undo.sqlgen import plan_statements
+
+    admin = await _admin(mysql_db)
+    sink = _sink(mysql_db)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE r (u INT NULL UNIQUE, v CHAR(4)) ENGINE=InnoDB")
+            await cur.execute("CREATE TABLE k (u INT NOT NULL UNIQUE, v INT) ENGINE=InnoDB")
+            await cur.execute("INSERT INTO r VALUES (NULL, 'e1'), (NULL, 'x')")
+            await cur.execute("INSERT INTO k VALUES (1, 1), (3, 3)")
+        d = mysql_db.db
+        r = TableSpec(d, "r", ("u", "v"), Identity.ROWID, unique_keys=(("u",),))
+        k = TableSpec(d, "k", ("u", "v"), Identity.ROWID, unique_keys=(("u",),))
+        rows_r = [  # E images: one present, one that a foreign write changed
+            MountedRow(1, {"u": None, "v": "t1"}, {"u": None, "v": "e1"}, 5, 6),
+            MountedRow(2, {"u": None, "v": "t2"}, {"u": None, "v": "e2"}, 5, 6),
+        ]
+        rows_k = [
+            MountedRow(1, {"u": 1, "v": 0}, {"u": 1, "v": 1}, 5, 6),
+            MountedRow(2, {"u": 2, "v": 0}, {"u": 2, "v": 2}, 5, 6),  # gone downstream
+        ]
+        for spec, rows in ((r, rows_r), (k, rows_k)):
+            phase0, _ = plan_statements(plan_table(spec, rows))
+            with pytest.raises(SinkError, match=r"changed [01] row\(s\), expected [12]\b"):
+                await sink.apply(list(phase0))
+        assert await _rows(admin, "SELECT u, v FROM r ORDER BY v") == [(None, "e1"), (None, "x")]
+        assert await _rows(admin, "SELECT u, v FROM k ORDER BY u") == [(1, 1), (3, 3)]
+    finally:
+        await sink.close()
+        admin.close()

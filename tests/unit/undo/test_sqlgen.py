@@ -105,8 +105,11 @@ def test_rowid_phases_all_column_delete_and_insert() -> None:
                 1,
                 5,
                 6,
+                expect_rows=1,  # a rowid phase-1 delete must hit its row
             ),
-            Statement("DELETE FROM `db`.`r` WHERE `u` IN (%s)", (9,), "delete", 1, 7, 8),
+            Statement(
+                "DELETE FROM `db`.`r` WHERE `u` IN (%s)", (9,), "delete", 1, 7, 8, expect_rows=1
+            ),
         ),
         (
             Statement(
@@ -314,3 +317,13 @@ def test_all_column_delete_matches_text_exactly() -> None:
         " AND `b` <=> %s AND `d` <=> %s LIMIT 1"
     )
     assert st.params == ("é😀 ", 3, b"x", Decimal("1.0"))
+
+
+def test_only_rowid_deletes_expect_an_exact_row_count() -> None:
+    """Primary-key deletes may legitimately miss (a REPLACE of the same phase removed the row)."""
+    pk = statements([DeleteByKey(T, 2, 2, 2, ("id",), (2,), 0), Replace(T, 1, 1, 1, (1, "a"))])
+    assert [s.expect_rows for s in pk] == [None, None]
+    rows = [MountedRow(h, None, {"u": h, "f": None, "j": None}, 7, 8) for h in (1, 2, 3)]
+    deletes, inserts = plan_statements(plan_table(R, rows), BatchLimits(max_rows=2))
+    assert inserts == ()
+    assert [(s.rows, s.expect_rows) for s in deletes] == [(2, 2), (1, 1)]
