@@ -17,6 +17,7 @@ And a job whose window holds no change at all must still end SUCCEEDED with noth
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -27,15 +28,17 @@ from typing import Any
 import aiomysql
 import pytest
 
-from ingest.worker import run_ingest
+from ingest.worker import IngestWorker, run_ingest
 from proto import tiundo_pb2
 from simulator.cluster import FakeCluster
+from simulator.regions import record_key
 from simulator.tabledef import ColumnDef, IndexDef, TableDef
+from simulator.tso import compose, physical
 from simulator.workload import Delete, Insert, RowOp, Update, Workload, WorkloadConfig, _apply
 
 from .faust_undo_harness import Worker, delete_job_topics, wait_status
-from .ingest_harness import Env, delete_topics
-from .test_e2e_undo import PARTITIONS, _assert_same_as_t, _settings
+from .ingest_harness import Env, cluster_env, delete_topics
+from .test_e2e_undo import PARTITIONS, SOAK, _assert_same_as_t, _settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -272,3 +275,75 @@ async def test_empty_window_succeeds_with_nothing_undone(
         assert sum(t.restored + t.deleted for t in status.tables) == 0, status
         after = await env.workload.checksums()
         _assert_same_as_t(env.workload, after, sp.checksums)
+
+
+async def _write_until(env: Env, stop_ts: int) -> int:
+    """Random transactions while the TSO is below ``stop_ts``; returns how many."""
+    n = 0
+    while env.cluster.tso.next() < stop_ts:
+        await env.workload.run(1)
+        n += 1
+        await asyncio.sleep(0.01)
+    return n
+
+
+@pytest.mark.parametrize("seed", [77] + [2000 + i for i in range(SOAK)])
+async def test_undo_after_ingest_under_combined_faults(
+    mysql_db: Any, kafka_bootstrap: str, tmp_path: Path, seed: int
+) -> None:
+    """Split during the scan, live split, leader moves and duplicated events in one ingest run;
+    live commits inside the window; the tables must still end at T."""
+    job = f"faults-{uuid.uuid4().hex[:6]}"
+    async with cluster_env(
+        mysql_db, seed=seed, rows=30, response_max_bytes=4_000
+    ) as env:  # small responses: every scan takes several messages
+        w = env.workload
+        await w.run(15)
+        sp = await w.take_syncpoint()
+        await w.run(40)
+        end_ts = compose(physical(env.cluster.tso.next()) + 1500, 0)
+        pids = env.physical_ids()
+        first = env.cluster.regions.locate_raw(record_key(pids[0], 1))
+        env.cluster.faults.split_during_scan(first.id, record_key(pids[0], 40_000))
+        env.cluster.faults.slow_scan(0.01)
+        cfg = env.config(kafka_bootstrap, job, partitions=PARTITIONS, end_ts=end_ts)
+        ingest = IngestWorker(cfg)
+        task = asyncio.create_task(ingest.run())
+        writer = asyncio.create_task(_write_until(env, compose(physical(end_ts) - 300, 0)))
+        workers: list[Worker] = []
+        try:
+            await asyncio.sleep(0.3)
+            env.cluster.faults.duplicate_events(True)
+            for pid in pids[1:3]:
+                region = env.cluster.regions.locate_raw(record_key(pid, 5))
+                env.cluster.faults.split(region.id, record_key(pid, 5))
+            for region in env.cluster.regions.all():
+                env.cluster.faults.move_leader(region.id)
+            assert await writer > 0
+            result = await asyncio.wait_for(task, 60)
+            env.cluster.faults.clear()
+            assert result.state == "done", result
+            assert result.end_ts == end_ts and result.target_ts == sp.ts
+            seen = result.region_errors
+            assert seen.get("not_leader", 0) > 0, seen
+            assert seen.get("epoch_not_match", 0) + seen.get("region_not_found", 0) > 0, seen
+            now = await w.checksums()
+            assert now != dict(sp.checksums)
+            settings = _settings(env, kafka_bootstrap, job, mysql_db, sp)
+            workers = [
+                Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
+                Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
+            ]
+            status = await wait_status(kafka_bootstrap, job, workers, 150)
+            tails = "\n".join(wk.tail() for wk in workers)
+            assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
+            assert status.dead_letters == 0
+            _assert_same_as_t(w, await w.checksums(), sp.checksums)
+        finally:
+            task.cancel()
+            writer.cancel()
+            await asyncio.gather(task, writer, return_exceptions=True)
+            for wk in workers:
+                wk.stop()
+            await delete_topics(kafka_bootstrap, [f"{job}.kv"])
+            await delete_job_topics(kafka_bootstrap, job)
