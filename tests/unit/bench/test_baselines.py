@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from app.undo.sqlgen import BatchLimits
 from bench.rto.baselines import CONTENDERS, build_statements
 from bench.rto.config import WorkloadSize
@@ -61,3 +63,28 @@ def test_pure_modules_load_no_io_framework() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == ""
+
+
+def test_a_new_contender_module_plugs_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "fake_tiundo_contender.py").write_text(
+        "from bench.rto.contenders import Contender\n"
+        "async def e2e(env, params):\n"
+        "    return {'seconds': 1.0}\n"
+        "CONTENDERS = tuple(\n"
+        "    Contender(f'tiundo_w{w}_p{p}', 'tiundo', e2e, {'workers': w, 'partitions': p})\n"
+        "    for w in (1, 2) for p in (1, 4, 8)\n"
+        ")\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = all_contenders(("bench.rto.baselines", "fake_tiundo_contender"))
+    assert [c.name for c in found][-6:] == [
+        "tiundo_w1_p1",
+        "tiundo_w1_p4",
+        "tiundo_w1_p8",
+        "tiundo_w2_p1",
+        "tiundo_w2_p4",
+        "tiundo_w2_p8",
+    ]
+    assert found[-1].params == {"workers": 2, "partitions": 8}
+    with pytest.raises(ValueError, match="repeated"):
+        all_contenders(("bench.rto.baselines", "bench.rto.baselines"))
