@@ -47,6 +47,7 @@ from ingest.config import IngestConfig
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_FOREIGN_WRITES",
     "EXIT_INTERRUPTED",
     "EXIT_UNREACHABLE",
     "EXIT_UNSAFE",
@@ -69,6 +70,8 @@ EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_UNSAFE: Final = 3
 EXIT_UNREACHABLE: Final = 4
+#: the undo of (T, E] succeeded, but another writer changed selected tables after E
+EXIT_FOREIGN_WRITES: Final = 5
 EXIT_INTERRUPTED: Final = 130
 
 DEFAULT_PD: Final = "pd://127.0.0.1:2379"

@@ -32,6 +32,7 @@ import click
 from app.cli_common import (
     DEFAULT_WORKERS,
     EXIT_FAILED,
+    EXIT_FOREIGN_WRITES,
     JobFailedError,
     Settings,
     cluster_options,
@@ -205,6 +206,16 @@ async def run_job(
     return RunOutcome(status, result, time.monotonic() - started, sql_file)
 
 
+def exit_status(out: RunOutcome) -> int:
+    """0 only when every table is back at T and nobody else wrote after E."""
+    if out.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
+        return EXIT_FAILED
+    if out.ingest.foreign_writes:
+        # the rows those writers touched are not at T: not a plain success
+        return EXIT_FOREIGN_WRITES
+    return 0
+
+
 def render_outcome(out: RunOutcome) -> str:
     """The final report: the job status, RTO and what the ingest saw."""
     st, ing = out.status, out.ingest
@@ -305,5 +316,6 @@ def run(**params: Any) -> None:  # fmt: skip
         )
     )
     click.echo(render_outcome(outcome))
-    if outcome.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
-        raise SystemExit(EXIT_FAILED)
+    code = exit_status(outcome)
+    if code:
+        raise SystemExit(code)

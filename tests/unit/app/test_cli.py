@@ -361,3 +361,31 @@ def test_phase_model_and_plain_lines() -> None:
     assert len(lines) == 2
     assert "regions 7/10 (55 changes)" in lines[0] and "records 30/40" in lines[0]
     assert "records 40/40" in lines[1] and "(20 rows applied)" in lines[1]
+
+
+def _outcome(state: int, foreign_writes: int) -> Any:
+    from app.cli_run import RunOutcome
+    from ingest.worker import IngestResult
+    from proto import tiundo_pb2
+
+    ingest = IngestResult(
+        job="j", topic="j.kv", state="done", target_ts=1, end_ts=2, primary_ts=0, tables=(),
+        changes=0, records=0, changes_per_partition=(), batches_per_partition=(),
+        foreign_writes=foreign_writes, dropped={}, region_errors={}, stream_reconnects=0,
+        duration_s=0.0,
+    )  # fmt: skip
+    return RunOutcome(tiundo_pb2.JobStatus(job_id="j", state=state), ingest, 1.0)
+
+
+def test_run_exit_status_is_zero_only_for_a_clean_success() -> None:
+    from app.cli_common import EXIT_FAILED, EXIT_FOREIGN_WRITES
+    from app.cli_run import exit_status, render_outcome
+    from proto import tiundo_pb2
+
+    S = tiundo_pb2.JobStatus
+    assert exit_status(_outcome(S.SUCCEEDED, 0)) == 0
+    assert exit_status(_outcome(S.SUCCEEDED, 3)) == EXIT_FOREIGN_WRITES
+    assert "WARNING: 3 write(s) after E" in render_outcome(_outcome(S.SUCCEEDED, 3))
+    for state in (S.FAILED, S.INCOMPLETE, S.RUNNING):
+        assert exit_status(_outcome(state, 0)) == EXIT_FAILED
+        assert exit_status(_outcome(state, 2)) == EXIT_FAILED
