@@ -54,7 +54,7 @@ def test_pure_modules_load_no_io_framework() -> None:
     code = (
         "import sys\n"
         "import bench.rto, bench.rto.config, bench.rto.schema, bench.rto.history, "
-        "bench.rto.pervent, bench.rto.stats\n"
+        "bench.rto.pervent, bench.rto.stats, bench.rto.store, bench.rto.mvcc_feed\n"
         "bad = [m for m in ('asyncio', 'aiomysql', 'faust', 'grpc', 'aiokafka', 'matplotlib')"
         " if m in sys.modules]\n"
         "print(','.join(bad))\n"
