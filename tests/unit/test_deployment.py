@@ -30,6 +30,7 @@ def test_tiundo_services_get_every_setting_by_url() -> None:
         assert env["TIUNDO_DOWNSTREAM"].startswith("mysql://")
         assert env["TIUNDO_STATUS_API"].startswith("http://")
         assert env["TIUNDO_JOB"]
+        assert env["TIUNDO_TABLES"], "tiundo ingest needs the tables to rewind"
         assert int(env["TIUNDO_PARTITIONS"]) >= services["worker"]["deploy"]["replicas"]
 
 
