@@ -41,7 +41,7 @@ __all__ = [
     "all_contenders",
 ]
 
-CONTENDER_MODULES: Final = ("bench.rto.baselines",)
+CONTENDER_MODULES: Final = ("bench.rto.baselines", "bench.rto.tiundo_e2e")
 """Modules whose ``CONTENDERS`` take part, in run order."""
 
 

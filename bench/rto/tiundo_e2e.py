@@ -1,0 +1,412 @@
+"""tiundo end to end as a contender: ``tiundo run`` against the fake cluster holding the history.
+
+Per run, as a DBA would: a fresh job id, ``python -m app.cli run --workers W`` with
+``TIUNDO_PARTITIONS=P`` against the workload's seeded fake cluster (:mod:`bench.rto.
+tiundo_cluster`, started once per workload and reused by every repeat): T from the syncpoint
+table, E a PD TSO taken by the job after the whole history, the undo written into ``env.db``.
+Timed from starting the command to its exit after the final report (``seconds``); the command's
+own figure (``RTO … start to report``) is kept as ``reported_s``. The harness then checks the
+tables against T; the exit status must be 0 (SUCCEEDED, no foreign writes).
+
+Measured besides: peak RSS (``VmHWM``) of the ``tiundo run`` process (``ingest``: it runs the
+ingest worker) and of each worker subprocess (``worker0``…), found as its children in
+``/proc``; and where the time went (``phases``): the ingest's own duration, when the plain
+progress lines first showed every region initialized, END sent, every record compacted, and
+per partition when its undo (mount, plan, apply, after its End) started and finished, from the
+partition reports on ``<job>.progress``. The job's Kafka topics and folder are removed after
+each run. ``writer_check_s`` (default 0, i.e. ``--writer-check 0``: the changefeed is known to
+be stopped) is a param; tiundo's own default watch of 2 s would add 2 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import pickle
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Final
+
+from aiokafka.admin import AIOKafkaAdminClient
+
+from app.jobstate import JobWatcher
+from app.report import PartitionReport
+from bench.rto.contenders import BenchEnv, Contender, Timing
+from bench.rto.procs import RssWatcher
+from bench.rto.tiundo_cluster import ClusterInfo, read_info
+
+__all__ = [
+    "CONTENDERS",
+    "MAX_CHANGES",
+    "children_of",
+    "e2e",
+    "ensure_cluster",
+    "parse_children",
+    "partition_phases",
+    "progress_marks",
+    "report_figures",
+]
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+MAX_CHANGES: Final = 1_000_000
+"""Seeding is linear in changes (43 s and 640 MiB per million): the ``hot`` workload of
+``--size full`` (10 M changes, ~7 min and ~6.4 GB just to seed) is skipped; ``small``'s runs."""
+CLUSTER_START_TIMEOUT_S: Final = 1800.0
+DEFAULT_KAFKA: Final = "127.0.0.1:9092"
+
+_CLUSTER: list[subprocess.Popen[bytes]] = []  # keeps the Popen referenced (no ResourceWarning)
+
+
+# ---- the cluster ------------------------------------------------------------------------------
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_cluster(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"bench.rto.tiundo_cluster" in cmd
+
+
+def _start_cluster(env: BenchEnv, info_path: Path) -> subprocess.Popen[bytes]:
+    """Stop another workload's cluster (ours, by its pid) and start this one's."""
+    info = read_info(info_path)
+    if info is not None and _alive(info.pid) and _is_cluster(info.pid):
+        os.kill(info.pid, signal.SIGTERM)
+        for _ in range(600):
+            if not _alive(info.pid):
+                break
+            time.sleep(0.1)
+    info_path.unlink(missing_ok=True)
+    scratch = info_path.parent
+    env_file = scratch / f"tiundo-env-{env.workload}.pickle"
+    env_file.write_bytes(pickle.dumps(env))
+    with (scratch / f"tiundo-cluster-{env.workload}.log").open("ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.rto.tiundo_cluster", "--env", str(env_file),
+             "--info", str(info_path), "--owner", str(os.getppid())],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,  # outlives this run: the next repeats reuse it
+        )  # fmt: skip
+    _CLUSTER.append(proc)
+    return proc
+
+
+def _running_cluster(env: BenchEnv, info_path: Path) -> ClusterInfo | None:
+    info = read_info(info_path)
+    if info is not None and info.workdir == env.workdir and _alive(info.pid):
+        return info if _is_cluster(info.pid) else None
+    return None
+
+
+async def ensure_cluster(env: BenchEnv) -> ClusterInfo:
+    """The workload's seeded cluster: reuse the running one, else replace it (untimed)."""
+    info_path = Path(env.scratch) / "tiundo-cluster.json"
+    await asyncio.to_thread(info_path.parent.mkdir, parents=True, exist_ok=True)
+    info = await asyncio.to_thread(_running_cluster, env, info_path)
+    if info is not None:
+        return info
+    proc = await asyncio.to_thread(_start_cluster, env, info_path)
+    deadline = time.monotonic() + CLUSTER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        info = await asyncio.to_thread(read_info, info_path)
+        if info is not None and info.pid == proc.pid:
+            return info
+        if proc.poll() is not None:
+            log = info_path.parent / f"tiundo-cluster-{env.workload}.log"
+            text = await asyncio.to_thread(log.read_text, errors="replace")
+            raise RuntimeError(f"fake cluster exited {proc.returncode}: {text[-1500:]}")
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"fake cluster not ready in {CLUSTER_START_TIMEOUT_S:.0f}s")
+
+
+# ---- processes --------------------------------------------------------------------------------
+
+
+def parse_children(texts: Iterable[str]) -> list[int]:
+    """Pids listed in ``/proc/<pid>/task/<tid>/children`` files (space separated)."""
+    return sorted({int(p) for t in texts for p in t.split()})
+
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` (every thread's ``children`` file)."""
+    texts = []
+    for f in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            texts.append(f.read_text())
+    return parse_children(texts)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+class _Tree:
+    """Names the ``tiundo run`` process and its worker children for :class:`RssWatcher`."""
+
+    def __init__(self, root: int, watcher: RssWatcher) -> None:
+        self.watcher = watcher
+        self.names: dict[int, str] = {root: "ingest"}
+        self.root = root
+        watcher.add("ingest", root)
+
+    def scan(self) -> None:
+        todo = [self.root]
+        while todo:
+            pid = todo.pop()
+            for child in children_of(pid):
+                if child not in self.names:
+                    workers = sum(n.startswith("worker") for n in self.names.values())
+                    cmd = _cmdline(child)
+                    name = f"worker{workers}" if " worker" in cmd else f"other{child}"
+                    self.names[child] = name
+                    self.watcher.add(name, child)
+                todo.append(child)
+
+
+def _pump(stream: IO[bytes], t0: float, sink: list[tuple[float, str]]) -> None:
+    for raw in stream:
+        sink.append((time.perf_counter() - t0, raw.decode(errors="replace").rstrip()))
+
+
+# ---- what the run printed ---------------------------------------------------------------------
+
+_RTO_RE = re.compile(
+    r"RTO \(tiundo run, start to report\) = ([\d.]+) s\s+rows restored or deleted = (\d+)"
+    r"\s+changes read = (\d+) in ([\d.]+) s"
+)
+_FIELD_RE = re.compile(r"\b(regions|records|partitions) (\d+)/(\d+)")
+
+
+def report_figures(text: str) -> dict[str, float]:
+    """``reported_s``, ``rows``, ``changes_read``, ``ingest_s`` from the final report."""
+    m = _RTO_RE.search(text)
+    if m is None:
+        return {}
+    return {
+        "reported_s": float(m.group(1)),
+        "rows": int(m.group(2)),
+        "changes_read": int(m.group(3)),
+        "ingest_s": float(m.group(4)),
+    }
+
+
+def progress_marks(lines: Sequence[tuple[float, str]]) -> dict[str, float]:
+    """When (s since the command started) the plain progress lines first showed each mark.
+
+    Lines come at most every 2 s (``LineDisplay``), so a mark is late by up to that.
+    """
+    marks: dict[str, float] = {}
+
+    def mark(name: str, t: float) -> None:
+        marks.setdefault(name, round(t, 2))
+
+    for t, line in lines:
+        if "] regions " not in line:
+            continue
+        mark("first_progress_s", t)
+        fields = {m[1]: (int(m[2]), int(m[3])) for m in _FIELD_RE.finditer(line)}
+        reg, regs = fields.get("regions", (0, 0))
+        rec, recs = fields.get("records", (0, 0))
+        parts, nparts = fields.get("partitions", (0, 0))
+        if regs and reg == regs:
+            mark("regions_initialized_s", t)
+        if "END sent" in line:
+            mark("end_sent_s", t)
+        if recs and rec >= recs:
+            mark("records_compacted_s", t)
+        if parts:
+            mark("first_partition_undone_s", t)
+        if nparts and parts == nparts:
+            mark("partitions_undone_s", t)
+    return marks
+
+
+def partition_phases(reports: Mapping[int, PartitionReport], t0_unix_ms: int) -> dict[str, Any]:
+    """Undo start/finish per partition, in s since the command started, and their spread."""
+    if not reports:
+        return {}
+    starts = [(r.started_unix_ms - t0_unix_ms) / 1000 for r in reports.values()]
+    ends = [(r.finished_unix_ms - t0_unix_ms) / 1000 for r in reports.values()]
+    spans = [e - s for s, e in zip(starts, ends, strict=True)]
+    return {
+        "undo_first_start_s": round(min(starts), 2),
+        "undo_last_start_s": round(max(starts), 2),
+        "undo_end_s": round(max(ends), 2),
+        "undo_partition_max_s": round(max(spans), 2),
+        "undo_partitions": {
+            p: [round(s, 2), round(e, 2)]
+            for p, s, e in sorted(
+                (
+                    p,
+                    (r.started_unix_ms - t0_unix_ms) / 1000,
+                    (r.finished_unix_ms - t0_unix_ms) / 1000,
+                )
+                for p, r in reports.items()
+            )
+        },
+    }
+
+
+# ---- Kafka ------------------------------------------------------------------------------------
+
+
+async def _reports(bootstrap: str, job: str, partitions: int) -> dict[int, PartitionReport]:
+    async with JobWatcher(bootstrap, job, partitions) as watcher:
+        snap = await watcher.snapshot()
+    return dict(snap.reports)
+
+
+async def delete_job_topics(bootstrap: str, job: str) -> list[str]:
+    """Delete ``<job>.*`` and the Faust app's ``tiundo-<job>-*`` topics; returns their names."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
+        if mine:
+            await admin.delete_topics(mine)
+        return sorted(mine)
+    finally:
+        await admin.close()
+
+
+# ---- the contender ----------------------------------------------------------------------------
+
+
+def _command_env(env: BenchEnv, info: ClusterInfo, kafka: str, partitions: int) -> dict[str, str]:
+    m = env.mysql
+    base = {k: v for k, v in os.environ.items() if not k.startswith("TIUNDO_")}
+    return {
+        **base,
+        "PYTHONPATH": str(ROOT),
+        "TIUNDO_PD": info.pd,
+        "TIUNDO_STATUS_API": info.status_api,
+        # the path names the schema of the syncpoint table
+        "TIUNDO_DOWNSTREAM": f"mysql://{m.user}:{m.password}@{m.host}:{m.port}/{info.sp_db}",
+        "TIUNDO_SYNCPOINT_DB": info.sp_db,
+        "TIUNDO_PROGRESS_DB": info.sp_db,  # dropped with the cluster
+        "TIUNDO_TABLES": f"{env.db}.*",
+        "TIUNDO_DIALECT": "mysql",
+        "TIUNDO_KAFKA": kafka,
+        "TIUNDO_PARTITIONS": str(partitions),
+        "TIUNDO_SESSION_TIMEOUT_S": "6",  # as the demo; only matters when a worker dies
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Ran:
+    """One finished ``tiundo run``: wall time, exit status, its lines, peak RSS per process."""
+
+    seconds: float
+    t0_unix_ms: int
+    returncode: int
+    out: list[tuple[float, str]]
+    err: list[tuple[float, str]]
+    rss_kib: dict[str, int]
+
+
+def _run_tiundo(cmd: list[str], cmd_env: dict[str, str]) -> _Ran:
+    """Start the command, follow its process tree's RSS until it exits (blocking)."""
+    out: list[tuple[float, str]] = []
+    err: list[tuple[float, str]] = []
+    watcher = RssWatcher(interval_s=0.1)
+    try:
+        t0_unix_ms = time.time_ns() // 1_000_000
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=cmd_env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = [
+            threading.Thread(target=_pump, args=(stream, t0, sink), daemon=True)
+            for stream, sink in ((proc.stdout, out), (proc.stderr, err))
+        ]
+        for p in pumps:
+            p.start()
+        tree = _Tree(proc.pid, watcher)
+        while proc.poll() is None:
+            tree.scan()
+            time.sleep(0.1)
+        seconds = time.perf_counter() - t0
+        for p in pumps:
+            p.join(10)
+    finally:
+        rss = watcher.stop()
+    return _Ran(seconds, t0_unix_ms, proc.returncode, out, err, rss)
+
+
+def _failure(ran: _Ran, job_dir: Path) -> str:
+    logs = " || ".join(
+        f"{w.name}: " + " | ".join(w.read_text(errors="replace").splitlines()[-4:])
+        for w in sorted(job_dir.glob("worker*.log"))
+    )
+    tail = " | ".join(line for _, line in (ran.err + ran.out)[-8:])
+    return f"tiundo run exited {ran.returncode}: {tail} || {logs} (job folder {job_dir})"
+
+
+async def e2e(env: BenchEnv, params: Mapping[str, int]) -> Timing:
+    """One ``tiundo run`` of the window (module docstring); raises unless it succeeded."""
+    workers, partitions = params["workers"], params["partitions"]
+    info = await ensure_cluster(env)
+    kafka = os.environ.get("TIUNDO_KAFKA") or DEFAULT_KAFKA
+    bootstrap = kafka.removeprefix("kafka://")
+    job = f"rto-w{workers}p{partitions}-{uuid.uuid4().hex[:8]}"
+    job_dir = Path(env.scratch) / job
+    cmd = [sys.executable, "-m", "app.cli", "run", "--job", job, "--workers", str(workers),
+           "--writer-check", str(params.get("writer_check_s", 0)), "--job-dir", str(job_dir),
+           "--progress", "plain"]  # fmt: skip
+    try:
+        ran = await asyncio.to_thread(_run_tiundo, cmd, _command_env(env, info, kafka, partitions))
+        if ran.returncode != 0:
+            raise RuntimeError(await asyncio.to_thread(_failure, ran, job_dir))
+        reports = await _reports(bootstrap, job, partitions)
+    finally:
+        with contextlib.suppress(Exception):
+            await delete_job_topics(bootstrap, job)
+    await asyncio.to_thread(shutil.rmtree, job_dir, ignore_errors=True)
+    figures = report_figures("\n".join(line for _, line in ran.out))
+    phases: dict[str, Any] = {"ingest_s": figures.get("ingest_s")}
+    phases.update(progress_marks(ran.err))
+    phases.update(partition_phases(reports, ran.t0_unix_ms))
+    return {
+        "seconds": ran.seconds,
+        "reported_s": figures.get("reported_s"),
+        "rows": figures.get("rows"),
+        "changes_read": figures.get("changes_read"),
+        "phases": phases,
+        "rss_kib": ran.rss_kib,
+        "cluster": {"seed_s": info.seed_s, "rss_kib": info.rss_kib, "t_ts": info.t_ts},
+    }
+
+
+CONTENDERS: tuple[Contender, ...] = tuple(
+    Contender(
+        f"tiundo_w{w}_p{p}", "tiundo", e2e, {"workers": w, "partitions": p}, max_changes=MAX_CHANGES
+    )
+    for w in (1, 2)
+    for p in (1, 4, 8)
+)
