@@ -171,6 +171,7 @@ class _Tree:
         self.watcher = watcher
         self.names: dict[int, str] = {root: "ingest"}
         self.root = root
+        self.root_cmd = _cmdline(root)
         watcher.add("ingest", root)
 
     def scan(self) -> None:
@@ -179,9 +180,11 @@ class _Tree:
             pid = todo.pop()
             for child in children_of(pid):
                 if child not in self.names:
-                    workers = sum(n.startswith("worker") for n in self.names.values())
                     cmd = _cmdline(child)
-                    name = f"worker{workers}" if " worker" in cmd else f"other{child}"
+                    if not cmd or cmd == self.root_cmd:
+                        continue  # forked, not yet exec'd: name it when it shows its command
+                    workers = sum(n.startswith("worker") for n in self.names.values())
+                    name = f"worker{workers}" if "app.cli worker" in cmd else f"other{child}"
                     self.names[child] = name
                     self.watcher.add(name, child)
                 todo.append(child)
