@@ -9,6 +9,11 @@ So is a statement that changes another number of rows than its ``expect_rows`` (
 deletes of ``_tidb_rowid`` tables): the transaction rolls back instead of leaving a table
 that is not at T behind a successful report.
 
+Round trips: consecutive statements of a transaction travel together as one multi-statement
+request (up to ``request_bytes`` of SQL; aiomysql always offers CLIENT_MULTI_STATEMENTS, which
+TiDB honours whatever ``tidb_multi_statement_mode`` says). Each statement keeps its own result,
+so ``expect_rows`` is still checked statement by statement.
+
 Every connection first runs :func:`app.undo.sqlgen.session_statements`: ``foreign_key_checks=0``,
 the decode time zone, a permissive ``sql_mode`` and, on TiDB, ``tidb_cdc_write_source`` so
 TiCDC and our foreign-write check recognise tiundo's own writes. Statements carry bound
@@ -49,6 +54,11 @@ from app.urls import MySQLTarget
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
 
 log = logging.getLogger(__name__)
+
+DEFAULT_REQUEST_BYTES = 512 * 1024
+"""Upper bound of the SQL text of one multi-statement request (well under the 4 MiB
+``max_allowed_packet`` of MySQL 5.7; TiDB allows 64 MiB)."""
+_MAX_REQUEST_STATEMENTS = 500
 
 TRANSIENT_MYSQL_CODES = frozenset(
     {
@@ -91,6 +101,29 @@ class Step:
         return (self.job, self.partition, self.table_id, self.phase, self.settings)
 
 
+def _requests(statements: Sequence[Statement], max_bytes: int) -> list[list[Statement]]:
+    """Consecutive statements grouped into requests of at most ``max_bytes`` of SQL text.
+
+    A phase-1 ``_tidb_rowid`` delete names one row per statement; sending them one round trip
+    each made that table the slowest of the undo. Grouping keeps the order and the per-statement
+    results. The size is estimated from the text and parameters before escaping (x2 for bytes
+    and strings, which the driver may escape); a statement larger than the cap travels alone.
+    """
+    out: list[list[Statement]] = []
+    size = 0
+    for st in statements:
+        n = len(st.sql) + sum(
+            2 * len(p) + 8 if isinstance(p, bytes | str) else 24 for p in st.params
+        )
+        if out and size + n <= max_bytes and len(out[-1]) < _MAX_REQUEST_STATEMENTS:
+            out[-1].append(st)
+            size += n
+        else:
+            out.append([st])
+            size = n
+    return out
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether a retry of the same transaction may succeed (pure: looks only at ``exc``)."""
     if isinstance(exc, TransientError):
@@ -118,6 +151,7 @@ class MySQLSink:
         backoff_s: float = 0.2,
         max_backoff_s: float = 5.0,
         progress_db: str = "",
+        request_bytes: int = DEFAULT_REQUEST_BYTES,
     ) -> None:
         self._url = url
         self._progress = (
@@ -134,6 +168,7 @@ class MySQLSink:
         self._backoff = backoff_s
         self._max_backoff = max_backoff_s
         self._pool: Any = None
+        self._request_bytes = max(1, request_bytes)
         self._ready: weakref.WeakSet[Any] = weakref.WeakSet()
         self._lock = asyncio.Lock()
         self.transactions = 0
@@ -240,15 +275,8 @@ class MySQLSink:
                         if cur.rowcount != 1:  # applied already (or not our turn): skip it
                             await conn.rollback()
                             return False
-                    for st in statements:
-                        await cur.execute(st.sql, st.params)
-                        if st.expect_rows is not None and cur.rowcount != st.expect_rows:
-                            raise SinkError(
-                                f"{st.kind} changed {cur.rowcount} row(s), expected "
-                                f"{st.expect_rows}: the downstream is not at E "
-                                f"(commit_ts {st.first_commit_ts}..{st.last_commit_ts}): "
-                                f"{st.sql[:200]!r}"
-                            )
+                    for group in _requests(statements, self._request_bytes):
+                        await self._run_request(cur, group)
                 await conn.commit()
                 return True
             except BaseException:
@@ -256,6 +284,30 @@ class MySQLSink:
                     await conn.rollback()
                 conn.close()  # a broken or half-done connection never goes back to the pool
                 raise
+
+    async def _run_request(self, cur: Any, group: Sequence[Statement]) -> None:
+        """Run ``group`` in one round trip (a multi-statement request when it has several).
+
+        Every statement still has its own result, read in order, so ``expect_rows`` is checked
+        per statement; the server stops at the first failing statement and the error is raised
+        when its result is read (the transaction is then rolled back by the caller).
+        """
+        if len(group) == 1:
+            await cur.execute(group[0].sql, group[0].params)
+        else:
+            await cur.execute(";\n".join(cur.mogrify(st.sql, st.params) for st in group))
+        for i, st in enumerate(group):
+            if i and not await cur.nextset():
+                raise SinkError(f"multi-statement request ended after {i} of {len(group)} results")
+            if st.expect_rows is not None and cur.rowcount != st.expect_rows:
+                raise SinkError(
+                    f"{st.kind} changed {cur.rowcount} row(s), expected "
+                    f"{st.expect_rows}: the downstream is not at E "
+                    f"(commit_ts {st.first_commit_ts}..{st.last_commit_ts}): "
+                    f"{st.sql[:200]!r}"
+                )
+        while await cur.nextset():  # never expected: keep the connection's protocol in step
+            raise SinkError("multi-statement request returned more results than statements")
 
     async def apply(self, statements: Sequence[Statement], step: Step | None = None) -> bool:
         """Run ``statements`` as one transaction; retry transient failures with backoff.

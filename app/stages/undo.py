@@ -12,12 +12,14 @@ Order on partition ``p`` (DESIGN.md §2.5-2.7):
 5. ``part/<p>``, and the job status once every partition reported.
 
 Keys are read from the partition's RocksDB in key order, ``mount_chunk`` at a time; statements
-are grouped into transactions of ``txn_statements``. The sequence of transactions of a
-(table, phase) is a function of the partition's state and the batch settings, so a counter of
-committed transactions lets a restarted worker skip what it already applied. The counter lives
-in the downstream (``TIUNDO_PROGRESS_DB``, advanced inside each transaction: exactly once, see
-:mod:`app.sink.mysql`); the progress table's ``txn/<table>/<phase>/<settings>`` is the fallback
-when that is switched off. A phase whose ``done`` note is on the board is never run again.
+are grouped into transactions of ``txn_statements × batch_rows`` rows (four full multi-row
+statements, or thousands of one-row deletes, which the sink sends many per round trip). The
+sequence of transactions of a (table, phase) is a function of the partition's state and the
+batch settings, so a counter of committed transactions lets a restarted worker skip what it
+already applied. The counter lives in the downstream (``TIUNDO_PROGRESS_DB``, advanced inside
+each transaction: exactly once, see :mod:`app.sink.mysql`); the progress table's
+``txn/<table>/<phase>/<settings>`` is the fallback when that is switched off. A phase whose
+``done`` note is on the board is never run again.
 """
 
 from __future__ import annotations
@@ -129,7 +131,8 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     if done_key in board.notes:
         return table_report_from_json(board.notes[done_key])
     sink = await _sink() if t.spec is not None else None
-    settings = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}"
+    # "r": transactions are cut by rows (see below); another cut gives another txn sequence
+    settings = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}r"
     txn_key = f"txn/{t.tid}/{phase}/{settings}".encode()
     committed = int(progress_table.get(txn_key) or b"0")
     if sink is not None:  # the downstream's own counter is exact (same transaction as the rows)
@@ -137,19 +140,26 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     if committed:
         log.info("partition %d table %d phase %d: resuming after %d committed transactions",
                  p, t.tid, phase, committed)  # fmt: skip
-    n_txn = 0
+    n_txn = n_statements = pending_rows = 0
     counts = PlanCounts()
     dead = 0
     pending: list[Statement] = []
+    # A transaction holds txn_statements full statements' worth of rows: single-row statements
+    # (phase-1 all-column deletes) share transactions by the thousand instead of by four.
+    txn_rows = config.txn_statements * config.batch_rows
+    started = time.monotonic()
+    sink_s = 0.0
 
     async def flush() -> None:
-        nonlocal n_txn, pending
+        nonlocal n_txn, pending, pending_rows, sink_s
         n_txn += 1
         if n_txn > committed:
             assert sink is not None
+            t0 = time.monotonic()
             await sink.apply(pending, Step(config.job, p, t.tid, phase, settings, n_txn))
+            sink_s += time.monotonic() - t0
             progress_table[txn_key] = str(n_txn).encode()
-        pending = []
+        pending, pending_rows = [], 0
 
     for chunk in chunks(iter_range(cdb, *table_key_range(t.tid)), config.mount_chunk):
         actions: list[Action] = []
@@ -167,8 +177,10 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
             counts = counts.add(outcome)
             actions.extend(a for a in acts if a.phase == phase)
         for st in statements(actions, _LIMITS, _DIALECT):
+            n_statements += 1
             pending.append(st)
-            if len(pending) >= config.txn_statements:
+            pending_rows += st.rows
+            if pending_rows >= txn_rows or len(pending) >= txn_rows:
                 await flush()
         await asyncio.sleep(0)  # let heartbeats and other partitions' actors run
     if pending:
@@ -176,6 +188,12 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     db, name = (t.spec.db, t.spec.name) if t.spec else ("", "")
     rep = TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
     await board.publish(done_key, table_report_json(rep))
+    took = time.monotonic() - started
+    log.info(
+        "partition %d table %d phase %d: %d statements in %d transactions, %.2f s "
+        "(downstream %.2f s, mount/plan/SQL %.2f s)",
+        p, t.tid, phase, n_statements, n_txn, took, sink_s, took - sink_s,
+    )  # fmt: skip
     return rep
 
 

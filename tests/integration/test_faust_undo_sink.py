@@ -228,3 +228,45 @@ async def test_rowid_all_column_delete_tells_json_int_from_double(mysql_db: Any)
     finally:
         await sink.close()
         admin.close()
+
+
+async def test_phase1_row_deletes_share_round_trips_and_keep_their_row_checks(
+    mysql_db: Any,
+) -> None:
+    """300 all-column ``LIMIT 1`` deletes (twins included) go in a few multi-statement requests.
+
+    Each still removes exactly one row; a miss in the last request rolls every request back.
+    """
+    from app.sink.mysql import _requests
+    from app.undo.model import Identity, MountedRow, TableSpec
+    from app.undo.plan import plan_table
+    from app.undo.sqlgen import plan_statements
+
+    admin = await _admin(mysql_db)
+    sink = _sink(mysql_db, request_bytes=8192)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE r (a INT NOT NULL, v VARCHAR(8)) ENGINE=InnoDB")
+            # rows 0..149 once and 150..299 twice: every delete must take exactly one twin
+            vals = [(i, f"v{i}") for i in range(300)] + [(i, f"v{i}") for i in range(150, 300)]
+            await cur.executemany("INSERT INTO r VALUES (%s, %s)", vals)
+        spec = TableSpec(mysql_db.db, "r", ("a", "v"), Identity.ROWID)
+        rows = [MountedRow(i, None, {"a": i, "v": f"v{i}"}, 5, 6) for i in range(300)]
+        phase0, _ = plan_statements(plan_table(spec, rows))
+        assert len(phase0) == 300 and all(st.expect_rows == 1 for st in phase0)
+        groups = _requests(list(phase0), 8192)
+        assert 1 < len(groups) < 300 and [s for g in groups for s in g] == list(phase0)
+
+        miss = MountedRow(999, None, {"a": 999, "v": "v999"}, 5, 6)  # not downstream
+        bad, _ = plan_statements(plan_table(spec, [*rows, miss]))
+        with pytest.raises(SinkError, match=r"changed 0 row\(s\), expected 1"):
+            await sink.apply(list(bad))
+        assert (await _rows(admin, "SELECT COUNT(*) FROM r"))[0][0] == 450  # rolled back
+
+        assert await sink.apply(list(phase0))
+        assert await _rows(admin, "SELECT a, COUNT(*) FROM r GROUP BY a ORDER BY a") == [
+            (i, 1) for i in range(150, 300)
+        ]
+    finally:
+        await sink.close()
+        admin.close()
