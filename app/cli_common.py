@@ -328,7 +328,8 @@ def undo_options() -> Decorator:
         _opt("--batch-rows", env="TIUNDO_BATCH_ROWS", type=click.IntRange(1),
              help=f"rows per multi-row statement [{DEFAULT_BATCH_ROWS}]"),
         _opt("--txn-statements", env="TIUNDO_TXN_STATEMENTS", type=click.IntRange(1),
-             help=f"statements per downstream transaction [{DEFAULT_TXN_STATEMENTS}]"),
+             help="full multi-row statements per downstream transaction "
+             f"(× --batch-rows rows) [{DEFAULT_TXN_STATEMENTS}]"),
         _opt("--dialect", env="TIUNDO_DIALECT", type=click.Choice(["tidb", "mysql"]),
              help=f"downstream SQL dialect [{DEFAULT_DIALECT}]"),
         _opt("--tz", env="TIUNDO_TZ", help=f"offset TIMESTAMP values decode in [{DEFAULT_TZ}]"),

@@ -91,7 +91,8 @@ class UndoConfig:
     batch_rows: int = DEFAULT_BATCH_ROWS
     """TIUNDO_BATCH_ROWS: rows per multi-row statement."""
     txn_statements: int = DEFAULT_TXN_STATEMENTS
-    """TIUNDO_TXN_STATEMENTS: statements per downstream transaction."""
+    """TIUNDO_TXN_STATEMENTS: a transaction holds up to this many full statements' rows
+    (``txn_statements × batch_rows`` rows; one-row deletes share it, many per transaction)."""
     dialect: str = DEFAULT_DIALECT
     """TIUNDO_DIALECT: ``tidb`` or ``mysql`` (MariaDB stands in for TiDB in tests)."""
     datadir: str = DEFAULT_DATADIR
