@@ -244,12 +244,16 @@ async def run_bench(cfg: BenchConfig, out: Out = print) -> dict[str, Any]:
                         **{k: v for k, v in timing.items() if not (k == "seconds" and not ok)},
                     }
                     runs.append(rec)
-                    brief = (
-                        f"{timing['seconds']:.2f}s (generate {timing.get('generate_s', 0):.2f}"
-                        f" + apply {timing.get('apply_s', 0):.2f})"
-                        if ok
-                        else f"FAILED: {error}"
-                    )
+                    brief = f"FAILED: {error}"
+                    if ok:
+                        brief = f"{timing['seconds']:.2f}s"
+                        if "generate_s" in timing:
+                            brief += (
+                                f" (generate {timing['generate_s']:.2f}"
+                                f" + apply {timing.get('apply_s', 0):.2f})"
+                            )
+                        if timing.get("note"):
+                            brief += f" ({timing['note']})"
                     out(f"  {label} #{rep + 1}: {brief}")
         await db.drop_database(conn, f"{cfg.db_prefix}_e")
         await db.drop_database(conn, f"{cfg.db_prefix}_t")

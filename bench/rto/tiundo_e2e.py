@@ -165,29 +165,31 @@ def _cmdline(pid: int) -> str:
 
 
 class _Tree:
-    """Names the ``tiundo run`` process and its worker children for :class:`RssWatcher`."""
+    """Names the ``tiundo run`` process and its worker children for :class:`RssWatcher`.
+
+    Only direct children running ``app.cli worker`` are workers; other children (a helper a
+    library runs, a fork not yet exec'd: it still shows the run's own command) are not named.
+    """
 
     def __init__(self, root: int, watcher: RssWatcher) -> None:
         self.watcher = watcher
-        self.names: dict[int, str] = {root: "ingest"}
         self.root = root
         self.root_cmd = _cmdline(root)
+        self.seen: set[int] = set()
+        self.workers = 0
         watcher.add("ingest", root)
 
     def scan(self) -> None:
-        todo = [self.root]
-        while todo:
-            pid = todo.pop()
-            for child in children_of(pid):
-                if child not in self.names:
-                    cmd = _cmdline(child)
-                    if not cmd or cmd == self.root_cmd:
-                        continue  # forked, not yet exec'd: name it when it shows its command
-                    workers = sum(n.startswith("worker") for n in self.names.values())
-                    name = f"worker{workers}" if "app.cli worker" in cmd else f"other{child}"
-                    self.names[child] = name
-                    self.watcher.add(name, child)
-                todo.append(child)
+        for child in children_of(self.root):
+            if child in self.seen:
+                continue
+            cmd = _cmdline(child)
+            if not cmd or cmd == self.root_cmd:
+                continue  # not exec'd yet: look again next time
+            self.seen.add(child)
+            if "app.cli worker" in cmd:
+                self.watcher.add(f"worker{self.workers}", child)
+                self.workers += 1
 
 
 def _pump(stream: IO[bytes], t0: float, sink: list[tuple[float, str]]) -> None:
@@ -319,6 +321,20 @@ def _command_env(env: BenchEnv, info: ClusterInfo, kafka: str, partitions: int) 
     }
 
 
+def _note(phases: Mapping[str, Any]) -> str:
+    """One line for the harness's output: when ingest, compaction and undo ended."""
+    parts = [
+        f"{label} {phases[key]:.1f}s"
+        for label, key in (
+            ("END sent", "end_sent_s"),
+            ("compacted", "undo_last_start_s"),
+            ("undone", "undo_end_s"),
+        )
+        if phases.get(key) is not None
+    ]
+    return ", ".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class _Ran:
     """One finished ``tiundo run``: wall time, exit status, its lines, peak RSS per process."""
@@ -397,6 +413,7 @@ async def e2e(env: BenchEnv, params: Mapping[str, int]) -> Timing:
     phases.update(partition_phases(reports, ran.t0_unix_ms))
     return {
         "seconds": ran.seconds,
+        "note": _note(phases),
         "reported_s": figures.get("reported_s"),
         "rows": figures.get("rows"),
         "changes_read": figures.get("changes_read"),
