@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from app.cli_run import RunOutcome, render_outcome
@@ -16,10 +17,12 @@ from app.jobstate import JobSnapshot
 from app.progress import LineDisplay, PhaseModel
 from app.report import PartitionReport
 from bench.rto.contenders import CONTENDER_MODULES, all_contenders
+from bench.rto.procs import RssWatcher
 from bench.rto.tiundo_cluster import ClusterInfo, read_info
 from bench.rto.tiundo_e2e import (
     CONTENDERS,
     MAX_CHANGES,
+    _Tree,
     children_of,
     e2e,
     parse_children,
@@ -111,6 +114,29 @@ def test_parse_children_and_a_real_child() -> None:
         child.kill()
         child.wait()
     assert child.pid not in children_of(os.getpid())
+
+
+def test_only_worker_children_are_named() -> None:
+    sleep = "import time; time.sleep(5)"
+    worker = subprocess.Popen([sys.executable, "-c", sleep, "-m", "app.cli", "worker"])
+    helper = subprocess.Popen([sys.executable, "-c", sleep])
+    watcher = RssWatcher(interval_s=0.02)
+    try:
+        tree = _Tree(os.getpid(), watcher)
+        # wait until both have exec'd (a fresh fork still shows this process's command)
+        for _ in range(100):
+            tree.scan()
+            if {worker.pid, helper.pid} <= tree.seen:
+                break
+            time.sleep(0.05)
+        assert {worker.pid, helper.pid} <= tree.seen
+    finally:
+        for p in (worker, helper):
+            p.kill()
+            p.wait()
+        peaks = watcher.stop()
+    assert set(peaks) == {"ingest", "worker0"}
+    assert peaks["worker0"] > 0
 
 
 def test_six_variants_registered() -> None:
