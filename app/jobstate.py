@@ -21,7 +21,7 @@ from app.cli_common import UnreachableError
 from app.report import PartitionReport, job_status
 from proto import tiundo_pb2
 
-__all__ = ["JobSnapshot", "JobWatcher"]
+__all__ = ["JobSnapshot", "JobWatcher", "read_compacted"]
 
 FINAL = frozenset(
     {
@@ -30,6 +30,33 @@ FINAL = frozenset(
         tiundo_pb2.JobStatus.INCOMPLETE,
     }
 )
+
+
+async def _drain(reader: AIOKafkaConsumer, tp: TopicPartition, notes: dict[bytes, bytes]) -> None:
+    """Read ``tp`` up to its current end into ``notes`` (latest value per key wins)."""
+    end = (await reader.end_offsets([tp]))[tp]
+    while await reader.position(tp) < end:
+        batch = await reader.getmany(tp, timeout_ms=500)
+        for rec in batch.get(tp, []):
+            if rec.key is not None and rec.value is not None:
+                notes[rec.key] = rec.value
+
+
+async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
+    """Every key's latest value of a one-partition topic (empty if the topic is missing)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    await reader.start()
+    try:
+        if topic not in await reader.topics():
+            return {}
+        tp = TopicPartition(topic, 0)
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        notes: dict[bytes, bytes] = {}
+        await _drain(reader, tp, notes)
+        return notes
+    finally:
+        await reader.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,12 +142,7 @@ class JobWatcher:
             self._readers[topic] = reader
             reader.assign([tp])
             await reader.seek_to_beginning(tp)
-        end = (await reader.end_offsets([tp]))[tp]
-        while await reader.position(tp) < end:
-            batch = await reader.getmany(tp, timeout_ms=500)
-            for rec in batch.get(tp, []):
-                if rec.key is not None and rec.value is not None:
-                    notes[rec.key] = rec.value
+        await _drain(reader, tp, notes)
         return notes
 
     async def _kv_offsets(self) -> tuple[bool, int, int]:

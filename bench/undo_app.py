@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomysql
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.codec.keys import encode_record_key
@@ -60,6 +60,7 @@ from app.codec.mysqldef import TYPE_DATETIME
 from app.codec.mytime import MyTime
 from app.codec.row import encode_row
 from app.codec.tableinfo import TableInfo
+from app.jobstate import read_compacted
 from app.report import PartitionReport
 from app.undo.sqlgen import to_param
 from ingest.partitioner import Partitioner, table_key
@@ -345,25 +346,6 @@ async def drop_topics(bootstrap: str, job: str) -> None:
         await admin.close()
 
 
-async def read_notes(bootstrap: str, topic: str) -> dict[bytes, bytes]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        if topic not in await consumer.topics():
-            return {}
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        out: dict[bytes, bytes] = {}
-        while await consumer.position(tp) < end:
-            for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                out[rec.key] = rec.value
-        return out
-    finally:
-        await consumer.stop()
-
-
 _PLAIN = (
     "from app.config import UndoConfig; from app.main import run_worker; "
     "run_worker(UndoConfig.from_env())"
@@ -480,7 +462,7 @@ async def one_run(
         deadline = time.monotonic() + args.timeout
         status = None
         while time.monotonic() < deadline:
-            notes = await read_notes(args.kafka, f"{job}.status")
+            notes = await read_compacted(args.kafka, f"{job}.status")
             if job.encode() in notes:
                 status = tiundo_pb2.JobStatus.FromString(notes[job.encode()])
                 if status.state in _FINAL:
@@ -490,7 +472,7 @@ async def one_run(
             await asyncio.sleep(0.25)
         else:
             raise TimeoutError(f"no final status in {args.timeout} s (see {work})")
-        progress = await read_notes(args.kafka, f"{job}.progress")
+        progress = await read_compacted(args.kafka, f"{job}.progress")
     finally:
         for p in procs:
             stop(p)

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from app.jobstate import read_compacted
 from proto import tiundo_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,26 +105,6 @@ class Worker:
     def tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
         return f"--- {self.log.name}\n" + "\n".join(text[-lines:])
-
-
-async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
-    """Every key's latest value of a one-partition topic (empty if the topic is missing)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        if topic not in await consumer.topics():
-            return {}
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        out: dict[bytes, bytes] = {}
-        while await consumer.position(tp) < end:
-            for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
-                out[rec.key] = rec.value
-        return out
-    finally:
-        await consumer.stop()
 
 
 async def wait_status(
