@@ -223,21 +223,8 @@ start() {
         -cp "$LIBS/*" kafka.Kafka "$RUN/server.properties" \
         </dev/null >>"$LOG" 2>&1 &
     pid=$!
-    echo "$pid" >"$PIDFILE"
-    say "started pid $pid, waiting up to ${TIMEOUT}s for 127.0.0.1:$PORT (log: $LOG)"
-    local rc=0
-    wait_ready "$pid" || rc=$?
-    if ((rc != 0)); then
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PIDFILE"
-            log_tail
-            die "broker died during start-up"
-        fi
-        log_tail
-        die "broker (pid $pid) did not answer within ${TIMEOUT}s; still running, '$0 stop' ends it"
-    fi
-    local ms=$((($(date +%s%N) - start_ns) / 1000000))
-    say "ready on 127.0.0.1:$PORT (pid $pid) in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s"
+    await_started "$pid" broker
+    say "ready on 127.0.0.1:$PORT (pid $pid) in $(elapsed "$start_ns")"
 }
 
 service_main "$@"

@@ -179,22 +179,9 @@ start() {
     # setsid: the server must outlive the shell (and process group) that started it
     setsid "$server" --defaults-file="$CNF" </dev/null >>"$RUN/mariadbd.out" 2>&1 &
     pid=$!
-    echo "$pid" >"$PIDFILE"
-    say "started pid $pid, waiting up to ${TIMEOUT}s for 127.0.0.1:$PORT (log: $LOG)"
-    local rc=0
-    wait_ready "$pid" || rc=$?
-    if ((rc != 0)); then
-        if ! kill -0 "$pid" 2>/dev/null; then
-            rm -f "$PIDFILE"
-            log_tail
-            die "mariadbd died during start-up"
-        fi
-        log_tail
-        die "mariadbd (pid $pid) did not answer within ${TIMEOUT}s; still running, '$0 stop' ends it"
-    fi
+    await_started "$pid" mariadbd
     provision || die "could not create database $DB_NAME / user $DB_USER"
-    local ms=$((($(date +%s%N) - start_ns) / 1000000))
-    say "ready on 127.0.0.1:$PORT (pid $pid) in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s;" \
+    say "ready on 127.0.0.1:$PORT (pid $pid) in $(elapsed "$start_ns");" \
         "mysql://$DB_USER:***@127.0.0.1:$PORT/$DB_NAME"
 }
 

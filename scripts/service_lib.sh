@@ -6,7 +6,8 @@
 #   PROC_RE       grep pattern its process's command line must match (so a recycled pid that
 #                 now belongs to someone else is never signalled)
 #   STOP_WAIT_S   seconds between SIGTERM and SIGKILL
-# and defines start() and describe() (extra words for `status`); then ends with
+#   PORT, TIMEOUT its client port and how long start waits for it
+# and defines start(), describe() and wait_ready PID (0 once the service answers) (extra words for `status`); then ends with
 #   service_main "$@"
 
 say() { printf '%s: %s\n' "$SERVICE" "$*"; }
@@ -34,6 +35,30 @@ log_tail() {
         printf -- '--- last lines of %s ---\n' "$LOG" >&2
         tail -n 40 "$LOG" >&2
     fi
+}
+
+# After launching the server as $1: record its pid, wait until wait_ready "$1" succeeds, and on
+# failure say whether it died or is just slow (with the log tail). $2 names it in messages.
+await_started() {
+    local pid=$1 what=$2 rc=0
+    echo "$pid" >"$PIDFILE"
+    say "started pid $pid, waiting up to ${TIMEOUT}s for 127.0.0.1:$PORT (log: $LOG)"
+    wait_ready "$pid" || rc=$?
+    if ((rc != 0)); then
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$PIDFILE"
+            log_tail
+            die "$what died during start-up"
+        fi
+        log_tail
+        die "$what (pid $pid) did not answer within ${TIMEOUT}s; still running, '$0 stop' ends it"
+    fi
+}
+
+# Seconds since $1 (from date +%s%N), as 1.234s.
+elapsed() {
+    local ms=$((($(date +%s%N) - $1) / 1000000))
+    printf '%d.%03ds' $((ms / 1000)) $((ms % 1000))
 }
 
 stop() {
