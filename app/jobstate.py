@@ -21,7 +21,7 @@ from app.cli_common import UnreachableError
 from app.report import PartitionReport, job_status
 from proto import tiundo_pb2
 
-__all__ = ["JobSnapshot", "JobWatcher", "read_compacted"]
+__all__ = ["JobSnapshot", "JobWatcher", "delete_job_topics", "read_compacted"]
 
 FINAL = frozenset(
     {
@@ -40,6 +40,19 @@ async def _drain(reader: AIOKafkaConsumer, tp: TopicPartition, notes: dict[bytes
         for rec in batch.get(tp, []):
             if rec.key is not None and rec.value is not None:
                 notes[rec.key] = rec.value
+
+
+async def delete_job_topics(bootstrap: str, job: str) -> list[str]:
+    """Delete ``<job>.*`` and the Faust app's ``tiundo-<job>-*`` topics; returns their names."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
+        if mine:
+            await admin.delete_topics(mine)
+        return sorted(mine)
+    finally:
+        await admin.close()
 
 
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:

@@ -60,7 +60,7 @@ from app.codec.mysqldef import TYPE_DATETIME
 from app.codec.mytime import MyTime
 from app.codec.row import encode_row
 from app.codec.tableinfo import TableInfo
-from app.jobstate import read_compacted
+from app.jobstate import delete_job_topics, read_compacted
 from app.report import PartitionReport
 from app.undo.sqlgen import to_param
 from ingest.partitioner import Partitioner, table_key
@@ -335,17 +335,6 @@ async def produce(bootstrap: str, topic: str, data: DataSet, partitions: int) ->
     return time.monotonic() - started
 
 
-async def drop_topics(bootstrap: str, job: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
-
-
 _PLAIN = (
     "from app.config import UndoConfig; from app.main import run_worker; "
     "run_worker(UndoConfig.from_env())"
@@ -490,7 +479,7 @@ async def one_run(
         )
     else:
         shutil.rmtree(work, ignore_errors=True)
-    await drop_topics(args.kafka, job)
+    await delete_job_topics(args.kafka, job)
     return RunResult(
         ready - spawned,
         last_end - ready,

@@ -37,9 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from aiokafka.admin import AIOKafkaAdminClient
-
-from app.jobstate import JobWatcher
+from app.jobstate import JobWatcher, delete_job_topics
 from app.report import PartitionReport
 from bench.rto.contenders import BenchEnv, Contender, Timing
 from bench.rto.procs import RssWatcher
@@ -283,19 +281,6 @@ async def _reports(bootstrap: str, job: str, partitions: int) -> dict[int, Parti
     async with JobWatcher(bootstrap, job, partitions) as watcher:
         snap = await watcher.snapshot()
     return dict(snap.reports)
-
-
-async def delete_job_topics(bootstrap: str, job: str) -> list[str]:
-    """Delete ``<job>.*`` and the Faust app's ``tiundo-<job>-*`` topics; returns their names."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
-        if mine:
-            await admin.delete_topics(mine)
-        return sorted(mine)
-    finally:
-        await admin.close()
 
 
 # ---- the contender ----------------------------------------------------------------------------

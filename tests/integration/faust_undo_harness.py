@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
 
 from app.jobstate import read_compacted
 from proto import tiundo_pb2
@@ -137,15 +136,3 @@ async def wait_note(bootstrap: str, job: str, prefix: str, seconds: float) -> No
             if any(k.decode().startswith(prefix) for k in notes):
                 return
             await asyncio.sleep(0.05)
-
-
-async def delete_job_topics(bootstrap: str, job: str) -> None:
-    """Drop every topic of the job and of its Faust app."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()

@@ -23,6 +23,8 @@ from typing import Any
 import pymysql
 import pytest
 
+from app.jobstate import delete_job_topics
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,20 +128,7 @@ def test_plan_run_verify(
     try:
         _run_and_verify(env, expect, job, tmp_path, exp)
     finally:
-        asyncio.run(_drop_topics(kafka_bootstrap, job))
-
-
-async def _drop_topics(bootstrap: str, job: str) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+        asyncio.run(delete_job_topics(kafka_bootstrap, job))
 
 
 def _run_and_verify(

@@ -28,6 +28,7 @@ from typing import Any
 import aiomysql
 import pytest
 
+from app.jobstate import delete_job_topics
 from ingest.worker import IngestWorker, run_ingest
 from proto import tiundo_pb2
 from simulator.cluster import FakeCluster
@@ -36,7 +37,7 @@ from simulator.tabledef import ColumnDef, IndexDef, TableDef
 from simulator.tso import compose, physical
 from simulator.workload import Delete, Insert, RowOp, Update, Workload, WorkloadConfig, _apply
 
-from .faust_undo_harness import Worker, delete_job_topics, wait_status
+from .faust_undo_harness import Worker, wait_status
 from .ingest_harness import Env, cluster_env, delete_topics
 from .test_e2e_undo import PARTITIONS, SOAK, _assert_same_as_t, _settings
 

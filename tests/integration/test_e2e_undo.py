@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 
 from app.codec import mysqldef
+from app.jobstate import delete_job_topics
 from ingest.worker import run_ingest
 from proto import tiundo_pb2
 
 from .faust_undo_harness import (
     Worker,
-    delete_job_topics,
     read_compacted,
     undo_env,
     wait_note,

@@ -22,13 +22,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.codec.keys import encode_record_key
 from app.codec.row import encode_row
+from app.jobstate import delete_job_topics
 from app.undo.merge import KeyState, decode_state, merge_many
 from proto import tiundo_pb2
 from simulator.catalog import Catalog
 from simulator.status_api import StatusApiServer
 from simulator.tabledef import ColumnDef, TableDef
 
-from .faust_undo_harness import Worker, delete_job_topics, undo_env, wait_status
+from .faust_undo_harness import Worker, undo_env, wait_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

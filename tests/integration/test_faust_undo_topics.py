@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-from .faust_undo_harness import Worker, delete_job_topics, undo_env
+from app.jobstate import delete_job_topics
+
+from .faust_undo_harness import Worker, undo_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
