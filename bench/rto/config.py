@@ -4,34 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Final
-from urllib.parse import unquote, urlsplit
 
-__all__ = ["SIZES", "BenchConfig", "MysqlTarget", "WorkloadSize"]
-
-
-@dataclass(frozen=True, slots=True)
-class MysqlTarget:
-    """``mysql://user:password@host:port/db`` split up (the ``TIUNDO_MYSQL`` form)."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    db: str
-
-    @classmethod
-    def parse(cls, url: str) -> MysqlTarget:
-        """Parse a ``mysql://`` URL; ValueError names what is wrong."""
-        parts = urlsplit(url)
-        if parts.scheme != "mysql" or not parts.hostname:
-            raise ValueError(f"expected mysql://user:password@host:port/db, got {url!r}")
-        return cls(
-            host=parts.hostname,
-            port=parts.port or 3306,
-            user=unquote(parts.username or "root"),
-            password=unquote(parts.password or ""),
-            db=parts.path.strip("/"),
-        )
+__all__ = ["SIZES", "BenchConfig", "WorkloadSize"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from app.undo.model import Handle
+from app.urls import MySQLTarget
 from bench.rto import store
-from bench.rto.config import MysqlTarget
 from bench.rto.history import NetRow, Row, RowChange, Txn
 from simulator.tabledef import TableDef
 
@@ -54,7 +54,7 @@ class BenchEnv:
     ``scratch`` is a directory the contender may write to.
     """
 
-    mysql: MysqlTarget
+    mysql: MySQLTarget
     db: str
     t_db: str
     workload: str

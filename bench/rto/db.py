@@ -17,7 +17,7 @@ import aiomysql
 
 from app.undo.model import Handle
 from app.undo.sqlgen import to_param
-from bench.rto.config import MysqlTarget
+from app.urls import MySQLTarget
 from bench.rto.history import Row
 from bench.rto.procs import proc_kib
 from simulator.tabledef import TableDef, quote_ident
@@ -41,7 +41,7 @@ def tables_in(tables: Sequence[TableDef], db: str) -> tuple[TableDef, ...]:
     return tuple(dataclasses.replace(t, db=db) for t in tables)
 
 
-async def connect(target: MysqlTarget, *, autocommit: bool = True) -> aiomysql.Connection:
+async def connect(target: MySQLTarget, *, autocommit: bool = True) -> aiomysql.Connection:
     """A connection with utf8mb4 and UTC session time (DATETIME text is taken as is)."""
     conn = await aiomysql.connect(
         host=target.host,

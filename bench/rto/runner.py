@@ -27,8 +27,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 
+from app.urls import parse_mysql_url
 from bench.rto import db, store
-from bench.rto.config import BenchConfig, MysqlTarget, WorkloadSize
+from bench.rto.config import BenchConfig, WorkloadSize
 from bench.rto.contenders import BenchEnv, Contender, all_contenders
 from bench.rto.history import generate, rows_at_e
 from bench.rto.procs import self_peak_kib
@@ -166,7 +167,7 @@ async def _prepare(
         f"loaded T and E copies {t3 - t2:.1f}s"
     )
     env = BenchEnv(
-        mysql=MysqlTarget.parse(cfg.mysql_url),
+        mysql=parse_mysql_url(cfg.mysql_url),
         db=cfg.db_prefix,
         t_db=t_tables[0].db,
         workload=name,
@@ -184,7 +185,7 @@ async def _prepare(
 async def run_bench(cfg: BenchConfig, out: Out = print) -> dict[str, Any]:
     """Run every selected contender on every workload; print and return the results."""
     cfg.validate()
-    target = MysqlTarget.parse(cfg.mysql_url)
+    target = parse_mysql_url(cfg.mysql_url)
     workloads: list[tuple[str, WorkloadSize]] = [("base", cfg.size)]
     if cfg.hot_factor:
         workloads.append(("hot", cfg.size.scaled(cfg.hot_factor)))

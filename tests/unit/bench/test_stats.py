@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from bench.rto.config import SIZES, BenchConfig, MysqlTarget
+from app.errors import ConfigError
+from app.urls import MySQLTarget, parse_mysql_url
+from bench.rto.config import SIZES, BenchConfig
 from bench.rto.runner import selected
 from bench.rto.stats import format_table, summarize
 
@@ -67,10 +69,10 @@ def test_label_selection() -> None:
 
 
 def test_config() -> None:
-    t = MysqlTarget.parse("mysql://u:p%40ss@127.0.0.1:3307/db")
-    assert t == MysqlTarget("127.0.0.1", 3307, "u", "p@ss", "db")
-    with pytest.raises(ValueError, match="mysql://"):
-        MysqlTarget.parse("postgres://x@y/z")
+    t = parse_mysql_url("mysql://u:p%40ss@127.0.0.1:3307/db")
+    assert t == MySQLTarget("127.0.0.1", 3307, "u", "p@ss", "db")
+    with pytest.raises(ConfigError, match="mysql://"):
+        parse_mysql_url("postgres://x@y/z")
     BenchConfig(SIZES["small"]).validate()
     with pytest.raises(ValueError, match="hot_factor"):
         BenchConfig(SIZES["small"], hot_factor=1).validate()
