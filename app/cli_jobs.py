@@ -7,10 +7,8 @@ piece through the one console script.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -104,17 +102,6 @@ def print_progress(p: Progress) -> None:
     )
 
 
-async def _with_signals(worker: IngestWorker) -> IngestResult:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    try:
-        return await worker.run()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
-
-
 def _echo_result(result: IngestResult) -> None:
     click.echo(json.dumps(dataclasses.asdict(result), default=str, sort_keys=True))
 
@@ -135,7 +122,7 @@ def ingest(**params: Any) -> None:  # fmt: skip
     s = Settings.from_params(params)
     _need_job(s)
     cfg = s.ingest_config(record=params["record"])
-    result = run_command(_with_signals(IngestWorker(cfg, print_progress)))
+    result = run_command(IngestWorker(cfg, print_progress).run_until_signalled())
     _echo_result(result)
     if result.state != "done":
         raise SystemExit(EXIT_FAILED)

@@ -17,7 +17,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,15 +92,7 @@ async def _main(args: argparse.Namespace) -> IngestResult:
     config = _config(args)
     if args.command == "replay":
         return await run_replay(args.file, config)
-    worker = IngestWorker(config, _print_progress)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
-    try:
-        return await worker.run()
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    return await IngestWorker(config, _print_progress).run_until_signalled()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ import contextlib
 import fnmatch
 import logging
 import random
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -309,6 +310,17 @@ class IngestWorker:
         )
 
     # -- the job ----------------------------------------------------------------------------
+
+    async def run_until_signalled(self) -> IngestResult:
+        """:meth:`run`, with SIGTERM/SIGINT asking for a clean stop (flush, GC safepoint gone)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            return await self.run()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
 
     async def run(self) -> IngestResult:
         """Run the job to its end (or to :meth:`stop`); raise on a fatal error."""
