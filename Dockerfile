@@ -1,9 +1,9 @@
 FROM python:3.11-slim
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY app ./app
 COPY ingest ./ingest
 COPY proto ./proto
-COPY simulator ./simulator
 RUN pip install --no-cache-dir .
 ENTRYPOINT []

@@ -35,7 +35,7 @@ stop:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app ingest simulator tests bench scripts
+	$(BIN)/ruff format --check core app ingest simulator tests bench scripts
 
 types: $(STAMP)
 	$(BIN)/mypy

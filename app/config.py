@@ -14,8 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from app.errors import ConfigError
-from app.urls import parse_mysql_url
+from core.errors import ConfigError
+from core.urls import parse_mysql_url
 
 __all__ = ["UndoConfig", "parse_tz"]
 

@@ -1,4 +1,4 @@
-"""Decode throughput of app.codec.row.decode_row, in rows/s (median of several runs).
+"""Decode throughput of core.codec.row.decode_row, in rows/s (median of several runs).
 
 Run: .venv/bin/python bench/codec.py [--runs 7] [--rows 20000]
 Target: >= 100k rows/s for the 8-column row on one core.
@@ -13,10 +13,10 @@ from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
-from app.codec import mysqldef as m
-from app.codec.mytime import MyTime
-from app.codec.row import decode_row, encode_row
-from app.codec.tableinfo import ColumnInfo, FieldType, TableInfo
+from core.codec import mysqldef as m
+from core.codec.mytime import MyTime
+from core.codec.row import decode_row, encode_row
+from core.codec.tableinfo import ColumnInfo, FieldType, TableInfo
 
 
 def _col(cid: int, ft: FieldType) -> ColumnInfo:

@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection as Pipe
 
 import grpc
 
-from app.codec.bytescodec import encode_bytes
+from core.codec.bytescodec import encode_bytes
 from proto import cdcpb_pb2, cdcpb_pb2_grpc, kvrpcpb_pb2, pdpb_pb2, pdpb_pb2_grpc
 from simulator.regions import record_key, table_prefix
 

@@ -2,7 +2,7 @@
 
 No PD, TiKV or ingest: a seeded synthetic history is encoded as the ingest worker would send
 it (``tiundo.v1.Envelope`` ChangeBatch records of up to 1024 changes of one table, rows
-TiDB-encoded by :mod:`app.codec`, partition by :class:`ingest.partitioner.Partitioner`, then
+TiDB-encoded by :mod:`core.codec`, partition by :class:`ingest.partitioner.Partitioner`, then
 End on every partition) and produced to a fresh ``<job>.kv`` before any worker starts. The
 schema comes from :class:`simulator.status_api.StatusApiServer`; MariaDB starts at the rows at
 E; workers run ``app.main.run_worker`` in subprocesses as ``tiundo run`` starts them. Each run
@@ -55,14 +55,14 @@ import aiomysql
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.codec.keys import encode_record_key
-from app.codec.mysqldef import TYPE_DATETIME
-from app.codec.mytime import MyTime
-from app.codec.row import encode_row
-from app.codec.tableinfo import TableInfo
-from app.jobstate import delete_job_topics, read_compacted
+from app.cli.jobstate import delete_job_topics, read_compacted
 from app.report import PartitionReport
 from app.undo.sqlgen import to_param
+from core.codec.keys import encode_record_key
+from core.codec.mysqldef import TYPE_DATETIME
+from core.codec.mytime import MyTime
+from core.codec.row import encode_row
+from core.codec.tableinfo import TableInfo
 from ingest.partitioner import Partitioner, table_key
 from proto import tiundo_pb2
 from simulator.catalog import Catalog

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.errors import ConfigError, TiundoError
+from core.errors import ConfigError, TiundoError
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
 from ingest.worker import IngestResult, IngestWorker, Progress

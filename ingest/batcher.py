@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
-from app.errors import TiundoError
+from core.errors import TiundoError
 from ingest.model import RowChange
 from ingest.partitioner import Partitioner
 

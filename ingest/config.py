@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from app.errors import ConfigError
-from app.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
+from core.errors import ConfigError
+from core.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
 
 __all__ = [
     "DEFAULT_TICDC_VERSION",

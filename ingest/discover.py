@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from app.codec.tableinfo import TableInfo
-from app.errors import ConfigError
+from core.codec.tableinfo import TableInfo
+from core.errors import ConfigError
+from core.status_api import StatusApiClient
 from ingest.keyspace import record_span
 from ingest.model import Span
-from ingest.status_api import StatusApiClient
 
 __all__ = [
     "SelectedTable",

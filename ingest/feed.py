@@ -29,7 +29,7 @@ from typing import Any
 
 import grpc
 
-from app.errors import TransientError
+from core.errors import TransientError
 from proto import cdcpb_pb2
 
 __all__ = [

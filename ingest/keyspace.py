@@ -1,6 +1,6 @@
 """The few key facts the ingest worker needs, and the row filter that uses them.
 
-Pure and deliberately tiny: the full TiDB key codec lives in ``app.codec.keys``; ingest only
+Pure and deliberately tiny: the full TiDB key codec lives in ``core.codec.keys``; ingest only
 needs to (a) build a table's encoded record span to subscribe to, (b) tell a record key
 ``t{table_id}_r{handle}`` from index/meta keys and read its table id and handle bytes, and
 (c) compare a raw key with region boundaries: once per region the encoded bounds are decoded
@@ -20,11 +20,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from app.codec.bytescodec import decode_bytes, encode_bytes
-from app.codec.errors import CorruptValueError
-from app.codec.keys import record_prefix
-from app.codec.keys import record_span as codec_record_span
-from app.codec.number import encode_int
+from core.codec.bytescodec import decode_bytes, encode_bytes
+from core.codec.errors import CorruptValueError
+from core.codec.keys import record_prefix
+from core.codec.keys import record_span as codec_record_span
+from core.codec.number import encode_int
 from ingest.model import RowChange, Span
 
 __all__ = [

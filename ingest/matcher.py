@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from app.errors import TiundoError, TransientError
+from core.errors import TiundoError, TransientError
 from ingest.keyspace import encode_bytes, raw_bounds
 from ingest.model import EventRow, FeedRow, LogType, OpType, RowChange, Span
 

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import grpc
 
-from app.errors import TransientError
+from core.errors import TransientError
 from ingest.model import RegionEpoch, RegionInfo, Span
 from proto import metapb_pb2, pdpb_pb2, pdpb_pb2_grpc
 

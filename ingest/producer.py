@@ -29,7 +29,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from app.errors import ConfigError, TiundoError, TransientError
+from core.errors import ConfigError, TiundoError, TransientError
 from ingest.batcher import ChangeBatch, End, Output, Watermark
 from ingest.config import IngestConfig
 from ingest.partitioner import table_key

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from app.errors import DecodeError
+from core.errors import DecodeError
 from ingest.model import RegionEpoch, RegionInfo, Span
 
 __all__ = [

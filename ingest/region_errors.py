@@ -30,16 +30,14 @@ delays between attempts. Every re-registration uses the range's last resolved ts
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from enum import Enum
 
-from app.errors import TiundoError
+from core.errors import TiundoError
 from ingest.model import RegionInfo
 
 __all__ = [
     "Action",
-    "Backoff",
     "Decision",
     "ErrorKind",
     "RegionError",
@@ -209,54 +207,3 @@ def _next_peer(region: RegionInfo | None, current_store_id: int) -> int:
     if current_store_id in stores:
         return stores[(stores.index(current_store_id) + 1) % len(stores)]
     return stores[0]
-
-
-class Backoff:
-    """Exponential backoff with jitter; deterministic when given a seeded ``random.Random``.
-
-    The n-th delay (from 0) is ``min(cap, base * factor**n)`` scaled by a uniform factor in
-    ``[1 - jitter, 1 + jitter]`` and clipped to ``cap``, as gRPC's connection backoff.
-    :meth:`reset` after a success.
-    """
-
-    __slots__ = ("_rng", "attempts", "base", "cap", "factor", "jitter")
-
-    def __init__(
-        self,
-        base: float,
-        factor: float,
-        jitter: float,
-        cap: float,
-        *,
-        rng: random.Random | None = None,
-    ) -> None:
-        if base < 0 or cap < base or factor < 1 or not 0 <= jitter <= 1:
-            raise ValueError(f"bad backoff: base={base} factor={factor} jitter={jitter} cap={cap}")
-        self.base = base
-        self.factor = factor
-        self.jitter = jitter
-        self.cap = cap
-        self._rng = rng if rng is not None else random.Random()
-        self.attempts = 0
-
-    @classmethod
-    def store_reconnect(cls, rng: random.Random | None = None) -> Backoff:
-        """TiCDC's gRPC dial backoff: 1 s, ×1.1, jitter 0.1, at most 3 s."""
-        return cls(1.0, 1.1, 0.1, 3.0, rng=rng)
-
-    @classmethod
-    def region_retry(cls, rng: random.Random | None = None) -> Backoff:
-        """Re-registering a region / re-scanning PD: 100 ms (TiCDC's PD retry), ×2, up to 2 s."""
-        return cls(0.1, 2.0, 0.1, 2.0, rng=rng)
-
-    def next_delay(self) -> float:
-        """Seconds to wait before the next attempt."""
-        # The exponent is bounded so that a long outage cannot overflow the float.
-        raw = min(self.cap, self.base * self.factor ** min(self.attempts, 512))
-        self.attempts += 1
-        spread = 1.0 + self.jitter * self._rng.uniform(-1.0, 1.0)
-        return min(self.cap, raw * spread)
-
-    def reset(self) -> None:
-        """Start again from ``base`` (after a success)."""
-        self.attempts = 0

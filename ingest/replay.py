@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.errors import DecodeError
+from core.errors import DecodeError
 from ingest.batcher import Output
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable

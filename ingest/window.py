@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import aiomysql
 
-from app.errors import ConfigError, TransientError, UnsafeToUndoError
-from app.urls import MySQLTarget
+from core.errors import ConfigError, TransientError, UnsafeToUndoError
+from core.urls import MySQLTarget
 from ingest.config import IngestConfig
 from ingest.pd import PDClient
 

@@ -32,7 +32,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 
-from app.errors import TiundoError, TransientError
+from core.errors import TiundoError, TransientError
+from core.retry import Backoff
+from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
 from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
@@ -41,9 +43,8 @@ from ingest.partitioner import Partitioner
 from ingest.pd import PDClient, PDError, StoreInfo
 from ingest.producer import OutputSink, RecordEncoder, kafka_sink
 from ingest.recording import RecordingHeader, RecordingWriter, Registration
-from ingest.region_errors import Action, Backoff
+from ingest.region_errors import Action
 from ingest.region_worker import Failure, RegionWorker, Subscription
-from ingest.status_api import StatusApiClient
 from ingest.window import GcSafepointKeeper, UndoWindow, undo_window
 from proto import cdcpb_pb2, kvrpcpb_pb2, metapb_pb2
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.codec.tableinfo import TableInfo
+from core.codec.tableinfo import TableInfo
 from simulator.tabledef import IdAllocator, TableDef
 
 __all__ = ["Catalog", "CatalogError", "PhysicalTable"]

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from app.codec.bytescodec import decode_bytes
-from app.codec.errors import CorruptValueError
+from core.codec.bytescodec import decode_bytes
+from core.codec.errors import CorruptValueError
 from proto import cdcpb_pb2, errorpb_pb2
 from simulator.mvcc import Change, ChangeKind, MvccStore, Op
 from simulator.regions import Region, RegionChange, RegionChangeKind, RegionTable

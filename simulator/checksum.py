@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from app.codec import mysqldef as m
-from app.codec.keys import RecordKey, decode_key, record_prefix
-from app.codec.mytime import MyTime
-from app.codec.row import decode_row
-from app.codec.tableinfo import ColumnInfo, TableInfo
+from core.codec import mysqldef as m
+from core.codec.keys import RecordKey, decode_key, record_prefix
+from core.codec.mytime import MyTime
+from core.codec.row import decode_row
+from core.codec.tableinfo import ColumnInfo, TableInfo
 
 __all__ = [
     "RowDigest",

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from app.codec.number import decode_int
+from core.codec.number import decode_int
 from simulator.faults import Faults
 from simulator.mvcc import Change, MvccStore
 from simulator.pd_server import PdServer

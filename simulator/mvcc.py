@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from app.errors import TiundoError, TransientError
+from core.errors import TiundoError, TransientError
 from simulator.tso import Tso
 
 __all__ = [

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from app.codec.bytescodec import decode_bytes, encode_bytes
-from app.codec.number import encode_int
+from core.codec.bytescodec import decode_bytes, encode_bytes
+from core.codec.number import encode_int
 from proto import metapb_pb2
 
 __all__ = [

@@ -15,8 +15,8 @@ import random
 from decimal import Decimal
 from typing import Any, Final
 
-from app.codec import mysqldef as m
-from app.codec.mytime import MyTime
+from core.codec import mysqldef as m
+from core.codec.mytime import MyTime
 from simulator.tabledef import ColumnDef, TableDef
 
 __all__ = ["int_range", "random_row", "random_text", "random_value", "to_sql_param"]

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.codec import mysqldef as m
-from app.codec.tableinfo import (
+from core.codec import mysqldef as m
+from core.codec.tableinfo import (
     ColumnInfo,
     FieldType,
     IndexColumn,

@@ -31,15 +31,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from app.codec import mysqldef as m
-from app.codec import number
-from app.codec.coltypes import column_codec
-from app.codec.keys import encode_common_handle, encode_record_key
-from app.codec.mytime import MyTime
-from app.codec.number import to_signed64
-from app.codec.row import encode_row
-from app.codec.tableinfo import ColumnInfo, IndexInfo, TableInfo
-from app.errors import TiundoError
+from core.codec import mysqldef as m
+from core.codec import number
+from core.codec.coltypes import column_codec
+from core.codec.keys import encode_common_handle, encode_record_key
+from core.codec.mytime import MyTime
+from core.codec.number import to_signed64
+from core.codec.row import encode_row
+from core.codec.tableinfo import ColumnInfo, IndexInfo, TableInfo
+from core.errors import TiundoError
 from simulator.catalog import Catalog
 from simulator.checksum import (
     TableChecksum,

@@ -47,9 +47,9 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from app.errors import TiundoError, TransientError
 from app.undo.sqlgen import Dialect, Statement, quote_ident, session_statements
-from app.urls import MySQLTarget
+from core.errors import TiundoError, TransientError
+from core.urls import MySQLTarget
 
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
 

@@ -1,6 +1,6 @@
 """The progress board: this worker's reader/writer of ``<job>.progress``, dead letters, status.
 
-The notes and the ``_tidb_rowid`` barrier are defined in :mod:`app.barrier` (pure). Every note
+The notes and the ``_tidb_rowid`` barrier are defined in :mod:`app.undo.barrier` (pure). Every note
 is written with ``acks=all`` and awaited, so a note that a phase is done is durable before the
 next phase starts: a restarted worker never re-applies a finished phase.
 
@@ -21,11 +21,11 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from app.barrier import barrier_open
 from app.config import UndoConfig
-from app.errors import ConfigError
 from app.report import PartitionReport, TableReport
 from app.topics import app, compact_table, config, progress_table
+from app.undo.barrier import barrier_open
+from core.errors import ConfigError
 from proto import tiundo_pb2
 
 __all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
@@ -180,7 +180,7 @@ class Board:
         return out
 
     def barrier_open(self, table_id: int) -> bool:
-        """Whether phase 1 of ``table_id`` may start (:func:`app.barrier.barrier_open`)."""
+        """Whether phase 1 of ``table_id`` may start (:func:`app.undo.barrier.barrier_open`)."""
         return barrier_open(self.notes, self.cfg.partitions, table_id)
 
     def failed_partitions(self) -> list[int]:

@@ -26,11 +26,11 @@ from typing import Any
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.stages.board import get_board
-from app.stages.mount import MountError, key_table_id
 from app.stages.undo import undo_partition
 from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
+from app.undo.mount import MountError, key_table_id
 from proto import tiundo_pb2
 
 __all__ = ["compact_batch", "compact_kv"]

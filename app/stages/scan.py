@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from app.stages.mount import key_table_id, table_key_range
+from app.undo.mount import key_table_id, table_key_range
 
 __all__ = ["chunks", "iter_range", "seq_totals", "table_ids_in"]
 

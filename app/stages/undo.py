@@ -32,11 +32,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from app import barrier
 from app.config import parse_tz
-from app.errors import DecodeError
 from app.report import PartitionReport, TableReport, job_status, render
-from app.schema import PhysicalTable, SchemaCache
 from app.sink.dryrun import PartWriter, assemble, comment_for
 from app.sink.mysql import MySQLSink, SinkError, Step
 from app.stages.board import (
@@ -46,14 +43,17 @@ from app.stages.board import (
     table_report_from_json,
     table_report_json,
 )
-from app.stages.mount import handle_text, mount_row, table_key_range
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
+from app.stages.schema import PhysicalTable, SchemaCache
 from app.topics import compact_table, config, progress_table
+from app.undo import barrier
 from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
+from app.undo.mount import handle_text, mount_row, table_key_range
 from app.undo.plan import Action, PlanCounts, plan_row
 from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
-from app.urls import parse_mysql_url
+from core.errors import DecodeError
+from core.urls import parse_mysql_url
 from proto import tiundo_pb2
 
 __all__ = ["finish_job", "undo_partition"]

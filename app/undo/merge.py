@@ -49,8 +49,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.errors import DecodeError
 from app.undo.model import DELETE, PUT, ChangeLike
+from core.errors import DecodeError
 
 __all__ = [
     "LAYOUT_VERSION",

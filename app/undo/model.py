@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.codec.mysqldef import TYPE_FLOAT, TYPE_JSON
-from app.codec.tableinfo import HandleKind, TableInfo
+from core.codec.mysqldef import TYPE_FLOAT, TYPE_JSON
+from core.codec.tableinfo import HandleKind, TableInfo
 
 __all__ = [
     "DELETE",

@@ -42,8 +42,8 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.errors import DecodeError
 from app.undo.model import Handle, Identity, Image, MountedRow, UndoTable
+from core.errors import DecodeError
 
 __all__ = [
     "Action",

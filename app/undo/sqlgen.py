@@ -42,9 +42,9 @@ from typing import cast
 
 from pymysql.converters import escape_string
 
-from app.codec.jsonbin import JsonValue, json_to_text
 from app.undo.model import Identity, UndoTable
 from app.undo.plan import Action, DeleteByKey, DeleteRow, Insert, Replace, TablePlan
+from core.codec.jsonbin import JsonValue, json_to_text
 
 __all__ = [
     "BatchLimits",
@@ -136,7 +136,7 @@ def _timedelta_text(value: dt.timedelta) -> str:
 
 
 def json_text(tree: object) -> str:
-    """JSON text as TiDB renders it (``app.codec.jsonbin.json_to_text``)."""
+    """JSON text as TiDB renders it (``core.codec.jsonbin.json_to_text``)."""
     return json_to_text(cast(JsonValue, tree))
 
 
@@ -160,7 +160,7 @@ def to_param(value: object, *, is_json: bool = False) -> Param:
         return _timedelta_text(value)
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
-    if hasattr(value, "to_python"):  # app.codec.mytime.MyTime: str() is MySQL's text
+    if hasattr(value, "to_python"):  # core.codec.mytime.MyTime: str() is MySQL's text
         return str(value)
     raise TypeError(f"no SQL parameter form for {type(value).__name__}: {value!r}")
 

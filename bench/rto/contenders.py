@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from app.undo.model import Handle
-from app.urls import MySQLTarget
 from bench.rto import store
 from bench.rto.history import NetRow, Row, RowChange, Txn
+from core.urls import MySQLTarget
 from simulator.tabledef import TableDef
 
 __all__ = [

@@ -17,9 +17,9 @@ import aiomysql
 
 from app.undo.model import Handle
 from app.undo.sqlgen import to_param
-from app.urls import MySQLTarget
 from bench.rto.history import Row
 from bench.rto.procs import proc_kib
+from core.urls import MySQLTarget
 from simulator.tabledef import TableDef, quote_ident
 
 __all__ = [

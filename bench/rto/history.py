@@ -15,7 +15,7 @@ are never updated in place (a PK change is a delete plus an insert of two keys a
 ``_tidb_rowid`` tables allocate a fresh row id per insert, increasing, as TiDB does.
 
 Images are tuples in table column order (cheap to keep a million of); values are in the
-codec's Python types (int, str, Decimal, :class:`~app.codec.mytime.MyTime`), so the same
+codec's Python types (int, str, Decimal, :class:`~core.codec.mytime.MyTime`), so the same
 images can be TiDB-encoded for the fake cluster or bound as SQL parameters. Seeded: the same
 size and seed give the same history. Pure (stdlib, the codec's types, table definitions).
 """
@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from app.codec.mysqldef import TYPE_DATETIME
-from app.codec.mytime import MyTime
 from app.undo.model import Handle
 from bench.rto.config import WorkloadSize
+from core.codec.mysqldef import TYPE_DATETIME
+from core.codec.mytime import MyTime
 from simulator.tabledef import TableDef
 
 __all__ = [

@@ -14,11 +14,11 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from app.codec.keys import encode_common_handle, encode_record_key
-from app.codec.row import encode_row
-from app.codec.tableinfo import TableInfo
 from app.undo.model import Handle
 from bench.rto.history import Row, RowChange, Txn
+from core.codec.keys import encode_common_handle, encode_record_key
+from core.codec.row import encode_row
+from core.codec.tableinfo import TableInfo
 from simulator.catalog import Catalog
 from simulator.mvcc import Mutation, MvccStore, Op
 from simulator.tabledef import TableDef

@@ -19,8 +19,8 @@ from decimal import Decimal
 
 from pymysql.converters import escape_string
 
-from app.codec.mytime import MyTime
 from bench.rto.history import Row, RowChange
+from core.codec.mytime import MyTime
 from simulator.tabledef import TableDef, quote_ident
 
 __all__ = ["ScriptTable", "inverse_statement", "literal", "script_lines"]

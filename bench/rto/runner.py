@@ -27,7 +27,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Final
 
-from app.urls import parse_mysql_url
 from bench.rto import db, store
 from bench.rto.config import BenchConfig, WorkloadSize
 from bench.rto.contenders import BenchEnv, Contender, all_contenders
@@ -35,6 +34,7 @@ from bench.rto.history import generate, rows_at_e
 from bench.rto.procs import self_peak_kib
 from bench.rto.schema import bench_tables
 from bench.rto.stats import Summary, format_table, summarize
+from core.urls import parse_mysql_url
 
 __all__ = ["BINLOG2SQL", "run_bench", "selected"]
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
-from app.jobstate import JobWatcher, delete_job_topics
+from app.cli.jobstate import JobWatcher, delete_job_topics
 from app.report import PartitionReport
 from bench.rto.contenders import BenchEnv, Contender, Timing
 from bench.rto.procs import RssWatcher

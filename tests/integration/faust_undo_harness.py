@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.jobstate import read_compacted
+from app.cli.jobstate import read_compacted
 from proto import tiundo_pb2
 
 ROOT = Path(__file__).resolve().parents[2]

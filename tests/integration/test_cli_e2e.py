@@ -23,7 +23,7 @@ from typing import Any
 import pymysql
 import pytest
 
-from app.jobstate import delete_job_topics
+from app.cli.jobstate import delete_job_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 

@@ -28,7 +28,7 @@ from typing import Any
 import aiomysql
 import pytest
 
-from app.jobstate import delete_job_topics
+from app.cli.jobstate import delete_job_topics
 from ingest.worker import IngestWorker, run_ingest
 from proto import tiundo_pb2
 from simulator.cluster import FakeCluster

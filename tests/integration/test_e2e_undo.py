@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from app.codec import mysqldef
-from app.jobstate import delete_job_topics
+from app.cli.jobstate import delete_job_topics
+from core.codec import mysqldef
 from ingest.worker import run_ingest
 from proto import tiundo_pb2
 

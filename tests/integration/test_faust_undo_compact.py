@@ -20,10 +20,10 @@ import aiomysql
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.codec.keys import encode_record_key
-from app.codec.row import encode_row
-from app.jobstate import delete_job_topics
+from app.cli.jobstate import delete_job_topics
 from app.undo.merge import KeyState, decode_state, merge_many
+from core.codec.keys import encode_record_key
+from core.codec.row import encode_row
 from proto import tiundo_pb2
 from simulator.catalog import Catalog
 from simulator.status_api import StatusApiServer

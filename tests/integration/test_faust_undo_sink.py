@@ -11,7 +11,7 @@ import pytest
 
 from app.sink.mysql import MySQLSink, SinkError, Step
 from app.undo.sqlgen import Dialect, Statement
-from app.urls import MySQLTarget
+from core.urls import MySQLTarget
 
 pytestmark = pytest.mark.integration
 

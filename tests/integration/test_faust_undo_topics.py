@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from app.jobstate import delete_job_topics
+from app.cli.jobstate import delete_job_topics
 
 from .faust_undo_harness import Worker, undo_env
 

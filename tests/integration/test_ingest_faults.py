@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.errors import TiundoError
+from core.errors import TiundoError
 from ingest.region_errors import RegionFatalError
 from ingest.worker import IngestResult, IngestWorker
 from simulator.faults import ErrorKind

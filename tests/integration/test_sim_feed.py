@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from app.codec.bytescodec import encode_bytes
+from core.codec.bytescodec import encode_bytes
 from simulator.cluster import FakeCluster
 from simulator.faults import ErrorKind
 from simulator.mvcc import Mutation, Op

@@ -12,7 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from app.codec.bytescodec import encode_bytes
+from core.codec.bytescodec import encode_bytes
 from proto import pdpb_pb2
 from simulator.cluster import FakeCluster
 from simulator.regions import record_key, table_prefix

@@ -13,7 +13,7 @@ import aiohttp
 import aiomysql
 import pytest
 
-from app.codec.tableinfo import TableInfo
+from core.codec.tableinfo import TableInfo
 from simulator.cluster import FakeCluster
 from simulator.workload import Workload, WorkloadConfig
 

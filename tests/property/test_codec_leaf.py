@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.codec.errors import CorruptValueError
-from app.codec.jsonbin import (
+from core.codec.errors import CorruptValueError
+from core.codec.jsonbin import (
     JsonDuration,
     JsonOpaque,
     JsonUint,
@@ -21,8 +21,8 @@ from app.codec.jsonbin import (
     json_binary_length,
     json_to_text,
 )
-from app.codec.mydecimal import decimal_bin_size, decode_decimal_bin, encode_decimal_bin
-from app.codec.mytime import (
+from core.codec.mydecimal import decimal_bin_size, decode_decimal_bin, encode_decimal_bin
+from core.codec.mytime import (
     MAX_TIME_NS,
     TYPE_DATE,
     TYPE_DATETIME,

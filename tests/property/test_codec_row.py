@@ -12,12 +12,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.codec import keys
-from app.codec import mysqldef as m
-from app.codec.errors import CorruptValueError
-from app.codec.mytime import MyTime
-from app.codec.row import decode_row, encode_row
-from app.codec.tableinfo import ColumnInfo, FieldType, TableInfo
+from core.codec import keys
+from core.codec import mysqldef as m
+from core.codec.errors import CorruptValueError
+from core.codec.mytime import MyTime
+from core.codec.row import decode_row, encode_row
+from core.codec.tableinfo import ColumnInfo, FieldType, TableInfo
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

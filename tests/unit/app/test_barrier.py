@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 
-from app.barrier import barrier_open, done_key, holds_key, part_key, reporting_partitions
+from app.undo.barrier import barrier_open, done_key, holds_key, part_key, reporting_partitions
 
 
 def _holds(p: int, tables: list[int]) -> tuple[str, bytes]:

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from app.cli import main
-from app.cli_common import (
+from app.cli.common import (
     EXIT_UNREACHABLE,
     EXIT_UNSAFE,
     EXIT_USAGE,
@@ -26,7 +26,7 @@ from app.cli_common import (
     kafka_url,
     time_to_tso,
 )
-from app.errors import ConfigError
+from core.errors import ConfigError
 from simulator.cluster import FakeCluster
 from simulator.tabledef import demo_tables
 
@@ -338,8 +338,8 @@ def test_ddl_before_t_or_on_other_tables_is_fine(sim: ThreadCluster) -> None:
 def test_phase_model_and_plain_lines() -> None:
     import io
 
-    from app.jobstate import JobSnapshot
-    from app.progress import LineDisplay, PhaseModel
+    from app.cli.jobstate import JobSnapshot
+    from app.cli.progress import LineDisplay, PhaseModel
     from ingest.worker import Progress
 
     t = 1000 << 18
@@ -364,7 +364,7 @@ def test_phase_model_and_plain_lines() -> None:
 
 
 def _outcome(state: int, foreign_writes: int) -> Any:
-    from app.cli_run import RunOutcome
+    from app.cli.run import RunOutcome
     from ingest.worker import IngestResult
     from proto import tiundo_pb2
 
@@ -378,8 +378,8 @@ def _outcome(state: int, foreign_writes: int) -> Any:
 
 
 def test_run_exit_status_is_zero_only_for_a_clean_success() -> None:
-    from app.cli_common import EXIT_FAILED, EXIT_FOREIGN_WRITES
-    from app.cli_run import exit_status, render_outcome
+    from app.cli.common import EXIT_FAILED, EXIT_FOREIGN_WRITES
+    from app.cli.run import exit_status, render_outcome
     from proto import tiundo_pb2
 
     S = tiundo_pb2.JobStatus

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from app.config import UndoConfig, parse_tz
-from app.errors import ConfigError
-from app.urls import parse_mysql_url
+from core.errors import ConfigError
+from core.urls import parse_mysql_url
 
 
 def test_defaults_and_names() -> None:

@@ -7,11 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.codec.keys import encode_common_handle, encode_record_key
-from app.codec.number import encode_int
-from app.codec.row import encode_row
-from app.codec.tableinfo import TableInfo
-from app.stages.mount import (
+from app.undo.merge import KeyState
+from app.undo.mount import (
     MountError,
     handle_text,
     key_table_id,
@@ -19,7 +16,10 @@ from app.stages.mount import (
     split_by_table,
     table_key_range,
 )
-from app.undo.merge import KeyState
+from core.codec.keys import encode_common_handle, encode_record_key
+from core.codec.number import encode_int
+from core.codec.row import encode_row
+from core.codec.tableinfo import TableInfo
 from simulator.tabledef import ColumnDef, TableDef
 
 UTC = dt.UTC

@@ -3,8 +3,8 @@ from __future__ import annotations
 import bisect
 from pathlib import Path
 
-from app.codec.keys import encode_record_key
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
+from core.codec.keys import encode_record_key
 
 
 class SortedStore:

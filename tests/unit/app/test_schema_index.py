@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.schema import index_schema
+from app.stages.schema import index_schema
 
 DATA = Path(__file__).parents[2] / "data/codec/tableinfo"
 

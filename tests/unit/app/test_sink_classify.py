@@ -3,8 +3,8 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from app.errors import TransientError
 from app.sink.mysql import is_transient
+from core.errors import TransientError
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_is_transient(exc: BaseException, transient: bool) -> None:
 def test_session_tags_tidb_writes_only() -> None:
     from app.sink.mysql import MySQLSink
     from app.undo.sqlgen import Dialect
-    from app.urls import MySQLTarget
+    from core.urls import MySQLTarget
 
     url = MySQLTarget("h", 4000, "root", "", "")
     tidb = MySQLSink(url, dialect=Dialect.TIDB, txn_source=3, time_zone="+08:00")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from app.codec.tableinfo import TableInfo
 from bench.rto.config import WorkloadSize
 from bench.rto.history import Row, generate, rows_at_e
 from bench.rto.mvcc_feed import seed_mvcc
 from bench.rto.schema import bench_tables
+from core.codec.tableinfo import TableInfo
 from simulator.catalog import Catalog
 from simulator.checksum import mvcc_digest, row_digest
 from simulator.mvcc import MvccStore

@@ -6,11 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from app.codec.mysqldef import TYPE_DATETIME
-from app.codec.mytime import MyTime
 from bench.rto.history import RowChange
 from bench.rto.pervent import ScriptTable, inverse_statement, literal, script_lines
 from bench.rto.schema import bench_tables
+from core.codec.mysqldef import TYPE_DATETIME
+from core.codec.mytime import MyTime
 
 TABLES = bench_tables("db")
 T00 = ScriptTable(TABLES[0], "db")

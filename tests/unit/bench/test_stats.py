@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from app.errors import ConfigError
-from app.urls import MySQLTarget, parse_mysql_url
 from bench.rto.config import SIZES, BenchConfig
 from bench.rto.runner import selected
 from bench.rto.stats import format_table, summarize
+from core.errors import ConfigError
+from core.urls import MySQLTarget, parse_mysql_url
 
 WORKLOADS = {"base": {"changes": 1000, "keys": 200}}
 

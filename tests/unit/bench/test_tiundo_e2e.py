@@ -1,7 +1,7 @@
 """tiundo's contender: what it reads from ``tiundo run`` and /proc, its variants, its cluster file.
 
-The report and progress lines are produced by the real renderers (``app.cli_run.render_outcome``,
-``app.progress.LineDisplay``), so a change of their format fails here, not in a 20-minute run.
+The report and progress lines are produced by the real renderers (``app.cli.run.render_outcome``,
+``app.cli.progress.LineDisplay``), so a change of their format fails here, not in a 20-minute run.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from app.cli_run import RunOutcome, render_outcome
-from app.jobstate import JobSnapshot
-from app.progress import LineDisplay, PhaseModel
+from app.cli.jobstate import JobSnapshot
+from app.cli.progress import LineDisplay, PhaseModel
+from app.cli.run import RunOutcome, render_outcome
 from app.report import PartitionReport
 from bench.rto.contenders import CONTENDER_MODULES, all_contenders
 from bench.rto.procs import RssWatcher

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from app.codec.errors import CorruptValueError
-from app.codec.jsonbin import (
+from core.codec.errors import CorruptValueError
+from core.codec.jsonbin import (
     JsonDuration,
     JsonOpaque,
     JsonUint,
@@ -20,7 +20,7 @@ from app.codec.jsonbin import (
     json_binary_length,
     json_to_text,
 )
-from app.codec.mytime import TYPE_DATE, TYPE_DATETIME, TYPE_TIMESTAMP, MyTime
+from core.codec.mytime import TYPE_DATE, TYPE_DATETIME, TYPE_TIMESTAMP, MyTime
 
 DATA = json.loads(
     (Path(__file__).parents[2] / "data" / "codec" / "leaf" / "json.json").read_text("utf-8")

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from app.codec import keys
-from app.codec import mysqldef as m
-from app.codec.coltypes import EncodeError
-from app.codec.errors import CorruptValueError
-from app.codec.mytime import MyTime
-from app.codec.tableinfo import ColumnInfo, FieldType, IndexColumn, IndexInfo, TableInfo
+from core.codec import keys
+from core.codec import mysqldef as m
+from core.codec.coltypes import EncodeError
+from core.codec.errors import CorruptValueError
+from core.codec.mytime import MyTime
+from core.codec.tableinfo import ColumnInfo, FieldType, IndexColumn, IndexInfo, TableInfo
 
 DATA = Path(__file__).parents[2] / "data/codec"
 GOLDEN = json.loads((DATA / "golden_keys.json").read_text())
@@ -36,7 +36,7 @@ def test_index_key_recognised(case: dict) -> None:
 
 
 def test_temp_index_id_is_masked() -> None:
-    from app.codec import number
+    from core.codec import number
 
     raw = b"t" + number.encode_int(5) + b"_i" + number.encode_int(0x7FFF000000000003)
     k = keys.decode_key(raw)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.codec.errors import CorruptValueError
-from app.codec.mydecimal import (
+from core.codec.errors import CorruptValueError
+from core.codec.mydecimal import (
     DecimalParamError,
     decimal_bin_size,
     decode_decimal_bin,

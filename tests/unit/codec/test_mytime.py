@@ -10,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.codec.errors import CorruptValueError
-from app.codec.mytime import (
+from core.codec.errors import CorruptValueError
+from core.codec.mytime import (
     MAX_TIME_NS,
     TYPE_DATE,
     TYPE_DATETIME,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.codec import bytescodec, datum, number
-from app.codec.errors import CorruptValueError
+from core.codec import bytescodec, datum, number
+from core.codec.errors import CorruptValueError
 
 GOLDEN = json.loads((Path(__file__).parents[2] / "data/codec/golden_keys.json").read_text())
 

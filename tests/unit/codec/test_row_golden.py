@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from app.codec import mytime
-from app.codec.jsonbin import json_to_text
-from app.codec.row import decode_row, encode_row
-from app.codec.tableinfo import ColumnInfo, FieldType, TableInfo
+from core.codec import mytime
+from core.codec.jsonbin import json_to_text
+from core.codec.row import decode_row, encode_row
+from core.codec.tableinfo import ColumnInfo, FieldType, TableInfo
 
 GOLDEN = json.loads((Path(__file__).parents[2] / "data/codec/golden_rows.json").read_text())
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from app.codec import keys
-from app.codec import mysqldef as m
-from app.codec.errors import CorruptValueError
-from app.codec.mytime import MyTime
-from app.codec.row import decode_row, encode_row
-from app.codec.tableinfo import ColumnInfo, FieldType, IndexColumn, IndexInfo, TableInfo
+from core.codec import keys
+from core.codec import mysqldef as m
+from core.codec.errors import CorruptValueError
+from core.codec.mytime import MyTime
+from core.codec.row import decode_row, encode_row
+from core.codec.tableinfo import ColumnInfo, FieldType, IndexColumn, IndexInfo, TableInfo
 
 PK = ColumnInfo(
     id=1,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.codec import mysqldef as m
-from app.codec.tableinfo import HandleKind, SchemaError, TableInfo, physical_table_map
+from core.codec import mysqldef as m
+from core.codec.tableinfo import HandleKind, SchemaError, TableInfo, physical_table_map
 
 DIR = Path(__file__).parents[2] / "data/codec/tableinfo"
 

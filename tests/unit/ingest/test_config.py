@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import ConfigError
-from app.urls import parse_host_ports, parse_mysql_url
+from core.errors import ConfigError
+from core.urls import parse_host_ports, parse_mysql_url
 from ingest.config import IngestConfig
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import TransientError
+from core.errors import TransientError
 from ingest.keyspace import encode_bytes, record_prefix
 from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
 from ingest.model import FeedRow, LogType, OpType, RowChange, Span

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.errors import UnsafeToUndoError
+from core.errors import UnsafeToUndoError
 from ingest.keyspace import record_span
 from ingest.pd import PDClient, PDError
 from ingest.window import GcSafepointKeeper

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import DecodeError
+from core.errors import DecodeError
 from ingest.model import RegionEpoch, RegionInfo, Span
 from ingest.recording import MAGIC, RecordingHeader, RecordingReader, RecordingWriter, Registration
 

@@ -6,10 +6,10 @@ import random
 
 import pytest
 
+from core.retry import Backoff
 from ingest.model import RegionEpoch, RegionInfo, Span
 from ingest.region_errors import (
     Action,
-    Backoff,
     ErrorKind,
     RegionError,
     RegionFatalError,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import pytest
 
-from app.codec.bytescodec import encode_bytes
+from core.codec.bytescodec import encode_bytes
 from proto import cdcpb_pb2, metapb_pb2
 from simulator.cdc_delegate import (
     ENTRIES_MAX_BYTES,

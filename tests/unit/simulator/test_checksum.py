@@ -7,8 +7,8 @@ import random
 import struct
 from decimal import Decimal
 
-from app.codec import mysqldef as m
-from app.codec.mytime import MyTime
+from core.codec import mysqldef as m
+from core.codec.mytime import MyTime
 from simulator.checksum import RowDigest, canonical_value, row_digest
 from simulator.tabledef import ColumnDef, TableDef
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.codec.bytescodec import encode_bytes
+from core.codec.bytescodec import encode_bytes
 from simulator.cluster import FakeCluster
 from simulator.mvcc import Mutation, Op
 from simulator.regions import record_key, table_prefix

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.codec.bytescodec import encode_bytes
+from core.codec.bytescodec import encode_bytes
 from simulator.regions import (
     RegionChange,
     RegionChangeKind,

@@ -7,7 +7,7 @@ import random
 import struct
 from decimal import Decimal
 
-from app.codec.mytime import MyTime
+from core.codec.mytime import MyTime
 from simulator.rowgen import int_range, random_row, random_value, to_sql_param
 from simulator.tabledef import ColumnDef, demo_tables
 

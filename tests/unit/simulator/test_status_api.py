@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
-from app.codec.tableinfo import TableInfo
+from core.codec.tableinfo import TableInfo
 from simulator.catalog import Catalog
 from simulator.status_api import StatusApiServer
 from simulator.tabledef import demo_tables

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.codec import mysqldef as m
-from app.codec.tableinfo import HandleKind, TableInfo
+from core.codec import mysqldef as m
+from core.codec.tableinfo import HandleKind, TableInfo
 from simulator.tabledef import (
     ColumnDef,
     IdAllocator,

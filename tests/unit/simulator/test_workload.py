@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from app.codec.keys import (
+from core.codec.keys import (
     IndexKey,
     RecordKey,
     decode_key,
     encode_common_handle,
     encode_record_key,
 )
-from app.codec.number import encode_int, to_signed64
-from app.codec.row import decode_row, encode_row
+from core.codec.number import encode_int, to_signed64
+from core.codec.row import decode_row, encode_row
 from simulator.catalog import Catalog
 from simulator.mvcc import MvccStore, Op
 from simulator.syncpoint import CREATE_TABLE_SQL

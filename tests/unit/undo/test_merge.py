@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import DecodeError
 from app.undo.merge import (
     KeyState,
     StateDecodeError,
@@ -15,6 +14,7 @@ from app.undo.merge import (
     merge_many,
 )
 from app.undo.model import DELETE, PUT, Change
+from core.errors import DecodeError
 
 INSERT = Change(start_ts=10, commit_ts=11, op_type=PUT, value=b"row-v1", old_value=b"")
 UPDATE = Change(start_ts=20, commit_ts=21, op_type=PUT, value=b"row-v2", old_value=b"row-v1")

@@ -8,8 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from app.codec.jsonbin import JsonUint
-from app.codec.mytime import MyTime
 from app.undo.model import Identity, MountedRow, TableSpec
 from app.undo.plan import DeleteByKey, DeleteRow, Replace, plan_table
 from app.undo.sqlgen import (
@@ -24,6 +22,8 @@ from app.undo.sqlgen import (
     statements,
     to_param,
 )
+from core.codec.jsonbin import JsonUint
+from core.codec.mytime import MyTime
 
 T = TableSpec("db", "t", ("id", "name"), Identity.INT_HANDLE, ("id",))
 C = TableSpec("db", "c", ("a", "b", "v"), Identity.COMMON_HANDLE, ("a", "b"))

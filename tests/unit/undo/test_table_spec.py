@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from app.codec import mysqldef as m
-from app.codec.tableinfo import ColumnInfo, FieldType, IndexColumn, IndexInfo, TableInfo
 from app.undo.model import Identity, TableSpec, table_spec
+from core.codec import mysqldef as m
+from core.codec.tableinfo import ColumnInfo, FieldType, IndexColumn, IndexInfo, TableInfo
 
 
 def col(i: int, name: str, tp: int, flag: int = 0, **kw: object) -> ColumnInfo:

@@ -10,13 +10,13 @@ from collections.abc import Iterable, Iterator
 from datetime import tzinfo
 from itertools import groupby
 
-from app.codec import number
-from app.codec.keys import CommonHandle, RecordKey, decode_key, record_prefix
-from app.codec.row import decode_row
-from app.codec.tableinfo import TableInfo
-from app.errors import DecodeError
 from app.undo.merge import KeyState
 from app.undo.model import Handle, MountedRow
+from core.codec import number
+from core.codec.keys import CommonHandle, RecordKey, decode_key, record_prefix
+from core.codec.row import decode_row
+from core.codec.tableinfo import TableInfo
+from core.errors import DecodeError
 
 __all__ = [
     "MountError",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from app.codec.errors import CorruptValueError
+from core.codec.errors import CorruptValueError
 
 CODEC_VER = 0x80
 FLAG_LARGE = 0x01

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from app.codec.tableinfo import TableInfo
-from app.errors import DecodeError, TransientError
+from core.codec.tableinfo import TableInfo
+from core.errors import DecodeError, TransientError
 
 __all__ = ["PhysicalTable", "SchemaCache", "SchemaMissingError", "index_schema"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from app.codec import datum
-from app.codec.errors import CorruptValueError
+from core.codec import datum
+from core.codec.errors import CorruptValueError
 
 _ID_FLAGS = frozenset({datum.VARINT_FLAG, datum.INT_FLAG, datum.UVARINT_FLAG, datum.UINT_FLAG})
 

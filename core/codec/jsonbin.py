@@ -14,7 +14,7 @@ code  type        body
 0x0b  double      8 bytes IEEE 754 (plain, not sign-flipped)
 0x0c  string      uvarint length ‖ UTF-8
 0x0d  opaque      u8 MySQL type ‖ uvarint length ‖ bytes
-0x0e  date        8-byte CoreTime (see :mod:`app.codec.mytime`), likewise 0x0f datetime
+0x0e  date        8-byte CoreTime (see :mod:`core.codec.mytime`), likewise 0x0f datetime
                   and 0x10 timestamp
 0x11  time        int64 nanoseconds ‖ u32 fsp
 ====  ==========  ============================================================
@@ -25,7 +25,7 @@ in that order. MySQL's small containers and 16/32-bit integers are never written
 rejected as corrupt.
 
 Python mapping (``JsonValue``): None/bool/int/float/str/list/dict, plus :class:`JsonUint` (an
-``int`` that re-encodes as uint64), :class:`JsonOpaque`, :class:`~app.codec.mytime.MyTime` for
+``int`` that re-encodes as uint64), :class:`JsonOpaque`, :class:`~core.codec.mytime.MyTime` for
 date/datetime/timestamp, and ``datetime.timedelta`` for TIME (decoded as :class:`JsonDuration`,
 a ``timedelta`` that remembers the stored fsp).
 """
@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
 
-from app.codec.errors import CorruptValueError
-from app.codec.mytime import (
+from core.codec.errors import CorruptValueError
+from core.codec.mytime import (
     TYPE_DATE,
     TYPE_DATETIME,
     TYPE_TIMESTAMP,

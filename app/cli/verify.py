@@ -25,7 +25,7 @@ from typing import Any
 import aiomysql
 import click
 
-from app.cli_common import (
+from app.cli.common import (
     EXIT_FAILED,
     Settings,
     UnreachableError,
@@ -33,12 +33,12 @@ from app.cli_common import (
     run_command,
     window_options,
 )
-from app.codec.mysqldef import TYPE_JSON
-from app.codec.tableinfo import TableInfo
-from app.errors import ConfigError
-from app.urls import parse_mysql_url
+from core.codec.mysqldef import TYPE_JSON
+from core.codec.tableinfo import TableInfo
+from core.errors import ConfigError
+from core.status_api import StatusApiClient
+from core.urls import parse_mysql_url
 from ingest.discover import select_tables
-from ingest.status_api import StatusApiClient
 from simulator.checksum import checksum_table, mariadb_digest
 
 __all__ = ["TableCheck", "load_expect", "verify"]

@@ -25,8 +25,8 @@ import struct
 from decimal import Decimal
 from typing import Any, Final
 
-from app.codec import bytescodec, number
-from app.codec.errors import CorruptValueError
+from core.codec import bytescodec, number
+from core.codec.errors import CorruptValueError
 
 NIL_FLAG: Final = 0
 BYTES_FLAG: Final = 1
@@ -46,7 +46,7 @@ _U32LE = struct.Struct("<I")
 
 
 def _decimal_len(buf: bytes, pos: int) -> int:
-    from app.codec.mydecimal import decimal_bin_size
+    from core.codec.mydecimal import decimal_bin_size
 
     if len(buf) - pos < 2:
         raise CorruptValueError("truncated decimal header", offset=pos)
@@ -54,7 +54,7 @@ def _decimal_len(buf: bytes, pos: int) -> int:
 
 
 def _json_len(buf: bytes, pos: int) -> int:
-    from app.codec.jsonbin import json_binary_length
+    from core.codec.jsonbin import json_binary_length
 
     return json_binary_length(buf, pos)
 
@@ -149,7 +149,7 @@ def decode_one(buf: bytes, pos: int = 0) -> tuple[int, Any, int]:
 
 def decode_decimal_payload(buf: bytes, pos: int) -> tuple[Decimal, int]:
     """``u8 precision ‖ u8 frac ‖ bin`` → (value, end)."""
-    from app.codec.mydecimal import decode_decimal_bin
+    from core.codec.mydecimal import decode_decimal_bin
 
     if len(buf) - pos < 2:
         raise CorruptValueError("truncated decimal header", offset=pos)
@@ -159,7 +159,7 @@ def decode_decimal_payload(buf: bytes, pos: int) -> tuple[Decimal, int]:
 
 def encode_decimal_payload(value: Decimal, prec: int, frac: int) -> bytes:
     """``u8 precision ‖ u8 frac ‖ bin``."""
-    from app.codec.mydecimal import encode_decimal_bin
+    from core.codec.mydecimal import encode_decimal_bin
 
     return bytes((prec, frac)) + encode_decimal_bin(value, prec, frac)
 

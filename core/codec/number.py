@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 
-from app.codec.errors import CorruptValueError
+from core.codec.errors import CorruptValueError
 
 SIGN_MASK = 0x8000000000000000
 U64_MASK = 0xFFFFFFFFFFFFFFFF

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from app.errors import TransientError, UnsafeToUndoError
+from core.errors import TransientError, UnsafeToUndoError
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
 from ingest.pd import PDClient

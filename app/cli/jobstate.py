@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from app.cli_common import UnreachableError
+from app.cli.common import UnreachableError
 from app.report import PartitionReport, job_status
 from proto import tiundo_pb2
 

@@ -39,7 +39,7 @@ NULL                                   ``None``
 =====================================  ===================================================
 
 Errors: every malformed key or value raises ``errors.CorruptValueError`` (a
-``app.errors.DecodeError``) naming the table id, handle and byte offset. Encoder misuse
+``core.errors.DecodeError``) naming the table id, handle and byte offset. Encoder misuse
 (a value that does not fit its column) raises ``coltypes.EncodeError`` (a ``ValueError``).
 
 Modules: ``number``, ``bytescodec``, ``datum`` (primitives and flagged datums), ``keys``,

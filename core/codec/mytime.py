@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
-from app.codec.errors import CorruptValueError
+from core.codec.errors import CorruptValueError
 
 __all__ = [
     "MAX_TIME_NS",

@@ -7,7 +7,7 @@ The phases and where their numbers come from:
 2. **frontier → E** — how far the resolved-ts frontier has moved from T towards E, in
    milliseconds of physical time;
 3. **records compacted** — records of ``<job>.kv`` the workers' consumer group has
-   committed, out of those produced (:class:`app.jobstate.JobSnapshot`);
+   committed, out of those produced (:class:`app.cli.jobstate.JobSnapshot`);
 4. **partitions undone** — partitions whose undo finished, with the rows applied so far.
 
 :class:`PhaseModel` turns the two inputs into ``(completed, total, note)`` per phase and is
@@ -24,7 +24,7 @@ from typing import Protocol, TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.jobstate import JobSnapshot
+from app.cli.jobstate import JobSnapshot
 from ingest.worker import Progress as IngestProgress
 
 __all__ = ["Display", "LineDisplay", "PhaseModel", "RichDisplay", "make_display"]

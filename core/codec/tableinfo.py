@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.codec import mysqldef as m
-from app.errors import DecodeError
+from core.codec import mysqldef as m
+from core.errors import DecodeError
 
 __all__ = [
     "ColumnInfo",

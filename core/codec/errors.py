@@ -2,7 +2,7 @@
 
 Every malformed input the codec meets (truncated row, offsets past the end, unknown datum flag,
 bad decimal word, invalid UTF-8 where the charset demands it, key of an unexpected shape) is
-reported as ONE typed error, :class:`CorruptValueError`, a :class:`app.errors.DecodeError`, so the
+reported as ONE typed error, :class:`CorruptValueError`, a :class:`core.errors.DecodeError`, so the
 mount stage can dead-letter the event without catching anything broader.
 
 Leaf decoders raise it with only ``offset`` (relative to the buffer they were given); callers
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from app.errors import DecodeError
+from core.errors import DecodeError
 
 __all__ = ["CodecError", "CorruptValueError", "reraise_with"]
 

@@ -1,10 +1,10 @@
-"""The ``tiundo`` command line: one group, one module per command (``app/cli_*.py``).
+"""The ``tiundo`` command line: one group, one module per command (``app/cli/*.py``).
 
 ``plan`` finds T and E and counts what would be undone, ``run`` ingests and undoes with live
 progress, ``status``/``report`` read a job's status topic, ``verify`` compares the tables with
 their state at T, ``replay`` pushes a recording into Kafka, and ``ingest``/``worker`` run one
 stage each so a deployment needs only this console script. Flags, env vars and exit codes:
-:mod:`app.cli_common`.
+:mod:`app.cli.common`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from app.cli_common import EXIT_INTERRUPTED, exit_code_for, fail
-from app.errors import TiundoError
+from app.cli.common import EXIT_INTERRUPTED, exit_code_for, fail
+from core.errors import TiundoError
 
 
 class _Group(click.Group):
@@ -43,16 +43,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from app.cli_jobs import ingest, replay, report, status, worker
-    from app.cli_plan import plan
-    from app.cli_run import run
-    from app.cli_verify import verify
+    from app.cli.jobs import ingest, replay, report, status, worker
+    from app.cli.plan import plan
+    from app.cli.run import run
+    from app.cli.verify import verify
 
     for command in (plan, run, status, report, verify, replay, ingest, worker):
         main.add_command(command)
 
 
 _register()
-
-if __name__ == "__main__":
-    main()

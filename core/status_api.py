@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from app.errors import ConfigError, TransientError
+from core.errors import ConfigError, TransientError
 
 __all__ = ["StatusApiClient", "StatusApiError"]
 

@@ -22,7 +22,7 @@ import decimal
 from decimal import Decimal
 from functools import cache
 
-from app.codec.errors import CorruptValueError
+from core.codec.errors import CorruptValueError
 
 __all__ = [
     "MAX_BIN_PRECISION",

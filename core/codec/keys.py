@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
-from app.codec import bytescodec, datum, number
-from app.codec.coltypes import EncodeError, column_codec
-from app.codec.errors import CorruptValueError
-from app.codec.tableinfo import TableInfo
+from core.codec import bytescodec, datum, number
+from core.codec.coltypes import EncodeError, column_codec
+from core.codec.errors import CorruptValueError
+from core.codec.tableinfo import TableInfo
 
 __all__ = [
     "CommonHandle",

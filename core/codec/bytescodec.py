@@ -7,8 +7,8 @@ memcomparable form of whole keys that PD regions and EventFeed requests use; com
 
 from __future__ import annotations
 
-from app.codec.errors import CorruptValueError
-from app.codec.number import decode_varint, encode_varint
+from core.codec.errors import CorruptValueError
+from core.codec.number import decode_varint, encode_varint
 
 _GROUP = 8
 _MARKER = 0xFF

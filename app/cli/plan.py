@@ -2,8 +2,8 @@
 
 :func:`prepare` is the part ``tiundo run`` shares: PD, the tables (status API), the window
 (:func:`ingest.window.undo_window`: syncpoint table or flags, E from PD's TSO) and the
-:mod:`app.preflight` checks. The plan then reads ``(T, E]`` once through the EventFeed
-(:mod:`app.cli_scan`) to count the changed row keys per table (``--no-count`` skips it).
+:mod:`app.cli.preflight` checks. The plan then reads ``(T, E]`` once through the EventFeed
+(:mod:`app.cli.scan`) to count the changed row keys per table (``--no-count`` skips it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from app.cli_common import (
+from app.cli.common import (
     DEFAULT_WRITER_CHECK_S,
     Settings,
     cluster_options,
@@ -24,13 +24,13 @@ from app.cli_common import (
     tso_time,
     window_options,
 )
-from app.cli_scan import ScanResult, scan_window
-from app.errors import ConfigError
-from app.preflight import check_ddl, check_gc, check_writer
+from app.cli.preflight import check_ddl, check_gc, check_writer
+from app.cli.scan import ScanResult, scan_window
+from core.errors import ConfigError
+from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, select_tables
 from ingest.pd import PDClient
-from ingest.status_api import StatusApiClient
 from ingest.window import Syncpoint, UndoWindow, undo_window
 
 __all__ = ["Prepared", "plan", "preflight_options", "prepare"]

@@ -30,11 +30,11 @@ from datetime import timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
-from app.codec import datum as d
-from app.codec import mysqldef as m
-from app.codec import number
-from app.codec.errors import CorruptValueError
-from app.codec.tableinfo import ColumnInfo, FieldType
+from core.codec import datum as d
+from core.codec import mysqldef as m
+from core.codec import number
+from core.codec.errors import CorruptValueError
+from core.codec.tableinfo import ColumnInfo, FieldType
 
 __all__ = ["ColumnCodec", "EncodeError", "column_codec", "int_width_bytes", "uint_width_bytes"]
 
@@ -176,7 +176,7 @@ def _parse_duration_ns(text: str) -> int:
 
 
 def _time_codec(ft: FieldType, tz: tzinfo | None) -> ColumnCodec:
-    from app.codec import mytime
+    from core.codec import mytime
 
     tp = ft.tp
     fsp = max(ft.decimal, 0)
@@ -224,7 +224,7 @@ def _time_codec(ft: FieldType, tz: tzinfo | None) -> ColumnCodec:
 
 
 def _duration_codec(ft: FieldType) -> ColumnCodec:
-    from app.codec import mytime
+    from core.codec import mytime
 
     from_ns = mytime.duration_from_ns
     to_ns_fn = mytime.duration_to_ns
@@ -255,7 +255,7 @@ _DEC_CTX = Context(prec=200, rounding=ROUND_HALF_UP, Emax=10_000, Emin=-10_000)
 
 
 def _decimal_codec(ft: FieldType) -> ColumnCodec:
-    from app.codec import mydecimal
+    from core.codec import mydecimal
 
     col_frac = ft.decimal
     col_prec = ft.flen
@@ -533,7 +533,7 @@ def _year_codec(ft: FieldType) -> ColumnCodec:
 
 
 def _json_codec(ft: FieldType) -> ColumnCodec:
-    from app.codec import jsonbin
+    from core.codec import jsonbin
 
     dec = jsonbin.decode_json_binary
     enc = jsonbin.encode_json_binary

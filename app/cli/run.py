@@ -1,16 +1,16 @@
 """``tiundo run``: preflight, ingest in-process, N Faust workers, live progress, final report.
 
 On one machine the command is the whole job: it runs the checks of ``plan``
-(:func:`app.cli_plan.prepare`), pins T and E, creates ``<job>.kv`` so workers can join at once,
+(:func:`app.cli.plan.prepare`), pins T and E, creates ``<job>.kv`` so workers can join at once,
 starts ``--workers N`` subprocesses (``tiundo worker``, each with its own RocksDB datadir under
 the job folder and no web server; logs beside them), runs the ingest in this process, and
-follows the job's topics (:class:`app.jobstate.JobWatcher`) until the status is final. With
+follows the job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. With
 ``--attach`` it starts no worker and relies on workers already running for this job (other
 machines, ``docker compose``). Ctrl-C stops the ingest cleanly (GC safepoint released) and
 sends SIGTERM to the workers it started. Retry with a new job name (the undo statements are
 idempotent); workers of a job whose ingest finished resume from their progress records.
 
-Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli_common`.
+Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli.common`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import IO, Any
 
 import click
 
-from app.cli_common import (
+from app.cli.common import (
     DEFAULT_WORKERS,
     EXIT_FAILED,
     EXIT_FOREIGN_WRITES,
@@ -43,12 +43,12 @@ from app.cli_common import (
     undo_options,
     window_options,
 )
-from app.cli_plan import preflight_options, prepare
+from app.cli.jobstate import JobSnapshot, JobWatcher
+from app.cli.plan import preflight_options, prepare
+from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
-from app.errors import ConfigError
-from app.jobstate import JobSnapshot, JobWatcher
-from app.progress import Display, PhaseModel, make_display
 from app.report import render
+from core.errors import ConfigError
 from ingest.producer import ensure_topic
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from app.errors import ConfigError
+from core.errors import ConfigError
 
 __all__ = ["MySQLTarget", "parse_host_ports", "parse_http_url", "parse_mysql_url"]
 

@@ -13,7 +13,7 @@ traceback (:func:`run_command`):
 ====  ==========================================================================
  0    done (job SUCCEEDED, verify matched, plan printed)
  1    the job ran and did not succeed (FAILED/INCOMPLETE), or verify found a difference
- 2    bad flags or settings (:class:`~app.errors.ConfigError`, click usage errors)
+ 2    bad flags or settings (:class:`~core.errors.ConfigError`, click usage errors)
  3    unsafe to undo: no syncpoint, T below the GC safepoint, DDL after T, live changefeed
  4    a service did not answer (PD, Kafka, downstream, status API)
  130  interrupted (Ctrl-C); what was started is stopped
@@ -41,8 +41,8 @@ from app.config import (
     DEFAULT_TZ,
     UndoConfig,
 )
-from app.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
-from app.urls import parse_host_ports
+from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from core.urls import parse_host_ports
 from ingest.config import IngestConfig
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from app.cli_common import (
+from app.cli.common import (
     EXIT_FAILED,
     Settings,
     cluster_options,
@@ -24,9 +24,9 @@ from app.cli_common import (
     undo_options,
     window_options,
 )
-from app.errors import ConfigError
-from app.jobstate import JobSnapshot, JobWatcher
+from app.cli.jobstate import JobSnapshot, JobWatcher
 from app.report import render
+from core.errors import ConfigError
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
 from ingest.worker import IngestResult, IngestWorker, Progress

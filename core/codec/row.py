@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from datetime import UTC, tzinfo
 from typing import Any, Final
 
-from app.codec import mysqldef as m
-from app.codec import number, rowcodec_v1, rowcodec_v2
-from app.codec.coltypes import ColumnCodec, EncodeError, column_codec, origin_default_value
-from app.codec.errors import CorruptValueError
-from app.codec.keys import CommonHandle, decode_common_handle
-from app.codec.tableinfo import ColumnInfo, HandleKind, TableInfo
+from core.codec import mysqldef as m
+from core.codec import number, rowcodec_v1, rowcodec_v2
+from core.codec.coltypes import ColumnCodec, EncodeError, column_codec, origin_default_value
+from core.codec.errors import CorruptValueError
+from core.codec.keys import CommonHandle, decode_common_handle
+from core.codec.tableinfo import ColumnInfo, HandleKind, TableInfo
 
 __all__ = ["decode_row", "encode_row", "need_restored_data", "skippable"]
 

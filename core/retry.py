@@ -1,0 +1,137 @@
+"""The one retry policy: which errors are retried, how long to wait, and when to give up.
+
+Every stage that retries (the ingest's region and store streams, the status API, the Kafka
+admin calls, the compaction agent, the downstream sink) takes its waits from a
+:class:`Backoff` and, when it retries a call in place, runs it through :func:`retry_async`.
+What is retried is decided by the error itself (:attr:`core.errors.TiundoError.retriable`,
+see :func:`is_retriable`) unless the caller classifies foreign exceptions of its own
+(the sink's MySQL error codes). Giving up is bounded by ``attempts`` and/or ``deadline_s``;
+the last error is raised as it was, so its message still names what failed.
+
+:class:`Backoff` is pure (the delays are a function of the attempt number and a seeded
+``random.Random``); :func:`retry_async` runs them with tenacity's ``AsyncRetrying``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_never
+from tenacity.stop import stop_after_attempt, stop_after_delay, stop_base
+
+from core.errors import TiundoError
+
+__all__ = ["Backoff", "is_retriable", "retry_async"]
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def is_retriable(exc: BaseException) -> bool:
+    """Whether ``exc`` says it may pass on its own (``TiundoError.retriable``)."""
+    return isinstance(exc, TiundoError) and exc.retriable
+
+
+class Backoff:
+    """Exponential backoff with jitter; deterministic when given a seeded ``random.Random``.
+
+    The n-th delay (from 0) is ``min(cap, base * factor**n)`` scaled by a uniform factor in
+    ``[1 - jitter, 1 + jitter]`` and clipped to ``cap``, as gRPC's connection backoff.
+    :meth:`next_delay` counts attempts itself (:meth:`reset` after a success);
+    :meth:`delay` is the same curve for a caller that counts its own attempts.
+    """
+
+    __slots__ = ("_rng", "attempts", "base", "cap", "factor", "jitter")
+
+    def __init__(
+        self,
+        base: float,
+        factor: float = 2.0,
+        jitter: float = 0.0,
+        cap: float | None = None,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        cap = base if cap is None else cap
+        if base < 0 or cap < base or factor < 1 or not 0 <= jitter <= 1:
+            raise ValueError(f"bad backoff: base={base} factor={factor} jitter={jitter} cap={cap}")
+        self.base = base
+        self.factor = factor
+        self.jitter = jitter
+        self.cap = cap
+        self._rng = rng if rng is not None else random.Random()
+        self.attempts = 0
+
+    @classmethod
+    def store_reconnect(cls, rng: random.Random | None = None) -> Backoff:
+        """TiCDC's gRPC dial backoff: 1 s, ×1.1, jitter 0.1, at most 3 s."""
+        return cls(1.0, 1.1, 0.1, 3.0, rng=rng)
+
+    @classmethod
+    def region_retry(cls, rng: random.Random | None = None) -> Backoff:
+        """Re-registering a region / re-scanning PD: 100 ms (TiCDC's PD retry), ×2, up to 2 s."""
+        return cls(0.1, 2.0, 0.1, 2.0, rng=rng)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (from 0); does not count."""
+        # The exponent is bounded so that a long outage cannot overflow the float.
+        raw = min(self.cap, self.base * self.factor ** min(attempt, 512))
+        spread = 1.0 + self.jitter * self._rng.uniform(-1.0, 1.0)
+        return min(self.cap, raw * spread)
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next attempt, counting it."""
+        delay = self.delay(self.attempts)
+        self.attempts += 1
+        return delay
+
+    def reset(self) -> None:
+        """Start again from ``base`` (after a success)."""
+        self.attempts = 0
+
+
+async def retry_async(
+    call: Callable[[], Awaitable[T]],
+    *,
+    backoff: Backoff,
+    what: str,
+    retriable: Callable[[BaseException], bool] = is_retriable,
+    attempts: int | None = None,
+    deadline_s: float | None = None,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+) -> T:
+    """Await ``call()`` until it succeeds, retrying the errors ``retriable`` accepts.
+
+    ``attempts`` bounds the number of calls and ``deadline_s`` the time since the first one
+    (both ``None``: retry for ever, for callers whose stage must not lose its input). The
+    error that ends the retries is raised unchanged. ``on_retry(attempt, exc, delay)`` is
+    called before each wait (attempt counts from 1); by default a warning naming ``what``.
+    """
+    stop: stop_base = stop_never
+    if attempts is not None:
+        stop = stop_after_attempt(attempts)
+    if deadline_s is not None:
+        stop = stop | stop_after_delay(deadline_s)
+
+    def wait(state: RetryCallState) -> float:
+        return backoff.delay(state.attempt_number - 1)
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        delay = state.upcoming_sleep
+        if on_retry is not None and exc is not None:
+            on_retry(state.attempt_number, exc, delay)
+        else:
+            log.warning("%s: %r; retry %d in %.2f s", what, exc, state.attempt_number, delay)
+
+    retrying = AsyncRetrying(
+        retry=retry_if_exception(retriable),
+        stop=stop,
+        wait=wait,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return await retrying(call)
