@@ -162,3 +162,55 @@ class JobStatus(_message.Message):
     finished_unix_ms: int
     message: str
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobStatus.State, str]] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., tables: _Optional[_Iterable[_Union[TableCounters, _Mapping]]] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class JobTable(_message.Message):
+    __slots__ = ("db_name", "table_name", "table_id", "physical_ids", "schema_version")
+    DB_NAME_FIELD_NUMBER: _ClassVar[int]
+    TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
+    TABLE_ID_FIELD_NUMBER: _ClassVar[int]
+    PHYSICAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    db_name: str
+    table_name: str
+    table_id: int
+    physical_ids: _containers.RepeatedScalarFieldContainer[int]
+    schema_version: int
+    def __init__(self, db_name: _Optional[str] = ..., table_name: _Optional[str] = ..., table_id: _Optional[int] = ..., physical_ids: _Optional[_Iterable[int]] = ..., schema_version: _Optional[int] = ...) -> None: ...
+
+class JobRecord(_message.Message):
+    __slots__ = ("job_id", "instance_id", "target_ts", "end_ts", "primary_ts", "changefeed", "tables", "checks_passed", "partitions", "dialect", "txn_source", "batch_rows", "txn_statements", "tz", "progress_db", "dry_run_dir", "created_unix_ms")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    TARGET_TS_FIELD_NUMBER: _ClassVar[int]
+    END_TS_FIELD_NUMBER: _ClassVar[int]
+    PRIMARY_TS_FIELD_NUMBER: _ClassVar[int]
+    CHANGEFEED_FIELD_NUMBER: _ClassVar[int]
+    TABLES_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_PASSED_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    DIALECT_FIELD_NUMBER: _ClassVar[int]
+    TXN_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ROWS_FIELD_NUMBER: _ClassVar[int]
+    TXN_STATEMENTS_FIELD_NUMBER: _ClassVar[int]
+    TZ_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_DB_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_DIR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    instance_id: str
+    target_ts: int
+    end_ts: int
+    primary_ts: int
+    changefeed: str
+    tables: _containers.RepeatedCompositeFieldContainer[JobTable]
+    checks_passed: _containers.RepeatedScalarFieldContainer[str]
+    partitions: int
+    dialect: str
+    txn_source: int
+    batch_rows: int
+    txn_statements: int
+    tz: str
+    progress_db: str
+    dry_run_dir: str
+    created_unix_ms: int
+    def __init__(self, job_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., changefeed: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[JobTable, _Mapping]]] = ..., checks_passed: _Optional[_Iterable[str]] = ..., partitions: _Optional[int] = ..., dialect: _Optional[str] = ..., txn_source: _Optional[int] = ..., batch_rows: _Optional[int] = ..., txn_statements: _Optional[int] = ..., tz: _Optional[str] = ..., progress_db: _Optional[str] = ..., dry_run_dir: _Optional[str] = ..., created_unix_ms: _Optional[int] = ...) -> None: ...
