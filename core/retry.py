@@ -1,8 +1,11 @@
 """The one retry policy: which errors are retried, how long to wait, and when to give up.
 
-Every stage that retries (the ingest's region and store streams, the status API, the Kafka
-admin calls, the compaction agent, the downstream sink) takes its waits from a
-:class:`Backoff` and, when it retries a call in place, runs it through :func:`retry_async`.
+Every stage that retries takes its waits from a :class:`Backoff` and, when it retries a call
+in place, runs it through :func:`retry_async`: the ingest worker's region re-registrations
+(``delay(attempt)``, attempts counted per region) and store stream reconnects
+(``next_delay()``), the compaction agent (:mod:`app.stages.compact`, in place for ever) and
+the downstream sink (:mod:`app.sink.mysql`, ``attempts``, its own ``is_transient``).
+Polling loops that wait for a condition at a fixed interval are not retries and do not.
 What is retried is decided by the error itself (:attr:`core.errors.TiundoError.retriable`,
 see :func:`is_retriable`) unless the caller classifies foreign exceptions of its own
 (the sink's MySQL error codes). Giving up is bounded by ``attempts`` and/or ``deadline_s``;
@@ -77,8 +80,11 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait before retry number ``attempt`` (from 0); does not count."""
-        # The exponent is bounded so that a long outage cannot overflow the float.
-        raw = min(self.cap, self.base * self.factor ** min(attempt, 512))
+        try:
+            grown = self.base * self.factor**attempt
+        except OverflowError:  # a long outage: factor**attempt left the floats, past the cap
+            grown = self.cap if self.base > 0 else 0.0
+        raw = min(self.cap, grown)
         spread = 1.0 + self.jitter * self._rng.uniform(-1.0, 1.0)
         return min(self.cap, raw * spread)
 
@@ -127,6 +133,11 @@ async def retry_async(
         else:
             log.warning("%s: %r; retry %d in %.2f s", what, exc, state.attempt_number, delay)
 
+    async def attempt() -> T:
+        # tenacity awaits only what it sees is a coroutine function; a lambda returning an
+        # awaitable would be "called" without being run, so every call goes through here.
+        return await call()
+
     retrying = AsyncRetrying(
         retry=retry_if_exception(retriable),
         stop=stop,
@@ -134,4 +145,4 @@ async def retry_async(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await retrying(call)
+    return await retrying(attempt)

@@ -256,6 +256,11 @@ class IngestWorker:
         self.streams: dict[tuple[int, int, int], StoreStream] = {}
         self.table_request_ids: dict[int, int] = {}
         self._store_backoff: dict[int, Backoff] = {}
+        # Re-registering a region / re-scanning PD: ×2 from the configured base, jitter 0.1;
+        # each region counts its own attempts, so only the curve is shared.
+        self._region_backoff = Backoff(
+            config.region_retry_base_s, 2.0, 0.1, config.region_retry_cap_s, rng=self._rng
+        )
         self._region_attempts: dict[int, int] = {}
         self._queue: asyncio.Queue[_Task] = asyncio.Queue()
         self._timers: set[asyncio.TimerHandle] = set()
@@ -485,11 +490,6 @@ class IngestWorker:
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
-    def _retry_delay(self, attempt: int) -> float:
-        c = self.config
-        raw = min(c.region_retry_cap_s, c.region_retry_base_s * 2 ** min(attempt, 30))
-        return float(raw * (1 + 0.1 * self._rng.uniform(-1, 1)))
-
     async def _scheduler(self) -> None:
         while True:
             task = await self._queue.get()
@@ -507,7 +507,7 @@ class IngestWorker:
                 log.warning("scheduler: %s; retrying", exc)
                 # A failed registration is re-resolved from PD like a failed scan.
                 nxt = _Resplit(task.table_id, task.span, task.attempt + 1)
-                self._later(nxt, self._retry_delay(task.attempt))
+                self._later(nxt, self._region_backoff.delay(task.attempt))
             except Exception as exc:
                 self._fail(exc)
                 return
@@ -521,7 +521,7 @@ class IngestWorker:
             log.warning("table %d span %s: %s; retrying", task.table_id, task.span, exc)
             self._later(
                 _Resplit(task.table_id, task.span, task.attempt + 1),
-                self._retry_delay(task.attempt),
+                self._region_backoff.delay(task.attempt),
             )
             return
         for region in regions:
@@ -532,7 +532,7 @@ class IngestWorker:
                 log.info("region %d has no known leader; asking PD again", region.region_id)
                 self._later(
                     _Resplit(task.table_id, part, task.attempt + 1),
-                    self._retry_delay(task.attempt),
+                    self._region_backoff.delay(task.attempt),
                 )
                 continue
             await self._register(
@@ -663,14 +663,16 @@ class IngestWorker:
         self._region_attempts[sub.region_id] = attempt + 1
         log.info("%s: %s", sub.describe(), decision.reason)
         if decision.action is Action.RESPLIT_VIA_PD:
-            self._later(_Resplit(sub.table_id, sub.span, attempt), self._retry_delay(attempt))
+            self._later(
+                _Resplit(sub.table_id, sub.span, attempt), self._region_backoff.delay(attempt)
+            )
         elif decision.action is Action.UPDATE_LEADER_AND_RETRY:
             self._later(
                 _Register(sub.table_id, sub.region, sub.span, decision.store_id, attempt),
-                0 if attempt == 0 else self._retry_delay(attempt),
+                0 if attempt == 0 else self._region_backoff.delay(attempt),
             )
         else:
-            delay = max(decision.backoff_ms / 1000, self._retry_delay(attempt))
+            delay = max(decision.backoff_ms / 1000, self._region_backoff.delay(attempt))
             self._later(_Register(sub.table_id, sub.region, sub.span, sub.store_id, attempt), delay)
 
     def _on_broken(self, stream: StoreStream, exc: BaseException | None) -> None:

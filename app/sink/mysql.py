@@ -49,6 +49,7 @@ import pymysql
 
 from app.undo.sqlgen import Dialect, Statement, quote_ident, session_statements
 from core.errors import TiundoError, TransientError
+from core.retry import Backoff, retry_async
 from core.urls import MySQLTarget
 
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
@@ -165,8 +166,8 @@ class MySQLSink:
         )
         self._pool_size = max(1, pool_size)
         self._retries = max(1, retries)
-        self._backoff = backoff_s
-        self._max_backoff = max_backoff_s
+        # Doubling from ``backoff_s`` up to ``max_backoff_s``, no jitter (one writer per partition).
+        self._backoff = Backoff(backoff_s, 2.0, cap=max(backoff_s, max_backoff_s))
         self._pool: Any = None
         self._request_bytes = max(1, request_bytes)
         self._ready: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -320,24 +321,29 @@ class MySQLSink:
             return False
         if self._pool is None:
             await self.start()
-        delay = self._backoff
-        for attempt in range(1, self._retries + 1):
-            try:
-                applied = await self._attempt(statements, step)
-                self.transactions += applied
-                self.skipped += not applied
-                return applied
-            except Exception as exc:
-                first = statements[0]
-                what = f"{len(statements)} statement(s), first: {first.kind} {first.sql[:120]!r}"
-                if not is_transient(exc):
-                    raise SinkError(f"downstream refused {what}: {exc!r}") from exc
-                if attempt == self._retries:
-                    raise SinkError(
-                        f"downstream still failing after {attempt} attempts on {what}: {exc!r}"
-                    ) from exc
-                self.retried += 1
-                log.warning("transient downstream error (attempt %d): %r; retrying", attempt, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._max_backoff)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+        def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+            self.retried += 1
+            log.warning("transient downstream error (attempt %d): %r; retrying", attempt, exc)
+
+        try:
+            applied = await retry_async(
+                lambda: self._attempt(statements, step),
+                backoff=self._backoff,
+                what="downstream transaction",
+                retriable=is_transient,
+                attempts=self._retries,
+                on_retry=on_retry,
+            )
+        except Exception as exc:
+            first = statements[0]
+            what = f"{len(statements)} statement(s), first: {first.kind} {first.sql[:120]!r}"
+            if not is_transient(exc):
+                raise SinkError(f"downstream refused {what}: {exc!r}") from exc
+            # Only running out of attempts lets a transient error through.
+            raise SinkError(
+                f"downstream still failing after {self._retries} attempts on {what}: {exc!r}"
+            ) from exc
+        self.transactions += applied
+        self.skipped += not applied
+        return applied

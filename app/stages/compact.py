@@ -31,13 +31,20 @@ from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
+from core.retry import Backoff, retry_async
 from proto import tiundo_pb2
 
 __all__ = ["compact_batch", "compact_kv"]
 
 log = logging.getLogger(__name__)
 
-_MAX_BACKOFF_S = 30.0
+_BACKOFF = Backoff(0.5, 2.0, cap=30.0)
+"""0.5 s doubling to 30 s; no attempt bound yet, so a record is never acked unprocessed."""
+
+
+def _any_but_cancel(exc: BaseException) -> bool:
+    """Retry every failure of ``handle`` (acking it would lose the event), never a cancel."""
+    return isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError)
 
 
 async def _dead(letter: tiundo_pb2.DeadLetter) -> None:
@@ -133,24 +140,29 @@ async def handle(partition: int, raw: bytes) -> None:
         )
 
 
+async def _handle_in_place(partition: int, offset: int, raw: bytes) -> None:
+    """:func:`handle` one record, retrying for ever: an escaping error would ack it unprocessed."""
+
+    def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+        log.error(
+            "partition %d offset %d: failed, retrying in %.1f s",
+            partition,
+            offset,
+            delay,
+            exc_info=exc,
+        )
+
+    await retry_async(
+        lambda: handle(partition, raw),
+        backoff=_BACKOFF,
+        what=f"partition {partition} offset {offset}",
+        retriable=_any_but_cancel,
+        on_retry=on_retry,
+    )
+
+
 @app.agent(kv_topic, isolated_partitions=True)  # type: ignore[untyped-decorator]
 async def compact_kv(stream: Any) -> None:
     """Compact every record; retry in place so no event is acked unprocessed."""
     async for event in stream.events():
-        partition = event.message.partition
-        delay = 0.5
-        while True:
-            try:
-                await handle(partition, event.value)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception(
-                    "partition %d offset %d: failed, retrying in %.1f s",
-                    partition,
-                    event.message.offset,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF_S)
+        await _handle_in_place(event.message.partition, event.message.offset, event.value)
