@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from app.stages.schema import SchemaCache, SchemaMissingError
 from core.errors import TransientError
 from simulator.catalog import Catalog
-from simulator.status_api import StatusApiServer
+from simulator.status_api import StatusApiServer, build_app
 from simulator.tabledef import demo_tables
 
 #: names whose characters mean something in a URL (``/`` cannot be addressed on TiDB at all)
@@ -90,3 +92,46 @@ async def test_unreachable_is_transient_after_the_retries(server: StatusApiServe
     cache = SchemaCache(url, timeout_s=1.0, attempts=2)
     with pytest.raises(TransientError, match="status API"):
         await cache.lookup(1)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def _flaky_server(catalog: Catalog, status: int, text: str, times: int) -> TestServer:
+    """The fake status API, but the first ``times`` requests under /schema/ get this answer."""
+    left = [times]
+
+    @web.middleware
+    async def flaky(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/schema/") and left[0] > 0:
+            left[0] -= 1
+            return web.Response(status=status, text=text)
+        return await handler(request)
+
+    app = build_app(catalog)
+    app.middlewares.append(flaky)
+    server = TestServer(app)
+    await server.start_server()
+    return server
+
+
+async def test_a_failing_status_api_is_retried(catalog: Catalog) -> None:
+    server = await _flaky_server(catalog, 503, "busy", times=2)
+    try:
+        cache = SchemaCache(str(server.make_url("")), attempts=3)
+        table = catalog.table("shop", "ukeys")
+        assert table is not None
+        assert (await cache.lookup(table.id)).info == table
+    finally:
+        await server.close()
+
+
+async def test_a_database_gone_mid_listing_is_schema_missing(catalog: Catalog) -> None:
+    gone = "[schema:1049]Unknown database 'shop'"
+    server = await _flaky_server(catalog, 400, gone, times=1)
+    try:
+        cache = SchemaCache(str(server.make_url("")), attempts=3)
+        with pytest.raises(SchemaMissingError, match="1049"):
+            await cache.lookup(1)
+    finally:
+        await server.close()
