@@ -1,23 +1,42 @@
-"""Client of the TiDB status API (TiDB's HTTP status port): the schema of the selected tables.
+"""The one client of the TiDB status API (TiDB's HTTP status port): schemas and DDL history.
 
-Routes as TiDB serves them (``pkg/server/handler/tikvhandler`` ``SchemaHandler``): ``GET
+Routes as TiDB serves them (``pkg/server/handler/tikvhandler`` ``SchemaHandler`` and
+``DDLHistoryJobHandler``): ``GET /schema`` → JSON array of every database's DBInfo, ``GET
 /schema/{db}`` → JSON array of the database's TableInfos, ``GET /schema/{db}/{table}`` → one
-TableInfo. TiDB answers errors with status 400 and the terror text (``[schema:1146]Table … doesn't
-exist``, ``[schema:1049]Unknown database …``), which become :class:`ConfigError` (the user named
-something that is not there); anything else is a :class:`StatusApiError` (retriable).
+TableInfo, ``GET /ddl/history`` → JSON array of finished DDL jobs (``model.Job``). Every path
+segment is percent-quoted, so names with ``?``, ``#`` or ``%`` reach TiDB intact. TiDB's router
+(gorilla/mux without ``UseEncodedPath``) decodes ``%2F`` before matching, so a database whose
+name holds a ``/`` cannot be addressed by name at all; :meth:`StatusApiClient.user_schemas`
+leaves such databases out. TiDB answers errors with status 400 and the terror text
+(``[schema:1146]Table … doesn't exist``, ``[schema:1049]Unknown database …``), which become
+:class:`ConfigError` (the user named something that is not there); anything else is a
+:class:`StatusApiError` (retriable).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import Any, Final
 from urllib.parse import quote
 
 import aiohttp
 
 from core.errors import ConfigError, TransientError
 
-__all__ = ["StatusApiClient", "StatusApiError"]
+__all__ = ["SYSTEM_DATABASES", "StatusApiClient", "StatusApiError"]
+
+log = logging.getLogger(__name__)
+
+#: TiDB's own databases (lower case): they hold no user rows, so schema listings skip them
+SYSTEM_DATABASES: Final = frozenset(
+    {"mysql", "information_schema", "performance_schema", "metrics_schema", "sys"}
+)
+
+
+def _path(*segments: str) -> str:
+    """``/seg/seg…`` with every segment percent-quoted (``/`` included)."""
+    return "".join("/" + quote(s, safe="") for s in segments)
 
 
 class StatusApiError(TransientError):
@@ -66,14 +85,55 @@ class StatusApiClient:
 
     async def table(self, db: str, table: str) -> dict[str, Any]:
         """TableInfo JSON of ``db.table``."""
-        got = await self._get(f"/schema/{quote(db, safe='')}/{quote(table, safe='')}")
+        got = await self._get(_path("schema", db, table))
         if not isinstance(got, dict):
             raise StatusApiError(f"/schema/{db}/{table}: expected an object")
         return got
 
     async def tables(self, db: str) -> list[dict[str, Any]]:
         """TableInfo JSON of every table of ``db``."""
-        got = await self._get(f"/schema/{quote(db, safe='')}")
+        got = await self._get(_path("schema", db))
         if not isinstance(got, list) or not all(isinstance(t, dict) for t in got):
             raise StatusApiError(f"/schema/{db}: expected an array of objects")
         return got
+
+    async def databases(self) -> list[str]:
+        """Every database name (``db_name.O`` of each DBInfo), system databases included."""
+        got = await self._get("/schema")
+        if not isinstance(got, list):
+            raise StatusApiError("/schema: expected an array of DBInfo objects")
+        names = []
+        for obj in got:
+            name = obj.get("db_name") if isinstance(obj, dict) else None
+            original = name.get("O") if isinstance(name, dict) else None
+            if not isinstance(original, str):
+                raise StatusApiError(f"/schema: a DBInfo without db_name.O: {str(obj)[:200]}")
+            names.append(original)
+        return names
+
+    async def user_schemas(self) -> list[tuple[str, list[dict[str, Any]]]]:
+        """(database, TableInfo JSON list) of every non-system database TiDB can address.
+
+        A name with ``/`` is left out (logged): TiDB routes ``/schema/a%2Fb`` as table ``b`` of
+        database ``a``, so no request can name that database.
+        """
+        out = []
+        for db in await self.databases():
+            if db.lower() in SYSTEM_DATABASES:
+                continue
+            if "/" in db:
+                log.warning("status API: database %r has a '/' in its name; skipped", db)
+                continue
+            out.append((db, await self.tables(db)))
+        return out
+
+    async def ddl_history(self) -> list[dict[str, Any]]:
+        """Finished DDL jobs (``model.Job`` JSON objects), as ``GET /ddl/history`` lists them.
+
+        No query parameters: TiDB then returns the whole history. Entries that are not JSON
+        objects are dropped; the caller interprets the fields.
+        """
+        got = await self._get("/ddl/history")
+        if not isinstance(got, list):
+            raise StatusApiError(f"TiDB status API {self.base_url}/ddl/history: expected an array")
+        return [job for job in got if isinstance(job, dict)]

@@ -14,6 +14,10 @@ Answers the routes tiundo's schema loader uses, the way TiDB's ``SchemaHandler``
   ``DDLHistoryJobHandler`` serves them; the list is :attr:`StatusApiServer.ddl_history`, empty
   until a test appends jobs (the fake cluster runs no DDL of its own).
 
+Path variables are matched on the *decoded* path, as TiDB's gorilla/mux router (no
+``UseEncodedPath``) does: ``/schema/we%3Fird%25`` names database ``we?ird%``, while
+``/schema/a%2Fb`` is table ``b`` of database ``a``.
+
 Errors are what TiDB writes: status **400** (TiDB's ``handler.WriteError`` always uses 400)
 with the terror text as plain body, e.g. ``[schema:1146]Table 'db.t' doesn't exist``.
 """
@@ -95,21 +99,28 @@ async def _schema(request: web.Request) -> web.Response:
     return _data(catalog.schemas_json())
 
 
-async def _schema_db(request: web.Request) -> web.Response:
-    catalog = request.app[_CATALOG_KEY]
-    db = request.match_info["db"]
+def _schema_db(catalog: Catalog, db: str) -> web.Response:
     if not catalog.has_database(db):
         return _error(f"[schema:1049]Unknown database '{db}'")
     return _data([t.to_json() for t in catalog.tables(db)])
 
 
-async def _schema_table(request: web.Request) -> web.Response:
-    catalog = request.app[_CATALOG_KEY]
-    db, table = request.match_info["db"], request.match_info["table"]
+def _schema_table(catalog: Catalog, db: str, table: str) -> web.Response:
     obj = catalog.table_json(db, table)
     if obj is None:
         return _error(_table_missing(db, table))
     return _data(obj)
+
+
+async def _schema_path(request: web.Request) -> web.Response:
+    """``/schema/{db}`` and ``/schema/{db}/{table}``, split after percent-decoding like TiDB."""
+    catalog = request.app[_CATALOG_KEY]
+    parts = request.path.removeprefix("/schema/").split("/")
+    if len(parts) == 1 and parts[0]:
+        return _schema_db(catalog, parts[0])
+    if len(parts) == 2 and all(parts):
+        return _schema_table(catalog, parts[0], parts[1])
+    raise web.HTTPNotFound(text="404 page not found")
 
 
 async def _ddl_history(request: web.Request) -> web.Response:
@@ -143,8 +154,7 @@ def build_app(catalog: Catalog, ddl_history: list[dict[str, Any]] | None = None)
     app.router.add_get("/ddl/history", _ddl_history)
     app.router.add_get("/status", _status)
     app.router.add_get("/schema", _schema)
-    app.router.add_get("/schema/{db}", _schema_db)
-    app.router.add_get("/schema/{db}/{table}", _schema_table)
+    app.router.add_get("/schema/{path:.+}", _schema_path)
     return app
 
 

@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
-
-from core.errors import TransientError, UnsafeToUndoError
+from core.errors import UnsafeToUndoError
+from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
 from ingest.pd import PDClient
@@ -108,27 +106,9 @@ def ddl_jobs_after(
 
 
 async def fetch_ddl_history(status_api: str, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-    """``GET /ddl/history`` of a TiDB status API (a JSON array of DDL jobs)."""
-    url = status_api.rstrip("/") + "/ddl/history"
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as session,
-            session.get(url) as resp,
-        ):
-            body = await resp.read()
-            status = resp.status
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise TransientError(f"TiDB status API {url}: {exc!r}") from exc
-    if status != 200:
-        text = body.decode("utf-8", errors="replace")[:200]
-        raise TransientError(f"TiDB status API {url}: HTTP {status}: {text}")
-    try:
-        jobs = json.loads(body)
-    except ValueError as exc:
-        raise TransientError(f"TiDB status API {url}: not JSON") from exc
-    if not isinstance(jobs, list):
-        raise TransientError(f"TiDB status API {url}: expected a JSON array")
-    return [j for j in jobs if isinstance(j, dict)]
+    """``GET /ddl/history`` of a TiDB status API (the DDL jobs, as JSON objects)."""
+    async with StatusApiClient(status_api, timeout=timeout_s) as client:
+        return await client.ddl_history()
 
 
 async def check_gc(pd: PDClient, target_ts: int) -> int:

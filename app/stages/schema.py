@@ -1,31 +1,29 @@
 """TableInfo of physical table ids from the TiDB status API, cached per worker.
 
-The loader lists databases (``GET /schema``) and their tables (``GET /schema/{db}``) once and
-indexes every physical id (tables and partitions); an id it does not know triggers one reload.
-The status API serves the *current* schema: it is the schema at ``T`` because the job refuses
-to start when a DDL ran after ``T`` (DESIGN.md §1). A partition's rows are written through the
-logical table, so the SQL names the logical table.
+The loader lists the non-system databases and their tables once
+(:meth:`core.status_api.StatusApiClient.user_schemas`) and indexes every physical id (tables
+and partitions); an id it does not know triggers one reload. The status API serves the
+*current* schema: it is the schema at ``T`` because the job refuses to start when a DDL ran
+after ``T`` (DESIGN.md §1). A partition's rows are written through the logical table, so the
+SQL names the logical table.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import Any, Final
 
 from core.codec.tableinfo import TableInfo
-from core.errors import DecodeError, TransientError
+from core.errors import ConfigError, DecodeError
+from core.retry import Backoff, retry_async
+from core.status_api import StatusApiClient
 
 __all__ = ["PhysicalTable", "SchemaCache", "SchemaMissingError", "index_schema"]
 
-
-_SYSTEM_DBS = frozenset(
-    {"mysql", "information_schema", "performance_schema", "metrics_schema", "sys"}
-)
+#: longest wait between two load attempts (the waits double from 0.2 s)
+_RETRY_CAP_S: Final = 5.0
 
 
 class SchemaMissingError(DecodeError):
@@ -59,39 +57,27 @@ class SchemaCache:
 
     def __init__(self, base_url: str, *, timeout_s: float = 10.0, attempts: int = 5) -> None:
         self._base = base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._attempts = attempts
         self._index: dict[int, PhysicalTable] = {}
         self._loaded = False
         self._lock = asyncio.Lock()
 
-    async def _get(self, session: aiohttp.ClientSession, path: str) -> Any:
-        async with session.get(self._base + path) as resp:
-            body = await resp.read()
-            if resp.status != 200:
-                raise SchemaMissingError(f"status API {path}: {resp.status} {body[:200]!r}")
-
-            return json.loads(body)
+    async def _fetch(self) -> dict[int, PhysicalTable]:
+        async with StatusApiClient(self._base, timeout=self._timeout_s) as client:
+            try:
+                return index_schema(await client.user_schemas())
+            except ConfigError as exc:  # TiDB's 400 (a database vanished mid-listing)
+                raise SchemaMissingError(str(exc)) from exc
 
     async def _load(self) -> dict[int, PhysicalTable]:
-        delay = 0.2
-        for attempt in range(self._attempts):
-            try:
-                async with aiohttp.ClientSession(timeout=self._timeout) as session:
-                    dbs = await self._get(session, "/schema")
-                    pairs = []
-                    for d in dbs:
-                        name = d["db_name"]["O"]
-                        if name.lower() in _SYSTEM_DBS:
-                            continue
-                        pairs.append((name, await self._get(session, f"/schema/{name}")))
-                return index_schema(pairs)
-            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-                if attempt + 1 == self._attempts:
-                    raise TransientError(f"status API {self._base} unreachable: {exc!r}") from exc
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        # StatusApiError (a TransientError) is retried; the last one is raised as it is
+        return await retry_async(
+            self._fetch,
+            backoff=Backoff(0.2, 2.0, 0.0, _RETRY_CAP_S),
+            what=f"schema from the status API {self._base}",
+            attempts=self._attempts,
+        )
 
     async def lookup(self, physical_id: int) -> PhysicalTable:
         """The owner of ``physical_id``; one reload on a miss, then :class:`SchemaMissingError`."""

@@ -90,6 +90,22 @@ async def test_database_listing(api: tuple[str, aiohttp.ClientSession]) -> None:
     assert [d["db_name"]["O"] for d in dbs] == ["shop"]
 
 
+async def test_path_variables_are_decoded_before_routing(
+    api: tuple[str, aiohttp.ClientSession], catalog: Catalog
+) -> None:
+    for t in demo_tables("we?ird#db%")[:1]:
+        catalog.add_table(t)
+    status, _, body = await _get(api, "/schema/we%3Fird%23db%25")
+    assert status == 200 and '"all_types"' in body
+    status, _, body = await _get(api, "/schema/we%3Fird%23db%25/all_types")
+    assert status == 200 and '"all_types"' in body
+    # like TiDB's gorilla/mux: %2F splits the segment, so this names table "b" of database "a"
+    status, _, body = await _get(api, "/schema/a%2Fb")
+    assert (status, body) == (400, "[schema:1146]Table 'a.b' doesn't exist")
+    status, _, _ = await _get(api, "/schema/a/b/c")
+    assert status == 404
+
+
 @pytest.mark.parametrize(
     ("path", "text"),
     [
