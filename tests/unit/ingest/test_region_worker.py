@@ -235,7 +235,7 @@ def test_region_error_ends_the_subscription_with_a_decision() -> None:
     got = core.on_message(1, message(error(sub, cdcpb_pb2.Error(epoch_not_match={}))))
     assert got.failures == (Failure(sub, got.failures[0].decision),)
     assert got.failures[0].decision.action is Action.RESPLIT_VIA_PD
-    assert got.outputs == got.changes == got.deregister == ()
+    assert (got.outputs, got.changes, got.deregister) == ((), (), ())
     assert not core.has(1, sub.request_id, sub.region_id)
     assert core.region_errors == {"epoch_not_match": 1}
     # events of the ended subscription are stale from now on
