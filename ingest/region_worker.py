@@ -106,7 +106,8 @@ class MessageResult:
     """Everything one ``ChangeDataEvent`` asks of the shell, so it polls nothing afterwards.
 
     One record rather than a union: a single message may carry entries, errors and resolved
-    ts of many regions at once. Act in field order: failures, deregistrations, outputs.
+    ts of many regions at once. The live shell handles failures, then deregistrations, then
+    outputs; the replay only produces the outputs (the re-registrations are recorded).
     """
 
     #: records to produce, in this order (batches, watermarks, END)
