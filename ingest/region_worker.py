@@ -1,4 +1,4 @@
-"""The synchronous heart of the kv client: ChangeDataEvents in, Kafka outputs and failures out.
+"""The synchronous heart of the kv client: ChangeDataEvents in, one :class:`MessageResult` out.
 
 :class:`RegionWorker` owns every live subscription (one per registered region request) and the
 job-wide pure stages: a :class:`~ingest.matcher.Matcher` per subscription, the
@@ -13,15 +13,19 @@ Contract for the shell (``ingest.worker``):
   ``(stream_id, request_id, region_id)`` (TiKV's dedup key is (request_id, region_id) per
   stream). With plain EventFeed a stream carries one table (``ResolvedTs.request_id`` is 0 and
   cannot tell tables apart), so ``bind_stream`` names that table's request id.
-- :meth:`RegionWorker.on_message` parses one raw ``ChangeDataEvent`` and returns the
-  :class:`Failure` of each subscription that ended (region error, or a PREWRITE mismatch whose
-  deregistration has been answered); :attr:`RegionWorker.outputs` collects what to produce,
-  in order. Fatal conditions (duplicate request, cluster id mismatch, protocol violations, a
-  change below a published watermark) raise.
+- :meth:`RegionWorker.on_message` parses one raw ``ChangeDataEvent`` and returns a
+  :class:`MessageResult`: the outputs to produce (in order), the committed changes accepted,
+  the job frontier's advance, the :class:`Failure` of each subscription that ended (region
+  error, or a PREWRITE mismatch whose deregistration has been answered), the zombies to
+  deregister, the subscriptions whose initial scan finished, and whether END went out. The
+  worker keeps no per-message state for the shell to poll. Fatal conditions (duplicate
+  request, cluster id mismatch, protocol violations, a change below a published watermark)
+  raise.
 - :meth:`RegionWorker.drop_stream` when a stream broke: its subscriptions are returned for
   re-registration. A re-registration takes ``checkpoint_ts`` from :meth:`checkpoint_ts`, the
   range's last resolved ts, so nothing is missed.
-- Once :attr:`done`, the END records are in :attr:`outputs` and the feed can stop.
+- The result with ``ended`` carries the END records; from then on :attr:`RegionWorker.done`
+  holds and the feed can stop.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from ingest.batcher import Batcher, LateChangeError, Output
 from ingest.frontier import JobFrontier
 from ingest.keyspace import RowFilter
 from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
-from ingest.model import RegionInfo, Span
+from ingest.model import RegionInfo, RowChange, Span
 from ingest.partitioner import Partitioner
 from ingest.region_errors import (
     Action,
@@ -48,7 +52,7 @@ from ingest.region_errors import (
 )
 from proto import cdcpb_pb2
 
-__all__ = ["Failure", "RegionWorker", "Subscription", "region_error"]
+__all__ = ["Failure", "MessageResult", "RegionWorker", "Subscription", "region_error"]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,45 @@ class Failure:
     decision: Decision
 
 
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    """Everything one ``ChangeDataEvent`` asks of the shell, so it polls nothing afterwards.
+
+    One record rather than a union: a single message may carry entries, errors and resolved
+    ts of many regions at once. The live shell handles failures, then deregistrations, then
+    outputs; the replay only produces the outputs (the re-registrations are recorded).
+    """
+
+    #: records to produce, in this order (batches, watermarks, END)
+    outputs: tuple[Output, ...] = ()
+    #: committed changes in (T, E] accepted from this message, in feed order; each is in
+    #: ``outputs`` here or in a later result's (batches fill across messages)
+    changes: tuple[RowChange, ...] = ()
+    #: the job frontier's new resolved ts, when this message raised it
+    resolved_ts: int | None = None
+    #: subscriptions that ended, with the decision to act on (re-register, re-split, back off)
+    failures: tuple[Failure, ...] = ()
+    #: zombies (PREWRITE mismatch) whose deregister request the shell must send
+    deregister: tuple[Subscription, ...] = ()
+    #: subscriptions whose initial scan finished (INITIALIZED) with this message
+    initialized: tuple[Subscription, ...] = ()
+    #: END went out with this message: every table's frontier passed E, the feed can stop
+    ended: bool = False
+
+
+class _Collect:
+    """What one message produces, gathered while its events are processed."""
+
+    __slots__ = ("changes", "deregister", "failures", "initialized", "outputs")
+
+    def __init__(self) -> None:
+        self.outputs: list[Output] = []
+        self.changes: list[RowChange] = []
+        self.failures: list[Failure] = []
+        self.deregister: list[Subscription] = []
+        self.initialized: list[Subscription] = []
+
+
 def region_error(ev: cdcpb_pb2.Event) -> RegionError:
     """Reduce an ``Event.error`` to :class:`RegionError` (the one field TiKV set)."""
     err = ev.error
@@ -135,9 +178,7 @@ class RegionWorker:
         self.batcher = Batcher(
             partitioner, max_changes=batch_max_changes, max_bytes=batch_max_bytes
         )
-        self.outputs: list[Output] = []
-        #: zombies whose deregister request the shell still has to send
-        self.to_deregister: list[Subscription] = []
+        #: END has gone out (every table's frontier passed E); nothing more is produced
         self.done = False
         self._subs: dict[tuple[int, int, int], Subscription] = {}
         self._stream_request: dict[int, int] = {}
@@ -214,11 +255,11 @@ class RegionWorker:
 
     # -- messages -------------------------------------------------------------------------------
 
-    def on_message(self, stream_id: int, data: bytes) -> list[Failure]:
-        """Process one raw ``ChangeDataEvent`` from stream ``stream_id``."""
+    def on_message(self, stream_id: int, data: bytes) -> MessageResult:
+        """Process one raw ``ChangeDataEvent`` from stream ``stream_id``; say what it asks for."""
         msg = cdcpb_pb2.ChangeDataEvent.FromString(data)
         self.messages += 1
-        failures: list[Failure] = []
+        got = _Collect()
         subs = self._subs
         advanced = False
         for ev in msg.events:
@@ -230,9 +271,9 @@ class RegionWorker:
             which = ev.WhichOneof("event")
             if which == "entries":
                 if not sub.zombie:
-                    self._entries(sub, ev.entries.entries, failures)
+                    self._entries(sub, ev.entries.entries, got)
             elif which == "error":
-                self._error(sub, ev, failures)
+                self._error(sub, ev, got)
             elif which == "resolved_ts":  # clients older than 4.0.8 only
                 advanced |= self._resolve(sub, ev.resolved_ts)
         if msg.HasField("resolved_ts"):
@@ -244,15 +285,25 @@ class RegionWorker:
                 sub = subs.get((stream_id, request_id, region_id))
                 if sub is not None:
                     advanced |= self._resolve(sub, ts)
+        resolved_ts: int | None = None
+        ended = False
         if advanced:
-            self._advance()
-        return failures
+            resolved_ts, ended = self._advance(got.outputs)
+        return MessageResult(
+            outputs=tuple(got.outputs),
+            changes=tuple(got.changes),
+            resolved_ts=resolved_ts,
+            failures=tuple(got.failures),
+            deregister=tuple(got.deregister),
+            initialized=tuple(got.initialized),
+            ended=ended,
+        )
 
     def _entries(
         self,
         sub: Subscription,
         rows: Sequence[cdcpb_pb2.Event.Row],
-        failures: list[Failure],
+        got: _Collect,
     ) -> None:
         # One pass per Entries event: the parsed rows go to the matcher as they are (no
         # per-row copy), the kept changes to the batcher in one call.
@@ -266,12 +317,13 @@ class RegionWorker:
             log.warning("%s: %s; re-registering", sub.describe(self._name(sub.table_id)), exc)
             sub.zombie = True
             sub.pending = Decision(Action.RETRY_SAME, sub.region_id, str(exc))
-            self.to_deregister.append(sub)
+            got.deregister.append(sub)
             return
         except FeedProtocolError as exc:
             raise FeedProtocolError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
         if not was_initialized and matcher.initialized:
             self.initialized_total += 1
+            got.initialized.append(sub)
         if not changes:
             return
         kept = self.row_filter.select(changes)
@@ -280,24 +332,25 @@ class RegionWorker:
             full = self.batcher.add_many(kept)
         except LateChangeError as exc:
             raise LateChangeError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
+        got.changes.extend(kept)
         if full:
-            self.outputs.extend(full)
+            got.outputs.extend(full)
 
-    def _error(self, sub: Subscription, ev: cdcpb_pb2.Event, failures: list[Failure]) -> None:
+    def _error(self, sub: Subscription, ev: cdcpb_pb2.Event, got: _Collect) -> None:
         del self._subs[sub.key]
         err = region_error(ev)
         kind = err.kind.value or "unknown"
         self.region_errors[kind] = self.region_errors.get(kind, 0) + 1
         if sub.zombie and sub.pending is not None:
             # The answer to our deregister (region_not_found) or any end: retry as decided.
-            failures.append(Failure(sub, sub.pending))
+            got.failures.append(Failure(sub, sub.pending))
             return
         decision = classify(err, region=sub.region, current_store_id=sub.store_id)
         if decision.action is Action.FATAL:
             raise RegionFatalError(
                 sub.region_id, f"{decision.reason} [{sub.describe(self._name(sub.table_id))}]"
             )
-        failures.append(Failure(sub, decision))
+        got.failures.append(Failure(sub, decision))
 
     def _resolve(self, sub: Subscription, ts: int) -> bool:
         if sub.zombie or not sub.matcher.resolve(ts):
@@ -305,16 +358,17 @@ class RegionWorker:
         self.frontier.update(sub.table_id, sub.span, ts)
         return True
 
-    def _advance(self) -> None:
+    def _advance(self, outputs: list[Output]) -> tuple[int | None, bool]:
+        """Publish the frontier: watermarks (and END once past E) go to ``outputs``.
+
+        Returns the job's new resolved ts (``None`` if it did not rise) and whether END went out.
+        """
         ts = self.frontier.advance()
         if ts is not None and not self.done:
-            self.outputs.extend(self.batcher.watermark(min(ts, self.end_ts)))
+            outputs.extend(self.batcher.watermark(min(ts, self.end_ts)))
         if not self.done and self.frontier.passed(self.end_ts):
-            self.outputs.extend(self.batcher.end(self.end_ts))
+            outputs.extend(self.batcher.end(self.end_ts))
             self.done = True
             log.info("feed: every table's frontier passed E=%d", self.end_ts)
-
-    def take_outputs(self) -> list[Output]:
-        """The outputs collected so far, in order; the list is emptied."""
-        out, self.outputs = self.outputs, []
-        return out
+            return ts, True
+        return ts, False

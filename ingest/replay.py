@@ -71,8 +71,11 @@ def feed_recording(
     for frame in reader:
         kind = frame.kind
         if kind == "M":
-            core.on_message(frame.stream_id, frame.data)
-            core.to_deregister.clear()
+            result = core.on_message(frame.stream_id, frame.data)
+            if result.outputs:
+                yield list(result.outputs)
+            if stop_when_done and result.ended:
+                return
         elif kind == "R":
             assert frame.obj is not None
             core.add(_subscription(Registration.from_json(frame.obj)))
@@ -81,10 +84,6 @@ def feed_recording(
             core.bind_stream(frame.stream_id, int(frame.obj["request_id"]))
         elif kind == "X":
             core.drop_stream(frame.stream_id)
-        if core.outputs:
-            yield core.take_outputs()
-        if stop_when_done and core.done:
-            return
 
 
 async def run_replay(

@@ -628,19 +628,20 @@ class IngestWorker:
             self.recorder.message(stream.stream_id, data)
         if stream.messages == 1:
             self._store_backoff.pop(stream.store_id, None)
-        failures = core.on_message(stream.stream_id, data)
-        for failure in failures:
+        result = core.on_message(stream.stream_id, data)
+        for failure in result.failures:
             self._handle_failure(failure)
-        if core.to_deregister:
-            self._deregister(core.to_deregister)
-            core.to_deregister = []
-        if core.outputs:
-            producer.submit(core.take_outputs())
-        if core.done:
+        if result.deregister:
+            self._deregister(result.deregister)
+        for sub in result.initialized:
+            log.debug("initialized %s", sub.describe(core.table_names.get(sub.table_id, "")))
+        if result.outputs:
+            producer.submit(result.outputs)
+        if result.ended:
             self._done.set()
         await producer.wait_capacity()
 
-    def _deregister(self, subs: list[Subscription]) -> None:
+    def _deregister(self, subs: Iterable[Subscription]) -> None:
         assert self.pd is not None
         by_id = {s.stream_id: s for s in self.streams.values()}
         for sub in subs:
