@@ -49,9 +49,10 @@ from app.topics import compact_table, config, progress_table
 from app.undo import barrier
 from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
-from app.undo.mount import handle_text, mount_row, table_key_range
+from app.undo.mount import handle_text, mount_row
 from app.undo.plan import Action, PlanCounts, plan_row
 from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
+from core.codec.keys import record_key_range
 from core.errors import DecodeError
 from core.urls import parse_mysql_url
 from proto import tiundo_pb2
@@ -161,7 +162,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
             progress_table[txn_key] = str(n_txn).encode()
         pending, pending_rows = [], 0
 
-    for chunk in chunks(iter_range(cdb, *table_key_range(t.tid)), config.mount_chunk):
+    for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
         actions: list[Action] = []
         for key, raw in chunk:
             try:
@@ -203,7 +204,7 @@ async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list
     try:
         for t in tables:
             counts, dead = PlanCounts(), 0
-            for key, raw in iter_range(cdb, *table_key_range(t.tid)):
+            for key, raw in iter_range(cdb, *record_key_range(t.tid)):
                 try:
                     if t.phys is None or t.spec is None:
                         raise DecodeError(t.error)
