@@ -21,8 +21,9 @@ from multiprocessing.connection import Connection as Pipe
 import grpc
 
 from core.codec.bytescodec import encode_bytes
+from core.codec.keys import table_prefix
 from proto import cdcpb_pb2, cdcpb_pb2_grpc, kvrpcpb_pb2, pdpb_pb2, pdpb_pb2_grpc
-from simulator.regions import record_key, table_prefix
+from simulator.regions import record_key
 
 TABLE = 100
 VALUE = bytes(range(64))  # ~ a short row in format v2

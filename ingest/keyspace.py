@@ -1,14 +1,11 @@
 """The few key facts the ingest worker needs, and the row filter that uses them.
 
-Pure and deliberately tiny: the full TiDB key codec lives in ``core.codec.keys``; ingest only
-needs to (a) build a table's encoded record span to subscribe to, (b) tell a record key
-``t{table_id}_r{handle}`` from index/meta keys and read its table id and handle bytes, and
-(c) compare a raw key with region boundaries: once per region the encoded bounds are decoded
-into raw bounds (:func:`raw_bounds`), so the per-row check is a plain bytes comparison.
-
-Raw record key layout (TiDB ``tablecodec``; facts/eventfeed.md §2.6)::
-
-    b"t" | EncodeInt(table_id): 8 bytes big-endian of uint64(id) ^ 1<<63 | b"_r" | handle bytes
+Pure and deliberately tiny: the TiDB key layout lives in ``core.codec.keys`` (one home); ingest
+only needs to (a) build a table's encoded record span to subscribe to, (b) tell a record key
+``t{table_id}_r{handle}`` from index/meta keys and read its table id and handle bytes
+(:func:`core.codec.keys.parse_record_key`, re-exported here), and (c) compare a raw key with
+region boundaries: once per region the encoded bounds are decoded into raw bounds
+(:func:`raw_bounds`), so the per-row check is a plain bytes comparison.
 
 The handle bytes are an 8-byte EncodeInt for int handles and ``_tidb_rowid``, or the
 memcomparable datums of a clustered (common) handle; either way one row has exactly one record
@@ -17,12 +14,11 @@ key, so they are used only as an opaque, stable identity here.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable
 
 from core.codec.bytescodec import decode_bytes, encode_bytes
 from core.codec.errors import CorruptValueError
-from core.codec.keys import record_prefix
+from core.codec.keys import RECORD_PREFIX_LEN, parse_record_key, record_prefix
 from core.codec.keys import record_span as codec_record_span
 from core.codec.number import encode_int
 from ingest.model import RowChange, Span
@@ -37,12 +33,6 @@ __all__ = [
     "record_prefix",
     "record_span",
 ]
-
-_SIGN = 1 << 63
-_INT = struct.Struct(">Q")
-
-#: length of ``t`` + 8-byte table id + ``_r``; the handle starts here
-RECORD_PREFIX_LEN = 11
 
 
 def record_span(table_id: int) -> Span:
@@ -75,19 +65,6 @@ def raw_bounds(span: Span) -> tuple[bytes, bytes | None] | None:
         return start, None
     end = _raw_bound(span.end)
     return None if end is None else (start, end)
-
-
-def parse_record_key(key: bytes) -> tuple[int, bytes] | None:
-    """``(table_id, handle_bytes)`` for a raw record key, ``None`` for any other key.
-
-    Index keys (``_i``), meta keys (``m…``) and keys too short to hold a handle are ``None``.
-    """
-    if len(key) <= RECORD_PREFIX_LEN or key[0] != 0x74 or key[9:11] != b"_r":  # 0x74 = "t"
-        return None
-    (unsigned,) = _INT.unpack_from(key, 1)
-    as_u64 = unsigned ^ _SIGN
-    table_id = as_u64 - (1 << 64) if as_u64 >= _SIGN else as_u64
-    return table_id, key[RECORD_PREFIX_LEN:]
 
 
 class RowFilter:

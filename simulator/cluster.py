@@ -20,11 +20,11 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from core.codec.number import decode_int
+from core.codec.keys import table_id_of, table_prefix
 from simulator.faults import Faults
 from simulator.mvcc import Change, MvccStore
 from simulator.pd_server import PdServer
-from simulator.regions import RegionTable, record_key, table_prefix
+from simulator.regions import RegionTable, record_key
 from simulator.tikv_server import TikvServer
 from simulator.tso import Tso
 
@@ -179,10 +179,9 @@ class FakeCluster:
     def _split_new_tables(self, changes: Sequence[Change]) -> None:
         for c in changes:
             key = c.key
-            if len(key) >= 9 and key[0:1] == b"t":
-                table_id, _ = decode_int(key, 1)
-                if table_id not in self._tables:
-                    self.ensure_table(table_id)
+            table_id = table_id_of(key)
+            if table_id is not None and table_id not in self._tables:
+                self.ensure_table(table_id)
 
 
 def _default_catalog() -> Any:

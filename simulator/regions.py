@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from core.codec.bytescodec import decode_bytes, encode_bytes
-from core.codec.number import encode_int
+from core.codec.keys import encode_record_key
 from proto import metapb_pb2
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "RegionTable",
     "StoreInfo",
     "record_key",
-    "table_prefix",
 ]
 
 DEFAULT_STORE_VERSION = "8.5.0"
@@ -42,14 +41,9 @@ class RegionError(ValueError):
     """A region operation that cannot be done (unknown id, key outside, key on a boundary)."""
 
 
-def table_prefix(table_id: int) -> bytes:
-    """RAW ``t{table_id}``: where TiDB splits tables."""
-    return b"t" + encode_int(table_id)
-
-
 def record_key(table_id: int, handle: int) -> bytes:
-    """RAW record key of an int handle: ``t{id}_r{cmpInt64(handle)}``."""
-    return table_prefix(table_id) + b"_r" + encode_int(handle)
+    """RAW record key of an int handle (the simulator's and its tests' shorthand)."""
+    return encode_record_key(table_id, handle)
 
 
 def _decode_bound(enc: bytes) -> bytes:

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from core.codec import mysqldef as m
 from core.codec import number
 from core.codec.coltypes import column_codec
-from core.codec.keys import encode_common_handle, encode_record_key
+from core.codec.keys import encode_common_handle, encode_record_key, index_prefix
 from core.codec.mytime import MyTime
 from core.codec.number import to_signed64
 from core.codec.row import encode_row
@@ -599,7 +599,7 @@ class Workload:
             if v is None:
                 continue
             datum = column_codec(col.type, _dt.UTC).enc_key(v)
-            keys.append(b"t" + number.encode_int(pid) + b"_i" + number.encode_int(idx.id) + datum)
+            keys.append(index_prefix(pid, idx.id) + datum)
         return keys
 
     # ---- SQL -----------------------------------------------------------------------------

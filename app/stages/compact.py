@@ -31,6 +31,7 @@ from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
+from core.codec.keys import has_record_prefix
 from core.retry import Backoff, retry_async
 from proto import tiundo_pb2
 
@@ -64,7 +65,7 @@ def _bad_change(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange) -> str:
         return str(exc)
     if tid != batch.table_id:
         return f"key of table {tid} in a batch of table {batch.table_id}"
-    if not ch.key.startswith(ch.key[:9] + b"_r"):
+    if not has_record_prefix(ch.key):
         return "not a record key"
     return ""
 

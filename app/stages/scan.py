@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from app.undo.mount import key_table_id, table_key_range
+from app.undo.mount import key_table_id
+from core.codec.keys import TABLE_PREFIX, table_prefix
 
 __all__ = ["chunks", "iter_range", "seq_totals", "table_ids_in"]
 
@@ -40,14 +41,14 @@ def table_ids_in(db: Any) -> list[int]:
     Only record keys start with ``t`` (Faust's offset key starts with ``_``).
     """
     out: list[int] = []
-    start = b"t"
+    start = TABLE_PREFIX
     while True:
         first = next(iter(db.keys(from_key=start)), None)
-        if first is None or not bytes(first).startswith(b"t"):
+        if first is None or not bytes(first).startswith(TABLE_PREFIX):
             return out
         tid = key_table_id(bytes(first))
         out.append(tid)
-        start = table_key_range(tid + 1)[0][:9]
+        start = table_prefix(tid + 1)
 
 
 def seq_totals(db: Any) -> tuple[int, int]:

@@ -47,11 +47,13 @@ from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.stages.schema import PhysicalTable, SchemaCache
 from app.topics import compact_table, config, progress_table
 from app.undo import barrier
+from app.undo.chain import Planned, plan_entries
 from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
-from app.undo.mount import handle_text, mount_row, table_key_range
-from app.undo.plan import Action, PlanCounts, plan_row
+from app.undo.mount import handle_text
+from app.undo.plan import PlanCounts
 from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
+from core.codec.keys import record_key_range
 from core.errors import DecodeError
 from core.urls import parse_mysql_url
 from proto import tiundo_pb2
@@ -111,6 +113,12 @@ async def _resolve(tid: int) -> _Table:
         return _Table(tid, None, None, f"{type(exc).__name__}: {exc}")
 
 
+def _plan(entries: list[tuple[bytes, bytes]], t: _Table, counts: PlanCounts) -> Planned:
+    """Mount and plan entries of ``t`` with its schema at ``T`` (or dead-letter them all)."""
+    info = t.phys.info if t.phys is not None else None
+    return plan_entries(entries, info, t.spec, _TZ, counts=counts, schema_error=t.error)
+
+
 def _letter(key: bytes, raw: bytes, tid: int, exc: Exception) -> tiundo_pb2.DeadLetter:
     letter = tiundo_pb2.DeadLetter(
         job_id=config.job, stage="mount", error=f"{type(exc).__name__}: {exc}", key=key,
@@ -161,21 +169,14 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
             progress_table[txn_key] = str(n_txn).encode()
         pending, pending_rows = [], 0
 
-    for chunk in chunks(iter_range(cdb, *table_key_range(t.tid)), config.mount_chunk):
-        actions: list[Action] = []
-        for key, raw in chunk:
-            try:
-                if t.phys is None or t.spec is None:
-                    raise DecodeError(t.error)
-                row = mount_row(key, decode_state(raw), t.phys.info, _TZ)
-                outcome, acts = plan_row(t.spec, row)
-            except DecodeError as exc:
-                if phase == 0:
-                    dead += 1
-                    await board.dead_letter(_letter(key, raw, t.tid, exc))
-                continue
-            counts = counts.add(outcome)
-            actions.extend(a for a in acts if a.phase == phase)
+    for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
+        planned = _plan(chunk, t, counts)
+        counts = planned.counts
+        if phase == 0:  # phase 1 reads the same entries: they were dead-lettered in phase 0
+            for bad in planned.failed:
+                dead += 1
+                await board.dead_letter(_letter(bad.key, bad.raw, t.tid, bad.error))
+        actions = [a for a in planned.actions if a.phase == phase]
         for st in statements(actions, _LIMITS, _DIALECT):
             n_statements += 1
             pending.append(st)
@@ -203,18 +204,13 @@ async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list
     try:
         for t in tables:
             counts, dead = PlanCounts(), 0
-            for key, raw in iter_range(cdb, *table_key_range(t.tid)):
-                try:
-                    if t.phys is None or t.spec is None:
-                        raise DecodeError(t.error)
-                    row = mount_row(key, decode_state(raw), t.phys.info, _TZ)
-                    outcome, acts = plan_row(t.spec, row)
-                except DecodeError as exc:
+            for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
+                planned = _plan(chunk, t, counts)
+                counts = planned.counts
+                for bad in planned.failed:
                     dead += 1
-                    await board.dead_letter(_letter(key, raw, t.tid, exc))
-                    continue
-                counts = counts.add(outcome)
-                for a in acts:
+                    await board.dead_letter(_letter(bad.key, bad.raw, t.tid, bad.error))
+                for a in planned.actions:
                     [st] = statements([a], _LIMITS, _DIALECT)
                     writer.add(
                         a.phase,

@@ -12,8 +12,7 @@ from itertools import groupby
 
 from app.undo.merge import KeyState
 from app.undo.model import Handle, MountedRow
-from core.codec import number
-from core.codec.keys import CommonHandle, RecordKey, decode_key, record_prefix
+from core.codec.keys import CommonHandle, RecordKey, decode_key, table_id_of
 from core.codec.row import decode_row
 from core.codec.tableinfo import TableInfo
 from core.errors import DecodeError
@@ -24,10 +23,7 @@ __all__ = [
     "key_table_id",
     "mount_row",
     "split_by_table",
-    "table_key_range",
 ]
-
-_TABLE_ID_END = 9  # 't' + 8-byte memcomparable int64
 
 
 class MountError(DecodeError):
@@ -36,15 +32,10 @@ class MountError(DecodeError):
 
 def key_table_id(key: bytes) -> int:
     """The physical table id of a raw record key (without decoding the handle)."""
-    if len(key) < _TABLE_ID_END or key[:1] != b"t":
+    table_id = table_id_of(key)
+    if table_id is None:
         raise MountError(f"row key {key.hex()} is not a table key")
-    return number.decode_int(key, 1)[0]
-
-
-def table_key_range(table_id: int) -> tuple[bytes, bytes]:
-    """``[start, end)`` of raw row keys of one table (RocksDB iterates them in handle order)."""
-    start = record_prefix(table_id)
-    return start, start[:-1] + b"s"
+    return table_id
 
 
 def split_by_table(keys: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:

@@ -22,6 +22,9 @@ from core.codec.errors import CorruptValueError
 from core.codec.tableinfo import TableInfo
 
 __all__ = [
+    "RECORD_PREFIX_LEN",
+    "TABLE_PREFIX",
+    "TABLE_PREFIX_LEN",
     "CommonHandle",
     "IndexKey",
     "MetaKey",
@@ -30,8 +33,14 @@ __all__ = [
     "decode_key",
     "encode_common_handle",
     "encode_record_key",
+    "has_record_prefix",
+    "index_prefix",
+    "parse_record_key",
+    "record_key_range",
     "record_prefix",
     "record_span",
+    "table_id_of",
+    "table_prefix",
     "table_span",
 ]
 
@@ -39,7 +48,12 @@ TABLE_PREFIX = b"t"
 RECORD_SEP = b"_r"
 INDEX_SEP = b"_i"
 META_PREFIX = b"m"
+#: ``'t'`` + the 8-byte table id: every key of a table starts with these bytes
+TABLE_PREFIX_LEN = 9
+#: :data:`TABLE_PREFIX_LEN` + ``'_r'``: the handle of a record key starts here
 RECORD_PREFIX_LEN = 11
+# the separator sorting right after "_r": the exclusive end of a table's record keys
+_RECORD_END_SEP = b"_s"
 INT_HANDLE_KEY_LEN = 19
 MIN_COMMON_HANDLE_LEN = 9
 TEMP_INDEX_MASK = 0x7FFF000000000000
@@ -86,9 +100,59 @@ class MetaKey:
     raw: bytes
 
 
+def table_prefix(table_id: int) -> bytes:
+    """``'t' ‖ cmpInt64(table_id)`` (9 bytes): every key of the table starts so (a split point)."""
+    return TABLE_PREFIX + number.encode_int(table_id)
+
+
 def record_prefix(table_id: int) -> bytes:
     """``'t' ‖ cmpInt64(table_id) ‖ '_r'`` (11 bytes)."""
-    return TABLE_PREFIX + number.encode_int(table_id) + RECORD_SEP
+    return table_prefix(table_id) + RECORD_SEP
+
+
+def index_prefix(table_id: int, index_id: int) -> bytes:
+    """``'t' ‖ cmpInt64(table_id) ‖ '_i' ‖ cmpInt64(index_id)``: the index values follow."""
+    return table_prefix(table_id) + INDEX_SEP + number.encode_int(index_id)
+
+
+def record_key_range(table_id: int) -> tuple[bytes, bytes]:
+    """RAW ``[t{id}_r, t{id}_s)``: exactly the table's record keys, in handle order."""
+    prefix = table_prefix(table_id)
+    return prefix + RECORD_SEP, prefix + _RECORD_END_SEP
+
+
+def table_id_of(key: bytes) -> int | None:
+    """The table id of a raw table key (record or index), read without decoding the rest.
+
+    ``None`` when ``key`` is too short or not a ``t`` key (meta keys, keyspace-prefixed keys).
+    """
+    if len(key) < TABLE_PREFIX_LEN or key[:1] != TABLE_PREFIX:
+        return None
+    return number.decode_int(key, 1)[0]
+
+
+def has_record_prefix(key: bytes) -> bool:
+    """Whether ``key`` starts with some table's ``t{id}_r`` (a bare prefix counts)."""
+    return (
+        len(key) >= RECORD_PREFIX_LEN
+        and key[:1] == TABLE_PREFIX
+        and key[TABLE_PREFIX_LEN:RECORD_PREFIX_LEN] == RECORD_SEP
+    )
+
+
+def parse_record_key(key: bytes) -> tuple[int, bytes] | None:
+    """``(table_id, handle_bytes)`` of a raw record key, ``None`` for any other key.
+
+    Cheap (no datum decoding; the handle stays opaque bytes), for hot paths that only need to
+    route or filter. Index keys, meta keys and bare prefixes without a handle are ``None``.
+    """
+    if (
+        len(key) <= RECORD_PREFIX_LEN
+        or key[:1] != TABLE_PREFIX
+        or key[TABLE_PREFIX_LEN:RECORD_PREFIX_LEN] != RECORD_SEP
+    ):
+        return None
+    return number.decode_int(key, 1)[0], key[RECORD_PREFIX_LEN:]
 
 
 def encode_record_key(table_id: int, handle: int | bytes | CommonHandle) -> bytes:
@@ -104,16 +168,15 @@ def encode_record_key(table_id: int, handle: int | bytes | CommonHandle) -> byte
 
 def record_span(table_id: int) -> tuple[bytes, bytes]:
     """Memcomparable ``[t{id}_r, t{id}_s)`` for PD ``ScanRegions`` and EventFeed requests."""
-    start = TABLE_PREFIX + number.encode_int(table_id) + RECORD_SEP
-    end = TABLE_PREFIX + number.encode_int(table_id) + b"_s"
+    start, end = record_key_range(table_id)
     return bytescodec.encode_bytes(start), bytescodec.encode_bytes(end)
 
 
 def table_span(table_id: int) -> tuple[bytes, bytes]:
     """Memcomparable ``[t{id}, t{id+1})``: the whole table, indexes included."""
     return (
-        bytescodec.encode_bytes(TABLE_PREFIX + number.encode_int(table_id)),
-        bytescodec.encode_bytes(TABLE_PREFIX + number.encode_int(table_id + 1)),
+        bytescodec.encode_bytes(table_prefix(table_id)),
+        bytescodec.encode_bytes(table_prefix(table_id + 1)),
     )
 
 

@@ -9,10 +9,11 @@ import grpc
 import pytest
 
 from core.codec.bytescodec import encode_bytes
+from core.codec.keys import table_prefix
 from simulator.cluster import FakeCluster
 from simulator.faults import ErrorKind
 from simulator.mvcc import Mutation, Op
-from simulator.regions import record_key, table_prefix
+from simulator.regions import record_key
 
 from .sim_client import Event, Feed, Pd, errors, initialized, resolved, rows
 

@@ -13,9 +13,10 @@ import grpc
 import pytest
 
 from core.codec.bytescodec import encode_bytes
+from core.codec.keys import table_prefix
 from proto import pdpb_pb2
 from simulator.cluster import FakeCluster
-from simulator.regions import record_key, table_prefix
+from simulator.regions import record_key
 
 from .sim_client import Pd
 

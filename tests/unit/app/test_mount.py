@@ -14,9 +14,8 @@ from app.undo.mount import (
     key_table_id,
     mount_row,
     split_by_table,
-    table_key_range,
 )
-from core.codec.keys import encode_common_handle, encode_record_key
+from core.codec.keys import encode_common_handle, encode_record_key, record_key_range
 from core.codec.number import encode_int
 from core.codec.row import encode_row
 from core.codec.tableinfo import TableInfo
@@ -94,7 +93,7 @@ def test_key_ranges_and_grouping_follow_key_order() -> None:
     keys = sorted(encode_record_key(t, h) for t in (3, 70, 71) for h in (-2, 0, 9))
     assert [key_table_id(k) for k in keys] == [3, 3, 3, 70, 70, 70, 71, 71, 71]
     assert [(t, len(ks)) for t, ks in split_by_table(keys)] == [(3, 3), (70, 3), (71, 3)]
-    lo, hi = table_key_range(70)
+    lo, hi = record_key_range(70)
     assert [key_table_id(k) for k in keys if lo <= k < hi] == [70, 70, 70]
     with pytest.raises(MountError):
         key_table_id(b"x")

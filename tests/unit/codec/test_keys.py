@@ -8,9 +8,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from core.codec import keys
+from core.codec import keys, number
 from core.codec import mysqldef as m
+from core.codec.bytescodec import encode_bytes
 from core.codec.coltypes import EncodeError
 from core.codec.errors import CorruptValueError
 from core.codec.mytime import MyTime
@@ -154,3 +157,72 @@ def test_common_handle_ci_collation_is_refused() -> None:
 def test_common_handle_bin_collation_trims_trailing_spaces() -> None:
     t = _clustered(_col(1, "s", m.TYPE_STRING, charset="utf8mb4", collate="utf8mb4_bin"))
     assert keys.encode_common_handle({"s": "ab  "}, t) == keys.encode_common_handle({"s": "ab"}, t)
+
+
+# ---------------------------------------------------------------- the layout helpers
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+# index ids below the temp-index mask (a temp index id decodes to its masked form)
+INDEX_ID = st.integers(0, keys.INDEX_ID_MASK)
+
+
+@settings(max_examples=300, deadline=None)
+@given(table_id=INT64, handle=INT64)
+def test_int_record_key_layout_round_trips(table_id: int, handle: int) -> None:
+    raw = keys.encode_record_key(table_id, handle)
+    assert keys.decode_key(raw) == keys.RecordKey(table_id, handle)
+    assert keys.parse_record_key(raw) == (table_id, number.encode_int(handle))
+    assert keys.table_id_of(raw) == table_id
+    assert keys.has_record_prefix(raw)
+    assert raw[: keys.TABLE_PREFIX_LEN] == keys.table_prefix(table_id)
+    assert raw[: keys.RECORD_PREFIX_LEN] == keys.record_prefix(table_id)
+    lo, hi = keys.record_key_range(table_id)
+    assert lo <= raw < hi
+    assert keys.record_span(table_id) == (encode_bytes(lo), encode_bytes(hi))
+
+
+@given(table_id=INT64, handle=st.binary(min_size=keys.MIN_COMMON_HANDLE_LEN, max_size=30))
+def test_common_handle_bytes_stay_opaque(table_id: int, handle: bytes) -> None:
+    raw = keys.encode_record_key(table_id, handle)
+    assert keys.parse_record_key(raw) == (table_id, handle)
+    assert keys.table_id_of(raw) == table_id
+
+
+@given(table_id=INT64, index_id=INDEX_ID, rest=st.binary(max_size=20))
+def test_index_keys_are_table_keys_but_not_record_keys(
+    table_id: int, index_id: int, rest: bytes
+) -> None:
+    raw = keys.index_prefix(table_id, index_id) + rest
+    assert keys.decode_key(raw) == keys.IndexKey(table_id, index_id, rest)
+    assert keys.table_id_of(raw) == table_id
+    assert not keys.has_record_prefix(raw)
+    assert keys.parse_record_key(raw) is None
+    lo, hi = keys.record_key_range(table_id)
+    assert not lo <= raw < hi
+
+
+@given(table_id=st.integers(-(2**63), 2**63 - 2), handle=INT64, other=INT64)
+def test_record_key_range_holds_exactly_one_tables_records(
+    table_id: int, handle: int, other: int
+) -> None:
+    lo, hi = keys.record_key_range(table_id)
+    assert keys.table_prefix(table_id) < lo < hi <= keys.table_prefix(table_id + 1)
+    raw = keys.encode_record_key(other, handle)
+    assert (lo <= raw < hi) == (other == table_id)
+
+
+@pytest.mark.parametrize(
+    "raw", [b"", b"t", b"t\x80\x00\x00", b"mDB:1\x00", b"x\x00\x00\x01" + bytes(12)]
+)
+def test_non_table_keys(raw: bytes) -> None:
+    assert keys.table_id_of(raw) is None
+    assert not keys.has_record_prefix(raw)
+    assert keys.parse_record_key(raw) is None
+
+
+def test_bare_record_prefix_has_no_handle() -> None:
+    bare = keys.record_prefix(45)
+    assert keys.has_record_prefix(bare) and keys.table_id_of(bare) == 45
+    assert keys.parse_record_key(bare) is None
+    assert keys.table_prefix(45).hex() == "74800000000000002d"
+    assert keys.record_key_range(45) == (bare, bytes.fromhex("74800000000000002d5f73"))

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 import pytest
 
 from core.codec.bytescodec import encode_bytes
+from core.codec.keys import table_prefix
 from proto import cdcpb_pb2, metapb_pb2
 from simulator.cdc_delegate import (
     ENTRIES_MAX_BYTES,
@@ -18,7 +19,7 @@ from simulator.cdc_delegate import (
     txn_source_filtered,
 )
 from simulator.mvcc import Mutation, MvccStore, Op
-from simulator.regions import Region, RegionTable, record_key, table_prefix
+from simulator.regions import Region, RegionTable, record_key
 from simulator.tso import Tso
 
 CLUSTER = 7

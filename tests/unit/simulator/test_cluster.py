@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from core.codec.bytescodec import encode_bytes
+from core.codec.keys import table_prefix
 from simulator.cluster import FakeCluster
 from simulator.mvcc import Mutation, Op
-from simulator.regions import record_key, table_prefix
+from simulator.regions import record_key
 
 
 def test_first_write_of_a_table_gives_it_regions() -> None:

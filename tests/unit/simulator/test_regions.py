@@ -3,13 +3,13 @@ from __future__ import annotations
 import pytest
 
 from core.codec.bytescodec import encode_bytes
+from core.codec.keys import table_prefix
 from simulator.regions import (
     RegionChange,
     RegionChangeKind,
     RegionError,
     RegionTable,
     record_key,
-    table_prefix,
 )
 
 
