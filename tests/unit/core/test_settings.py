@@ -14,9 +14,9 @@ from ingest.config import IngestConfig
 
 
 def _parse_flag(raw: str) -> bool:
-    if raw not in ("yes", "no"):
+    if raw not in ("True", "False"):
         raise ValueError(raw)
-    return raw == "yes"
+    return raw == "True"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +25,7 @@ class Sample:
     count: int = setting("T_COUNT", 3)
     ratio: float = setting("T_RATIO", 0.5)
     url: str = setting("T_URL", "x://default")
-    flag: bool = setting("T_FLAG", False, parse=_parse_flag, expected="yes or no")
+    flag: bool = setting("T_FLAG", False, parse=_parse_flag, expected="True or False")
     note: str = "not from the environment"
 
 
@@ -35,7 +35,7 @@ def test_defaults_when_unset_or_empty() -> None:
 
 
 def test_values_are_parsed() -> None:
-    env = {"T_NAME": "n", "T_COUNT": "-7", "T_RATIO": "1e-3", "T_URL": "y://", "T_FLAG": "yes"}
+    env = {"T_NAME": "n", "T_COUNT": "-7", "T_RATIO": "1e-3", "T_URL": "y://", "T_FLAG": "True"}
     assert from_env(Sample, env) == Sample("n", -7, 0.001, "y://", True)
 
 
@@ -55,7 +55,7 @@ def test_overrides_win_and_none_is_not_given() -> None:
         ("T_COUNT", "many", "T_COUNT must be an integer, got 'many'"),
         ("T_COUNT", "1.5", "T_COUNT must be an integer, got '1.5'"),
         ("T_RATIO", "half", "T_RATIO must be a number, got 'half'"),
-        ("T_FLAG", "maybe", "T_FLAG must be yes or no, got 'maybe'"),
+        ("T_FLAG", "yes", "T_FLAG must be True or False, got 'yes'"),
     ],
 )
 def test_bad_value_is_one_line_naming_variable_and_value(var: str, raw: str, message: str) -> None:
@@ -71,14 +71,16 @@ def test_bad_value_fails_even_if_overridden() -> None:
 
 
 def test_to_env_writes_every_declared_variable() -> None:
-    cfg = Sample("n", 2, 0.25, "z://", False)
-    assert to_env(cfg) == {
+    cfg = Sample("n", 2, 0.25, "z://", True, note="stays in code")
+    env = to_env(cfg)
+    assert env == {
         "T_NAME": "n",
         "T_COUNT": "2",
         "T_RATIO": "0.25",
         "T_URL": "z://",
-        "T_FLAG": "False",
+        "T_FLAG": "True",
     }
+    assert from_env(Sample, env, note="stays in code") == cfg
 
 
 def test_names_and_defaults_for_the_cli() -> None:
