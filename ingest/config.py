@@ -3,26 +3,26 @@
 Every external system is addressed by URL (STYLE.md §9): PD ``pd://host:port[,host:port]``
 (or bare ``host:port``), Kafka ``kafka://host:port[,…]``, the downstream (syncpoint table)
 ``mysql://user:pw@host:port/db``, the TiDB status API ``http://host:port``. Each setting that
-can come from the environment names its variable next to it (:data:`ENV_VARS`);
+can come from the environment declares its variable next to it (:func:`core.settings.setting`);
 :meth:`IngestConfig.from_env` reads them, explicit keyword arguments win.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from core import settings
 from core.errors import ConfigError
+from core.settings import setting
 from core.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
 
 __all__ = [
     "DEFAULT_TICDC_VERSION",
-    "ENV_VARS",
     "IngestConfig",
 ]
 
@@ -32,35 +32,24 @@ _JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 _PATTERN_RE = re.compile(r"^[^.\s]+\.[^.\s]+$")
 
 
-#: setting name → environment variable (read by :meth:`IngestConfig.from_env`)
-ENV_VARS: Final[Mapping[str, str]] = {
-    "pd": "TIUNDO_PD",
-    "kafka": "TIUNDO_KAFKA",
-    "downstream": "TIUNDO_DOWNSTREAM",
-    "status_api": "TIUNDO_STATUS_API",
-    "job": "TIUNDO_JOB",
-    "partitions": "TIUNDO_PARTITIONS",
-}
-
-
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
     """Everything :func:`ingest.worker.run_ingest` needs; see each field's comment."""
 
     # -- where things are -------------------------------------------------------------------
-    #: TIUNDO_PD: PD endpoints, ``pd://host:port[,host:port]``
-    pd: str = "pd://127.0.0.1:2379"
-    #: TIUNDO_KAFKA: bootstrap servers, ``kafka://host:port[,…]``
-    kafka: str = "kafka://127.0.0.1:9092"
-    #: TIUNDO_DOWNSTREAM: downstream SQL (syncpoint table), ``mysql://user:pw@host:port/db``;
+    #: PD endpoints, ``pd://host:port[,host:port]``
+    pd: str = setting("TIUNDO_PD", "pd://127.0.0.1:2379")
+    #: bootstrap servers, ``kafka://host:port[,…]``
+    kafka: str = setting("TIUNDO_KAFKA", "kafka://127.0.0.1:9092")
+    #: downstream SQL (syncpoint table), ``mysql://user:pw@host:port/db``;
     #: only needed when ``to_ts`` is not given
-    downstream: str = ""
-    #: TIUNDO_STATUS_API: TiDB status API, ``http://host:port`` (schema of the tables)
-    status_api: str = "http://127.0.0.1:10080"
-    #: TIUNDO_JOB: job name; the topic is ``<job>.kv`` and the GC service id ``tiundo-<job>``
-    job: str = "tiundo"
-    #: TIUNDO_PARTITIONS: partitions of ``<job>.kv`` (same count as the Faust tables)
-    partitions: int = 8
+    downstream: str = setting("TIUNDO_DOWNSTREAM", "")
+    #: TiDB status API, ``http://host:port`` (schema of the tables)
+    status_api: str = setting("TIUNDO_STATUS_API", "http://127.0.0.1:10080")
+    #: job name; the topic is ``<job>.kv`` and the GC service id ``tiundo-<job>``
+    job: str = setting("TIUNDO_JOB", "tiundo")
+    #: partitions of ``<job>.kv`` (same count as the Faust tables)
+    partitions: int = setting("TIUNDO_PARTITIONS", 8)
 
     # -- what to undo -------------------------------------------------------------------------
     #: table patterns ``db.t`` / ``db.*`` (shell-style wildcards in the table part)
@@ -156,22 +145,8 @@ class IngestConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> IngestConfig:
-        """Defaults, then the environment (:data:`ENV_VARS`), then ``overrides``."""
-        source = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, var in ENV_VARS.items():
-            raw = source.get(var, "")
-            if raw:
-                values[name] = raw
-        if "partitions" in values:
-            try:
-                values["partitions"] = int(values["partitions"])
-            except ValueError as exc:
-                raise ConfigError(
-                    f"TIUNDO_PARTITIONS is not an integer: {values['partitions']!r}"
-                ) from exc
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Defaults, then the declared env vars, then ``overrides`` (``None`` = not given)."""
+        return settings.from_env(cls, env, **overrides)
 
     def replace(self, **changes: Any) -> IngestConfig:
         """A copy with some settings changed."""

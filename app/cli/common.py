@@ -2,10 +2,12 @@
 
 Flags come with their TIUNDO_* env vars; the two stage configs are built from them.
 
-Every flag reads the environment variable :class:`~ingest.config.IngestConfig` or
-:class:`~app.config.UndoConfig` already reads (``TIUNDO_PD``, ``TIUNDO_KAFKA``, ...); flags the
-stages do not know get their own ``TIUNDO_*`` name here. URLs are parsed by the stages' own
-parsers; this module only normalises a bare ``host:port`` Kafka address to ``kafka://``.
+A flag for a setting of :class:`~ingest.config.IngestConfig` or :class:`~app.config.UndoConfig`
+takes its environment variable (and, where they coincide, its default) from that config's
+declaration (:func:`core.settings.env_name`, :func:`core.settings.default_of`); flags the stages
+do not read from the environment get their own ``TIUNDO_*`` name once, in :data:`CLI_ENV`. URLs
+are parsed by the stages' own parsers; this module only normalises a bare ``host:port`` Kafka
+address to ``kafka://``.
 
 Errors a DBA can act on end the command with one line on stderr and an exit status, never a
 traceback (:func:`run_command`):
@@ -26,26 +28,21 @@ import asyncio
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
-from app.config import (
-    DEFAULT_BATCH_ROWS,
-    DEFAULT_DIALECT,
-    DEFAULT_PARTITIONS,
-    DEFAULT_TXN_SOURCE,
-    DEFAULT_TXN_STATEMENTS,
-    DEFAULT_TZ,
-    UndoConfig,
-)
+from app.config import UndoConfig
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from core.settings import default_of, env_name
 from core.urls import parse_host_ports
 from ingest.config import IngestConfig
 
 __all__ = [
+    "CLI_ENV",
     "EXIT_FAILED",
     "EXIT_FOREIGN_WRITES",
     "EXIT_INTERRUPTED",
@@ -74,13 +71,32 @@ EXIT_UNREACHABLE: Final = 4
 EXIT_FOREIGN_WRITES: Final = 5
 EXIT_INTERRUPTED: Final = 130
 
-DEFAULT_PD: Final = "pd://127.0.0.1:2379"
-DEFAULT_KAFKA: Final = "kafka://127.0.0.1:9092"
-DEFAULT_STATUS_API: Final = "http://127.0.0.1:10080"
 DEFAULT_WORKERS: Final = 2
-DEFAULT_TIMEOUT_S: Final = 10.0
 DEFAULT_WRITER_CHECK_S: Final = 2.0
-DEFAULT_SYNCPOINT_DB: Final = "tidb_cdc"
+
+#: flag (parameter name) → env var, for the flags whose setting no stage config reads from the
+#: environment; the stage settings' variables come from their declarations
+CLI_ENV: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "timeout_s": "TIUNDO_TIMEOUT_S",
+        "tables": "TIUNDO_TABLES",
+        "spread": "TIUNDO_SPREAD",
+        "to_ts": "TIUNDO_TO_TS",
+        "to_time": "TIUNDO_TO_TIME",
+        "changefeed": "TIUNDO_CHANGEFEED",
+        "end_ts": "TIUNDO_END_TS",
+        "syncpoint_db": "TIUNDO_SYNCPOINT_DB",
+        "record": "TIUNDO_RECORD",
+        "workers": "TIUNDO_WORKERS",
+        "attach": "TIUNDO_ATTACH",
+        "job_dir": "TIUNDO_JOB_DIR",
+        "dry_run_file": "TIUNDO_DRY_RUN_FILE",
+        "job_timeout_s": "TIUNDO_JOB_TIMEOUT_S",
+        "writer_check_s": "TIUNDO_WRITER_CHECK_S",
+        "force": "TIUNDO_FORCE",
+        "expect": "TIUNDO_EXPECT",
+    }
+)
 
 T = TypeVar("T")
 
@@ -179,25 +195,25 @@ def _split_patterns(values: Sequence[str]) -> tuple[str, ...]:
 class Settings:
     """Everything the commands were given, after env vars and defaults; builds stage configs."""
 
-    pd: str = DEFAULT_PD
-    kafka: str = DEFAULT_KAFKA
+    pd: str = default_of(IngestConfig, "pd")
+    kafka: str = default_of(IngestConfig, "kafka")
     downstream: str = ""
-    status_api: str = DEFAULT_STATUS_API
+    status_api: str = default_of(IngestConfig, "status_api")
     job: str = ""
-    partitions: int = DEFAULT_PARTITIONS
+    partitions: int = default_of(IngestConfig, "partitions")
     tables: tuple[str, ...] = ()
     spread: tuple[str, ...] = ()
     to_ts: int | None = None
     to_time: str | None = None
     changefeed: str | None = None
     end_ts: int | None = None
-    syncpoint_db: str = DEFAULT_SYNCPOINT_DB
-    batch_rows: int = DEFAULT_BATCH_ROWS
-    txn_statements: int = DEFAULT_TXN_STATEMENTS
-    dialect: str = DEFAULT_DIALECT
-    tz: str = DEFAULT_TZ
-    txn_source: int = DEFAULT_TXN_SOURCE
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    syncpoint_db: str = default_of(IngestConfig, "syncpoint_db")
+    batch_rows: int = default_of(UndoConfig, "batch_rows")
+    txn_statements: int = default_of(UndoConfig, "txn_statements")
+    dialect: str = default_of(UndoConfig, "dialect")
+    tz: str = default_of(UndoConfig, "tz")
+    txn_source: int = default_of(UndoConfig, "txn_source")
+    timeout_s: float = default_of(IngestConfig, "request_timeout_s")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
@@ -279,60 +295,74 @@ def _opt(*names: str, env: str, help: str, **kw: Any) -> Decorator:
     return click.option(*names, envvar=env, show_envvar=True, help=help, **kw)
 
 
+def _ingest(field: str) -> str:
+    return env_name(IngestConfig, field)
+
+
+def _undo(field: str) -> str:
+    return env_name(UndoConfig, field)
+
+
+def _default(field: str) -> object:
+    """A flag's default as its help shows it (the CLI's :class:`Settings` holds the value)."""
+    return default_of(Settings, field)
+
+
 def kafka_options() -> Decorator:
     """``--kafka`` and ``--job``: enough to find a job's topics."""
     return _stack(
-        _opt("--kafka", env="TIUNDO_KAFKA", help=f"Kafka, kafka://host:port [{DEFAULT_KAFKA}]"),
-        _opt("--job", env="TIUNDO_JOB", help="job name; topics <job>.kv, <job>.status, ..."),
-        _opt("--partitions", env="TIUNDO_PARTITIONS", type=click.IntRange(1, 4096),
-             help=f"partitions of <job>.kv [{DEFAULT_PARTITIONS}]"),
+        _opt("--kafka", env=_ingest("kafka"),
+             help=f"Kafka, kafka://host:port [{_default('kafka')}]"),
+        _opt("--job", env=_ingest("job"), help="job name; topics <job>.kv, <job>.status, ..."),
+        _opt("--partitions", env=_ingest("partitions"), type=click.IntRange(1, 4096),
+             help=f"partitions of <job>.kv [{_default('partitions')}]"),
     )  # fmt: skip
 
 
 def cluster_options() -> Decorator:
     """Where the downstream cluster is."""
     return _stack(
-        _opt("--pd", env="TIUNDO_PD", help=f"PD, pd://host:port[,host:port] [{DEFAULT_PD}]"),
-        _opt("--status-api", env="TIUNDO_STATUS_API",
-             help=f"TiDB status API, http://host:port [{DEFAULT_STATUS_API}]"),
-        _opt("--downstream", env="TIUNDO_DOWNSTREAM",
+        _opt("--pd", env=_ingest("pd"), help=f"PD, pd://host:port[,host:port] [{_default('pd')}]"),
+        _opt("--status-api", env=_ingest("status_api"),
+             help=f"TiDB status API, http://host:port [{_default('status_api')}]"),
+        _opt("--downstream", env=_ingest("downstream"),
              help="downstream SQL, mysql://user:pass@host:port (syncpoint table, undo target)"),
-        _opt("--timeout", "timeout_s", env="TIUNDO_TIMEOUT_S", type=click.FloatRange(0.1),
-             help=f"seconds per request to PD, status API, downstream [{DEFAULT_TIMEOUT_S:g}]"),
+        _opt("--timeout", "timeout_s", env=CLI_ENV["timeout_s"], type=click.FloatRange(0.1),
+             help=f"seconds per request to PD, status API, downstream [{_default('timeout_s'):g}]"),
     )  # fmt: skip
 
 
 def window_options() -> Decorator:
     """What to undo: tables and the window ``(T, E]``."""
     return _stack(
-        _opt("--tables", "-t", env="TIUNDO_TABLES", multiple=True,
+        _opt("--tables", "-t", env=CLI_ENV["tables"], multiple=True,
              help="db.t or db.* (repeat; env: space-separated)"),
-        _opt("--spread", env="TIUNDO_SPREAD", multiple=True,
+        _opt("--spread", env=CLI_ENV["spread"], multiple=True,
              help="db.t whose rows spread over all partitions by handle (big tables)"),
-        _opt("--to-ts", env="TIUNDO_TO_TS", type=click.IntRange(1),
+        _opt("--to-ts", env=CLI_ENV["to_ts"], type=click.IntRange(1),
              help="T as a TSO [newest syncpoint's secondary_ts]"),
-        _opt("--to-time", env="TIUNDO_TO_TIME",
+        _opt("--to-time", env=CLI_ENV["to_time"],
              help="T as an ISO 8601 time with offset, e.g. 2024-05-01T12:00:00+00:00"),
-        _opt("--changefeed", env="TIUNDO_CHANGEFEED",
+        _opt("--changefeed", env=CLI_ENV["changefeed"],
              help="take T from this changefeed's syncpoints only"),
-        _opt("--end-ts", env="TIUNDO_END_TS", type=click.IntRange(1),
+        _opt("--end-ts", env=CLI_ENV["end_ts"], type=click.IntRange(1),
              help="E as a TSO [a PD TSO at start]"),
-        _opt("--syncpoint-db", env="TIUNDO_SYNCPOINT_DB",
-             help=f"schema of syncpoint_v1 [{DEFAULT_SYNCPOINT_DB}]"),
+        _opt("--syncpoint-db", env=CLI_ENV["syncpoint_db"],
+             help=f"schema of syncpoint_v1 [{_default('syncpoint_db')}]"),
     )  # fmt: skip
 
 
 def undo_options() -> Decorator:
     """How the workers write the undo."""
     return _stack(
-        _opt("--batch-rows", env="TIUNDO_BATCH_ROWS", type=click.IntRange(1),
-             help=f"rows per multi-row statement [{DEFAULT_BATCH_ROWS}]"),
-        _opt("--txn-statements", env="TIUNDO_TXN_STATEMENTS", type=click.IntRange(1),
+        _opt("--batch-rows", env=_undo("batch_rows"), type=click.IntRange(1),
+             help=f"rows per multi-row statement [{_default('batch_rows')}]"),
+        _opt("--txn-statements", env=_undo("txn_statements"), type=click.IntRange(1),
              help="full multi-row statements per downstream transaction "
-             f"(× --batch-rows rows) [{DEFAULT_TXN_STATEMENTS}]"),
-        _opt("--dialect", env="TIUNDO_DIALECT", type=click.Choice(["tidb", "mysql"]),
-             help=f"downstream SQL dialect [{DEFAULT_DIALECT}]"),
-        _opt("--tz", env="TIUNDO_TZ", help=f"offset TIMESTAMP values decode in [{DEFAULT_TZ}]"),
-        _opt("--txn-source", env="TIUNDO_TXN_SOURCE", type=click.IntRange(1, 15),
-             help=f"tidb_cdc_write_source tagging tiundo's writes [{DEFAULT_TXN_SOURCE}]"),
+             f"(× --batch-rows rows) [{_default('txn_statements')}]"),
+        _opt("--dialect", env=_undo("dialect"), type=click.Choice(["tidb", "mysql"]),
+             help=f"downstream SQL dialect [{_default('dialect')}]"),
+        _opt("--tz", env=_undo("tz"), help=f"offset TIMESTAMP values decode in [{_default('tz')}]"),
+        _opt("--txn-source", env=_undo("txn_source"), type=click.IntRange(1, 15),
+             help=f"tidb_cdc_write_source tagging tiundo's writes [{_default('txn_source')}]"),
     )  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from app.cli.common import (
+    CLI_ENV,
     EXIT_FAILED,
     Settings,
     cluster_options,
@@ -25,8 +26,10 @@ from app.cli.common import (
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher
+from app.config import UndoConfig
 from app.report import render
 from core.errors import ConfigError
+from core.settings import env_name
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
 from ingest.worker import IngestResult, IngestWorker, Progress
@@ -113,7 +116,7 @@ def _echo_result(result: IngestResult) -> None:
 @click.option(
     "--record",
     type=click.Path(path_type=Path),
-    envvar="TIUNDO_RECORD",
+    envvar=CLI_ENV["record"],
     show_envvar=True,
     help="also write the raw EventFeed stream to FILE (for replay)",
 )
@@ -150,13 +153,13 @@ def replay(file: Path, **params: Any) -> None:
 @undo_options()
 @click.option(
     "--datadir",
-    envvar="TIUNDO_DATADIR",
+    envvar=env_name(UndoConfig, "datadir"),
     show_envvar=True,
     help="this worker's RocksDB directory (one per worker process)",
 )
 @click.option(
     "--web-port",
-    envvar="TIUNDO_WEB_PORT",
+    envvar=env_name(UndoConfig, "web_port"),
     show_envvar=True,
     type=int,
     help="Faust web port (0 = off) [0]",
@@ -164,13 +167,13 @@ def replay(file: Path, **params: Any) -> None:
 @click.option(
     "--dry-run",
     "dry_run",
-    envvar="TIUNDO_DRY_RUN",
+    envvar=env_name(UndoConfig, "dry_run"),
     show_envvar=True,
     help="directory to write the undo SQL to instead of applying it",
 )
 @click.option(
     "--primary-ts",
-    envvar="TIUNDO_PRIMARY_TS",
+    envvar=env_name(UndoConfig, "primary_ts"),
     show_envvar=True,
     type=int,
     help="the syncpoint's upstream primary_ts, for the report",

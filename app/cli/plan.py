@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from app.cli.common import (
+    CLI_ENV,
     DEFAULT_WRITER_CHECK_S,
     Settings,
     cluster_options,
@@ -78,7 +79,7 @@ def preflight_options(f: Any) -> Any:
     f = click.option(
         "--writer-check",
         "writer_check_s",
-        envvar="TIUNDO_WRITER_CHECK_S",
+        envvar=CLI_ENV["writer_check_s"],
         show_envvar=True,
         type=click.FloatRange(0),
         default=DEFAULT_WRITER_CHECK_S,
@@ -87,7 +88,7 @@ def preflight_options(f: Any) -> Any:
     )(f)
     return click.option(
         "--force",
-        envvar="TIUNDO_FORCE",
+        envvar=CLI_ENV["force"],
         show_envvar=True,
         is_flag=True,
         help="start even if a changefeed seems to be still writing",

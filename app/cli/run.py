@@ -30,6 +30,7 @@ from typing import IO, Any
 import click
 
 from app.cli.common import (
+    CLI_ENV,
     DEFAULT_WORKERS,
     EXIT_FAILED,
     EXIT_FOREIGN_WRITES,
@@ -64,8 +65,8 @@ class WorkerProcess:
     def __init__(self, config: UndoConfig, datadir: Path, log: Path) -> None:
         self.datadir = datadir
         self.log = log
-        env = {**os.environ, **config.to_env(), "TIUNDO_DATADIR": str(datadir)}
-        env["TIUNDO_WEB_PORT"] = "0"
+        own = config.replace(datadir=str(datadir), web_port=0)  # no web server per worker
+        env = {**os.environ, **own.to_env()}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         datadir.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = log.open("ab")
@@ -248,7 +249,7 @@ def render_outcome(out: RunOutcome) -> str:
 @preflight_options
 @click.option(
     "--workers",
-    envvar="TIUNDO_WORKERS",
+    envvar=CLI_ENV["workers"],
     show_envvar=True,
     type=click.IntRange(1, 64),
     default=DEFAULT_WORKERS,
@@ -258,13 +259,13 @@ def render_outcome(out: RunOutcome) -> str:
 @click.option(
     "--attach",
     is_flag=True,
-    envvar="TIUNDO_ATTACH",
+    envvar=CLI_ENV["attach"],
     show_envvar=True,
     help="start no worker: use the workers already running for this job",
 )
 @click.option(
     "--job-dir",
-    envvar="TIUNDO_JOB_DIR",
+    envvar=CLI_ENV["job_dir"],
     show_envvar=True,
     type=click.Path(path_type=Path),
     help="worker datadirs and logs [.tiundo/<job>]",
@@ -272,7 +273,7 @@ def render_outcome(out: RunOutcome) -> str:
 @click.option(
     "--dry-run",
     "dry_run",
-    envvar="TIUNDO_DRY_RUN_FILE",
+    envvar=CLI_ENV["dry_run_file"],
     show_envvar=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="write the undo SQL to FILE instead of applying it",
@@ -280,7 +281,7 @@ def render_outcome(out: RunOutcome) -> str:
 @click.option(
     "--job-timeout",
     "job_timeout_s",
-    envvar="TIUNDO_JOB_TIMEOUT_S",
+    envvar=CLI_ENV["job_timeout_s"],
     show_envvar=True,
     type=click.FloatRange(1),
     default=3600.0,

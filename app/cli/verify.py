@@ -26,6 +26,7 @@ import aiomysql
 import click
 
 from app.cli.common import (
+    CLI_ENV,
     EXIT_FAILED,
     Settings,
     UnreachableError,
@@ -33,9 +34,11 @@ from app.cli.common import (
     run_command,
     window_options,
 )
+from app.config import UndoConfig
 from core.codec.mysqldef import TYPE_JSON
 from core.codec.tableinfo import TableInfo
 from core.errors import ConfigError
+from core.settings import env_name
 from core.status_api import StatusApiClient
 from core.urls import parse_mysql_url
 from ingest.discover import select_tables
@@ -187,13 +190,13 @@ def render_checks(checks: list[TableCheck]) -> str:
 @click.option(
     "--expect",
     type=click.Path(path_type=Path),
-    envvar="TIUNDO_EXPECT",
+    envvar=CLI_ENV["expect"],
     show_envvar=True,
     help="checksums at T (JSON from the demo/workload)",
 )
 @click.option(
     "--dialect",
-    envvar="TIUNDO_DIALECT",
+    envvar=env_name(UndoConfig, "dialect"),
     show_envvar=True,
     type=click.Choice(["tidb", "mysql"]),
     help="tidb: snapshot read at T; mysql: --expect checksums [tidb]",

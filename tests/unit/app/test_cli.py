@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 
 from app.cli import main
 from app.cli.common import (
+    CLI_ENV,
     EXIT_UNREACHABLE,
     EXIT_UNSAFE,
     EXIT_USAGE,
@@ -26,7 +27,10 @@ from app.cli.common import (
     kafka_url,
     time_to_tso,
 )
+from app.config import UndoConfig
 from core.errors import ConfigError
+from core.settings import env_vars
+from ingest.config import IngestConfig
 from simulator.cluster import FakeCluster
 from simulator.tabledef import demo_tables
 
@@ -138,6 +142,17 @@ def test_run_help_names_every_flag_and_env_var() -> None:
         ("--force", "TIUNDO_FORCE"),
     ):
         assert flag in out and env in out, flag
+
+
+def test_every_flag_env_var_is_a_declaration() -> None:
+    """A flag's env var is a stage config's (core.settings) or the CLI's own, never a copy."""
+    stage = {*env_vars(IngestConfig).values(), *env_vars(UndoConfig).values()}
+    cli = set(CLI_ENV.values())
+    assert not stage & cli
+    for name, command in main.commands.items():
+        for param in command.params:
+            env = getattr(param, "envvar", None)
+            assert env is None or env in stage | cli, (name, param.name, env)
 
 
 def test_settings_from_params_splits_patterns_and_normalises_kafka() -> None:
