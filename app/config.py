@@ -85,6 +85,9 @@ class UndoConfig:
     session_timeout_s: float = setting("TIUNDO_SESSION_TIMEOUT_S", 30.0)
     """Kafka group session timeout: how long a killed worker's partitions stay orphaned
     before the others take them over (broker minimum: 6 s)."""
+    instance: str = setting("TIUNDO_INSTANCE", "")
+    """Id of this start of the job, from its job record (:mod:`app.jobrecord`); keys the
+    downstream's exactly-once counters. Empty only for workers started without a record."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> UndoConfig:

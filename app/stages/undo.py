@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.config import parse_tz
+from app.jobrecord import counter_settings
 from app.report import PartitionReport, TableReport, job_status, render
 from app.sink.dryrun import PartWriter, assemble, comment_for
 from app.sink.mysql import MySQLSink, SinkError, Step
@@ -139,8 +140,9 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     if done_key in board.notes:
         return table_report_from_json(board.notes[done_key])
     sink = await _sink() if t.spec is not None else None
-    # "r": transactions are cut by rows (see below); another cut gives another txn sequence
-    settings = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}r"
+    # transactions are cut by rows (see below); another cut, or another instance of the job,
+    # gives another txn sequence
+    settings = counter_settings(config)
     txn_key = f"txn/{t.tid}/{phase}/{settings}".encode()
     committed = int(progress_table.get(txn_key) or b"0")
     if sink is not None:  # the downstream's own counter is exact (same transaction as the rows)

@@ -21,6 +21,7 @@ PURE_GLOBS = (
     "core/settings.py",
     "app/config.py",
     "app/report.py",
+    "app/jobrecord.py",
     "app/undo/barrier.py",
     "app/undo/mount.py",
     "app/stages/scan.py",

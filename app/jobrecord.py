@@ -1,0 +1,169 @@
+"""The job record: one pinned, checked window, and the settings every worker must share.
+
+``tiundo run`` (and ``tiundo ingest``) write it once, before anything runs, to the compacted topic
+``<job>.job`` (:attr:`JOB_TOPIC_SUFFIX`). Workers, whether ``run`` spawned them or they were
+attached from other machines, take from it every setting that changes what is written (dry run,
+dialect, write source, how transactions are cut, time zone, counter database) and the window;
+their own flags and environment cannot turn a dry run into an apply or cut transactions
+differently after a restart. The record's ``instance_id`` is fresh for every start of a job: the
+downstream's exactly-once counters are keyed by it, so a second job under an old name never takes
+the first one's counters for its own.
+
+A worker refuses a record whose checks did not pass (:func:`pin`). Pure: stdlib and generated
+messages only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Final
+
+from google.protobuf.message import DecodeError as ProtoDecodeError
+
+from app.config import UndoConfig
+from core.errors import ConfigError, DecodeError
+from proto import tiundo_pb2
+
+__all__ = [
+    "CHECK_DDL",
+    "CHECK_GC",
+    "CHECK_WRITER",
+    "CHECK_WRITER_FORCED",
+    "JOB_TOPIC_SUFFIX",
+    "build_record",
+    "counter_settings",
+    "decode_record",
+    "describe",
+    "missing_checks",
+    "new_instance_id",
+    "pin",
+]
+
+JOB_TOPIC_SUFFIX: Final = ".job"
+
+CHECK_GC: Final = "gc"
+"""T is not below the cluster's GC safepoint."""
+CHECK_DDL: Final = "ddl"
+"""No DDL after T on a selected table."""
+CHECK_WRITER: Final = "writer"
+"""No newer syncpoint appeared while we watched: no changefeed is still writing."""
+CHECK_WRITER_FORCED: Final = "writer-forced"
+"""The writer check was skipped with ``--force`` (the operator took the responsibility)."""
+
+
+def new_instance_id() -> str:
+    """A fresh id for one start of a job (12 hex digits)."""
+    return uuid.uuid4().hex[:12]
+
+
+def build_record(
+    config: UndoConfig,
+    *,
+    instance_id: str,
+    target_ts: int,
+    end_ts: int,
+    primary_ts: int,
+    changefeed: str,
+    tables: Iterable[tiundo_pb2.JobTable],
+    checks: Sequence[str],
+    created_unix_ms: int,
+) -> tiundo_pb2.JobRecord:
+    """The record of ``config``'s job over ``(target_ts, end_ts]``."""
+    if not 0 < target_ts < end_ts:
+        raise ConfigError(f"job {config.job}: empty or inverted window ({target_ts}, {end_ts}]")
+    return tiundo_pb2.JobRecord(
+        job_id=config.job,
+        instance_id=instance_id,
+        target_ts=target_ts,
+        end_ts=end_ts,
+        primary_ts=primary_ts,
+        changefeed=changefeed,
+        tables=list(tables),
+        checks_passed=list(checks),
+        partitions=config.partitions,
+        dialect=config.dialect,
+        txn_source=config.txn_source,
+        batch_rows=config.batch_rows,
+        txn_statements=config.txn_statements,
+        tz=config.tz,
+        progress_db=config.progress_db,
+        dry_run_dir=config.dry_run,
+        created_unix_ms=created_unix_ms,
+        mount_chunk=config.mount_chunk,
+    )
+
+
+def decode_record(raw: bytes, job: str) -> tiundo_pb2.JobRecord:
+    """Parse a ``<job>.job`` value; :class:`DecodeError` when it is not a record of ``job``."""
+    try:
+        record = tiundo_pb2.JobRecord.FromString(raw)
+    except ProtoDecodeError as exc:
+        raise DecodeError(f"{job}{JOB_TOPIC_SUFFIX}: not a JobRecord ({exc})") from exc
+    if record.job_id != job or not record.instance_id:
+        raise DecodeError(
+            f"{job}{JOB_TOPIC_SUFFIX}: record of job {record.job_id!r} "
+            f"instance {record.instance_id!r}, expected job {job!r}"
+        )
+    return record
+
+
+def missing_checks(record: tiundo_pb2.JobRecord) -> list[str]:
+    """The checks a record must show and does not (empty: it may be undone)."""
+    passed = set(record.checks_passed)
+    missing = [c for c in (CHECK_GC, CHECK_DDL) if c not in passed]
+    if not passed & {CHECK_WRITER, CHECK_WRITER_FORCED}:
+        missing.append(CHECK_WRITER)
+    return missing
+
+
+def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
+    """``config`` with every setting the record pins taken from the record.
+
+    What stays the worker's own: where it runs (datadir, web port, Kafka and downstream
+    addresses, credentials, retries, timeouts). Raises :class:`ConfigError` when the record is of
+    another job or its checks did not pass.
+    """
+    if record.job_id != config.job:
+        raise ConfigError(f"job record of {record.job_id!r} handed to a worker of {config.job!r}")
+    missing = missing_checks(record)
+    if missing:
+        raise ConfigError(
+            f"job {record.job_id} instance {record.instance_id}: its record shows no passed "
+            f"{', '.join(missing)} check; start the job with `tiundo run`, which checks first"
+        )
+    return config.replace(
+        instance=record.instance_id,
+        partitions=record.partitions,
+        dialect=record.dialect,
+        txn_source=record.txn_source,
+        batch_rows=record.batch_rows,
+        txn_statements=record.txn_statements,
+        mount_chunk=record.mount_chunk,
+        tz=record.tz,
+        progress_db=record.progress_db,
+        dry_run=record.dry_run_dir,
+        primary_ts=record.primary_ts,
+    ).validate()
+
+
+def counter_settings(config: UndoConfig) -> str:
+    """The part of a counter key that names one instance's transaction sequence.
+
+    Transactions are numbered per (partition, table, phase); the numbering depends on how
+    they are cut (batch rows, statements per transaction, mount chunk), and is only meaningful
+    within one instance of a job.
+    """
+    cut = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}r"
+    return f"{config.instance}/{cut}" if config.instance else cut
+
+
+def describe(record: tiundo_pb2.JobRecord) -> str:
+    """One line naming the job's window (for refusals and logs)."""
+    tables = ", ".join(f"{t.db_name}.{t.table_name}" for t in record.tables[:5])
+    more = f" and {len(record.tables) - 5} more" if len(record.tables) > 5 else ""
+    mode = f", dry run to {record.dry_run_dir}" if record.dry_run_dir else ""
+    return (
+        f"job {record.job_id} (instance {record.instance_id}): window "
+        f"({record.target_ts}, {record.end_ts}] over {tables or 'no table'}{more}{mode}"
+    )

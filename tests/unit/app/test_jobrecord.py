@@ -1,0 +1,210 @@
+"""The job record pins the window and every setting that changes what is written."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.config import UndoConfig
+from app.jobrecord import (
+    CHECK_DDL,
+    CHECK_GC,
+    CHECK_WRITER,
+    CHECK_WRITER_FORCED,
+    build_record,
+    counter_settings,
+    decode_record,
+    describe,
+    missing_checks,
+    new_instance_id,
+    pin,
+)
+from core.errors import ConfigError, DecodeError
+from proto import tiundo_pb2
+
+ALL_CHECKS = (CHECK_GC, CHECK_DDL, CHECK_WRITER)
+TABLE = tiundo_pb2.JobTable(
+    db_name="shop", table_name="orders", table_id=70, physical_ids=[70], schema_version=5
+)
+
+
+def _record(config: UndoConfig, **kw: object) -> tiundo_pb2.JobRecord:
+    args: dict[str, object] = {
+        "instance_id": "abc123def456",
+        "target_ts": 100,
+        "end_ts": 200,
+        "primary_ts": 99,
+        "changefeed": "default/cf1",
+        "tables": [TABLE],
+        "checks": ALL_CHECKS,
+        "created_unix_ms": 1_700_000_000_000,
+    }
+    args.update(kw)
+    return build_record(config, **args)  # type: ignore[arg-type]
+
+
+def test_record_carries_window_and_settings() -> None:
+    cfg = UndoConfig(job="j1", dialect="mysql", batch_rows=7, txn_statements=3, dry_run="/x")
+    rec = _record(cfg)
+    assert (rec.job_id, rec.instance_id, rec.target_ts, rec.end_ts) == (
+        "j1",
+        "abc123def456",
+        100,
+        200,
+    )
+    assert (rec.dialect, rec.batch_rows, rec.txn_statements, rec.dry_run_dir) == (
+        "mysql",
+        7,
+        3,
+        "/x",
+    )
+    assert (rec.partitions, rec.mount_chunk, rec.tz) == (cfg.partitions, cfg.mount_chunk, cfg.tz)
+    assert list(rec.checks_passed) == list(ALL_CHECKS)
+    assert rec.tables[0].db_name == "shop"
+
+
+@pytest.mark.parametrize(("t", "e"), [(0, 5), (5, 5), (9, 5)])
+def test_empty_or_inverted_window_is_refused(t: int, e: int) -> None:
+    with pytest.raises(ConfigError, match="window"):
+        _record(UndoConfig(job="j1"), target_ts=t, end_ts=e)
+
+
+def test_pin_takes_what_is_written_from_the_record_and_keeps_what_is_local() -> None:
+    spawner = UndoConfig(job="j1", dialect="mysql", batch_rows=50, dry_run="/plans", tz="+08:00")
+    rec = _record(spawner)
+    # an attached worker with its own (different) environment
+    mine = UndoConfig(
+        job="j1",
+        dialect="tidb",
+        batch_rows=1000,
+        txn_statements=9,
+        mount_chunk=17,
+        dry_run="",
+        tz="+00:00",
+        datadir="/var/lib/w7",
+        web_port=6067,
+        downstream="mysql://u@db2:4000",
+        sink_retries=3,
+    )
+    got = pin(mine, rec)
+    assert got.instance == "abc123def456"
+    assert got.dry_run == "/plans"  # the worker's empty dry_run cannot turn it into an apply
+    assert (got.dialect, got.batch_rows, got.txn_statements) == (
+        "mysql",
+        50,
+        spawner.txn_statements,
+    )
+    assert (got.mount_chunk, got.tz, got.primary_ts) == (spawner.mount_chunk, "+08:00", 99)
+    assert (got.datadir, got.web_port, got.downstream, got.sink_retries) == (
+        "/var/lib/w7",
+        6067,
+        "mysql://u@db2:4000",
+        3,
+    )
+
+
+def test_pin_refuses_another_jobs_record() -> None:
+    rec = _record(UndoConfig(job="other"))
+    with pytest.raises(ConfigError, match="'other'"):
+        pin(UndoConfig(job="j1"), rec)
+
+
+@pytest.mark.parametrize(
+    ("checks", "missing"),
+    [
+        ((), ["gc", "ddl", "writer"]),
+        ((CHECK_GC,), ["ddl", "writer"]),
+        ((CHECK_GC, CHECK_DDL), ["writer"]),
+        ((CHECK_GC, CHECK_DDL, CHECK_WRITER_FORCED), []),
+        ((CHECK_DDL, CHECK_WRITER), ["gc"]),
+    ],
+)
+def test_a_worker_refuses_a_record_whose_checks_did_not_pass(
+    checks: tuple[str, ...], missing: list[str]
+) -> None:
+    rec = _record(UndoConfig(job="j1"), checks=checks)
+    assert missing_checks(rec) == missing
+    if missing:
+        with pytest.raises(ConfigError, match=missing[0]):
+            pin(UndoConfig(job="j1"), rec)
+    else:
+        assert pin(UndoConfig(job="j1"), rec).instance == "abc123def456"
+
+
+def test_counter_settings_differ_by_instance_and_by_cut() -> None:
+    base = UndoConfig(job="j1", instance="aaaa")
+    assert counter_settings(base) != counter_settings(base.replace(instance="bbbb"))
+    assert counter_settings(base) != counter_settings(base.replace(batch_rows=999))
+    assert counter_settings(base) != counter_settings(base.replace(mount_chunk=1))
+    assert counter_settings(base) != counter_settings(base.replace(txn_statements=1))
+    assert len(counter_settings(base.replace(instance=new_instance_id()))) <= 64  # VARCHAR(64)
+
+
+def test_instance_ids_are_fresh() -> None:
+    ids = {new_instance_id() for _ in range(200)}
+    assert len(ids) == 200
+    assert all(len(i) == 12 and int(i, 16) >= 0 for i in ids)
+
+
+def test_decode_refuses_garbage_and_other_jobs() -> None:
+    rec = _record(UndoConfig(job="j1"))
+    with pytest.raises(DecodeError, match="not a JobRecord"):
+        decode_record(b"\xff\xff\xff", "j1")
+    with pytest.raises(DecodeError, match="expected job 'j2'"):
+        decode_record(rec.SerializeToString(), "j2")
+
+
+def test_describe_names_window_tables_and_mode() -> None:
+    rec = _record(UndoConfig(job="j1", dry_run="/plans"))
+    text = describe(rec)
+    assert "(100, 200]" in text and "shop.orders" in text and "dry run to /plans" in text
+    assert "\n" not in text
+
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=20)
+
+
+@given(
+    batch_rows=st.integers(1, 100_000),
+    txn_statements=st.integers(1, 64),
+    mount_chunk=st.integers(1, 100_000),
+    partitions=st.integers(1, 256),
+    dialect=st.sampled_from(["tidb", "mysql"]),
+    txn_source=st.integers(1, 15),
+    dry_run=st.sampled_from(["", "/tmp/plan", "rel/dir"]),
+    t=st.integers(1, 2**63),
+    span=st.integers(1, 2**32),
+    db=_names,
+)
+def test_record_round_trips_and_pins_every_written_setting(
+    batch_rows: int,
+    txn_statements: int,
+    mount_chunk: int,
+    partitions: int,
+    dialect: str,
+    txn_source: int,
+    dry_run: str,
+    t: int,
+    span: int,
+    db: str,
+) -> None:
+    cfg = UndoConfig(
+        job="job-1",
+        batch_rows=batch_rows,
+        txn_statements=txn_statements,
+        mount_chunk=mount_chunk,
+        partitions=partitions,
+        dialect=dialect,
+        txn_source=txn_source,
+        dry_run=dry_run,
+    )
+    table = tiundo_pb2.JobTable(db_name=db, table_name="t", table_id=1, physical_ids=[1])
+    rec = _record(cfg, target_ts=t, end_ts=t + span, tables=[table])
+    back = decode_record(rec.SerializeToString(), "job-1")
+    assert back == rec
+    pinned = pin(UndoConfig(job="job-1"), back)
+    written = ("batch_rows", "txn_statements", "mount_chunk", "partitions", "dialect")
+    assert all(getattr(pinned, f) == getattr(cfg, f) for f in written)
+    assert (pinned.txn_source, pinned.dry_run) == (txn_source, dry_run)
+    assert counter_settings(pinned) == counter_settings(cfg.replace(instance=rec.instance_id))
