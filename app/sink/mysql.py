@@ -47,8 +47,9 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from app.undo.sqlgen import Dialect, Statement, quote_ident, session_statements
+from app.undo.sqlgen import Dialect, Statement, session_statements
 from core.errors import TiundoError, TransientError
+from core.sqlident import quote_ident
 from core.urls import MySQLTarget
 
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
@@ -213,7 +214,7 @@ class MySQLSink:
             )
             if not (await cur.fetchone())[0]:
                 await cur.execute(
-                    f"CREATE DATABASE {quote_ident(self._progress_db).replace('%%', '%')}"
+                    f"CREATE DATABASE {quote_ident(self._progress_db, for_params=False)}"
                 )
             await cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._progress.replace('%%', '%')} ("

@@ -18,6 +18,7 @@ PURE_GLOBS = (
     "app/__init__.py",
     "core/errors.py",
     "core/urls.py",
+    "core/sqlident.py",
     "app/config.py",
     "app/report.py",
     "app/undo/barrier.py",
