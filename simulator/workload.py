@@ -39,16 +39,11 @@ from core.codec.mytime import MyTime
 from core.codec.number import to_signed64
 from core.codec.row import encode_row
 from core.codec.tableinfo import ColumnInfo, IndexInfo, TableInfo
+from core.digest import mariadb_digest, row_digest
 from core.errors import TiundoError
 from core.sqlident import quote_ident
 from simulator.catalog import Catalog
-from simulator.checksum import (
-    TableChecksum,
-    mariadb_checksums,
-    mariadb_digest,
-    mvcc_digest,
-    row_digest,
-)
+from simulator.checksum import TableChecksum, mariadb_checksums, mvcc_digest
 from simulator.mvcc import Mutation, MvccStore, Op
 from simulator.rowgen import random_row, random_value, to_sql_param
 from simulator.syncpoint import (
