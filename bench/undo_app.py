@@ -54,7 +54,6 @@ from urllib.parse import unquote, urlsplit
 
 import aiomysql
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.cli.jobstate import delete_job_topics, read_compacted
 from app.report import PartitionReport
@@ -64,6 +63,7 @@ from core.codec.mysqldef import TYPE_DATETIME
 from core.codec.mytime import MyTime
 from core.codec.row import encode_row
 from core.codec.tableinfo import TableInfo
+from core.kafka_admin import ensure_topic
 from core.sqlident import quote_ident
 from ingest.partitioner import Partitioner, table_key
 from proto import tiundo_pb2
@@ -310,12 +310,7 @@ async def checksums(my: Mysql, db: str, tables: Sequence[TableDef]) -> dict[str,
 
 async def produce(bootstrap: str, topic: str, data: DataSet, partitions: int) -> float:
     """Create ``topic`` and write every record and End; return the seconds it took."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
+    await ensure_topic(bootstrap, topic, partitions)
     started = time.monotonic()
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
