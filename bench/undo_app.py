@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import functools
 import os
 import pickle
 import random
@@ -53,7 +54,6 @@ from urllib.parse import unquote, urlsplit
 
 import aiomysql
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.cli.jobstate import delete_job_topics, read_compacted
 from app.report import PartitionReport
@@ -63,11 +63,13 @@ from core.codec.mysqldef import TYPE_DATETIME
 from core.codec.mytime import MyTime
 from core.codec.row import encode_row
 from core.codec.tableinfo import TableInfo
+from core.kafka_admin import ensure_topic
+from core.sqlident import quote_ident
 from ingest.partitioner import Partitioner, table_key
 from proto import tiundo_pb2
 from simulator.catalog import Catalog
 from simulator.status_api import StatusApiServer
-from simulator.tabledef import ColumnDef, IndexDef, TableDef, quote_ident
+from simulator.tabledef import ColumnDef, IndexDef, TableDef
 
 ROOT = Path(__file__).resolve().parents[1]
 DB = "tiundo_bench_app"
@@ -277,9 +279,9 @@ async def load(my: Mysql, db: str, tables: Sequence[TableDef], rows: Sequence[li
     try:
         async with conn.cursor() as cur:
             await cur.execute("SET SESSION sql_log_bin = 0")
-            await cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(db)}")
-            await cur.execute(f"CREATE DATABASE {quote_ident(db)}")
-            await cur.execute(f"USE {quote_ident(db)}")
+            await cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(db, for_params=False)}")
+            await cur.execute(f"CREATE DATABASE {quote_ident(db, for_params=False)}")
+            await cur.execute(f"USE {quote_ident(db, for_params=False)}")
             for tdef, trows in zip(tables, rows, strict=True):
                 tdef = dataclasses.replace(tdef, db=db)
                 await cur.execute(tdef.create_sql())
@@ -298,7 +300,8 @@ async def checksums(my: Mysql, db: str, tables: Sequence[TableDef]) -> dict[str,
     conn = await _connect(my)
     try:
         async with conn.cursor() as cur:
-            names = ", ".join(f"{quote_ident(db)}.{quote_ident(t.name)}" for t in tables)
+            q = functools.partial(quote_ident, for_params=False)  # CHECKSUM TABLE has no parameters
+            names = ", ".join(f"{q(db)}.{q(t.name)}" for t in tables)
             await cur.execute(f"CHECKSUM TABLE {names}")
             return {str(r[0]).split(".", 1)[1]: int(r[1]) for r in await cur.fetchall()}
     finally:
@@ -307,12 +310,7 @@ async def checksums(my: Mysql, db: str, tables: Sequence[TableDef]) -> dict[str,
 
 async def produce(bootstrap: str, topic: str, data: DataSet, partitions: int) -> float:
     """Create ``topic`` and write every record and End; return the seconds it took."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        await admin.close()
+    await ensure_topic(bootstrap, topic, partitions)
     started = time.monotonic()
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,

@@ -1,7 +1,8 @@
 """Kafka side of the ingest worker: topic ``<job>.kv``, record encoding, one ordered sender.
 
-- :func:`ensure_topic` creates the topic with the configured partition count, or checks an
-  existing one has exactly that count (the Faust tables are co-partitioned with it).
+- :func:`kafka_sink` creates the topic with the configured partition count, or checks an
+  existing one has exactly that count (the Faust tables are co-partitioned with it), through
+  :func:`core.kafka_admin.ensure_topic`.
 - :class:`RecordEncoder` turns batcher outputs into ``tiundo.v1.Envelope`` bytes; it numbers
   ChangeBatch records per partition (``seq`` from 1) and counts changes, so each END carries
   the partition's totals (proto/tiundo.proto).
@@ -26,10 +27,10 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
-from core.errors import ConfigError, TiundoError, TransientError
+from core.errors import TiundoError, TransientError
+from core.kafka_admin import ensure_topic
 from ingest.batcher import ChangeBatch, End, Output, Watermark
 from ingest.config import IngestConfig
 from ingest.partitioner import table_key
@@ -40,7 +41,6 @@ __all__ = [
     "OutputSink",
     "ProduceError",
     "RecordEncoder",
-    "ensure_topic",
     "kafka_sink",
 ]
 
@@ -52,39 +52,6 @@ _POLL_S = 0.002  # backpressure: how often a blocked reader looks at the sender'
 
 class ProduceError(TiundoError):
     """Kafka refused a record even after the idempotent producer's retries; not retriable."""
-
-
-async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, create: bool = True) -> None:
-    """Create ``topic`` with ``partitions`` partitions, or check the existing one matches."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15_000)
-    try:
-        await admin.start()
-        if create:
-            try:
-                resp = await admin.create_topics([NewTopic(topic, partitions, 1)])
-                errors = [e for e in resp.to_object()["topic_errors"] if e["error_code"] != 0]
-                if errors and errors[0]["error_code"] != TopicAlreadyExistsError.errno:
-                    raise ConfigError(f"cannot create topic {topic}: {errors[0]}")
-            except TopicAlreadyExistsError:
-                pass
-        async with asyncio.timeout(15):
-            while True:
-                [meta] = await admin.describe_topics([topic])
-                parts = meta["partitions"]
-                if meta["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts):
-                    break
-                if meta["error_code"] != 0 and not create:
-                    raise ConfigError(f"topic {topic} does not exist (error {meta['error_code']})")
-                await asyncio.sleep(0.05)
-        if len(parts) != partitions:
-            raise ConfigError(
-                f"topic {topic} has {len(parts)} partitions, the job is configured for "
-                f"{partitions} (the Faust tables must match): delete it or change the count"
-            )
-    except KafkaError as exc:
-        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
-    finally:
-        await admin.close()
 
 
 class RecordEncoder:

@@ -18,10 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from core.errors import DecodeError
+from core.kafka_admin import ensure_topic
 from ingest.batcher import Output
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
-from ingest.producer import KvProducer, RecordEncoder, ensure_topic
+from ingest.producer import KvProducer, RecordEncoder
 from ingest.recording import RecordingReader, Registration
 from ingest.region_worker import RegionWorker, Subscription
 from ingest.window import UndoWindow

@@ -26,6 +26,7 @@ from core.codec.tableinfo import (
     PartitionInfo,
     TableInfo,
 )
+from core.sqlident import quote_ident
 
 __all__ = [
     "FIRST_USER_ID",
@@ -35,7 +36,6 @@ __all__ = [
     "PartitionDef",
     "TableDef",
     "demo_tables",
-    "quote_ident",
     "quote_literal",
 ]
 
@@ -79,11 +79,6 @@ KINDS: Final = frozenset(
         "json",
     }
 )
-
-
-def quote_ident(name: str) -> str:
-    """A MySQL identifier in backquotes (backquotes inside doubled)."""
-    return "`" + name.replace("`", "``") + "`"
 
 
 def quote_literal(text: str) -> str:
@@ -243,11 +238,11 @@ class PartitionDef:
 
     def sql(self) -> str:
         """The ``PARTITION BY`` clause."""
-        col = quote_ident(self.column)
+        col = _ident(self.column)
         if self.kind == "hash":
             return f"PARTITION BY HASH ({col}) PARTITIONS {self.count}"
         parts = ", ".join(
-            f"PARTITION {quote_ident(n)} VALUES LESS THAN ({'MAXVALUE' if b is None else b})"
+            f"PARTITION {_ident(n)} VALUES LESS THAN ({'MAXVALUE' if b is None else b})"
             for n, b in zip(self.names(), self.bounds, strict=True)
         )
         return f"PARTITION BY RANGE ({col}) ({parts})"
@@ -321,7 +316,7 @@ class TableDef:
         """``CREATE TABLE`` for MariaDB (identifiers quoted, db-qualified)."""
         lines = []
         for c in self.columns:
-            parts = [quote_ident(c.name), c.sql_type()]
+            parts = [_ident(c.name), c.sql_type()]
             parts.append("NOT NULL" if self._not_null(c) else "NULL")
             if c.default_expr is not None:
                 parts.append(f"DEFAULT {c.default_expr}")
@@ -332,10 +327,10 @@ class TableDef:
             lines.append(f"PRIMARY KEY ({_idents(self.primary_key)})")
         for i in self.indexes:
             kw = "UNIQUE KEY" if i.unique else "KEY"
-            lines.append(f"{kw} {quote_ident(i.name)} ({_idents(i.columns)})")
+            lines.append(f"{kw} {_ident(i.name)} ({_idents(i.columns)})")
         body = ",\n  ".join(lines)
         sql = (
-            f"CREATE TABLE {quote_ident(self.db)}.{quote_ident(self.name)} (\n  {body}\n)"
+            f"CREATE TABLE {_ident(self.db)}.{_ident(self.name)} (\n  {body}\n)"
             f" ENGINE=InnoDB DEFAULT CHARSET={DEFAULT_CHARSET} COLLATE={DEFAULT_COLLATE}"
         )
         if self.partition is not None:
@@ -401,7 +396,7 @@ class TableDef:
             part = PartitionInfo(
                 definitions=tuple(defs),
                 type=PARTITION_RANGE if p.kind == "range" else PARTITION_HASH,
-                expr=quote_ident(p.column),
+                expr=_ident(p.column),
             )
         return TableInfo(
             id=table_id,
@@ -432,8 +427,13 @@ class TableDef:
         )
 
 
+def _ident(name: str) -> str:
+    # DDL runs without parameters, and TiDB keeps the partition expression as plain text
+    return quote_ident(name, for_params=False)
+
+
 def _idents(names: Sequence[str]) -> str:
-    return ", ".join(quote_ident(n) for n in names)
+    return ", ".join(_ident(n) for n in names)
 
 
 @dataclass(slots=True)

@@ -39,15 +39,11 @@ from core.codec.mytime import MyTime
 from core.codec.number import to_signed64
 from core.codec.row import encode_row
 from core.codec.tableinfo import ColumnInfo, IndexInfo, TableInfo
+from core.digest import mariadb_digest, row_digest
 from core.errors import TiundoError
+from core.sqlident import quote_ident
 from simulator.catalog import Catalog
-from simulator.checksum import (
-    TableChecksum,
-    mariadb_checksums,
-    mariadb_digest,
-    mvcc_digest,
-    row_digest,
-)
+from simulator.checksum import TableChecksum, mariadb_checksums, mvcc_digest
 from simulator.mvcc import Mutation, MvccStore, Op
 from simulator.rowgen import random_row, random_value, to_sql_param
 from simulator.syncpoint import (
@@ -58,7 +54,6 @@ from simulator.syncpoint import (
     syncpoint_table_def,
 )
 from simulator.tabledef import ColumnDef, TableDef, demo_tables
-from simulator.tabledef import quote_ident as _quote_ident
 from simulator.tso import Tso, physical
 
 __all__ = [
@@ -79,11 +74,6 @@ Ident = Any  # int (int handle or _tidb_rowid) or tuple of clustered PK values
 
 class WorkloadError(TiundoError):
     """MariaDB and the MVCC model are (or would get) out of step."""
-
-
-def quote_ident(name: str) -> str:
-    """A quoted identifier for statements with parameters (``%`` doubled for the driver)."""
-    return _quote_ident(name).replace("%", "%%")
 
 
 # ---- operations ---------------------------------------------------------------------------
@@ -345,7 +335,7 @@ class Workload:
         async with self.conn.cursor() as cur:
             for stmt in create_statements(self.config.syncpoint_db):
                 await cur.execute(stmt)
-            await cur.execute(f"USE {_quote_ident(self.db)}")
+            await cur.execute(f"USE {quote_ident(self.db, for_params=False)}")
         await self.conn.commit()
         sp_def = syncpoint_table_def(self.config.syncpoint_db)
         existing = self.catalog.table(sp_def.db, sp_def.name)

@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaError
 
 from app.cli.common import UnreachableError
 from app.report import PartitionReport, job_status
+from core.kafka_admin import delete_topics
 from proto import tiundo_pb2
 
 __all__ = ["JobSnapshot", "JobWatcher", "delete_job_topics", "read_compacted"]
@@ -44,15 +45,7 @@ async def _drain(reader: AIOKafkaConsumer, tp: TopicPartition, notes: dict[bytes
 
 async def delete_job_topics(bootstrap: str, job: str) -> list[str]:
     """Delete ``<job>.*`` and the Faust app's ``tiundo-<job>-*`` topics; returns their names."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith((f"{job}.", f"tiundo-{job}-"))]
-        if mine:
-            await admin.delete_topics(mine)
-        return sorted(mine)
-    finally:
-        await admin.close()
+    return await delete_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"])
 
 
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:

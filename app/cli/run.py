@@ -50,7 +50,7 @@ from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
 from app.report import render
 from core.errors import ConfigError
-from ingest.producer import ensure_topic
+from core.kafka_admin import ensure_topic
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 

@@ -5,7 +5,7 @@ Two sources for "the state at T" (a dialect switch):
 - ``--expect FILE`` (the fake cluster and MariaDB; what the demo and the tests use): the
   per-table row digests and ``CHECKSUM TABLE`` values recorded when T was taken (JSON, written
   by ``scripts/demo.py``: ``{"db", "target_ts", "tables": {name: {"rows", "digest",
-  "checksum"}}}``). The digests are :mod:`simulator.checksum`'s order-free row digests;
+  "checksum"}}}``). The digests are :mod:`core.digest`'s order-free row digests;
   ``CHECKSUM TABLE`` must match too, except on tables with JSON columns (see
   :func:`_has_json`).
 - TiDB without ``--expect``: a snapshot read at T (``SET @@tidb_snapshot = T``) gives each
@@ -37,12 +37,12 @@ from app.cli.common import (
 from app.config import UndoConfig
 from core.codec.mysqldef import TYPE_JSON
 from core.codec.tableinfo import TableInfo
+from core.digest import checksum_table, mariadb_digest
 from core.errors import ConfigError
 from core.settings import env_name
 from core.status_api import StatusApiClient
 from core.urls import parse_mysql_url
 from ingest.discover import select_tables
-from simulator.checksum import checksum_table, mariadb_digest
 
 __all__ = ["TableCheck", "load_expect", "verify"]
 

@@ -47,9 +47,10 @@ from typing import Any
 import aiomysql
 import pymysql
 
-from app.undo.sqlgen import Dialect, Statement, quote_ident, session_statements
+from app.undo.sqlgen import Dialect, Statement, session_statements
 from core.errors import TiundoError, TransientError
 from core.retry import Backoff, retry_async
+from core.sqlident import quote_ident
 from core.urls import MySQLTarget
 
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
@@ -214,7 +215,7 @@ class MySQLSink:
             )
             if not (await cur.fetchone())[0]:
                 await cur.execute(
-                    f"CREATE DATABASE {quote_ident(self._progress_db).replace('%%', '%')}"
+                    f"CREATE DATABASE {quote_ident(self._progress_db, for_params=False)}"
                 )
             await cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {self._progress.replace('%%', '%')} ("

@@ -19,21 +19,18 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from app.config import UndoConfig
 from app.report import PartitionReport, TableReport
 from app.topics import app, compact_table, config, progress_table
 from app.undo.barrier import barrier_open
 from core.errors import ConfigError
+from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
 from proto import tiundo_pb2
 
 __all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
 
 log = logging.getLogger(__name__)
-
-_UNKNOWN_TOPIC = 3
-_TOPIC_EXISTS = 36
 
 
 class PartitionFailedError(Exception):
@@ -60,48 +57,34 @@ async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
     ``cfg.partitions`` partitions too: left to Faust, two workers starting together race to
     create them and one may cache "0 partitions" until its metadata refreshes (5 minutes).
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.kafka_bootstrap, request_timeout_ms=15_000)
-    await admin.start()
-    try:
-        [meta] = await admin.describe_topics([cfg.kv_topic])
-        if meta["error_code"] == _UNKNOWN_TOPIC:
-            raise ConfigError(
-                f"topic {cfg.kv_topic} does not exist: the ingest worker creates it with "
-                f"TIUNDO_PARTITIONS={cfg.partitions} partitions; start it first"
-            )
-        n = len(meta["partitions"])
-        if meta["error_code"] != 0 or n != cfg.partitions:
-            raise ConfigError(
-                f"topic {cfg.kv_topic} has {n} partitions (error {meta['error_code']}), "
-                f"but TIUNDO_PARTITIONS={cfg.partitions}: every worker and the ingest worker "
-                "must use the topic's partition count"
-            )
-        compacted = {"cleanup.policy": "compact"}
-        wanted = [
-            NewTopic(cfg.dead_topic, 1, 1),
-            NewTopic(cfg.progress_topic, 1, 1, topic_configs=compacted),
-            NewTopic(cfg.status_topic, 1, 1, topic_configs=compacted),
-            *(NewTopic(c, cfg.partitions, 1, topic_configs=compacted) for c in changelogs),
-        ]
-        resp = await admin.create_topics(wanted)
-        for err in resp.to_object()["topic_errors"]:
-            if err["error_code"] not in (0, _TOPIC_EXISTS):
-                raise ConfigError(f"cannot create topic {err['topic']}: {err}")
-        for t in wanted:  # wait until the new topics have leaders
-            async with asyncio.timeout(15):
-                while True:
-                    [m] = await admin.describe_topics([t.name])
-                    parts = m["partitions"]
-                    if m["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts):
-                        break
-                    await asyncio.sleep(0.1)
-            if t.num_partitions != len(parts):
-                raise ConfigError(
-                    f"topic {t.name} has {len(parts)} partitions, expected {t.num_partitions}: "
-                    "it is left from another run of this job; delete it"
-                )
-    finally:
-        await admin.close()
+    left_over = (
+        "topic {topic} has {actual} partitions, expected {expected}: "
+        "it is left from another run of this job; delete it"
+    )
+    kv = TopicSpec(
+        cfg.kv_topic,
+        cfg.partitions,
+        create=False,
+        missing=(
+            "topic {topic} does not exist: the ingest worker creates it with "
+            "TIUNDO_PARTITIONS={expected} partitions; start it first"
+        ),
+        mismatch=(
+            "topic {topic} has {actual} partitions (error {error}), "
+            "but TIUNDO_PARTITIONS={expected}: every worker and the ingest worker "
+            "must use the topic's partition count"
+        ),
+    )
+    await ensure_topics(
+        cfg.kafka_bootstrap,
+        [
+            kv,
+            TopicSpec(cfg.dead_topic, 1, mismatch=left_over),
+            TopicSpec(cfg.progress_topic, 1, COMPACTED, mismatch=left_over),
+            TopicSpec(cfg.status_topic, 1, COMPACTED, mismatch=left_over),
+            *(TopicSpec(c, cfg.partitions, COMPACTED, mismatch=left_over) for c in changelogs),
+        ],
+    )
 
 
 class Board:

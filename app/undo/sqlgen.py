@@ -45,6 +45,7 @@ from pymysql.converters import escape_string
 from app.undo.model import Identity, UndoTable
 from app.undo.plan import Action, DeleteByKey, DeleteRow, Insert, Replace, TablePlan
 from core.codec.jsonbin import JsonValue, json_to_text
+from core.sqlident import quote_ident
 
 __all__ = [
     "BatchLimits",
@@ -53,7 +54,6 @@ __all__ = [
     "Statement",
     "float32_bracket",
     "plan_statements",
-    "quote_ident",
     "render_for_dry_run",
     "session_statements",
     "statements",
@@ -111,13 +111,6 @@ class Statement:
     deletes of ``_tidb_rowid`` tables: each names one row present at E and the table only
     shrinks in that phase, so another count means the downstream is not at E (a foreign write,
     or a match that cannot hit) and going on would leave the table away from T."""
-
-
-def quote_ident(name: str) -> str:
-    """Backtick-quote an identifier: backticks doubled, ``%`` doubled for the driver."""
-    if name == "" or "\x00" in name:
-        raise ValueError(f"not a valid SQL identifier: {name!r}")
-    return "`" + name.replace("`", "``").replace("%", "%%") + "`"
 
 
 def table_name(table: UndoTable) -> str:

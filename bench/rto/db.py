@@ -10,6 +10,7 @@ not depend on row order; two tables of the same definition and rows check the sa
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,8 +20,9 @@ from app.undo.model import Handle
 from app.undo.sqlgen import to_param
 from bench.rto.history import Row
 from bench.rto.procs import proc_kib
+from core.sqlident import quote_ident
 from core.urls import MySQLTarget
-from simulator.tabledef import TableDef, quote_ident
+from simulator.tabledef import TableDef
 
 __all__ = [
     "checksums",
@@ -63,7 +65,7 @@ async def _exec(conn: aiomysql.Connection, *sql: str) -> None:
 
 async def create_database(conn: aiomysql.Connection, db: str, tables: Sequence[TableDef]) -> None:
     """Drop ``db`` if it exists and create it with ``tables`` (their ``db`` must be ``db``)."""
-    q = quote_ident(db)
+    q = quote_ident(db, for_params=False)
     await _exec(conn, "SET sql_log_bin = 0", "SET sql_notes = 0", f"DROP DATABASE IF EXISTS {q}")
     await _exec(
         conn, f"CREATE DATABASE {q} CHARACTER SET utf8mb4", *(t.create_sql() for t in tables)
@@ -72,7 +74,7 @@ async def create_database(conn: aiomysql.Connection, db: str, tables: Sequence[T
 
 async def drop_database(conn: aiomysql.Connection, db: str) -> None:
     """Drop ``db`` if it exists (binlog off)."""
-    q = quote_ident(db)
+    q = quote_ident(db, for_params=False)
     await _exec(conn, "SET sql_log_bin = 0", "SET sql_notes = 0", f"DROP DATABASE IF EXISTS {q}")
 
 
@@ -107,8 +109,8 @@ async def reset_tables(
     """Make every table of ``dst_db`` a copy of the same table in ``src_db``."""
     await _exec(conn, "SET sql_log_bin = 0", "SET sql_notes = 0")
     for t in tables:
-        src = f"{quote_ident(src_db)}.{quote_ident(t.name)}"
-        dst = f"{quote_ident(dst_db)}.{quote_ident(t.name)}"
+        q = functools.partial(quote_ident, for_params=False)  # statements without parameters
+        src, dst = f"{q(src_db)}.{q(t.name)}", f"{q(dst_db)}.{q(t.name)}"
         await _exec(
             conn,
             f"DROP TABLE IF EXISTS {dst}",
@@ -125,7 +127,8 @@ async def checksums(
     out: dict[str, int | None] = {}
     async with conn.cursor() as cur:
         for t in tables:
-            await cur.execute(f"CHECKSUM TABLE {quote_ident(db)}.{quote_ident(t.name)}")
+            q = functools.partial(quote_ident, for_params=False)
+            await cur.execute(f"CHECKSUM TABLE {q(db)}.{q(t.name)}")
             row = await cur.fetchone()
             out[t.name] = None if row is None or row[1] is None else int(row[1])
     return out

@@ -14,6 +14,7 @@ PyMySQL's string escaping (the same the driver uses).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 
@@ -21,7 +22,8 @@ from pymysql.converters import escape_string
 
 from bench.rto.history import Row, RowChange
 from core.codec.mytime import MyTime
-from simulator.tabledef import TableDef, quote_ident
+from core.sqlident import quote_ident
+from simulator.tabledef import TableDef
 
 __all__ = ["ScriptTable", "inverse_statement", "literal", "script_lines"]
 
@@ -51,8 +53,10 @@ class ScriptTable:
     __slots__ = ("columns", "insert_prefix", "name")
 
     def __init__(self, tdef: TableDef, db: str) -> None:
-        self.name = f"{quote_ident(db)}.{quote_ident(tdef.name)}"
-        self.columns = tuple(quote_ident(c.name) for c in tdef.columns)
+        # a script of literal statements, run without parameters: ``%`` stays single
+        q = functools.partial(quote_ident, for_params=False)
+        self.name = f"{q(db)}.{q(tdef.name)}"
+        self.columns = tuple(q(c.name) for c in tdef.columns)
         self.insert_prefix = f"INSERT INTO {self.name}({', '.join(self.columns)}) VALUES ("
 
     def where(self, row: Row) -> str:

@@ -76,7 +76,7 @@ def _assert_same_as_t(workload: Any, now: Any, at_t: Any) -> None:
 
     MariaDB keeps JSON as text: the undo writes TiDB's rendering of the value (keys sorted
     as TiDB's binary JSON sorts them), the workload wrote ``json.dumps`` text, so the same
-    value checksums differently. The row digest compares the values (simulator.checksum).
+    value checksums differently. The row digest compares the values (core.digest).
     """
     assert set(now) == set(at_t)
     for name, want in at_t.items():

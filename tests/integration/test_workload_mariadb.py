@@ -14,8 +14,9 @@ from typing import Any
 import aiomysql
 import pytest
 
+from core.digest import canonical_row
 from simulator.catalog import Catalog
-from simulator.checksum import canonical_row, mvcc_rows
+from simulator.checksum import mvcc_rows
 from simulator.mvcc import MvccStore
 from simulator.syncpoint import syncpoint_table_def
 from simulator.tso import Tso

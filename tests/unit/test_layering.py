@@ -19,6 +19,8 @@ PURE_GLOBS = (
     "core/errors.py",
     "core/urls.py",
     "core/settings.py",
+    "core/sqlident.py",
+    "core/digest.py",
     "app/config.py",
     "app/report.py",
     "app/jobrecord.py",

@@ -10,8 +10,9 @@ from bench.rto.history import Row, generate, rows_at_e
 from bench.rto.mvcc_feed import seed_mvcc
 from bench.rto.schema import bench_tables
 from core.codec.tableinfo import TableInfo
+from core.digest import row_digest
 from simulator.catalog import Catalog
-from simulator.checksum import mvcc_digest, row_digest
+from simulator.checksum import mvcc_digest
 from simulator.mvcc import MvccStore
 from simulator.tso import Tso
 

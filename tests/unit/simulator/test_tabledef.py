@@ -6,6 +6,7 @@ import pytest
 
 from core.codec import mysqldef as m
 from core.codec.tableinfo import HandleKind, TableInfo
+from core.sqlident import quote_ident
 from simulator.tabledef import (
     ColumnDef,
     IdAllocator,
@@ -13,7 +14,6 @@ from simulator.tabledef import (
     PartitionDef,
     TableDef,
     demo_tables,
-    quote_ident,
     quote_literal,
 )
 
@@ -60,8 +60,15 @@ def test_partition_clauses() -> None:
 
 
 def test_quoting() -> None:
-    assert quote_ident("a`b") == "`a``b`"
+    assert quote_ident("a`b", for_params=False) == "`a``b`"
     assert quote_literal("it's \\") == "'it''s \\\\'"
+
+
+def test_ddl_names_are_quoted_for_a_statement_without_parameters() -> None:
+    odd = TableDef("d%b", "t`x", (ColumnDef("c%", "int"),), primary_key=("c%",))
+    assert odd.create_sql().startswith(
+        "CREATE TABLE `d%b`.`t``x` (\n  `c%` INT NOT NULL,\n  PRIMARY KEY (`c%`)\n)"
+    )
 
 
 def test_int_pk_table_info() -> None:

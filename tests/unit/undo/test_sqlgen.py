@@ -16,7 +16,6 @@ from app.undo.sqlgen import (
     Statement,
     float32_bracket,
     plan_statements,
-    quote_ident,
     render_for_dry_run,
     session_statements,
     statements,
@@ -175,27 +174,6 @@ def test_batch_limits_validate() -> None:
 def test_actions_of_two_tables_are_refused() -> None:
     with pytest.raises(ValueError, match="one table"):
         statements([Replace(T, 1, 1, 1, (1, "x")), Replace(C, 1, 1, 1, (1, 2, 3))])
-
-
-@pytest.mark.parametrize(
-    ("name", "quoted"),
-    [
-        ("t", "`t`"),
-        ("we`ird", "`we``ird`"),
-        ("``", "``````"),
-        ("50%", "`50%%`"),
-        ("日本 表", "`日本 表`"),
-        ("😀", "`😀`"),
-    ],
-)
-def test_quote_ident(name: str, quoted: str) -> None:
-    assert quote_ident(name) == quoted
-
-
-@pytest.mark.parametrize("bad", ["", "a\x00b"])
-def test_quote_ident_rejects(bad: str) -> None:
-    with pytest.raises(ValueError, match="identifier"):
-        quote_ident(bad)
 
 
 def test_odd_identifiers_in_statement_and_dry_run() -> None:

@@ -1,4 +1,4 @@
-"""Canonical values: MariaDB's Python values and the codec's decoded values agree."""
+"""core.digest: canonical values agree between MariaDB's Python values and the codec's; readers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import datetime as dt
 import random
 import struct
 from decimal import Decimal
+from typing import Any
+
+import pytest
 
 from core.codec import mysqldef as m
 from core.codec.mytime import MyTime
-from simulator.checksum import RowDigest, canonical_value, row_digest
+from core.digest import RowDigest, canonical_value, checksum_table, mariadb_digest, row_digest
 from simulator.tabledef import ColumnDef, TableDef
 
 
@@ -75,3 +78,53 @@ def test_row_digest_is_order_free_but_counts_duplicates() -> None:
     assert row_digest(info, rows[:2] + rows[:2]) != row_digest(info, rows[:2])  # XOR would cancel
     assert row_digest(info, []) == RowDigest(0, 0)
     assert str(RowDigest(1, 255)).startswith("1:") and str(RowDigest(1, 255)).endswith("ff")
+
+
+class _FakeCursor:
+    def __init__(self, rows: list[tuple[Any, ...]], sent: list[tuple[str, Any]]) -> None:
+        self.rows, self.sent = rows, sent
+
+    async def __aenter__(self) -> _FakeCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def execute(self, query: str, args: Any = None) -> int:
+        self.sent.append((query, args))
+        return len(self.rows)
+
+    async def fetchall(self) -> Any:
+        return self.rows
+
+    async def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+
+class _FakeConn:
+    """Answers every statement with ``rows`` and records what was sent."""
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows = rows
+        self.sent: list[tuple[str, Any]] = []
+
+    def cursor(self) -> _FakeCursor:
+        return _FakeCursor(self.rows, self.sent)
+
+
+async def test_mariadb_digest_reads_the_public_columns_and_parses_json() -> None:
+    tdef = TableDef("d", "t%`x", (ColumnDef("a%", "int"), ColumnDef("j", "json")))
+    info = tdef.table_info(100)
+    conn = _FakeConn([(1, '{"b": 1, "a": 2}'), (2, None)])
+    got = await mariadb_digest(conn, "d%b", info)
+    # no parameters, so nothing is %-interpolated: a % in a name stays single
+    assert conn.sent == [("SELECT `a%`, `j` FROM `d%b`.`t%``x`", None)]
+    assert got == row_digest(info, [{"a%": 1, "j": {"a": 2, "b": 1}}, {"a%": 2, "j": None}])
+
+
+async def test_checksum_table() -> None:
+    conn = _FakeConn([("d.t", 42)])
+    assert await checksum_table(conn, "d", "t`1") == 42
+    assert conn.sent == [("CHECKSUM TABLE `d`.`t``1`", None)]
+    with pytest.raises(LookupError, match="no such table"):
+        await checksum_table(_FakeConn([("d.t", None)]), "d", "t")

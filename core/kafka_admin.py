@@ -1,0 +1,191 @@
+"""Creating, checking and deleting a job's Kafka topics: the one admin-client helper.
+
+Every topic a job uses has a fixed partition count: ``<job>.kv`` is co-partitioned with the
+Faust tables' changelogs, so an existing topic with another count must stop the job with a
+clear one-line error rather than be used. :func:`ensure_topics` does, for a list of
+:class:`TopicSpec`:
+
+1. topics that must already exist (``create=False``) are looked up first, so a missing or
+   wrongly sized one fails before anything is created;
+2. the others are created (an existing one is fine), with their topic configs;
+3. all of them are awaited until every partition has a leader (a new topic has none for a
+   moment, and producing to it then fails), polled through :func:`core.retry.retry_async`;
+4. each one's partition count is checked.
+
+Creation is attempted before the first look-up of a topic that may be created: a metadata
+request may auto-create a missing topic with the broker's defaults (``auto.create.topics.enable``),
+which would leave it with the wrong count and no compaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from core.errors import ConfigError, TransientError
+from core.retry import Backoff, retry_async
+
+__all__ = [
+    "COMPACTED",
+    "TopicNotReadyError",
+    "TopicSpec",
+    "delete_topics",
+    "ensure_topic",
+    "ensure_topics",
+]
+
+log = logging.getLogger(__name__)
+
+COMPACTED: Final[Mapping[str, str]] = {"cleanup.policy": "compact"}
+"""Topic configs of a topic that keeps only each key's latest value."""
+
+_UNKNOWN_TOPIC: Final = 3  # UNKNOWN_TOPIC_OR_PARTITION
+_REQUEST_TIMEOUT_MS: Final = 15_000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One topic a job needs, and what to say when the cluster has it wrong.
+
+    ``missing`` and ``mismatch`` are :meth:`str.format` templates with the fields ``topic``,
+    ``actual`` (partitions found), ``expected`` (``partitions``) and ``error`` (the metadata
+    error code): the caller knows what a wrong topic means for the job and how to fix it.
+    """
+
+    name: str
+    partitions: int
+    configs: Mapping[str, str] = field(default_factory=dict)
+    create: bool = True
+    """False: the topic must exist already (someone else creates it)."""
+    missing: str = "topic {topic} does not exist (error {error})"
+    mismatch: str = (
+        "topic {topic} has {actual} partitions, the job is configured for {expected} "
+        "(the Faust tables must match): delete it or change the count"
+    )
+
+    def missing_error(self, error: int) -> ConfigError:
+        """The error for a topic that should exist but does not."""
+        return ConfigError(self._text(self.missing, 0, error))
+
+    def mismatch_error(self, actual: int, error: int = 0) -> ConfigError:
+        """The error for a topic with ``actual`` partitions instead of ``partitions``."""
+        return ConfigError(self._text(self.mismatch, actual, error))
+
+    def _text(self, template: str, actual: int, error: int) -> str:
+        return template.format(
+            topic=self.name, actual=actual, expected=self.partitions, error=error
+        )
+
+
+class TopicNotReadyError(TransientError):
+    """A topic has no metadata yet or a partition without a leader; retried until the deadline."""
+
+
+def _ready(meta: Mapping[str, Any]) -> bool:
+    parts = meta["partitions"]
+    return bool(meta["error_code"] == 0 and parts and all(p["leader"] >= 0 for p in parts))
+
+
+async def _describe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> dict[str, Any]:
+    return {m["topic"]: m for m in await admin.describe_topics(list(names))}
+
+
+async def _create(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    wanted = [NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.configs)) for s in specs]
+    resp = await admin.create_topics(wanted)  # per-topic errors come in the response
+    for err in resp.to_object()["topic_errors"]:
+        if err["error_code"] not in (0, TopicAlreadyExistsError.errno):
+            raise ConfigError(f"cannot create topic {err['topic']}: {err}")
+
+
+async def _await_leaders(
+    admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec], timeout_s: float
+) -> dict[str, Any]:
+    """Metadata of every topic once all their partitions have leaders."""
+    by_name = {s.name: s for s in specs}
+
+    async def poll() -> dict[str, Any]:
+        metas = await _describe(admin, list(by_name))
+        for name, spec in by_name.items():
+            meta = metas.get(name)
+            if meta is not None and _ready(meta):
+                continue
+            error = -1 if meta is None else int(meta["error_code"])
+            if error == _UNKNOWN_TOPIC and not spec.create:
+                raise spec.missing_error(error)
+            raise TopicNotReadyError(
+                f"topic {name} is not ready after {timeout_s:g} s (error {error}): "
+                "a partition has no leader"
+            )
+        return metas
+
+    def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+        log.debug("waiting for topic leaders (%d): %s", attempt, exc)
+
+    return await retry_async(
+        poll,
+        backoff=Backoff(0.05, 1.5, cap=0.5),
+        what="topic leaders",
+        retriable=lambda exc: isinstance(exc, TopicNotReadyError),
+        deadline_s=timeout_s,
+        on_retry=on_retry,
+    )
+
+
+async def ensure_topics(
+    bootstrap: str, specs: Sequence[TopicSpec], *, timeout_s: float = 15.0
+) -> None:
+    """Check, create and await ``specs`` (see the module docstring).
+
+    Raises ConfigError (one line, from the spec's templates) when a topic is missing or has
+    another partition count, TopicNotReadyError when leaders do not appear within
+    ``timeout_s``, and TransientError when Kafka does not answer.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        existing = [s for s in specs if not s.create]
+        if existing:
+            metas = await _describe(admin, [s.name for s in existing])
+            for s in existing:
+                meta = metas.get(s.name)
+                if meta is None or meta["error_code"] == _UNKNOWN_TOPIC:
+                    raise s.missing_error(_UNKNOWN_TOPIC)
+                found = len(meta["partitions"])
+                if meta["error_code"] == 0 and found != s.partitions:
+                    raise s.mismatch_error(found)
+        created = [s for s in specs if s.create]
+        if created:
+            await _create(admin, created)
+        metas = await _await_leaders(admin, specs, timeout_s)
+        for s in specs:
+            found = len(metas[s.name]["partitions"])
+            if found != s.partitions:
+                raise s.mismatch_error(found)
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+
+
+async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, create: bool = True) -> None:
+    """One topic with ``partitions`` partitions: created, or the existing one checked."""
+    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, create=create)])
+
+
+async def delete_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
+    """Delete every topic whose name starts with one of ``prefixes``; their names, sorted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        doomed = [t for t in await admin.list_topics() if t.startswith(tuple(prefixes))]
+        if doomed:
+            await admin.delete_topics(doomed)
+        return sorted(doomed)
+    finally:
+        await admin.close()
