@@ -37,6 +37,7 @@ __all__ = [
     "delete_topics",
     "ensure_topic",
     "ensure_topics",
+    "list_topics",
 ]
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,18 @@ async def ensure_topics(
 async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, create: bool = True) -> None:
     """One topic with ``partitions`` partitions: created, or the existing one checked."""
     await ensure_topics(bootstrap, [TopicSpec(topic, partitions, create=create)])
+
+
+async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
+    """Names of the topics that start with one of ``prefixes``, sorted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        return sorted(t for t in await admin.list_topics() if t.startswith(tuple(prefixes)))
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
 
 
 async def delete_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:

@@ -100,6 +100,8 @@ async def host_cluster(args: argparse.Namespace) -> None:
             await w.run(max(1, args.txns // 10))
         after = await w.checksums()
         changed = sorted(n for n, c in after.items() if c != sp.checksums[n])
+        if args.ddl_after_t:
+            _ddl_after_t(cluster, db, args.ddl_after_t)
         expect = {
             "db": db,
             "target_ts": sp.ts,
@@ -128,6 +130,28 @@ async def host_cluster(args: argparse.Namespace) -> None:
     finally:
         conn.close()
         await cluster.stop()
+
+
+def _ddl_after_t(cluster: Any, db: str, table: str) -> None:
+    """A finished ``MODIFY COLUMN`` job on ``db.table`` after T, as TiDB's DDL history lists it."""
+    info = cluster.catalog.table(db, table)
+    if info is None:
+        raise SystemExit(f"--ddl-after-t: no table {db}.{table}")
+    finished = cluster.tso.next()
+    cluster.status_api.ddl_history.append(
+        {
+            "id": 9000 + len(cluster.status_api.ddl_history),
+            "type": 12,  # model.ActionModifyColumn
+            "schema_id": cluster.catalog.database_id(db),
+            "table_id": info.id,
+            "schema_name": db,
+            "table_name": table,
+            "state": 6,  # model.JobStateSynced
+            "start_ts": finished - 1,
+            "query": f"ALTER TABLE `{db}`.`{table}` MODIFY COLUMN c1 BIGINT",
+            "binlog": {"SchemaVersion": 99, "FinishedTS": finished},
+        }
+    )
 
 
 # ---- the demo -----------------------------------------------------------------------------
@@ -249,6 +273,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=int(os.environ.get("DEMO_SEED", "2024")))
     p.add_argument("--env-file", default="")
     p.add_argument("--expect", default="")
+    p.add_argument(
+        "--ddl-after-t",
+        default="",
+        metavar="TABLE",
+        help="cluster mode: the DDL history shows a column-type change of TABLE after T",
+    )
     args = p.parse_args(argv)
     if args.mode == "cluster":
         asyncio.run(host_cluster(args))

@@ -95,6 +95,7 @@ CLI_ENV: Final[Mapping[str, str]] = MappingProxyType(
         "writer_check_s": "TIUNDO_WRITER_CHECK_S",
         "force": "TIUNDO_FORCE",
         "expect": "TIUNDO_EXPECT",
+        "record_wait_s": "TIUNDO_RECORD_WAIT_S",
     }
 )
 

@@ -26,7 +26,10 @@ from app.cli.common import (
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher
+from app.cli.pin import claim_job_name, pin_job, wait_for_record
+from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
+from app.jobrecord import describe, pin
 from app.report import render
 from core.errors import ConfigError
 from core.settings import env_name
@@ -113,22 +116,58 @@ def _echo_result(result: IngestResult) -> None:
 @cluster_options()
 @kafka_options()
 @window_options()
+@undo_options()
+@preflight_options
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="the job name is taken: delete that job's topics and counters first (a flag only)",
+)
 @click.option(
     "--record",
     type=click.Path(path_type=Path),
     envvar=CLI_ENV["record"],
     show_envvar=True,
-    help="also write the raw EventFeed stream to FILE (for replay)",
+    help="also write the raw EventFeed stream to FILE (for replay; never overwritten)",
 )
 def ingest(**params: Any) -> None:  # fmt: skip
-    """Run only the ingest stage: (T, E] of the tables into <job>.kv (result as JSON)."""
+    """Run only the ingest stage: check, pin the job, (T, E] of the tables into <job>.kv.
+
+    The same checks as ``tiundo run`` come first (GC safepoint, DDL after T, a changefeed
+    still writing; a taken job name), then the job record that workers wait for; the result
+    is printed as JSON.
+    """
     s = Settings.from_params(params)
     _need_job(s)
-    cfg = s.ingest_config(record=params["record"])
-    result = run_command(IngestWorker(cfg, print_progress).run_until_signalled())
+    record: Path | None = params["record"]
+    if record is not None and record.exists():
+        raise ConfigError(f"--record {record}: the file exists; a recording is never overwritten")
+    result = run_command(
+        _pin_and_ingest(
+            s,
+            record=record,
+            force=params["force"],
+            replace=params["replace"],
+            writer_check_s=params["writer_check_s"],
+        )
+    )
     _echo_result(result)
     if result.state != "done":
         raise SystemExit(EXIT_FAILED)
+
+
+async def _pin_and_ingest(
+    s: Settings, *, record: Path | None, force: bool, replace: bool, writer_check_s: float
+) -> IngestResult:
+    if not replace:  # a taken name is refused before anything is asked of the cluster
+        await claim_job_name(
+            s.ingest_config().kafka_bootstrap, s.job, replace=False, downstream="", progress_db="-"
+        )
+    prep = await prepare(s, force=force, writer_check_s=writer_check_s)
+    job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
+    click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)
+    cfg = prep.pinned().replace(record=record)
+    return await IngestWorker(cfg, print_progress).run_until_signalled()
 
 
 @click.command()
@@ -165,30 +204,33 @@ def replay(file: Path, **params: Any) -> None:
     help="Faust web port (0 = off) [0]",
 )
 @click.option(
-    "--dry-run",
-    "dry_run",
-    envvar=env_name(UndoConfig, "dry_run"),
+    "--record-wait",
+    "record_wait_s",
+    envvar=CLI_ENV["record_wait_s"],
     show_envvar=True,
-    help="directory to write the undo SQL to instead of applying it",
-)
-@click.option(
-    "--primary-ts",
-    envvar=env_name(UndoConfig, "primary_ts"),
-    show_envvar=True,
-    type=int,
-    help="the syncpoint's upstream primary_ts, for the report",
+    type=click.FloatRange(0),
+    default=600.0,
+    show_default=True,
+    help="seconds to wait for the job record that `tiundo run` publishes",
 )
 @click.option("--loglevel", default="info", show_default=True)
 def worker(**params: Any) -> None:  # fmt: skip
-    """Run one Faust undo worker of a job until stopped (joins the others)."""
+    """Run one Faust undo worker of a job until stopped (joins the others).
+
+    The worker waits for the job's record (``<job>.job``, published by ``tiundo run`` or
+    ``tiundo ingest`` after their checks) and takes from it the window and every setting that
+    changes what is written: dry run, dialect, write source, batch and transaction sizes, time
+    zone, counter database. Its own flags and environment set only where it runs.
+    """
     s = Settings.from_params(params)
-    _need_job(s)
-    extra = {
-        k: params[k]
-        for k in ("datadir", "web_port", "dry_run", "primary_ts")
-        if params.get(k) is not None
-    }
+    job = _need_job(s)
+    extra = {k: params[k] for k in ("datadir", "web_port") if params.get(k) is not None}
     cfg = s.undo_config(**extra)
+    record = run_command(
+        wait_for_record(cfg.kafka_bootstrap, job, timeout_s=params["record_wait_s"])
+    )
+    cfg = pin(cfg, record)
+    click.echo(f"tiundo worker: {describe(record)}", err=True)
     from app.main import run_worker
 
     sys.argv = [sys.argv[0]]  # faust's worker parses argv itself

@@ -45,9 +45,11 @@ from app.cli.common import (
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher
+from app.cli.pin import claim_job_name, pin_job
 from app.cli.plan import preflight_options, prepare
 from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
+from app.jobrecord import describe, pin
 from app.report import render
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic
@@ -145,6 +147,7 @@ async def run_job(
     attach: bool,
     job_dir: Path,
     force: bool,
+    replace: bool,
     writer_check_s: float,
     dry_run: Path | None,
     job_timeout_s: float,
@@ -152,6 +155,10 @@ async def run_job(
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
     started = time.monotonic()
+    if not replace:  # a taken name is refused before anything is asked of the cluster
+        await claim_job_name(
+            s.ingest_config().kafka_bootstrap, s.job, replace=False, downstream="", progress_db="-"
+        )
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     cfg = prep.pinned()
     w = prep.window
@@ -162,6 +169,11 @@ async def run_job(
     )
     sql_dir = job_dir / "sql" if dry_run is not None else None
     ucfg = s.undo_config(primary_ts=w.primary_ts, dry_run=str(sql_dir) if sql_dir else "")
+    if replace:  # the old job's worker state must not be taken for this one's
+        await asyncio.to_thread(shutil.rmtree, job_dir, ignore_errors=True)
+    record = await pin_job(prep, ucfg, replace=replace)
+    ucfg = pin(ucfg, record)
+    click.echo(f"job record pinned: {describe(record)}", err=True)
     await ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
     procs: list[WorkerProcess] = []
     ingest_worker = IngestWorker(cfg)
@@ -264,6 +276,12 @@ def render_outcome(out: RunOutcome) -> str:
     help="start no worker: use the workers already running for this job",
 )
 @click.option(
+    "--replace",
+    is_flag=True,
+    help="the job name is taken: delete that job's topics, counters and job folder first "
+    "(a flag only, never from the environment)",
+)
+@click.option(
     "--job-dir",
     envvar=CLI_ENV["job_dir"],
     show_envvar=True,
@@ -302,7 +320,8 @@ def run(**params: Any) -> None:  # fmt: skip
     if not s.tables:
         raise ConfigError("no tables selected (--tables db.t / db.*, or TIUNDO_TABLES)")
     s.undo_config()  # a bad worker setting fails now, before PD is asked anything
-    job_dir = params["job_dir"] or Path(".tiundo") / s.job
+    # absolute: the record names the dry-run folder, and attached workers run elsewhere
+    job_dir = (params["job_dir"] or Path(".tiundo") / s.job).absolute()
     outcome = run_command(
         run_job(
             s,
@@ -310,6 +329,7 @@ def run(**params: Any) -> None:  # fmt: skip
             attach=params["attach"],
             job_dir=job_dir,
             force=params["force"],
+            replace=params["replace"],
             writer_check_s=params["writer_check_s"],
             dry_run=params["dry_run"],
             job_timeout_s=params["job_timeout_s"],

@@ -9,98 +9,20 @@ checked here too: one line, exit 3, no traceback.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pymysql
 import pytest
 
 from app.cli.jobstate import delete_job_topics
 
+from .cli_harness import assert_one_line_error, demo_cluster, sql, tiundo
+
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _read_env(path: Path) -> dict[str, str]:
-    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-
-
-def _sql(cfg: Any, statements: list[str], db: str | None = None) -> None:
-    conn = pymysql.connect(
-        host=cfg.host, port=cfg.port, user=cfg.user, password=cfg.password, database=db,
-        autocommit=True,
-    )  # fmt: skip
-    try:
-        with conn.cursor() as cur:
-            for st in statements:
-                cur.execute(st)
-    finally:
-        conn.close()
-
-
-@pytest.fixture
-def demo_cluster(
-    mysql_config: Any, kafka_bootstrap: str, tmp_path: Path
-) -> Iterator[tuple[dict[str, str], Path, str]]:
-    """(env for tiundo, expect file, db) of a running fake cluster with a torn workload."""
-    db = f"cli_{uuid.uuid4().hex[:10]}"
-    env_file, expect = tmp_path / "cluster.env", tmp_path / "expect.json"
-    proc = subprocess.Popen(
-        [sys.executable, "scripts/demo.py", "cluster", "--db", db, "--rows", "30",
-         "--txns", "40", "--tears", "3", "--seed", "11", "--mysql", mysql_config.url,
-         "--env-file", str(env_file), "--expect", str(expect)],
-        cwd=ROOT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while not env_file.exists():
-            assert proc.poll() is None, "the cluster process died"
-            assert time.monotonic() < deadline, "the cluster did not come up"
-            time.sleep(0.1)
-        cenv = _read_env(env_file)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TIUNDO_")}
-        env.update({k: v for k, v in cenv.items() if k.startswith("TIUNDO_")})
-        env.update(
-            TIUNDO_KAFKA=kafka_bootstrap,
-            TIUNDO_PARTITIONS="3",
-            TIUNDO_SESSION_TIMEOUT_S="6",
-            TIUNDO_WRITER_CHECK_S="0",
-            PYTHONPATH=str(ROOT),
-        )
-        yield env, expect, db
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(20)
-        _sql(
-            mysql_config, [f"DROP DATABASE IF EXISTS `{db}`", f"DROP DATABASE IF EXISTS `{db}_cdc`"]
-        )
-
-
-def tiundo(
-    args: list[str], env: dict[str, str], timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-
-
-def assert_one_line_error(r: subprocess.CompletedProcess[str], code: int, *needles: str) -> None:
-    lines = [line for line in r.stderr.splitlines() if line.strip()]
-    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    assert len(lines) == 1 and lines[0].startswith("tiundo: error: "), r.stderr
-    assert "Traceback" not in r.stderr + r.stdout
-    for n in needles:
-        assert n in lines[0], (n, lines[0])
+__all__ = ["demo_cluster"]  # the fixture, used by name
 
 
 def test_plan_run_verify(
@@ -163,7 +85,7 @@ def test_changefeed_still_writing_is_refused_unless_forced(
     )
 
     def later(p: int, s: int) -> threading.Timer:
-        t = threading.Timer(2.0, _sql, (mysql_config, [insert.format(p=p, s=s)]))
+        t = threading.Timer(2.0, sql, (mysql_config, [insert.format(p=p, s=s)]))
         t.start()
         return t
 

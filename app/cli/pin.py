@@ -1,0 +1,224 @@
+"""Pinning a job: claim its name, publish its record once, and hand the record to workers.
+
+A job name is taken once. Starting a job whose name already has topics (from an earlier run,
+finished or not) is refused with one line naming the old job's window and state; ``--replace``
+first deletes the old job's topics, its consumer group's changelogs and its downstream counter
+rows. Then the job record (:mod:`app.jobrecord`) goes to the compacted topic ``<job>.job``
+before any worker or ingest starts. ``tiundo worker`` waits for that record and takes every
+setting that changes what is written from it (:func:`app.jobrecord.pin`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiomysql
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from app.cli.jobstate import delete_job_topics, read_compacted
+from app.cli.plan import Prepared
+from app.config import UndoConfig
+from app.jobrecord import (
+    CHECK_DDL,
+    CHECK_GC,
+    CHECK_WRITER,
+    CHECK_WRITER_FORCED,
+    JOB_TOPIC_SUFFIX,
+    build_record,
+    decode_record,
+    describe,
+    new_instance_id,
+)
+from core.errors import ConfigError, TransientError
+from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics, list_topics
+from core.sqlident import quote_ident
+from core.urls import parse_mysql_url
+from proto import tiundo_pb2
+
+__all__ = [
+    "claim_job_name",
+    "job_tables",
+    "passed_checks",
+    "pin_job",
+    "publish_record",
+    "read_record",
+    "wait_for_record",
+]
+
+log = logging.getLogger(__name__)
+
+
+def job_topic(job: str) -> str:
+    """The compacted topic holding the job record."""
+    return f"{job}{JOB_TOPIC_SUFFIX}"
+
+
+def _prefixes(job: str) -> list[str]:
+    return [f"{job}.", f"tiundo-{job}-"]
+
+
+async def read_record(bootstrap: str, job: str) -> tiundo_pb2.JobRecord | None:
+    """The job's record, or ``None`` when the job was never pinned."""
+    notes = await read_compacted(bootstrap, job_topic(job))
+    raw = notes.get(job.encode())
+    return None if raw is None else decode_record(raw, job)
+
+
+async def _old_state(bootstrap: str, job: str) -> str:
+    notes = await read_compacted(bootstrap, f"{job}.status")
+    raw = notes.get(job.encode())
+    if raw is None:
+        return "no status"
+    status = tiundo_pb2.JobStatus.FromString(raw)
+    return tiundo_pb2.JobStatus.State.Name(status.state)
+
+
+async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
+    """Delete the job's exactly-once counter rows downstream; how many went."""
+    if progress_db == "-":
+        return 0
+    target = parse_mysql_url(downstream)
+    conn = await aiomysql.connect(
+        host=target.host,
+        port=target.port,
+        user=target.user,
+        password=target.password,
+        connect_timeout=10,
+        autocommit=True,
+    )
+    try:
+        async with conn.cursor() as cur:
+            await cur.execute(
+                "SELECT COUNT(*) FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'undo_progress'",
+                (progress_db,),
+            )
+            if not (await cur.fetchone())[0]:
+                return 0
+            table = f"{quote_ident(progress_db)}.{quote_ident('undo_progress')}"
+            return int(await cur.execute(f"DELETE FROM {table} WHERE job = %s", (job,)))
+    finally:
+        conn.close()
+
+
+async def claim_job_name(
+    bootstrap: str,
+    job: str,
+    *,
+    replace: bool,
+    downstream: str,
+    progress_db: str,
+    gone_timeout_s: float = 60.0,
+) -> None:
+    """Make sure ``job`` names no earlier job (see the module docstring).
+
+    Without ``replace`` an existing name is a :class:`ConfigError`; with it the old job's
+    topics and counter rows are deleted, and this returns once Kafka shows the topics gone.
+    """
+    found = await list_topics(bootstrap, _prefixes(job))
+    if not found:
+        return
+    if not replace:
+        try:
+            old = await read_record(bootstrap, job)
+        except ConfigError:
+            old = None
+        what = describe(old) if old is not None else f"job {job} (topics {', '.join(found[:3])})"
+        state = await _old_state(bootstrap, job)
+        raise ConfigError(
+            f"the job name {job!r} is taken: {what}, state {state}; choose another --job, or "
+            "--replace to delete that job's topics and downstream counters first"
+        )
+    deleted = await delete_job_topics(bootstrap, job)
+    rows = await _delete_counters(downstream, progress_db, job)
+    log.warning("job %s: replaced; deleted topics %s and %d counter row(s)", job, deleted, rows)
+    deadline = time.monotonic() + gone_timeout_s
+    while await list_topics(bootstrap, _prefixes(job)):
+        if time.monotonic() > deadline:
+            raise TransientError(f"job {job}: Kafka still lists the deleted topics after 60 s")
+        await asyncio.sleep(0.5)
+
+
+async def publish_record(bootstrap: str, record: tiundo_pb2.JobRecord) -> None:
+    """Write the record to ``<job>.job`` (created compacted, one partition), acknowledged."""
+    topic = job_topic(record.job_id)
+    await ensure_topics(bootstrap, [TopicSpec(topic, 1, configs=COMPACTED)])
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    try:
+        await producer.start()
+        await producer.send_and_wait(topic, record.SerializeToString(), key=record.job_id.encode())
+    except KafkaError as exc:
+        raise TransientError(
+            f"Kafka at {bootstrap}: job record of {record.job_id}: {exc!r}"
+        ) from exc
+    finally:
+        await producer.stop()
+
+
+async def wait_for_record(
+    bootstrap: str, job: str, *, timeout_s: float, poll_s: float = 1.0
+) -> tiundo_pb2.JobRecord:
+    """The job's record, waiting up to ``timeout_s`` for ``tiundo run`` to publish it."""
+    deadline = time.monotonic() + timeout_s
+    said = False
+    while True:
+        record = await read_record(bootstrap, job)
+        if record is not None:
+            return record
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"job {job}: no job record on {job_topic(job)} after {timeout_s:.0f} s; "
+                "start the job with `tiundo run` (or `tiundo ingest`) first"
+            )
+        if not said:
+            log.warning("job %s: waiting for its job record on %s", job, job_topic(job))
+            said = True
+        await asyncio.sleep(poll_s)
+
+
+def job_tables(prep: Prepared) -> list[tiundo_pb2.JobTable]:
+    """The selected tables as the record keeps them (schema version = TableInfo's update ts)."""
+    return [
+        tiundo_pb2.JobTable(
+            db_name=t.db,
+            table_name=t.name,
+            table_id=t.table_id,
+            physical_ids=list(t.physical_ids),
+            schema_version=int(t.info.get("update_timestamp") or 0),
+        )
+        for t in prep.tables
+    ]
+
+
+def passed_checks(prep: Prepared) -> list[str]:
+    """What :func:`app.cli.plan.prepare` checked (it raises on a failed check)."""
+    return [CHECK_GC, CHECK_DDL, CHECK_WRITER if prep.writer_checked else CHECK_WRITER_FORCED]
+
+
+async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiundo_pb2.JobRecord:
+    """Claim the job's name and publish its record; ``config`` with the record's instance."""
+    bootstrap = config.kafka_bootstrap
+    await claim_job_name(
+        bootstrap,
+        config.job,
+        replace=replace,
+        downstream=config.downstream,
+        progress_db=config.progress_db,
+    )
+    w = prep.window
+    record = build_record(
+        config,
+        instance_id=new_instance_id(),
+        target_ts=w.target_ts,
+        end_ts=w.end_ts,
+        primary_ts=w.primary_ts,
+        changefeed=w.changefeed,
+        tables=job_tables(prep),
+        checks=passed_checks(prep),
+        created_unix_ms=int(time.time() * 1000),
+    )
+    await publish_record(bootstrap, record)
+    return record

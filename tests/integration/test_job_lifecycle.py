@@ -1,0 +1,206 @@
+"""A job is one pinned window: a taken name is refused, workers take settings from its record.
+
+Each test starts from the demo's torn downstream (``demo_cluster``) and ends by comparing every
+table with its state at T (``tiundo verify --expect``, row digests). The scenarios are the ones
+that once ended in SUCCEEDED with tables not at T:
+
+- the same job name twice: the second start re-reported the first job's status (or reused its
+  exactly-once counters) and undid nothing;
+- ``--attach --dry-run``: the dry run reached only spawned workers, so an attached worker
+  applied the undo for real;
+- a worker whose own environment differs (batch sizes, dialect, dry run) wrote by its own
+  settings instead of the job's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pymysql
+import pytest
+
+from app.cli.jobstate import delete_job_topics
+from core.kafka_admin import list_topics
+
+from .cli_harness import ROOT, assert_one_line_error, demo_cluster, running_demo_cluster, tiundo
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+__all__ = ["demo_cluster"]  # the fixture, used by name
+
+Cluster = tuple[dict[str, str], Path, str]
+
+
+@pytest.fixture
+def job(kafka_bootstrap: str) -> Iterator[str]:
+    name = f"life-{uuid.uuid4().hex[:8]}"
+    yield name
+    asyncio.run(delete_job_topics(kafka_bootstrap, name))
+
+
+def _conn(mysql_config: Any, db: str | None = None) -> pymysql.Connection[Any]:
+    return pymysql.connect(
+        host=mysql_config.host, port=mysql_config.port, user=mysql_config.user,
+        password=mysql_config.password, database=db, autocommit=True,
+    )  # fmt: skip
+
+
+def _tables(mysql_config: Any, db: str) -> list[str]:
+    with _conn(mysql_config, db) as conn, conn.cursor() as cur:
+        cur.execute("SHOW FULL TABLES WHERE Table_type = 'BASE TABLE'")
+        return [row[0] for row in cur.fetchall()]
+
+
+def _save_torn(mysql_config: Any, db: str) -> str:
+    """Copy every table of ``db`` (the torn downstream) into ``<db>_torn``."""
+    saved = f"{db}_torn"
+    with _conn(mysql_config) as conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{saved}`")
+        for t in _tables(mysql_config, db):
+            cur.execute(f"CREATE TABLE `{saved}`.`{t}` LIKE `{db}`.`{t}`")
+            cur.execute(f"INSERT INTO `{saved}`.`{t}` SELECT * FROM `{db}`.`{t}`")
+    return saved
+
+
+def _tear_again(mysql_config: Any, db: str, saved: str) -> None:
+    """Put the torn rows back (as if the disaster happened again on the same window)."""
+    with _conn(mysql_config) as conn, conn.cursor() as cur:
+        for t in _tables(mysql_config, db):
+            cur.execute(f"DELETE FROM `{db}`.`{t}`")
+            cur.execute(f"INSERT INTO `{db}`.`{t}` SELECT * FROM `{saved}`.`{t}`")
+
+
+def _drop(mysql_config: Any, db: str) -> None:
+    with _conn(mysql_config) as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+
+
+def _verify(env: dict[str, str], expect: Path) -> subprocess.CompletedProcess[str]:
+    return tiundo(["verify", "--expect", str(expect)], env)
+
+
+def _assert_at_t(env: dict[str, str], expect: Path) -> None:
+    r = _verify(env, expect)
+    assert r.returncode == 0 and "DIFFERENT" not in r.stdout, r.stdout + r.stderr
+
+
+def test_same_job_name_twice_is_refused_and_replace_undoes_the_second_window(
+    demo_cluster: Cluster, mysql_config: Any, job: str, tmp_path: Path
+) -> None:
+    env, expect, db = demo_cluster
+    saved = _save_torn(mysql_config, db)
+    try:
+        job_dir = str(tmp_path / "jobs" / job)
+        first = tiundo(["run", "--job", job, "--workers", "1", "--job-dir", job_dir], env)
+        assert first.returncode == 0 and f"job {job}: SUCCEEDED" in first.stdout, first.stderr
+        _assert_at_t(env, expect)
+
+        _tear_again(mysql_config, db, saved)
+        torn = _verify(env, expect)
+        assert torn.returncode == 1 and "DIFFERENT" in torn.stdout
+
+        again = tiundo(["run", "--job", job, "--workers", "1", "--job-dir", job_dir], env)
+        assert_one_line_error(again, 2, f"job name {job!r} is taken", "SUCCEEDED", "--replace")
+        # the refusal wrote nothing
+        assert _verify(env, expect).stdout == torn.stdout
+
+        replaced = tiundo(
+            ["run", "--job", job, "--workers", "1", "--job-dir", job_dir, "--replace"], env
+        )
+        assert replaced.returncode == 0, replaced.stdout + replaced.stderr
+        assert f"job {job}: SUCCEEDED" in replaced.stdout
+        _assert_at_t(env, expect)
+    finally:
+        _drop(mysql_config, saved)
+
+
+def _attached_worker(
+    env: dict[str, str], job: str, datadir: Path, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """A worker started by hand, with an environment that disagrees with the job's settings."""
+    wenv = dict(env)
+    wenv.update(
+        TIUNDO_JOB=job,
+        TIUNDO_DATADIR=str(datadir),
+        TIUNDO_DRY_RUN="",  # its own env says: apply
+        TIUNDO_DIALECT="tidb",  # TiDB session statements would fail on MariaDB
+        TIUNDO_BATCH_ROWS="1",
+        TIUNDO_TXN_STATEMENTS="1",
+        TIUNDO_MOUNT_CHUNK="3",
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        env=wenv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def test_attach_dry_run_applies_nothing_whatever_the_worker_env_says(
+    demo_cluster: Cluster, mysql_config: Any, job: str, tmp_path: Path
+) -> None:
+    env, expect, db = demo_cluster
+    torn = _verify(env, expect)
+    assert torn.returncode == 1 and "DIFFERENT" in torn.stdout
+    plan = tmp_path / "undo.sql"
+    with (tmp_path / "w1.log").open("wb") as wlog:
+        worker = _attached_worker(env, job, tmp_path / "w1", wlog)
+        try:
+            run = tiundo(
+                ["run", "--job", job, "--attach", "--dry-run", str(plan),
+                 "--job-dir", str(tmp_path / "jobdir")],
+                env,
+            )  # fmt: skip
+        finally:
+            _stop(worker)
+    log = (tmp_path / "w1.log").read_text(errors="replace")
+    assert run.returncode == 0, run.stdout + run.stderr + log[-2000:]
+    assert f"job {job}: SUCCEEDED" in run.stdout and "dry run" in run.stdout
+    assert f"dry run to {tmp_path / 'jobdir' / 'sql'}" in log  # the worker took the record's
+    # nothing was applied: the downstream is exactly as torn as before
+    assert _verify(env, expect).stdout == torn.stdout
+    text = plan.read_text()
+    assert "-- phase 0" in text and "handle=" in text
+    # the job's dialect (mysql), not the worker's (tidb would tag the session's writes)
+    assert "tidb_cdc_write_source" not in text
+    # and the reviewed file, applied by hand with the mysql client, brings every table back to T
+    c = mysql_config
+    subprocess.run(
+        ["mysql", f"-h{c.host}", f"-P{c.port}", f"-u{c.user}", f"-p{c.password}",
+         "--default-character-set=utf8mb4", db],
+        input=plan.read_bytes(), check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    _assert_at_t(env, expect)
+
+
+@pytest.mark.parametrize("command", ["ingest", "run"])
+def test_every_entry_point_refuses_a_column_type_change_after_t(
+    mysql_config: Any, kafka_bootstrap: str, job: str, tmp_path: Path, command: str
+) -> None:
+    """``tiundo ingest`` (what a compose deployment runs) checks as ``tiundo run`` does."""
+    with running_demo_cluster(
+        mysql_config, kafka_bootstrap, tmp_path, "--ddl-after-t", "ukeys"
+    ) as (env, expect, _db):
+        torn = _verify(env, expect)
+        r = tiundo([command, "--job", job, "--job-dir", str(tmp_path / "j")] if command == "run"
+                   else [command, "--job", job], env)  # fmt: skip
+        assert_one_line_error(r, 3, "DDL job", "ukeys", "MODIFY COLUMN")
+        # refused before anything was pinned or written
+        assert _verify(env, expect).stdout == torn.stdout
+        listed = asyncio.run(list_topics(kafka_bootstrap, [f"{job}."]))
+        assert listed == []
