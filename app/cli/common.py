@@ -55,6 +55,7 @@ __all__ = [
     "cluster_options",
     "exit_code_for",
     "fail",
+    "fail_for",
     "kafka_url",
     "one_line",
     "run_command",
@@ -133,21 +134,29 @@ def exit_code_for(exc: TiundoError) -> int:
 
 
 def run_command(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a command's coroutine; turn every expected failure into one line and an exit code.
+    """Run a command's coroutine; every failure ends in one line and an exit code.
 
-    ``SystemExit`` from inside passes through. Anything unexpected also ends in one line (with
-    its type, so a bug report can name it); ``TIUNDO_DEBUG=1`` re-raises it with its traceback.
+    ``SystemExit`` from inside passes through; the rest goes through :func:`fail_for`.
     """
     try:
         return asyncio.run(coro)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as exc:
+        fail_for(exc)
+
+
+def fail_for(exc: BaseException) -> NoReturn:
+    """End the command with one line and the exit status ``exc`` calls for.
+
+    Anything unexpected ends in one line too (with its type, so a bug report can name it);
+    ``TIUNDO_DEBUG=1`` re-raises it with its traceback.
+    """
+    if isinstance(exc, KeyboardInterrupt):
         fail("interrupted", EXIT_INTERRUPTED)
-    except TiundoError as exc:
+    if isinstance(exc, TiundoError):
         fail(str(exc), exit_code_for(exc))
-    except Exception as exc:
-        if os.environ.get("TIUNDO_DEBUG") == "1":
-            raise
-        fail(f"unexpected {type(exc).__name__}: {exc} (TIUNDO_DEBUG=1 shows the traceback)", 1)
+    if os.environ.get("TIUNDO_DEBUG") == "1":
+        raise exc
+    fail(f"unexpected {type(exc).__name__}: {exc} (TIUNDO_DEBUG=1 shows the traceback)", 1)
 
 
 def kafka_url(raw: str) -> str:

@@ -9,13 +9,11 @@ stage each so a deployment needs only this console script. Flags, env vars and e
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from app.cli.common import EXIT_INTERRUPTED, exit_code_for, fail
-from core.errors import TiundoError
+from app.cli.common import fail_for
 
 
 class _Group(click.Group):
@@ -26,14 +24,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
-        except KeyboardInterrupt:
-            fail("interrupted", EXIT_INTERRUPTED)
-        except TiundoError as exc:
-            fail(str(exc), exit_code_for(exc))
-        except Exception as exc:
-            if os.environ.get("TIUNDO_DEBUG") == "1":
-                raise
-            fail(f"unexpected {type(exc).__name__}: {exc} (TIUNDO_DEBUG=1 shows the traceback)", 1)
+        except (KeyboardInterrupt, Exception) as exc:
+            fail_for(exc)
 
 
 @click.group(cls=_Group, help="tiundo: rewind a TiDB downstream to its last syncpoint by undo.")

@@ -404,3 +404,36 @@ def test_run_exit_status_is_zero_only_for_a_clean_success() -> None:
     for state in (S.FAILED, S.INCOMPLETE, S.RUNNING):
         assert exit_status(_outcome(state, 0)) == EXIT_FAILED
         assert exit_status(_outcome(state, 2)) == EXIT_FAILED
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "needle"),
+    [
+        (KeyboardInterrupt(), 130, "interrupted"),
+        (ConfigError("bad --tables"), 2, "bad --tables"),
+        (RuntimeError("boom\nsecond line"), 1, "unexpected RuntimeError: boom second line"),
+    ],
+)
+def test_every_failure_ends_in_one_line_and_its_exit_code(
+    exc: BaseException,
+    code: int,
+    needle: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.cli.common import fail_for
+
+    monkeypatch.delenv("TIUNDO_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as ended:
+        fail_for(exc)
+    assert ended.value.code == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("tiundo: error: ") and needle in err
+
+
+def test_tiundo_debug_shows_the_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.cli.common import fail_for
+
+    monkeypatch.setenv("TIUNDO_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_for(RuntimeError("boom"))
