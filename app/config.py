@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from core import settings
 from core.errors import ConfigError
 from core.settings import env_var, setting
-from core.urls import parse_mysql_url
+from core.urls import parse_mysql_url, redact
 
 __all__ = ["UndoConfig", "parse_tz"]
 
@@ -109,11 +109,11 @@ class UndoConfig:
                 f"TIUNDO_JOB must be 1-63 letters, digits, '_' or '-', got {self.job!r}"
             )
         if not self.kafka.startswith("kafka://") or not self.kafka.removeprefix("kafka://"):
-            raise ConfigError(f"TIUNDO_KAFKA must be kafka://host:port, got {self.kafka!r}")
+            raise ConfigError(f"TIUNDO_KAFKA must be kafka://host:port, got {redact(self.kafka)!r}")
         parse_mysql_url(self.downstream)
         if not re.match(r"^https?://[^/]+", self.status_api):
             raise ConfigError(
-                f"TIUNDO_STATUS_API must be http://host:port, got {self.status_api!r}"
+                f"TIUNDO_STATUS_API must be http://host:port, got {redact(self.status_api)!r}"
             )
         for name, value in (
             ("TIUNDO_PARTITIONS", self.partitions),

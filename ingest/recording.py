@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from core.errors import DecodeError
+from core.private import open_private
 from ingest.model import RegionEpoch, RegionInfo, Span
 
 __all__ = [
@@ -192,7 +193,8 @@ class RecordingWriter:
 
     def __init__(self, path: Path | str, header: RecordingHeader) -> None:
         self.path = Path(path)
-        self._f: IO[bytes] | None = open(self.path, "wb", buffering=1 << 20)  # noqa: SIM115
+        # 0600 and never over an earlier recording (it holds row images)
+        self._f: IO[bytes] | None = open_private(self.path, "wb", exclusive=True, buffering=1 << 20)
         self.frames = 0
         self.bytes = 0
         self._write_raw(MAGIC)

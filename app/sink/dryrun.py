@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 from app.undo.sqlgen import Statement, render_for_dry_run
+from core.private import open_private, private_folder
 
 __all__ = ["PartWriter", "assemble", "comment_for", "part_path"]
 
@@ -39,8 +40,8 @@ class PartWriter:
     def __init__(self, directory: str | Path, partition: int, phases: int = 2) -> None:
         self._final = [part_path(directory, partition, k) for k in range(phases)]
         self._tmp = [p.with_suffix(f".tmp{os.getpid()}") for p in self._final]
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        self._files: list[TextIO] = [t.open("w", encoding="utf-8") for t in self._tmp]
+        private_folder(directory)
+        self._files: list[IO[str]] = [open_private(t, encoding="utf-8") for t in self._tmp]
         self.count = 0
 
     def add(self, phase: int, comment: str, st: Statement) -> None:
@@ -61,7 +62,7 @@ def assemble(directory: str | Path, job: str, partitions: int, session: Iterable
     d = Path(directory)
     out = d / f"{job}.sql"
     tmp = out.with_suffix(f".tmp{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as f:
+    with open_private(tmp, encoding="utf-8") as f:
         f.write(f"-- tiundo undo of job {job}: review, then apply with the mysql client\n")
         for s in session:
             f.write(s + ";\n")

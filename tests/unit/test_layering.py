@@ -19,6 +19,7 @@ PURE_GLOBS = (
     "core/errors.py",
     "core/urls.py",
     "core/settings.py",
+    "core/private.py",
     "core/sqlident.py",
     "core/digest.py",
     "app/config.py",
