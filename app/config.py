@@ -12,19 +12,39 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from core import settings
 from core.errors import ConfigError
 from core.settings import env_var, setting
 from core.urls import parse_mysql_url, redact
 
-__all__ = ["UndoConfig", "parse_tz"]
+__all__ = ["FAUST_TABLES", "UndoConfig", "job_topics", "parse_tz"]
 
 _JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
 _TZ_RE = re.compile(r"^[+-](\d{2}):(\d{2})$")
+
+
+#: the Faust tables of the undo app (:mod:`app.topics`); each has a ``<app id>-<name>-changelog``
+FAUST_TABLES: Final = ("compact", "progress")
+
+
+def job_topics(job: str, *, keep_record: bool = False) -> tuple[str, ...]:
+    """Every Kafka topic of ``job``, by its exact name.
+
+    Never a prefix: job ``a``'s Faust topics ``tiundo-a-…`` share a prefix with job ``a-b``'s.
+    ``keep_record`` leaves out ``<job>.job``.
+    """
+    own = [f"{job}.{suffix}" for suffix in ("kv", "dead", "progress", "status")]
+    if not keep_record:
+        own.append(f"{job}.job")
+    app_id = f"tiundo-{job}"
+    faust = [f"{app_id}-{table}-changelog" for table in FAUST_TABLES]
+    return (*own, *faust, f"{app_id}-__assignor-__leader")
 
 
 def parse_tz(text: str) -> dt.timezone:
@@ -88,6 +108,9 @@ class UndoConfig:
     instance: str = setting("TIUNDO_INSTANCE", "")
     """Id of this start of the job, from its job record (:mod:`app.jobrecord`); keys the
     downstream's exactly-once counters. Empty only for workers started without a record."""
+    attempt: int = setting("TIUNDO_ATTEMPT", 0)
+    """How often the job was resumed, from its record; with ``instance`` it names the worker's
+    local state folder, so a resumed job never reads what an earlier attempt left behind."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> UndoConfig:
@@ -140,6 +163,13 @@ class UndoConfig:
         if self.primary_ts < 0 or self.web_port < 0 or self.retry_backoff_s < 0:
             raise ConfigError("TIUNDO_PRIMARY_TS, TIUNDO_WEB_PORT, TIUNDO_RETRY_BACKOFF_S are >= 0")
         return self
+
+    @property
+    def state_dir(self) -> str:
+        """The RocksDB folder of this attempt inside ``datadir`` (Faust's ``datadir``)."""
+        if not self.instance:
+            return self.datadir
+        return os.path.join(self.datadir, f"{self.instance}-{self.attempt}")
 
     @property
     def kafka_bootstrap(self) -> str:

@@ -68,6 +68,7 @@ def build_record(
     tables: Iterable[tiundo_pb2.JobTable],
     checks: Sequence[str],
     created_unix_ms: int,
+    spread_tables: Sequence[str] = (),
 ) -> tiundo_pb2.JobRecord:
     """The record of ``config``'s job over ``(target_ts, end_ts]``."""
     if not 0 < target_ts < end_ts:
@@ -91,6 +92,7 @@ def build_record(
         dry_run_dir=config.dry_run,
         created_unix_ms=created_unix_ms,
         mount_chunk=config.mount_chunk,
+        spread_tables=list(spread_tables),
     )
 
 
@@ -134,6 +136,7 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
         )
     return config.replace(
         instance=record.instance_id,
+        attempt=record.attempt,
         partitions=record.partitions,
         dialect=record.dialect,
         txn_source=record.txn_source,

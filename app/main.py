@@ -45,7 +45,7 @@ def create_app(config: UndoConfig) -> faust.App:
         config.app_id,
         broker=config.kafka,
         store="rocksdb://",
-        datadir=config.datadir,
+        datadir=config.state_dir,
         processing_guarantee="at_least_once",
         topic_partitions=config.partitions,
         topic_replication_factor=1,

@@ -37,6 +37,7 @@ __all__ = [
     "delete_topics",
     "ensure_topic",
     "ensure_topics",
+    "group_members",
     "list_topics",
 ]
 
@@ -191,14 +192,35 @@ async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
-    """Delete every topic whose name starts with one of ``prefixes``; their names, sorted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+async def delete_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
+    """Delete the topics of ``names`` (exact names) that exist; their names, sorted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
     try:
-        doomed = [t for t in await admin.list_topics() if t.startswith(tuple(prefixes))]
+        await admin.start()
+        wanted = set(names)
+        doomed = sorted(t for t in await admin.list_topics() if t in wanted)
         if doomed:
             await admin.delete_topics(doomed)
-        return sorted(doomed)
+        return doomed
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
     finally:
         await admin.close()
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    """How many consumers are members of ``group`` now (0: none, or the group is unknown)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        responses = await admin.describe_consumer_groups([group])
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: group {group}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    members = 0
+    for resp in responses:
+        for described in resp.to_object()["groups"]:
+            if described["group"] == group:
+                members += len(described["members"])
+    return members

@@ -10,7 +10,9 @@ client, so any number of ``tiundo status`` calls can watch one job.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -18,11 +20,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from app.cli.common import UnreachableError
+from app.config import job_topics
 from app.report import PartitionReport, job_status
-from core.kafka_admin import delete_topics
+from core.kafka_admin import delete_topics, list_topics
 from proto import tiundo_pb2
 
 __all__ = ["JobSnapshot", "JobWatcher", "delete_job_topics", "read_compacted"]
+
+#: how long a deletion may take before Kafka stops listing the topics
+GONE_TIMEOUT_S = 60.0
 
 FINAL = frozenset(
     {
@@ -43,9 +49,22 @@ async def _drain(reader: AIOKafkaConsumer, tp: TopicPartition, notes: dict[bytes
                 notes[rec.key] = rec.value
 
 
-async def delete_job_topics(bootstrap: str, job: str) -> list[str]:
-    """Delete ``<job>.*`` and the Faust app's ``tiundo-<job>-*`` topics; returns their names."""
-    return await delete_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"])
+async def delete_job_topics(bootstrap: str, job: str, *, keep_record: bool = False) -> list[str]:
+    """Delete the job's topics and its Faust app's (:func:`app.config.job_topics`); their names.
+
+    Returns once Kafka no longer lists them (a topic marked for deletion cannot be created
+    again under the same name until it is gone).
+    """
+    names = job_topics(job, keep_record=keep_record)
+    deleted = await delete_topics(bootstrap, names)
+    deadline = time.monotonic() + GONE_TIMEOUT_S
+    while await list_topics(bootstrap, names):
+        if time.monotonic() > deadline:
+            raise UnreachableError(
+                f"job {job}: Kafka still lists deleted topics after {GONE_TIMEOUT_S:.0f} s"
+            )
+        await asyncio.sleep(0.5)
+    return deleted
 
 
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:

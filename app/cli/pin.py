@@ -11,6 +11,7 @@ setting that changes what is written from it (:func:`app.jobrecord.pin`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 
@@ -18,9 +19,10 @@ import aiomysql
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from app.cli.common import Settings
 from app.cli.jobstate import delete_job_topics, read_compacted
 from app.cli.plan import Prepared
-from app.config import UndoConfig
+from app.config import UndoConfig, job_topics
 from app.jobrecord import (
     CHECK_DDL,
     CHECK_GC,
@@ -32,8 +34,14 @@ from app.jobrecord import (
     describe,
     new_instance_id,
 )
-from core.errors import ConfigError, TransientError
-from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics, list_topics
+from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
+from core.kafka_admin import (
+    COMPACTED,
+    TopicSpec,
+    ensure_topics,
+    group_members,
+    list_topics,
+)
 from core.sqlident import quote_ident
 from core.urls import parse_mysql_url
 from proto import tiundo_pb2
@@ -45,6 +53,9 @@ __all__ = [
     "pin_job",
     "publish_record",
     "read_record",
+    "reset_for_resume",
+    "resume_settings",
+    "same_tables",
     "wait_for_record",
 ]
 
@@ -56,8 +67,9 @@ def job_topic(job: str) -> str:
     return f"{job}{JOB_TOPIC_SUFFIX}"
 
 
-def _prefixes(job: str) -> list[str]:
-    return [f"{job}.", f"tiundo-{job}-"]
+def _taken(names: list[str], job: str) -> list[str]:
+    own = set(job_topics(job))
+    return [n for n in names if n in own]
 
 
 async def read_record(bootstrap: str, job: str) -> tiundo_pb2.JobRecord | None:
@@ -111,20 +123,19 @@ async def claim_job_name(
     replace: bool,
     downstream: str,
     progress_db: str,
-    gone_timeout_s: float = 60.0,
 ) -> None:
     """Make sure ``job`` names no earlier job (see the module docstring).
 
     Without ``replace`` an existing name is a :class:`ConfigError`; with it the old job's
     topics and counter rows are deleted, and this returns once Kafka shows the topics gone.
     """
-    found = await list_topics(bootstrap, _prefixes(job))
+    found = _taken(await list_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"]), job)
     if not found:
         return
     if not replace:
         try:
             old = await read_record(bootstrap, job)
-        except ConfigError:
+        except DecodeError:
             old = None
         what = describe(old) if old is not None else f"job {job} (topics {', '.join(found[:3])})"
         state = await _old_state(bootstrap, job)
@@ -135,11 +146,6 @@ async def claim_job_name(
     deleted = await delete_job_topics(bootstrap, job)
     rows = await _delete_counters(downstream, progress_db, job)
     log.warning("job %s: replaced; deleted topics %s and %d counter row(s)", job, deleted, rows)
-    deadline = time.monotonic() + gone_timeout_s
-    while await list_topics(bootstrap, _prefixes(job)):
-        if time.monotonic() > deadline:
-            raise TransientError(f"job {job}: Kafka still lists the deleted topics after 60 s")
-        await asyncio.sleep(0.5)
 
 
 async def publish_record(bootstrap: str, record: tiundo_pb2.JobRecord) -> None:
@@ -219,6 +225,56 @@ async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiund
         tables=job_tables(prep),
         checks=passed_checks(prep),
         created_unix_ms=int(time.time() * 1000),
+        spread_tables=prep.config.spread_tables,
     )
     await publish_record(bootstrap, record)
     return record
+
+
+def resume_settings(s: Settings, record: tiundo_pb2.JobRecord) -> Settings:
+    """The settings of a resumed job: its window, tables and partitioning from the record."""
+    if not s.job or s.job != record.job_id:
+        raise ConfigError(f"--resume {s.job}: the record is of job {record.job_id!r}")
+    return dataclasses.replace(
+        s,
+        tables=tuple(f"{t.db_name}.{t.table_name}" for t in record.tables),
+        spread=tuple(record.spread_tables),
+        to_ts=record.target_ts,
+        to_time=None,
+        end_ts=record.end_ts,
+        partitions=record.partitions,
+        txn_source=record.txn_source,
+    )
+
+
+def same_tables(prep: Prepared, record: tiundo_pb2.JobRecord) -> None:
+    """Refuse a resume whose tables resolve to other ids than the record's (renamed, recreated)."""
+    now = {(t.db, t.name): (t.table_id, tuple(t.physical_ids)) for t in prep.tables}
+    then = {(t.db_name, t.table_name): (t.table_id, tuple(t.physical_ids)) for t in record.tables}
+    if now != then:
+        changed = sorted(f"{db}.{name}" for db, name in now.keys() ^ then.keys())
+        changed += sorted(f"{k[0]}.{k[1]}" for k in now.keys() & then.keys() if now[k] != then[k])
+        raise UnsafeToUndoError(
+            f"job {record.job_id}: the tables are not those the job was pinned with "
+            f"({', '.join(changed)}); start a new job instead of --resume"
+        )
+
+
+async def reset_for_resume(bootstrap: str, job: str) -> list[str]:
+    """Delete what a resumed job redoes; keep its record and its downstream counters.
+
+    The transactions of a job are a function of its record alone (window, tables, how
+    transactions are cut): the compacted state of ``(T, E]`` is the same however often it is
+    built, and keys are planned in key order. So a resumed job ingests and compacts again from
+    scratch, and the downstream counters (keyed by the record's instance id) skip exactly the
+    transactions the first attempt committed: nothing applied twice, nothing skipped.
+    Refused while workers of the job are still members of its consumer group.
+    """
+    group = f"tiundo-{job}"
+    members = await group_members(bootstrap, group)
+    if members:
+        raise ConfigError(
+            f"job {job}: {members} worker(s) still run (Kafka group {group}); stop them, or "
+            "follow the job with `tiundo status`, before --resume"
+        )
+    return await delete_job_topics(bootstrap, job, keep_record=True)

@@ -45,7 +45,15 @@ from app.cli.common import (
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher
-from app.cli.pin import claim_job_name, pin_job
+from app.cli.pin import (
+    claim_job_name,
+    pin_job,
+    publish_record,
+    read_record,
+    reset_for_resume,
+    resume_settings,
+    same_tables,
+)
 from app.cli.plan import preflight_options, prepare
 from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
@@ -148,6 +156,7 @@ async def run_job(
     job_dir: Path,
     force: bool,
     replace: bool,
+    resume: bool,
     writer_check_s: float,
     dry_run: Path | None,
     job_timeout_s: float,
@@ -155,10 +164,15 @@ async def run_job(
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
     started = time.monotonic()
-    if not replace:  # a taken name is refused before anything is asked of the cluster
-        await claim_job_name(
-            s.ingest_config().kafka_bootstrap, s.job, replace=False, downstream="", progress_db="-"
-        )
+    bootstrap = s.undo_config().kafka_bootstrap  # (the tables of a resumed job are not known yet)
+    resumed: tiundo_pb2.JobRecord | None = None
+    if resume:
+        resumed = await read_record(bootstrap, s.job)
+        if resumed is None:
+            raise ConfigError(f"--resume {s.job}: no such job (no record on {s.job}.job)")
+        s = resume_settings(s, resumed)
+    elif not replace:  # a taken name is refused before anything is asked of the cluster
+        await claim_job_name(bootstrap, s.job, replace=False, downstream="", progress_db="-")
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     cfg = prep.pinned()
     w = prep.window
@@ -169,11 +183,22 @@ async def run_job(
     )
     sql_dir = job_dir / "sql" if dry_run is not None else None
     ucfg = s.undo_config(primary_ts=w.primary_ts, dry_run=str(sql_dir) if sql_dir else "")
-    if replace:  # the old job's worker state must not be taken for this one's
-        await asyncio.to_thread(shutil.rmtree, job_dir, ignore_errors=True)
-    record = await pin_job(prep, ucfg, replace=replace)
+    if replace or resumed is not None:  # no worker state of an earlier job or attempt is kept
+        await asyncio.to_thread(shutil.rmtree, job_dir / "workers", ignore_errors=True)
+    if resumed is not None:
+        if dry_run is not None and not resumed.dry_run_dir:
+            raise ConfigError(f"--dry-run: job {s.job} applies its undo; a resumed job keeps it")
+        same_tables(prep, resumed)
+        await reset_for_resume(bootstrap, s.job)
+        resumed.attempt += 1
+        await publish_record(bootstrap, resumed)
+        record = resumed
+    else:
+        record = await pin_job(prep, ucfg, replace=replace)
     ucfg = pin(ucfg, record)
-    click.echo(f"job record pinned: {describe(record)}", err=True)
+    if record.dry_run_dir:
+        sql_dir = Path(record.dry_run_dir)
+    click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}", err=True)
     await ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
     procs: list[WorkerProcess] = []
     ingest_worker = IngestWorker(cfg)
@@ -189,7 +214,7 @@ async def run_job(
     try:
         if not attach:
             procs = [
-                WorkerProcess(ucfg, job_dir / f"worker{i}", job_dir / f"worker{i}.log")
+                WorkerProcess(ucfg, job_dir / "workers" / f"worker{i}", job_dir / f"worker{i}.log")
                 for i in range(workers)
             ]
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
@@ -210,9 +235,10 @@ async def run_job(
     if result.foreign_writes and not status.foreign_writes:
         status.foreign_writes = result.foreign_writes
     sql_file = None
-    if dry_run is not None and sql_dir is not None:
+    if sql_dir is not None:  # a dry run (a resumed one too, with or without --dry-run FILE)
         built = sql_dir / f"{s.job}.sql"
-        if built.exists():
+        sql_file = built
+        if dry_run is not None and built.exists():
             dry_run.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(built, dry_run)
             sql_file = dry_run
@@ -282,6 +308,12 @@ def render_outcome(out: RunOutcome) -> str:
     "(a flag only, never from the environment)",
 )
 @click.option(
+    "--resume",
+    metavar="JOB",
+    help="continue JOB after its `tiundo run` died (same T, E, tables and settings; "
+    "nothing applied twice, nothing skipped)",
+)
+@click.option(
     "--job-dir",
     envvar=CLI_ENV["job_dir"],
     show_envvar=True,
@@ -315,9 +347,16 @@ def render_outcome(out: RunOutcome) -> str:
 )
 def run(**params: Any) -> None:  # fmt: skip
     """Undo (T, E] of the tables: ingest, start workers, show progress, print the report."""
+    resume = params["resume"]
+    if resume is not None:
+        if params.get("job") not in (None, resume):
+            raise ConfigError(f"--resume {resume} with --job {params['job']}: name one job")
+        if params["replace"]:
+            raise ConfigError("--resume continues a job, --replace deletes it: choose one")
+        params["job"] = resume
     params["job"] = params.get("job") or default_job()
     s = Settings.from_params(params)
-    if not s.tables:
+    if not s.tables and resume is None:
         raise ConfigError("no tables selected (--tables db.t / db.*, or TIUNDO_TABLES)")
     s.undo_config()  # a bad worker setting fails now, before PD is asked anything
     # absolute: the record names the dry-run folder, and attached workers run elsewhere
@@ -330,6 +369,7 @@ def run(**params: Any) -> None:  # fmt: skip
             job_dir=job_dir,
             force=params["force"],
             replace=params["replace"],
+            resume=params["resume"] is not None,
             writer_check_s=params["writer_check_s"],
             dry_run=params["dry_run"],
             job_timeout_s=params["job_timeout_s"],

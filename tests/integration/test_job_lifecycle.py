@@ -15,9 +15,11 @@ that once ended in SUCCEEDED with tables not at T:
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,3 +206,96 @@ def test_every_entry_point_refuses_a_column_type_change_after_t(
         assert _verify(env, expect).stdout == torn.stdout
         listed = asyncio.run(list_topics(kafka_bootstrap, [f"{job}."]))
         assert listed == []
+
+
+def _children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (from /proc)."""
+    out = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat_file.parent.name))
+    return out
+
+
+def _counter_rows(mysql_config: Any, job: str) -> int:
+    with _conn(mysql_config) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT COUNT(*) FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = 'tiundo_meta' AND TABLE_NAME = 'undo_progress'"
+        )
+        if not cur.fetchone()[0]:
+            return 0
+        cur.execute("SELECT COUNT(*) FROM tiundo_meta.undo_progress WHERE job = %s", (job,))
+        return int(cur.fetchone()[0])
+
+
+def _wait_group_empty(kafka_bootstrap: str, job: str, timeout_s: float = 60) -> None:
+    from core.kafka_admin import group_members
+
+    deadline = time.monotonic() + timeout_s
+    while asyncio.run(group_members(kafka_bootstrap, f"tiundo-{job}")):
+        assert time.monotonic() < deadline, "the killed workers' group never emptied"
+        time.sleep(1)
+
+
+@pytest.mark.parametrize("phase", ["ingest", "apply"])
+def test_machine_lost_in_each_phase_then_resume_ends_at_t(
+    demo_cluster: Cluster, mysql_config: Any, kafka_bootstrap: str, job: str, tmp_path: Path,
+    phase: str,
+) -> None:  # fmt: skip
+    """kill -9 of `tiundo run` and of its workers (the machine is gone), then ``--resume``."""
+    env, expect, _db = demo_cluster
+    env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
+    job_dir = str(tmp_path / "jobdir")
+    err = (tmp_path / "run.err").open("w+b")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "run", "--job", job, "--workers", "2",
+         "--job-dir", job_dir, "--progress", "plain"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert run.poll() is None, (tmp_path / "run.err").read_text()
+            assert time.monotonic() < deadline, f"{phase} never started"
+            text = (tmp_path / "run.err").read_text(errors="replace")
+            if phase == "ingest" and "job record pinned" in text:
+                time.sleep(0.5)
+                break
+            if phase == "apply" and _counter_rows(mysql_config, job) > 0:
+                break
+            time.sleep(0.05)
+        doomed = [run.pid, *_children(run.pid)]
+        for pid in doomed:
+            os.kill(pid, signal.SIGKILL)
+        run.wait(10)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        err.close()
+    applied_before = _counter_rows(mysql_config, job)
+    _wait_group_empty(kafka_bootstrap, job)
+
+    resumed = tiundo(["run", "--resume", job, "--workers", "2", "--job-dir", job_dir], env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"job {job}: SUCCEEDED" in resumed.stdout
+    assert "attempt 1" in resumed.stderr
+    _assert_at_t(env, expect)
+    if phase == "apply":
+        assert applied_before > 0  # the first attempt had committed some transactions
+
+
+def test_resume_of_an_unknown_job_is_one_line(kafka_bootstrap: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIUNDO_")} | {
+        "TIUNDO_KAFKA": kafka_bootstrap,
+        "TIUNDO_DOWNSTREAM": "mysql://u@127.0.0.1:9/x",
+    }
+    name = f"nosuch-{uuid.uuid4().hex[:8]}"
+    r = tiundo(["run", "--resume", name], env)
+    assert_one_line_error(r, 2, f"--resume {name}", "no such job")
+    r = tiundo(["run", "--resume", name, "--replace"], env)
+    assert_one_line_error(r, 2, "choose one")

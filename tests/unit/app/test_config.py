@@ -65,3 +65,16 @@ def test_parse_tz() -> None:
     for bad in ("08:00", "+8:00", "+15:00", "+01:60", ""):
         with pytest.raises(ConfigError):
             parse_tz(bad)
+
+
+def test_job_topics_are_exact_names_that_never_reach_another_job() -> None:
+    from app.config import job_topics
+
+    mine = job_topics("a")
+    assert "a.kv" in mine and "a.job" in mine and "tiundo-a-compact-changelog" in mine
+    assert "tiundo-a-__assignor-__leader" in mine
+    # job "a-b" (a legal name) shares the prefix "tiundo-a-" but none of "a"'s topics
+    assert not set(mine) & set(job_topics("a-b"))
+    assert all(not t.startswith("tiundo-a-b-") for t in mine)
+    kept = job_topics("a", keep_record=True)
+    assert "a.job" not in kept and set(kept) < set(mine)
