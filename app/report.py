@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from proto import tiundo_pb2
 
-__all__ = ["PartitionReport", "TableReport", "job_status", "render"]
+__all__ = [
+    "PartitionReport",
+    "TableReport",
+    "job_status",
+    "render",
+    "with_foreign_writes",
+]
 
 State = tiundo_pb2.JobStatus.State
 
@@ -169,6 +175,37 @@ def job_status(
     return status
 
 
+def with_foreign_writes(
+    status: tiundo_pb2.JobStatus,
+    by_table: Mapping[int, int],
+    names: Mapping[int, tuple[str, str]] | None = None,
+) -> tiundo_pb2.JobStatus:
+    """``status`` with the writes by others after E that the feed saw, per physical table.
+
+    Those rows may differ from T whatever the undo did, so the message no longer says that
+    every table is back at T (``tiundo run`` and ``tiundo report`` exit 5). ``names`` gives
+    (db, table) of ids the undo itself never touched.
+    """
+    out = tiundo_pb2.JobStatus()
+    out.CopyFrom(status)
+    total = sum(by_table.values())
+    if not total:
+        return out
+    rows = {t.table_id: t for t in out.tables}
+    for tid in sorted(by_table):
+        if tid not in rows:
+            db, name = (names or {}).get(tid, ("", ""))
+            rows[tid] = out.tables.add(table_id=tid, db_name=db, table_name=name)
+        rows[tid].foreign_writes = by_table[tid]
+    out.foreign_writes = total
+    if out.state == State.SUCCEEDED:
+        out.message = (
+            f"the undo of (T, E] succeeded, but {total} write(s) by others after E changed "
+            "selected tables: those rows may not be at T"
+        )
+    return out
+
+
 def render(status: tiundo_pb2.JobStatus) -> str:
     """A plain-text report for a terminal or a log."""
     state = State.Name(status.state)
@@ -183,8 +220,9 @@ def render(status: tiundo_pb2.JobStatus) -> str:
     lines.append(
         f"  dead letters = {status.dead_letters}   foreign writes = {status.foreign_writes}"
     )
+    foreign = status.foreign_writes > 0
     header = f"  {'table':<40} {'id':>8} {'restored':>9} {'deleted':>9} {'skipped':>9} {'dead':>6}"
-    lines.append(header)
+    lines.append(header + (f" {'foreign':>8}" if foreign else ""))
     # one line per logical table: a partitioned table's physical ids are summed
     groups: dict[tuple[str, str, int], list[tiundo_pb2.TableCounters]] = {}
     for t in status.tables:
@@ -197,5 +235,6 @@ def render(status: tiundo_pb2.JobStatus) -> str:
             f"  {name:<40} {ident:>8} {sum(p.restored for p in parts):>9} "
             f"{sum(p.deleted for p in parts):>9} {sum(p.skipped for p in parts):>9} "
             f"{sum(p.dead_letters for p in parts):>6}"
+            + (f" {sum(p.foreign_writes for p in parts):>8}" if foreign else "")
         )
     return "\n".join(lines)

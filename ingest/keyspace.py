@@ -74,7 +74,7 @@ class RowFilter:
     Dropped changes are counted by reason, so the report can say what was skipped.
     ``foreign_after_end`` counts changes to selected tables committed after ``E`` whose
     ``txn_source`` write-source id (low 8 bits) is not ``own_source``: writers the job should
-    report (DESIGN §1).
+    report (DESIGN §1); ``foreign_by_table`` splits them by physical table id.
     """
 
     __slots__ = (
@@ -86,6 +86,7 @@ class RowFilter:
         "dropped_other_table",
         "end_ts",
         "foreign_after_end",
+        "foreign_by_table",
         "own_source",
         "start_ts",
     )
@@ -111,6 +112,7 @@ class RowFilter:
         self.dropped_before_start = 0
         self.dropped_after_end = 0
         self.foreign_after_end = 0
+        self.foreign_by_table: dict[int, int] = {}
 
     def apply(self, change: RowChange) -> RowChange | None:
         """The change with its ``table_id``, if the undo needs it; else ``None``."""
@@ -131,6 +133,7 @@ class RowFilter:
             self.dropped_after_end += 1
             if self.own_source is None or (change.txn_source & 0xFF) != self.own_source:
                 self.foreign_after_end += 1
+                self.foreign_by_table[table_id] = self.foreign_by_table.get(table_id, 0) + 1
             return None
         if change.table_id == table_id:
             return change

@@ -180,6 +180,8 @@ class RegionWorker:
         )
         #: END has gone out (every table's frontier passed E); nothing more is produced
         self.done = False
+        #: changes in (T, E] seen again after END (kept off the topic; see ``_entries``)
+        self.repeated_after_end = 0
         self._subs: dict[tuple[int, int, int], Subscription] = {}
         self._stream_request: dict[int, int] = {}
         # counters (progress and metrics)
@@ -327,6 +329,11 @@ class RegionWorker:
         if not changes:
             return
         kept = self.row_filter.select(changes)
+        if self.done and kept:
+            # After END every span's resolved ts is past E, so a change in (T, E] now is one
+            # already delivered (a re-registration's scan, a duplicate): END stays the last record.
+            self.repeated_after_end += len(kept)
+            return
         self.changes += len(kept)
         try:
             full = self.batcher.add_many(kept)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fnmatch
 import logging
 import random
@@ -112,6 +113,8 @@ class IngestResult:
     stream_reconnects: int
     duration_s: float
     recording: str | None = None
+    #: foreign writes by physical table id (see ``foreign_writes``)
+    foreign_by_table: Mapping[int, int] = dataclasses.field(default_factory=dict)
     #: seconds from the first registration to the last record delivered
     feed_duration_s: float = 0.0
 
@@ -174,6 +177,7 @@ def make_result(
         changes_per_partition=tuple(encoder.changes),
         batches_per_partition=tuple(encoder.batches),
         foreign_writes=f.foreign_after_end,
+        foreign_by_table=dict(f.foreign_by_table),
         dropped={
             "not_record": f.dropped_not_record,
             "other_table": f.dropped_other_table,
@@ -240,6 +244,9 @@ class IngestWorker:
         self.state = "starting"
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
+        #: set by the caller to hold the feed open after END (see :meth:`run`)
+        self.fence: asyncio.Event | None = None
+        self._winding_down = False
         self._failure: BaseException | None = None
         self._started = time.monotonic()
         self._rng = random.Random()
@@ -279,6 +286,7 @@ class IngestWorker:
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
+        self._winding_down = True
         self._done.set()
 
     def progress(self) -> Progress:
@@ -395,6 +403,9 @@ class IngestWorker:
             if self._failure is not None:
                 self.state = "failed"
                 raise self._failure
+            if self.fence is not None and core.done and not self._stop.is_set():
+                await self._hold_fence(gc_task)
+            self._winding_down = True
             self.state = "flushing"
             await self._close_streams()
             await self.producer.flush()
@@ -490,10 +501,42 @@ class IngestWorker:
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
 
+    async def _hold_fence(self, gc_task: asyncio.Task[None] | None) -> None:
+        """After END: deliver it, then keep every stream open until :attr:`fence` is set.
+
+        The workers apply the undo after END; a write by someone else in that time would leave
+        its rows off T without anyone noticing. Kept open, the feed shows such writes (commit_ts
+        after E, not our write source) and the row filter counts them per table. Region errors
+        are still handled, so a split during the apply does not blind the fence.
+        """
+        assert self.producer is not None and self.fence is not None
+        await self.producer.flush()
+        self.state = "fencing"
+        self._emit_progress()
+        waiters = [
+            asyncio.create_task(self.fence.wait()),
+            asyncio.create_task(self._stop.wait()),
+        ]
+        wait_on: set[asyncio.Future[object]] = set(waiters)  # type: ignore[arg-type]
+        if gc_task is not None:
+            wait_on.add(gc_task)  # type: ignore[arg-type]
+        try:
+            await asyncio.wait(wait_on, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        if gc_task is not None and gc_task.done() and not gc_task.cancelled():
+            exc = gc_task.exception()
+            if exc is not None:
+                self._fail(exc)
+        if self._failure is not None:
+            self.state = "failed"
+            raise self._failure
+
     async def _scheduler(self) -> None:
         while True:
             task = await self._queue.get()
-            if self._done.is_set() or self._stop.is_set():
+            if self._winding_down or self._stop.is_set():
                 return
             try:
                 if isinstance(task, _Resplit):
@@ -691,7 +734,7 @@ class IngestWorker:
         closing = asyncio.get_running_loop().create_task(stream.close())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
-        if self._done.is_set() or self._stop.is_set():
+        if self._winding_down or self._stop.is_set():
             return
         if self.recorder is not None:
             self.recorder.broken(stream.stream_id)

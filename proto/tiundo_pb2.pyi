@@ -108,7 +108,7 @@ class Envelope(_message.Message):
     def __init__(self, change_batch: _Optional[_Union[ChangeBatch, _Mapping]] = ..., watermark: _Optional[_Union[Watermark, _Mapping]] = ..., end: _Optional[_Union[End, _Mapping]] = ..., dead_letter: _Optional[_Union[DeadLetter, _Mapping]] = ...) -> None: ...
 
 class TableCounters(_message.Message):
-    __slots__ = ("table_id", "db_name", "table_name", "restored", "deleted", "skipped", "dead_letters")
+    __slots__ = ("table_id", "db_name", "table_name", "restored", "deleted", "skipped", "dead_letters", "foreign_writes")
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     DB_NAME_FIELD_NUMBER: _ClassVar[int]
     TABLE_NAME_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class TableCounters(_message.Message):
     DELETED_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTERS_FIELD_NUMBER: _ClassVar[int]
+    FOREIGN_WRITES_FIELD_NUMBER: _ClassVar[int]
     table_id: int
     db_name: str
     table_name: str
@@ -123,7 +124,8 @@ class TableCounters(_message.Message):
     deleted: int
     skipped: int
     dead_letters: int
-    def __init__(self, table_id: _Optional[int] = ..., db_name: _Optional[str] = ..., table_name: _Optional[str] = ..., restored: _Optional[int] = ..., deleted: _Optional[int] = ..., skipped: _Optional[int] = ..., dead_letters: _Optional[int] = ...) -> None: ...
+    foreign_writes: int
+    def __init__(self, table_id: _Optional[int] = ..., db_name: _Optional[str] = ..., table_name: _Optional[str] = ..., restored: _Optional[int] = ..., deleted: _Optional[int] = ..., skipped: _Optional[int] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
     __slots__ = ("job_id", "state", "target_ts", "end_ts", "primary_ts", "tables", "dead_letters", "foreign_writes", "started_unix_ms", "finished_unix_ms", "message")

@@ -124,9 +124,16 @@ async def host_cluster(args: argparse.Namespace) -> None:
             "DEMO_TXNS_TOTAL": str(len(w.history)),
             "DEMO_TABLES_CHANGED": ",".join(changed),
             "DEMO_WORKLOAD_S": f"{time.monotonic() - t0:.1f}",
+            "DEMO_PID": str(os.getpid()),
         }
         _write(Path(args.env_file), "".join(f"{k}={v}\n" for k, v in env.items()))
+        # SIGUSR1: another writer commits one more transaction (tests of the fence)
+        writes: list[asyncio.Future[Any]] = []
+        loop.add_signal_handler(
+            signal.SIGUSR1, lambda: writes.append(asyncio.ensure_future(w.run(1)))
+        )
         await stop.wait()
+        await asyncio.gather(*writes)
     finally:
         conn.close()
         await cluster.stop()

@@ -7,6 +7,8 @@ piece through the one console script.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
@@ -18,6 +20,7 @@ import click
 from app.cli.common import (
     CLI_ENV,
     EXIT_FAILED,
+    EXIT_FOREIGN_WRITES,
     Settings,
     cluster_options,
     kafka_options,
@@ -25,7 +28,7 @@ from app.cli.common import (
     undo_options,
     window_options,
 )
-from app.cli.jobstate import JobSnapshot, JobWatcher
+from app.cli.jobstate import JobSnapshot, JobWatcher, set_when_final, store_foreign_writes
 from app.cli.pin import claim_job_name, pin_job, wait_for_record
 from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
@@ -83,7 +86,7 @@ def status(**params: Any) -> None:
 @kafka_options()
 @click.option("--json", "as_json", is_flag=True, help="print the JobStatus as JSON")
 def report(**params: Any) -> None:
-    """A job's final report; exit 0 only if it SUCCEEDED."""
+    """A job's final report; exit 0 only if it SUCCEEDED (5: and others wrote after E)."""
     s = Settings.from_params(params)
     snap = run_command(read_job(s))
     if snap.status is None:
@@ -97,6 +100,8 @@ def report(**params: Any) -> None:
         click.echo(render(snap.status))
     if snap.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
         raise SystemExit(EXIT_FAILED)
+    if snap.status.foreign_writes:
+        raise SystemExit(EXIT_FOREIGN_WRITES)
 
 
 def print_progress(p: Progress) -> None:
@@ -124,6 +129,13 @@ def _echo_result(result: IngestResult) -> None:
     help="the job name is taken: delete that job's topics and counters first (a flag only)",
 )
 @click.option(
+    "--fence/--no-fence",
+    default=True,
+    show_default=True,
+    help="after END keep the feed open until the job's status is final, counting writes by "
+    "others (--no-fence: stop at END, e.g. when only recording)",
+)
+@click.option(
     "--record",
     type=click.Path(path_type=Path),
     envvar=CLI_ENV["record"],
@@ -149,6 +161,7 @@ def ingest(**params: Any) -> None:  # fmt: skip
             force=params["force"],
             replace=params["replace"],
             writer_check_s=params["writer_check_s"],
+            fence=params["fence"],
         )
     )
     _echo_result(result)
@@ -157,7 +170,13 @@ def ingest(**params: Any) -> None:  # fmt: skip
 
 
 async def _pin_and_ingest(
-    s: Settings, *, record: Path | None, force: bool, replace: bool, writer_check_s: float
+    s: Settings,
+    *,
+    record: Path | None,
+    force: bool,
+    replace: bool,
+    writer_check_s: float,
+    fence: bool,
 ) -> IngestResult:
     if not replace:  # a taken name is refused before anything is asked of the cluster
         await claim_job_name(
@@ -167,7 +186,25 @@ async def _pin_and_ingest(
     job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
     click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)
     cfg = prep.pinned().replace(record=record)
-    return await IngestWorker(cfg, print_progress).run_until_signalled()
+    worker = IngestWorker(cfg, print_progress)
+    if not fence:
+        return await worker.run_until_signalled()
+    worker.fence = asyncio.Event()
+    watch = asyncio.create_task(
+        set_when_final(cfg.kafka_bootstrap, s.job, cfg.partitions, worker.fence)
+    )
+    try:
+        result = await worker.run_until_signalled()
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+    if result.foreign_by_table and worker.fence.is_set():
+        names = {pid: (t.db, t.name) for t in prep.tables for pid in t.physical_ids}
+        await store_foreign_writes(
+            cfg.kafka_bootstrap, s.job, cfg.partitions, result.foreign_by_table, names
+        )
+    return result
 
 
 @click.command()

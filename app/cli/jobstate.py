@@ -13,19 +13,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from app.cli.common import UnreachableError
 from app.config import job_topics
-from app.report import PartitionReport, job_status
+from app.report import PartitionReport, job_status, with_foreign_writes
 from core.kafka_admin import delete_topics, list_topics
 from proto import tiundo_pb2
 
-__all__ = ["JobSnapshot", "JobWatcher", "delete_job_topics", "read_compacted"]
+__all__ = [
+    "JobSnapshot",
+    "JobWatcher",
+    "delete_job_topics",
+    "publish_status",
+    "read_compacted",
+    "set_when_final",
+    "store_foreign_writes",
+]
 
 #: how long a deletion may take before Kafka stops listing the topics
 GONE_TIMEOUT_S = 60.0
@@ -65,6 +74,20 @@ async def delete_job_topics(bootstrap: str, job: str, *, keep_record: bool = Fal
             )
         await asyncio.sleep(0.5)
     return deleted
+
+
+async def publish_status(bootstrap: str, status: tiundo_pb2.JobStatus) -> None:
+    """Write ``status`` as the job's latest record on ``<job>.status`` (acknowledged)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    try:
+        await producer.start()
+        await producer.send_and_wait(
+            f"{status.job_id}.status", status.SerializeToString(), key=status.job_id.encode()
+        )
+    except KafkaError as exc:
+        raise UnreachableError(f"Kafka at {bootstrap}: status of {status.job_id}: {exc!r}") from exc
+    finally:
+        await producer.stop()
 
 
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
@@ -211,3 +234,32 @@ class JobWatcher:
         if status is None and reports:
             status = job_status(self.job, self.partitions, reports)
         return JobSnapshot(status, reports, applied, end, consumed, exists)
+
+
+async def set_when_final(
+    bootstrap: str, job: str, partitions: int, fence: asyncio.Event, poll_s: float = 1.0
+) -> None:
+    """Set ``fence`` once the job's status is final (every partition reported)."""
+    async with JobWatcher(bootstrap, job, partitions) as watcher:
+        while not fence.is_set():
+            if (await watcher.snapshot()).final:
+                fence.set()
+                return
+            await asyncio.sleep(poll_s)
+
+
+async def store_foreign_writes(
+    bootstrap: str,
+    job: str,
+    partitions: int,
+    by_table: Mapping[int, int],
+    names: Mapping[int, tuple[str, str]],
+) -> tiundo_pb2.JobStatus | None:
+    """Add the writes by others the fence saw to the job's final status, and store it."""
+    async with JobWatcher(bootstrap, job, partitions) as watcher:
+        snap = await watcher.snapshot()
+    if snap.status is None:
+        return None
+    status = with_foreign_writes(snap.status, by_table, names)
+    await publish_status(bootstrap, status)
+    return status

@@ -55,7 +55,7 @@ class PhaseModel:
         else:
             span = max(1, (p.end_ts >> 18) - (p.target_ts >> 18))
             done = span - min(span, p.lag_ms) if p.frontier_ts else 0
-            out.append((done, span, "END sent" if self.ingest_state == "done" else ""))
+            out.append((done, span, "END sent" if self.ingest_state in ("fencing", "done") else ""))
         if j is None or not j.kv_end:
             out.append((0, 0, ""))
         else:

@@ -44,7 +44,7 @@ from app.cli.common import (
     undo_options,
     window_options,
 )
-from app.cli.jobstate import JobSnapshot, JobWatcher
+from app.cli.jobstate import JobSnapshot, JobWatcher, store_foreign_writes
 from app.cli.pin import (
     claim_job_name,
     pin_job,
@@ -54,11 +54,11 @@ from app.cli.pin import (
     resume_settings,
     same_tables,
 )
-from app.cli.plan import preflight_options, prepare
+from app.cli.plan import Prepared, preflight_options, prepare
 from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
-from app.report import render
+from app.report import render, with_foreign_writes
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic
 from ingest.worker import IngestResult, IngestWorker
@@ -126,6 +126,7 @@ async def _follow(
     display: Display,
     workers: list[WorkerProcess],
     ingest_task: asyncio.Task[IngestResult],
+    fence: asyncio.Event,
     deadline: float,
 ) -> JobSnapshot:
     """Poll the job until its status is final (raise if every worker died or time ran out)."""
@@ -136,8 +137,10 @@ async def _follow(
         snap = await watcher.snapshot()
         model.job = snap
         display.update(model)
-        if snap.final and ingest_task.done():
-            return snap
+        if snap.final:
+            fence.set()  # the last partition reported: the feed may close now
+            if ingest_task.done():
+                return snap
         if workers and not any(w.alive() for w in workers):
             raise JobFailedError(f"every worker exited (log {workers[0].log}: {workers[0].tail()})")
         if loop.time() > deadline:
@@ -202,6 +205,7 @@ async def run_job(
     await ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
     procs: list[WorkerProcess] = []
     ingest_worker = IngestWorker(cfg)
+    fence = ingest_worker.fence = asyncio.Event()  # the feed stays open until the last report
     model = PhaseModel(cfg.partitions)
 
     def on_ingest(p: Any) -> None:
@@ -221,7 +225,7 @@ async def run_job(
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
             async with JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions) as watcher:
-                snap = await _follow(watcher, model, display, procs, ingest_task, deadline)
+                snap = await _follow(watcher, model, display, procs, ingest_task, fence, deadline)
         result = ingest_task.result()
     finally:
         if ingest_task is not None and not ingest_task.done():
@@ -232,8 +236,11 @@ async def run_job(
             await asyncio.to_thread(proc.stop)
     assert snap.status is not None
     status = snap.status
-    if result.foreign_writes and not status.foreign_writes:
-        status.foreign_writes = result.foreign_writes
+    if result.foreign_by_table:  # stored, so `tiundo report` says it too
+        stored = await store_foreign_writes(
+            cfg.kafka_bootstrap, s.job, cfg.partitions, result.foreign_by_table, _names(prep)
+        )
+        status = stored or with_foreign_writes(status, result.foreign_by_table, _names(prep))
     sql_file = None
     if sql_dir is not None:  # a dry run (a resumed one too, with or without --dry-run FILE)
         built = sql_dir / f"{s.job}.sql"
@@ -245,11 +252,15 @@ async def run_job(
     return RunOutcome(status, result, time.monotonic() - started, sql_file)
 
 
+def _names(prep: Prepared) -> dict[int, tuple[str, str]]:
+    return {pid: (t.db, t.name) for t in prep.tables for pid in t.physical_ids}
+
+
 def exit_status(out: RunOutcome) -> int:
     """0 only when every table is back at T and nobody else wrote after E."""
     if out.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
         return EXIT_FAILED
-    if out.ingest.foreign_writes:
+    if out.status.foreign_writes:
         # the rows those writers touched are not at T: not a plain success
         return EXIT_FOREIGN_WRITES
     return 0
@@ -269,10 +280,10 @@ def render_outcome(out: RunOutcome) -> str:
             f"  recovered upstream point: primary_ts {st.primary_ts} "
             f"({tso_time(st.primary_ts)} UTC)"
         )
-    if ing.foreign_writes:
+    if st.foreign_writes:
         lines.append(
-            f"  WARNING: {ing.foreign_writes} write(s) after E by another writer: a changefeed "
-            "or client is still writing; those rows may differ from T"
+            f"  WARNING: {st.foreign_writes} write(s) after E by another writer while the job "
+            "ran: a changefeed or client is still writing; those rows may differ from T"
         )
     if out.sql_file is not None:
         lines.append(f"  dry run: undo SQL in {out.sql_file} (nothing applied)")

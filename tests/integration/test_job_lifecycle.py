@@ -31,7 +31,14 @@ import pytest
 from app.cli.jobstate import delete_job_topics
 from core.kafka_admin import list_topics
 
-from .cli_harness import ROOT, assert_one_line_error, demo_cluster, running_demo_cluster, tiundo
+from .cli_harness import (
+    ROOT,
+    assert_one_line_error,
+    demo_cluster,
+    read_env,
+    running_demo_cluster,
+    tiundo,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -299,3 +306,39 @@ def test_resume_of_an_unknown_job_is_one_line(kafka_bootstrap: str) -> None:
     assert_one_line_error(r, 2, f"--resume {name}", "no such job")
     r = tiundo(["run", "--resume", name, "--replace"], env)
     assert_one_line_error(r, 2, "choose one")
+
+
+def test_a_foreign_write_during_the_apply_gives_exit_5_from_run_and_report(
+    demo_cluster: Cluster, mysql_config: Any, job: str, tmp_path: Path
+) -> None:
+    """The feed stays open until the last partition reports: a write by another client while
+    the undo is applied is counted per table, stored in the status, and is never a success."""
+    env, _expect, _db = demo_cluster
+    env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
+    cluster_pid = int(read_env(tmp_path / "cluster.env")["DEMO_PID"])
+    with (tmp_path / "run.err").open("wb") as err:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "run", "--job", job, "--workers", "1",
+             "--job-dir", str(tmp_path / "jobdir"), "--progress", "plain"],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while _counter_rows(mysql_config, job) == 0:
+                assert run.poll() is None, (tmp_path / "run.err").read_text()
+                assert time.monotonic() < deadline, "the apply never started"
+                time.sleep(0.05)
+            for _ in range(3):  # another writer, while the undo is being applied
+                os.kill(cluster_pid, signal.SIGUSR1)
+                time.sleep(0.2)
+            out, _ = run.communicate(timeout=180)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    stderr = (tmp_path / "run.err").read_text(errors="replace")
+    assert run.returncode == 5, out + stderr
+    assert "write(s) by others after E" in out and "foreign" in out, out
+    rep = tiundo(["report", "--job", job], env)
+    assert rep.returncode == 5, rep.stdout + rep.stderr
+    assert "may not be at T" in rep.stdout and "every table is back at T" not in rep.stdout
+    assert "foreign" in rep.stdout
