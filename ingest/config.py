@@ -101,6 +101,9 @@ class IngestConfig:
     batch_max_bytes: int = 512 * 1024
     #: outputs queued for the producer before the streams stop reading (backpressure)
     max_pending_outputs: int = 2048
+    #: how long Kafka may be unreachable (a broker restart) before producing fails: records
+    #: wait in the idempotent producer meanwhile, so none is lost or duplicated, END included
+    kafka_outage_s: float = setting("TIUNDO_KAFKA_OUTAGE_S", 120.0)
 
     # -- operability ----------------------------------------------------------------------------
     #: write the raw ChangeDataEvent stream to this file while ingesting
@@ -178,7 +181,12 @@ class IngestConfig:
             raise ConfigError(
                 f"ticdc_version {self.ticdc_version!r}: plain semver without 'v' (TiKV gates on it)"
             )
-        for name in ("reconnect_base_s", "region_retry_base_s", "request_timeout_s"):
+        for name in (
+            "reconnect_base_s",
+            "region_retry_base_s",
+            "request_timeout_s",
+            "kafka_outage_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0")
         if self.reconnect_cap_s < self.reconnect_base_s:

@@ -171,6 +171,7 @@ class KvProducer:
         batch_bytes: int = 256 * 1024,
         max_request_bytes: int = 4 * 1024 * 1024,
         max_pending: int = 2048,
+        outage_s: float = 120.0,
     ) -> None:
         self.bootstrap = bootstrap
         self.topic = topic
@@ -184,7 +185,9 @@ class KvProducer:
             "linger_ms": linger_ms,
             "max_batch_size": batch_bytes,
             "max_request_size": max_request_bytes,
-            "request_timeout_ms": 30_000,
+            # a batch that cannot be delivered expires after this (aiokafka's batch TTL): a
+            # broker restart shorter than it is ridden out by the producer's own retries
+            "request_timeout_ms": int(outage_s * 1000),
         }
         self._queue: deque[Output] = deque()
         self._full = False  # the queue reached max_pending: wait_capacity waits for half
@@ -382,4 +385,5 @@ async def kafka_sink(config: IngestConfig, encoder: RecordEncoder) -> OutputSink
         batch_bytes=config.producer_batch_bytes,
         max_request_bytes=config.max_request_bytes,
         max_pending=config.max_pending_outputs,
+        outage_s=config.kafka_outage_s,
     )

@@ -19,8 +19,10 @@ import asyncio
 import dataclasses
 import os
 import re
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import unquote, urlsplit
 
@@ -281,3 +283,41 @@ async def mysql_db(
                 await cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         finally:
             await conn.ensure_closed()
+
+
+# ---------------------------------------------------------------- a broker the test may restart
+
+
+@dataclasses.dataclass(frozen=True)
+class ManagedKafka:
+    """The suite's broker as ``scripts/kafka.sh`` runs it: a test may stop and start it."""
+
+    bootstrap: str
+    script: Path
+
+    def _do(self, action: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.script), action],
+            cwd=self.script.parents[1], capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+
+    def stop(self) -> subprocess.CompletedProcess[str]:
+        return self._do("stop")
+
+    def start(self) -> subprocess.CompletedProcess[str]:
+        return self._do("start")
+
+
+@pytest.fixture
+def managed_kafka(kafka_bootstrap: str) -> Iterator[ManagedKafka]:
+    """The broker, when scripts/kafka.sh manages it; running again after the test, whatever."""
+    script = Path(__file__).resolve().parents[1] / "scripts" / "kafka.sh"
+    kafka = ManagedKafka(kafka_bootstrap, script)
+    status = kafka._do("status")
+    if status.returncode != 0:
+        service_unavailable(
+            "a broker managed by scripts/kafka.sh", "TIUNDO_KAFKA", kafka_bootstrap, status.stdout
+        )
+    yield kafka
+    started = kafka.start()
+    assert started.returncode == 0, started.stdout + started.stderr
