@@ -51,8 +51,8 @@ async def delete_job_topics(bootstrap: str, job: str) -> list[str]:
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
     """Every key's latest value of a one-partition topic (empty if the topic is missing)."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await reader.start()
     try:
+        await reader.start()  # inside: a stop signal may cancel the start, stop() still closes
         if topic not in await reader.topics():
             return {}
         tp = TopicPartition(topic, 0)

@@ -6,8 +6,10 @@ starts ``--workers N`` subprocesses (``tiundo worker``, each with its own RocksD
 the job folder and no web server; logs beside them), runs the ingest in this process, and
 follows the job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. With
 ``--attach`` it starts no worker and relies on workers already running for this job (other
-machines, ``docker compose``). Ctrl-C stops the ingest cleanly (GC safepoint released) and
-sends SIGTERM to the workers it started. Retry with a new job name (the undo statements are
+machines, ``docker compose``). Ctrl-C, SIGTERM and SIGHUP stop the ingest cleanly (GC
+safepoint released) and send SIGTERM to the workers it started (:func:`app.cli.common.run_command`);
+should run die without that (``kill -9``), its workers see their stdin pipe close and stop
+(:mod:`app.cli.lifeline`). Retry with a new job name (the undo statements are
 idempotent); workers of a job whose ingest finished resume from their progress records.
 
 Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli.common`.
@@ -73,11 +75,12 @@ class WorkerProcess:
         datadir.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            # the lifeline (app.cli.lifeline): EOF when this process dies, kill -9 included
+            stdin=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the workers cleanly
         )
 
@@ -91,7 +94,7 @@ class WorkerProcess:
         return " | ".join(t.strip() for t in text[-lines:] if t.strip())
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout_s``."""
+        """SIGTERM, then SIGKILL after ``timeout_s``; then cut the lifeline."""
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -99,6 +102,8 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         self._log.close()
 
 
