@@ -45,7 +45,9 @@ def _until_eof(fd: int) -> None:
 
 def _watch(fd: int, grace_s: float, exit_code: int) -> None:
     _until_eof(fd)
-    print("tiundo worker: parent process gone (stdin closed); stopping", file=sys.stderr, flush=True)
+    print(
+        "tiundo worker: parent process gone (stdin closed); stopping", file=sys.stderr, flush=True
+    )
     os.kill(os.getpid(), signal.SIGTERM)  # the worker's own clean stop (faust, or run_command)
     time.sleep(grace_s)
     os._exit(exit_code)  # the clean stop hung: end hard rather than linger as an orphan
@@ -54,7 +56,7 @@ def _watch(fd: int, grace_s: float, exit_code: int) -> None:
 def watch_stdin(
     grace_s: float = GRACE_S, *, fd: int = 0, exit_code: int = EXIT_INTERRUPTED
 ) -> threading.Thread:
-    """Start a daemon thread: on EOF of ``fd``, SIGTERM this process, then exit after ``grace_s``."""
+    """A daemon thread: on EOF of ``fd``, SIGTERM this process, then exit after ``grace_s``."""
     thread = threading.Thread(
         target=_watch, args=(fd, grace_s, exit_code), name="tiundo-lifeline", daemon=True
     )

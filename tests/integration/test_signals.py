@@ -160,7 +160,9 @@ class _Run:
         _wait("the workers", workers_in_faust, 90, self.proc)
         _wait("the T line", lambda: f"job {self.job}: T=" in self.stderr(), 30, self.proc)
         target = self.target_ts()
-        _wait("the GC safe point at T", lambda: _holds(self.env["TIUNDO_PD"], target), 30, self.proc)
+        _wait(
+            "the GC safe point at T", lambda: _holds(self.env["TIUNDO_PD"], target), 30, self.proc
+        )
         return target
 
     def close(self) -> None:
@@ -192,7 +194,9 @@ def _wait_gone(workers: dict[int, str], timeout_s: float) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name
+)
 def test_a_stop_signal_stops_everything_run_started_and_releases_the_gc_safe_point(
     started: _Run, sig: signal.Signals
 ) -> None:
@@ -244,7 +248,7 @@ def test_only_a_worker_asked_to_watches_its_stdin(
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        out, err = proc.communicate(timeout=10)
+        _out, err = proc.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         assert not lifeline, "a worker with --exit-on-stdin-eof ran on with stdin at EOF"
         return  # by hand: still waiting for its job's record, as it should
