@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import faust
 
 from app.config import UndoConfig
+from core.private import private_folder
 
 __all__ = ["create_app", "get_app", "get_config", "run_worker"]
 
@@ -41,6 +42,8 @@ def create_app(config: UndoConfig) -> faust.App:
     new owner resumes from the progress records).
     """
     config.validate()
+    # the attempt's own folder (Faust creates only the last level); RocksDB holds row images
+    private_folder(config.state_dir)
     return _App(
         config.app_id,
         broker=config.kafka,

@@ -16,7 +16,8 @@
    ones fail the job with the region/store/table named. A broken stream drops its regions,
    which are re-resolved via PD after the store's reconnect backoff.
 5. When every table's frontier passes ``E``: END records, flush, close the streams, release
-   the GC safepoint. SIGTERM (:meth:`IngestWorker.stop`) flushes and releases the same way.
+   the GC safepoint. SIGTERM, SIGINT or SIGHUP (:meth:`IngestWorker.stop`) flushes and
+   releases the same way.
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: what stops :meth:`IngestWorker.run_until_signalled` cleanly: Ctrl-C, systemd/``docker stop``,
+#: a closed terminal
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,14 +331,18 @@ class IngestWorker:
     # -- the job ----------------------------------------------------------------------------
 
     async def run_until_signalled(self) -> IngestResult:
-        """:meth:`run`, with SIGTERM/SIGINT asking for a clean stop (flush, GC safepoint gone)."""
+        """:meth:`run`, with SIGTERM/SIGINT/SIGHUP asking for a clean stop (flush, GC released).
+
+        SIGHUP is a closed SSH session; an ignored signal (``nohup``) stays ignored.
+        """
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        stops = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
+        for sig in stops:
             loop.add_signal_handler(sig, self.stop)
         try:
             return await self.run()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in stops:
                 loop.remove_signal_handler(sig)
 
     async def run(self) -> IngestResult:

@@ -18,8 +18,12 @@ traceback (:func:`run_command`):
  2    bad flags or settings (:class:`~core.errors.ConfigError`, click usage errors)
  3    unsafe to undo: no syncpoint, T below the GC safepoint, DDL after T, live changefeed
  4    a service did not answer (PD, Kafka, downstream, status API)
- 130  interrupted (Ctrl-C); what was started is stopped
+ 130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what was started is stopped
 ====  ==========================================================================
+
+SIGTERM (systemd, ``docker stop``) and SIGHUP (a closed SSH session) take the Ctrl-C path
+(:func:`run_command`): the command's task is cancelled, so its ``finally`` blocks stop what it
+started (the ingest, its GC safepoint, the workers), then ``interrupted`` and 130.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import asyncio
 import datetime as dt
 import os
 import re
+import signal
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -49,6 +54,7 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "EXIT_UNSAFE",
     "EXIT_USAGE",
+    "STOP_SIGNALS",
     "JobFailedError",
     "Settings",
     "UnreachableError",
@@ -56,6 +62,7 @@ __all__ = [
     "exit_code_for",
     "fail",
     "fail_for",
+    "interruptible",
     "kafka_url",
     "one_line",
     "run_command",
@@ -133,15 +140,54 @@ def exit_code_for(exc: TiundoError) -> int:
     return EXIT_FAILED
 
 
+#: signals that stop a command as Ctrl-C (SIGINT) does
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
+
+
 def run_command(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; every failure ends in one line and an exit code.
 
     ``SystemExit`` from inside passes through; the rest goes through :func:`fail_for`.
+    :data:`STOP_SIGNALS` interrupt it as Ctrl-C does (:func:`interruptible`).
     """
     try:
-        return asyncio.run(coro)
+        return asyncio.run(interruptible(coro))
     except (KeyboardInterrupt, Exception) as exc:
         fail_for(exc)
+
+
+async def interruptible(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` with :data:`STOP_SIGNALS` treated as Ctrl-C.
+
+    What ``asyncio.run`` does for SIGINT (``asyncio.Runner._on_sigint``): the first signal
+    cancels the command's task, so its ``finally`` blocks run and it ends in
+    ``KeyboardInterrupt``; a second one raises ``KeyboardInterrupt`` at once. SIGINT is left to
+    ``asyncio.run``. A signal whose handler is not the default is left alone: an ignored SIGHUP
+    (``nohup``) stays ignored, and an inner handler (the ingest's clean stop, added with
+    ``loop.add_signal_handler``) replaces this one while it runs.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    received: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        received.append(sig)
+        if len(received) > 1 or task is None:
+            raise KeyboardInterrupt
+        task.cancel()
+
+    installed = [s for s in STOP_SIGNALS if signal.getsignal(s) is signal.SIG_DFL]
+    for sig in installed:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        if received:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)  # back to SIG_DFL, as found
 
 
 def fail_for(exc: BaseException) -> NoReturn:

@@ -29,6 +29,7 @@ from app.cli.common import (
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, set_when_final, store_foreign_writes
+from app.cli.lifeline import watch_stdin
 from app.cli.pin import claim_job_name, pin_job, wait_for_record
 from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
@@ -250,6 +251,13 @@ def replay(file: Path, **params: Any) -> None:
     show_default=True,
     help="seconds to wait for the job record that `tiundo run` publishes",
 )
+@click.option(
+    "--exit-on-stdin-eof",
+    "exit_on_eof",
+    is_flag=True,
+    help="stop when stdin reaches EOF: set by `tiundo run`, whose pipe closes when it dies "
+    "(a flag only, never from the environment)",
+)
 @click.option("--loglevel", default="info", show_default=True)
 def worker(**params: Any) -> None:  # fmt: skip
     """Run one Faust undo worker of a job until stopped (joins the others).
@@ -258,7 +266,11 @@ def worker(**params: Any) -> None:  # fmt: skip
     ``tiundo ingest`` after their checks) and takes from it the window and every setting that
     changes what is written: dry run, dialect, write source, batch and transaction sizes, time
     zone, counter database. Its own flags and environment set only where it runs.
+    ``--exit-on-stdin-eof`` (:mod:`app.cli.lifeline`) ties it to the ``tiundo run`` that
+    started it, ``kill -9`` included.
     """
+    if params["exit_on_eof"]:
+        watch_stdin()
     s = Settings.from_params(params)
     job = _need_job(s)
     extra = {k: params[k] for k in ("datadir", "web_port") if params.get(k) is not None}

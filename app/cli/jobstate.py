@@ -93,8 +93,8 @@ async def publish_status(bootstrap: str, status: tiundo_pb2.JobStatus) -> None:
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
     """Every key's latest value of a one-partition topic (empty if the topic is missing)."""
     reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await reader.start()
     try:
+        await reader.start()  # inside: a stop signal may cancel the start, stop() still closes
         if topic not in await reader.topics():
             return {}
         tp = TopicPartition(topic, 0)

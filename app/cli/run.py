@@ -6,8 +6,10 @@ starts ``--workers N`` subprocesses (``tiundo worker``, each with its own RocksD
 the job folder and no web server; logs beside them), runs the ingest in this process, and
 follows the job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. With
 ``--attach`` it starts no worker and relies on workers already running for this job (other
-machines, ``docker compose``). Ctrl-C stops the ingest cleanly (GC safepoint released) and
-sends SIGTERM to the workers it started. Retry with a new job name (the undo statements are
+machines, ``docker compose``). Ctrl-C, SIGTERM and SIGHUP stop the ingest cleanly (GC
+safepoint released) and send SIGTERM to the workers it started (:func:`app.cli.common.run_command`);
+should run die without that (``kill -9``), its workers see their stdin pipe close and stop
+(:mod:`app.cli.lifeline`). Retry with a new job name (the undo statements are
 idempotent); workers of a job whose ingest finished resume from their progress records.
 
 Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli.common`.
@@ -60,13 +62,16 @@ from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from core.errors import ConfigError
-from core.kafka_admin import ensure_topic
+from core.kafka_admin import ensure_topic, group_members
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 
 __all__ = ["RunOutcome", "WorkerProcess", "run", "run_job"]
 
-ROOT = Path(__file__).resolve().parents[1]
+#: the folder holding the `app` package (workers import it from there, installed or not)
+ROOT = Path(__file__).resolve().parents[2]
+#: how often ``--attach`` checks that some worker of the job is running
+ATTACH_CHECK_S = 15.0
 
 
 class WorkerProcess:
@@ -81,11 +86,12 @@ class WorkerProcess:
         datadir.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof"],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            # the lifeline (app.cli.lifeline): EOF when this process dies, kill -9 included
+            stdin=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches us only; we stop the workers cleanly
         )
 
@@ -99,7 +105,7 @@ class WorkerProcess:
         return " | ".join(t.strip() for t in text[-lines:] if t.strip())
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout_s``."""
+        """SIGTERM, then SIGKILL after ``timeout_s``; then cut the lifeline."""
         if self.alive():
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -107,6 +113,8 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         self._log.close()
 
 
@@ -131,6 +139,7 @@ async def _follow(
 ) -> JobSnapshot:
     """Poll the job until its status is final (raise if every worker died or time ran out)."""
     loop = asyncio.get_running_loop()
+    next_check = loop.time() + ATTACH_CHECK_S
     while True:
         if ingest_task.done():
             ingest_task.result()  # an ingest failure ends the run with its own message
@@ -143,6 +152,16 @@ async def _follow(
                 return snap
         if workers and not any(w.alive() for w in workers):
             raise JobFailedError(f"every worker exited (log {workers[0].log}: {workers[0].tail()})")
+        if not workers and not snap.final and loop.time() >= next_check:
+            # --attach: say so when nobody works on the job, instead of waiting in silence
+            next_check = loop.time() + ATTACH_CHECK_S
+            if not await group_members(watcher.bootstrap, f"tiundo-{watcher.job}"):
+                click.echo(
+                    f"tiundo run: waiting: no worker of job {watcher.job} is running (Kafka "
+                    f"group tiundo-{watcher.job} is empty); start `tiundo worker --job "
+                    f"{watcher.job}` where the workers run, or run without --attach",
+                    err=True,
+                )
         if loop.time() > deadline:
             raise JobFailedError(
                 "the job did not finish in time (--job-timeout); workers keep their progress: "
@@ -260,7 +279,7 @@ def exit_status(out: RunOutcome) -> int:
     """0 only when every table is back at T and nobody else wrote after E."""
     if out.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
         return EXIT_FAILED
-    if out.status.foreign_writes:
+    if out.status.foreign_writes or out.ingest.foreign_writes:
         # the rows those writers touched are not at T: not a plain success
         return EXIT_FOREIGN_WRITES
     return 0
@@ -280,9 +299,10 @@ def render_outcome(out: RunOutcome) -> str:
             f"  recovered upstream point: primary_ts {st.primary_ts} "
             f"({tso_time(st.primary_ts)} UTC)"
         )
-    if st.foreign_writes:
+    foreign = max(st.foreign_writes, ing.foreign_writes)
+    if foreign:
         lines.append(
-            f"  WARNING: {st.foreign_writes} write(s) after E by another writer while the job "
+            f"  WARNING: {foreign} write(s) after E by another writer while the job "
             "ran: a changefeed or client is still writing; those rows may differ from T"
         )
     if out.sql_file is not None:

@@ -45,5 +45,5 @@ async def test_ensure_delete_round(kafka_bootstrap: str) -> None:
         with pytest.raises(ConfigError, match=rf"^topic {job}\.progress has 1 partitions"):
             await ensure_topic(kafka_bootstrap, f"{job}.progress", 2, create=False)
     finally:
-        deleted = await delete_topics(kafka_bootstrap, [f"{job}."])
+        deleted = await delete_topics(kafka_bootstrap, [f"{job}.kv", f"{job}.progress"])
     assert deleted == [f"{job}.kv", f"{job}.progress"]

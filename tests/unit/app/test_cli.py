@@ -437,3 +437,9 @@ def test_tiundo_debug_shows_the_unexpected_error(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TIUNDO_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         fail_for(RuntimeError("boom"))
+
+
+def test_spawned_workers_find_the_app_package() -> None:
+    from app.cli import run
+
+    assert (run.ROOT / "app" / "cli" / "run.py").is_file()

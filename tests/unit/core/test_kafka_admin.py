@@ -159,11 +159,18 @@ async def test_kafka_errors_become_transient(broker: Any) -> None:
     assert admin.closed
 
 
-async def test_delete_topics_by_prefix(broker: Any) -> None:
-    admin = broker(FakeAdmin({"j.kv": 1, "j.dead": 1, "tiundo-j-x": 1, "jj.kv": 1, "k.kv": 1}))
-    assert await ka.delete_topics("b", ["j.", "tiundo-j-"]) == ["j.dead", "j.kv", "tiundo-j-x"]
-    assert sorted(admin.topics) == ["jj.kv", "k.kv"]
-    assert await ka.delete_topics("b", ["none."]) == []
+async def test_delete_topics_by_exact_name(broker: Any) -> None:
+    # exact names only: a prefix "tiundo-j-" would also reach job "j-x"'s topics
+    admin = broker(
+        FakeAdmin({"j.kv": 1, "j.dead": 1, "tiundo-j-x": 1, "tiundo-j-x-compact": 1, "jj.kv": 1})
+    )
+    assert await ka.delete_topics("b", ["j.kv", "j.dead", "tiundo-j-x", "j.status"]) == [
+        "j.dead",
+        "j.kv",
+        "tiundo-j-x",
+    ]
+    assert sorted(admin.topics) == ["jj.kv", "tiundo-j-x-compact"]
+    assert await ka.delete_topics("b", ["j."]) == []  # not a prefix any more
     assert ("delete", ()) not in admin.calls
 
 
