@@ -132,10 +132,8 @@ def test_two_changefeeds_are_refused_until_one_is_named(
     r = tiundo(["plan", "--no-count", "--changefeed", "tiundo-sim"], env)
     assert_one_line_error(r, 3, "default/tiundo-sim", "cdc-b/tiundo-sim", "--ticdc-cluster")
 
-    plan = tiundo(
-        ["plan", "--no-count", "--json", "--changefeed", "tiundo-sim", "--ticdc-cluster", "default"],
-        env,
-    )
+    named = ["--changefeed", "tiundo-sim", "--ticdc-cluster", "default"]
+    plan = tiundo(["plan", "--no-count", "--json", *named], env)
     assert plan.returncode == 0, plan.stderr
     p = json.loads(plan.stdout)
     assert (p["target_ts"], p["primary_ts"]) == (t, primary)
@@ -145,7 +143,7 @@ def test_two_changefeeds_are_refused_until_one_is_named(
     try:
         run = tiundo(
             ["run", "--job", job, "--workers", "2", "--job-dir", str(tmp_path / job),
-             "--changefeed", "tiundo-sim", "--ticdc-cluster", "default"],
+             *named],
             env,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
