@@ -139,6 +139,16 @@ def test_two_changefeeds_are_refused_until_one_is_named(
     assert (p["target_ts"], p["primary_ts"]) == (t, primary)
     assert (p["ticdc_cluster_id"], p["changefeed"]) == ("default", "tiundo-sim")
 
+    # the other changefeed still writes syncpoints: named in the plan, not this job's writer
+    other = insert.format(c="default", f="orders-feed", p=primary + 11, s=t + (3 << 18))
+    timer = threading.Timer(1.5, sql, (mysql_config, [other]))
+    timer.start()
+    watched = tiundo(["plan", "--no-count", "--writer-check", "4", *named], env)
+    timer.join()
+    assert watched.returncode == 0, watched.stderr
+    assert "no new syncpoint of changefeed default/tiundo-sim while watching" in watched.stdout
+    assert "other changefeeds wrote syncpoints meanwhile (default/orders-feed)" in watched.stdout
+
     job = f"cf-{uuid.uuid4().hex[:8]}"
     try:
         run = tiundo(
