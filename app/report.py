@@ -206,14 +206,20 @@ def with_foreign_writes(
     return out
 
 
-def render(status: tiundo_pb2.JobStatus) -> str:
-    """A plain-text report for a terminal or a log."""
+def render(status: tiundo_pb2.JobStatus, *, changefeed: str = "") -> str:
+    """A plain-text report for a terminal or a log.
+
+    ``changefeed`` (``cluster/changefeed`` of T's syncpoint, from the job record; the status
+    does not carry it) is named when known: T is that changefeed's point, not another's.
+    """
     state = State.Name(status.state)
     lines = [
         f"job {status.job_id}: {state} - {status.message}",
         f"  T (target_ts) = {status.target_ts}   E (end_ts) = {status.end_ts}   "
         f"upstream primary_ts = {status.primary_ts or 'unknown'}",
     ]
+    if changefeed:
+        lines.append(f"  changefeed = {changefeed} (T is its newest syncpoint)")
     if status.finished_unix_ms and status.started_unix_ms:
         secs = (status.finished_unix_ms - status.started_unix_ms) / 1000
         lines.append(f"  duration (undo after END) = {secs:.3f} s")

@@ -1,8 +1,9 @@
 """The undo window ``(T, E]`` and the PD GC safepoint that keeps it readable.
 
 - ``T``: ``--to-ts``, else the ``secondary_ts`` of the newest row of TiCDC's syncpoint table
-  in the downstream (facts/eventfeed.md §4), optionally of one changefeed / TiCDC cluster id;
-  the row's ``primary_ts`` (upstream point recovered) goes into the report.
+  in the downstream (facts/eventfeed.md §4) of one (TiCDC cluster, changefeed): with rows of
+  several and none named, the job refuses (:mod:`ingest.changefeeds`); the row's
+  ``primary_ts`` (upstream point recovered) goes into the report.
 - ``E``: ``--end-ts``, else a PD TSO taken at start.
 - GC: the old values of changes in ``(T, E]`` are versions at or above ``T``; a PD *service*
   GC safepoint at ``T`` stops GC from removing them while the job runs. It is renewed with a
@@ -20,7 +21,9 @@ from dataclasses import dataclass
 import aiomysql
 
 from core.errors import ConfigError, TransientError, UnsafeToUndoError
+from core.sqlident import quote_ident
 from core.urls import MySQLTarget
+from ingest.changefeeds import Syncpoint, choose_syncpoint, newest_per_changefeed
 from ingest.config import IngestConfig
 from ingest.pd import PDClient
 
@@ -29,7 +32,8 @@ __all__ = [
     "Syncpoint",
     "UndoWindow",
     "read_syncpoint",
-    "syncpoint_query",
+    "read_syncpoints",
+    "syncpoints_query",
     "undo_window",
 ]
 
@@ -37,60 +41,60 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class Syncpoint:
-    """A ``syncpoint_v1`` row: upstream ``primary_ts`` matches downstream ``secondary_ts``."""
-
-    changefeed: str
-    primary_ts: int
-    secondary_ts: int
-    ticdc_cluster_id: str = ""
-
-
-@dataclass(frozen=True, slots=True)
 class UndoWindow:
-    """``(target_ts, end_ts]``; ``primary_ts`` is 0 when T was given by the user."""
+    """``(target_ts, end_ts]``; ``primary_ts`` is 0 when T was given by the user.
+
+    ``changefeed``/``ticdc_cluster_id`` name the syncpoint T came from (empty with ``--to-ts``).
+    """
 
     target_ts: int
     end_ts: int
     primary_ts: int = 0
     changefeed: str = ""
+    ticdc_cluster_id: str = ""
+
+    @property
+    def syncpoint(self) -> Syncpoint | None:
+        """The syncpoint row T came from, or ``None`` when T was given."""
+        if not self.primary_ts:
+            return None
+        return Syncpoint(self.changefeed, self.primary_ts, self.target_ts, self.ticdc_cluster_id)
+
+    @property
+    def feed(self) -> str:
+        """``cluster/changefeed`` of T's syncpoint (empty when T was given)."""
+        sp = self.syncpoint
+        return sp.feed if sp is not None else ""
 
 
-def syncpoint_query(
-    db: str, *, changefeed: str | None = None, ticdc_cluster_id: str | None = None
-) -> tuple[str, tuple[str, ...]]:
-    """SQL and parameters of the newest syncpoint row (by downstream ts).
+def syncpoints_query(db: str) -> str:
+    """SQL of the newest row of each (TiCDC cluster, changefeed) in ``db``.syncpoint_v1.
 
-    The ts columns are ``varchar(18)``; they are compared as numbers, not as text.
+    The ts columns are ``varchar(18)``, compared as numbers, not as text; ``ticdc_cluster_id``
+    is nullable, hence ``<=>``. Executed without parameters.
     """
-    if not db.replace("_", "").isalnum():
-        raise ConfigError(f"syncpoint schema name {db!r} is not a plain identifier")
-    where: list[str] = []
-    params: list[str] = []
-    if changefeed is not None:
-        where.append("changefeed = %s")
-        params.append(changefeed)
-    if ticdc_cluster_id is not None:
-        where.append("ticdc_cluster_id = %s")
-        params.append(ticdc_cluster_id)
-    sql = (
-        f"SELECT ticdc_cluster_id, changefeed, primary_ts, secondary_ts FROM `{db}`.syncpoint_v1"
-        + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY CAST(secondary_ts AS UNSIGNED) DESC LIMIT 1"
+    try:
+        table = f"{quote_ident(db, for_params=False)}.syncpoint_v1"
+    except ValueError as exc:
+        raise ConfigError(f"syncpoint schema name {db!r} is not an identifier") from exc
+    return (
+        "SELECT s.ticdc_cluster_id, s.changefeed, s.primary_ts, s.secondary_ts "
+        f"FROM {table} AS s JOIN (SELECT ticdc_cluster_id, changefeed, "
+        f"MAX(CAST(secondary_ts AS UNSIGNED)) AS newest FROM {table} "
+        "GROUP BY ticdc_cluster_id, changefeed) AS n "
+        "ON s.ticdc_cluster_id <=> n.ticdc_cluster_id AND s.changefeed = n.changefeed "
+        "AND CAST(s.secondary_ts AS UNSIGNED) = n.newest"
     )
-    return sql, tuple(params)
 
 
-async def read_syncpoint(
-    target: MySQLTarget,
-    *,
-    db: str = "tidb_cdc",
-    changefeed: str | None = None,
-    ticdc_cluster_id: str | None = None,
-    connect_timeout_s: float = 10.0,
-) -> Syncpoint:
-    """The newest syncpoint row, or :class:`UnsafeToUndoError` if there is none."""
-    sql, params = syncpoint_query(db, changefeed=changefeed, ticdc_cluster_id=ticdc_cluster_id)
+async def read_syncpoints(
+    target: MySQLTarget, *, db: str = "tidb_cdc", connect_timeout_s: float = 10.0
+) -> list[Syncpoint]:
+    """The newest syncpoint of every changefeed, newest first (empty: the table has no row).
+
+    :class:`UnsafeToUndoError` when the table cannot be read or a row holds no TSOs.
+    """
+    sql = syncpoints_query(db)
     try:
         conn = await aiomysql.connect(
             host=target.host,
@@ -106,29 +110,49 @@ async def read_syncpoint(
     try:
         async with conn.cursor() as cur:
             try:
-                await cur.execute(sql, params)
+                await cur.execute(sql)
             except Exception as exc:
                 raise UnsafeToUndoError(
                     f"cannot read {db}.syncpoint_v1 from {target} ({exc}); is TiCDC's "
                     "syncpoint enabled (enable-sync-point)? Otherwise give --to-ts"
                 ) from exc
-            row = await cur.fetchone()
+            rows = await cur.fetchall()
     finally:
         conn.close()
-    if row is None:
-        which = f" for changefeed {changefeed!r}" if changefeed is not None else ""
-        raise UnsafeToUndoError(f"{db}.syncpoint_v1 in {target} has no row{which}; give --to-ts")
-    cluster, feed, primary, secondary = row
-    try:
-        return Syncpoint(str(feed), int(primary), int(secondary), str(cluster or ""))
-    except ValueError as exc:
-        raise UnsafeToUndoError(f"syncpoint row {row!r} does not hold TSOs") from exc
+    out = []
+    for row in rows:
+        cluster, feed, primary, secondary = row
+        try:
+            out.append(Syncpoint(str(feed), int(primary), int(secondary), str(cluster or "")))
+        except (TypeError, ValueError) as exc:
+            raise UnsafeToUndoError(f"syncpoint row {row!r} does not hold TSOs") from exc
+    return newest_per_changefeed(out)
+
+
+async def read_syncpoint(
+    target: MySQLTarget,
+    *,
+    db: str = "tidb_cdc",
+    changefeed: str | None = None,
+    ticdc_cluster_id: str | None = None,
+    connect_timeout_s: float = 10.0,
+) -> Syncpoint:
+    """The newest syncpoint of the one changefeed the options leave (:func:`choose_syncpoint`).
+
+    :class:`UnsafeToUndoError` when there is none, or when several changefeeds are left.
+    """
+    rows = await read_syncpoints(target, db=db, connect_timeout_s=connect_timeout_s)
+    return choose_syncpoint(
+        rows,
+        changefeed=changefeed,
+        ticdc_cluster_id=ticdc_cluster_id,
+        where=f"{db}.syncpoint_v1 in {target}",
+    )
 
 
 async def undo_window(config: IngestConfig, pd: PDClient) -> UndoWindow:
     """T and E for the job, per the config (syncpoint table and PD TSO when not given)."""
-    primary = 0
-    changefeed = ""
+    sp: Syncpoint | None = None
     if config.to_ts is not None:
         target = config.to_ts
     else:
@@ -139,13 +163,15 @@ async def undo_window(config: IngestConfig, pd: PDClient) -> UndoWindow:
             ticdc_cluster_id=config.ticdc_cluster_id,
             connect_timeout_s=config.request_timeout_s,
         )
-        target, primary, changefeed = sp.secondary_ts, sp.primary_ts, sp.changefeed
+        target = sp.secondary_ts
     end = config.end_ts if config.end_ts is not None else await pd.tso()
     if end <= target:
         raise UnsafeToUndoError(
             f"end ts E={end} is not above target ts T={target}: nothing to undo"
         )
-    return UndoWindow(target, end, primary, changefeed)
+    if sp is None:
+        return UndoWindow(target, end)
+    return UndoWindow(target, end, sp.primary_ts, sp.changefeed, sp.ticdc_cluster_id)
 
 
 class GcSafepointKeeper:

@@ -92,6 +92,7 @@ CLI_ENV: Final[Mapping[str, str]] = MappingProxyType(
         "to_ts": "TIUNDO_TO_TS",
         "to_time": "TIUNDO_TO_TIME",
         "changefeed": "TIUNDO_CHANGEFEED",
+        "ticdc_cluster": "TIUNDO_TICDC_CLUSTER",
         "end_ts": "TIUNDO_END_TS",
         "syncpoint_db": "TIUNDO_SYNCPOINT_DB",
         "record": "TIUNDO_RECORD",
@@ -262,6 +263,7 @@ class Settings:
     to_ts: int | None = None
     to_time: str | None = None
     changefeed: str | None = None
+    ticdc_cluster: str | None = None
     end_ts: int | None = None
     syncpoint_db: str = default_of(IngestConfig, "syncpoint_db")
     batch_rows: int = default_of(UndoConfig, "batch_rows")
@@ -307,6 +309,7 @@ class Settings:
             "to_ts": self.target_ts(),
             "end_ts": self.end_ts,
             "changefeed": self.changefeed,
+            "ticdc_cluster_id": self.ticdc_cluster,
             "syncpoint_db": self.syncpoint_db,
             "own_source": self.txn_source,
             "request_timeout_s": self.timeout_s,
@@ -400,7 +403,11 @@ def window_options() -> Decorator:
         _opt("--to-time", env=CLI_ENV["to_time"],
              help="T as an ISO 8601 time with offset, e.g. 2024-05-01T12:00:00+00:00"),
         _opt("--changefeed", env=CLI_ENV["changefeed"],
-             help="take T from this changefeed's syncpoints only"),
+             help="take T from this changefeed's syncpoints (needed when syncpoint_v1 holds "
+             "several changefeeds)"),
+        _opt("--ticdc-cluster", "ticdc_cluster", env=CLI_ENV["ticdc_cluster"],
+             help="and from this TiCDC cluster's (ticdc_cluster_id; needed when two clusters "
+             "share the changefeed name)"),
         _opt("--end-ts", env=CLI_ENV["end_ts"], type=click.IntRange(1),
              help="E as a TSO [a PD TSO at start]"),
         _opt("--syncpoint-db", env=CLI_ENV["syncpoint_db"],

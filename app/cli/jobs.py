@@ -30,12 +30,12 @@ from app.cli.common import (
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, set_when_final, store_foreign_writes
 from app.cli.lifeline import watch_stdin
-from app.cli.pin import claim_job_name, pin_job, wait_for_record
+from app.cli.pin import claim_job_name, pin_job, read_record, wait_for_record
 from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
-from core.errors import ConfigError
+from core.errors import ConfigError, DecodeError
 from core.settings import env_name
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
@@ -83,6 +83,15 @@ def status(**params: Any) -> None:
     click.echo(status_line(s.job, snap))
 
 
+async def _record_changefeed(s: Settings) -> str:
+    """The changefeed the job record names (for the report; empty when unknown)."""
+    try:
+        record = await read_record(s.kafka.removeprefix("kafka://"), _need_job(s))
+    except DecodeError:  # a report is still worth printing without it
+        return ""
+    return record.changefeed if record is not None else ""
+
+
 @click.command()
 @kafka_options()
 @click.option("--json", "as_json", is_flag=True, help="print the JobStatus as JSON")
@@ -93,12 +102,13 @@ def report(**params: Any) -> None:
     if snap.status is None:
         click.echo(status_line(s.job, snap))
         raise SystemExit(EXIT_FAILED)
+    changefeed = run_command(_record_changefeed(s))
     if params["as_json"]:
         from google.protobuf import json_format
 
         click.echo(json_format.MessageToJson(snap.status, indent=None))
     else:
-        click.echo(render(snap.status))
+        click.echo(render(snap.status, changefeed=changefeed))
     if snap.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
         raise SystemExit(EXIT_FAILED)
     if snap.status.foreign_writes:

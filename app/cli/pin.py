@@ -221,7 +221,7 @@ async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiund
         target_ts=w.target_ts,
         end_ts=w.end_ts,
         primary_ts=w.primary_ts,
-        changefeed=w.changefeed,
+        changefeed=w.feed,
         tables=job_tables(prep),
         checks=passed_checks(prep),
         created_unix_ms=int(time.time() * 1000),

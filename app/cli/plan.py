@@ -25,14 +25,14 @@ from app.cli.common import (
     tso_time,
     window_options,
 )
-from app.cli.preflight import check_ddl, check_gc, check_writer
+from app.cli.preflight import WriterWatch, check_ddl, check_gc, check_writer
 from app.cli.scan import ScanResult, scan_window
 from core.errors import ConfigError
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, select_tables
 from ingest.pd import PDClient
-from ingest.window import Syncpoint, UndoWindow, undo_window
+from ingest.window import UndoWindow, undo_window
 
 __all__ = ["Prepared", "plan", "preflight_options", "prepare"]
 
@@ -45,7 +45,13 @@ class Prepared:
     window: UndoWindow
     tables: tuple[SelectedTable, ...]
     gc_safe_point: int
-    writer_checked: bool
+    #: what the writer check watched (``None``: skipped with --force, or no syncpoint table)
+    writer: WriterWatch | None
+
+    @property
+    def writer_checked(self) -> bool:
+        """The writer check ran (not forced, and there was a syncpoint table to watch)."""
+        return self.writer is not None
 
     def pinned(self) -> IngestConfig:
         """The ingest config with T and E fixed (so the run uses exactly this window)."""
@@ -65,13 +71,10 @@ async def prepare(s: Settings, *, force: bool, writer_check_s: float) -> Prepare
     finally:
         await pd.close()
     await check_ddl(cfg.status_api_url, window.target_ts, tables, timeout_s=cfg.request_timeout_s)
-    checked = False
+    writer = None
     if not force:
-        first = None
-        if window.primary_ts:
-            first = Syncpoint(window.changefeed, window.primary_ts, window.target_ts)
-        checked = await check_writer(cfg, first, watch_s=writer_check_s) is not None
-    return Prepared(cfg, window, tuple(tables), safe_point, checked)
+        writer = await check_writer(cfg, window.syncpoint, watch_s=writer_check_s)
+    return Prepared(cfg, window, tuple(tables), safe_point, writer)
 
 
 def preflight_options(f: Any) -> Any:
@@ -121,16 +124,21 @@ def render_plan(prep: Prepared, scan: ScanResult | None, *, force: bool) -> str:
     """The plan as text."""
     w = prep.window
     src = (
-        f"newest syncpoint of changefeed {w.changefeed!r} (upstream primary_ts {w.primary_ts}, "
+        f"newest syncpoint of changefeed {w.feed!r} (upstream primary_ts {w.primary_ts}, "
         f"{tso_time(w.primary_ts)} UTC)"
         if w.primary_ts
         else "given by --to-ts/--to-time"
     )
-    writer = (
-        "skipped (--force)"
-        if force
-        else ("no new syncpoint while watching" if prep.writer_checked else "no syncpoint table")
-    )
+    writer = "skipped (--force)" if force else "no syncpoint table"
+    if prep.writer is not None:
+        writer = f"no new syncpoint of {prep.writer.watched} while watching"
+        if prep.writer.others:
+            others = ", ".join(prep.writer.others)
+            writer += (
+                f"; other changefeeds wrote syncpoints meanwhile ({others}): not this job's "
+                "writer, their writes to the selected tables after E count as "
+                "foreign writes"
+            )
     lines = [
         "tiundo plan: nothing was written",
         f"  T (target_ts) = {w.target_ts}  {tso_time(w.target_ts)} UTC  from {src}",
@@ -166,6 +174,8 @@ def plan_json(prep: Prepared, scan: ScanResult | None) -> dict[str, Any]:
         "end_ts": w.end_ts,
         "primary_ts": w.primary_ts,
         "changefeed": w.changefeed,
+        "ticdc_cluster_id": w.ticdc_cluster_id,
+        "other_changefeeds_writing": list(prep.writer.others) if prep.writer else [],
         "gc_safe_point": prep.gc_safe_point,
         "tables": [asdict(t) for t in _table_lines(prep, scan)],
         "foreign_writes": scan.result.foreign_writes if scan else None,

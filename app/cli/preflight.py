@@ -12,8 +12,10 @@
    finished (or, lacking ``FinishedTS``, started) after ``T``, was not cancelled or rolled
    back, and names a selected table (by id, partition id or name) or a whole selected database.
 3. **No changefeed still writing**: TiCDC writes a syncpoint row every ``sync-point-interval``;
-   if a newer row than the one ``T`` came from appears while we watch, a changefeed is alive
-   and would overwrite the undo. ``--force`` skips this check (not the other two).
+   if a newer row than the one ``T`` came from appears while we watch, that changefeed is alive
+   and would overwrite the undo. Only T's (cluster, changefeed) is watched; other changefeeds
+   are named, not refused (:func:`check_writer` says why). ``--force`` skips this check (not
+   the other two).
 
 :func:`ddl_jobs_after` is pure; the rest does I/O.
 """
@@ -28,13 +30,15 @@ from typing import Any, Final
 
 from core.errors import UnsafeToUndoError
 from core.status_api import StatusApiClient
+from ingest.changefeeds import Syncpoint, advanced
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
 from ingest.pd import PDClient
-from ingest.window import Syncpoint, read_syncpoint
+from ingest.window import read_syncpoints
 
 __all__ = [
     "DdlJob",
+    "WriterWatch",
     "check_ddl",
     "check_gc",
     "check_writer",
@@ -137,38 +141,75 @@ async def check_ddl(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WriterWatch:
+    """What the writer check watched, for the plan to say.
+
+    ``watched`` names the changefeeds it would refuse for; ``others`` are changefeeds not
+    watched that wrote a syncpoint meanwhile (still running, replicating other tables).
+    """
+
+    watched: str
+    others: tuple[str, ...] = ()
+
+
+def _matches(sp: Syncpoint, config: IngestConfig, first: Syncpoint | None) -> bool:
+    """Whether a new syncpoint of ``sp``'s changefeed means this job's writer is alive."""
+    if first is not None:
+        return sp.key == first.key
+    return (config.changefeed is None or sp.changefeed == config.changefeed) and (
+        config.ticdc_cluster_id is None or sp.ticdc_cluster_id == config.ticdc_cluster_id
+    )
+
+
 async def check_writer(
     config: IngestConfig, first: Syncpoint | None, *, watch_s: float
-) -> Syncpoint | None:
-    """Refuse when a syncpoint newer than ``first`` appears within ``watch_s`` seconds.
+) -> WriterWatch | None:
+    """Refuse when the job's changefeed writes a syncpoint newer than ``first`` within ``watch_s``.
 
-    ``first`` is the row T came from (``None``: read it now). Returns the newest row seen, or
-    ``None`` when there is no downstream to read it from.
+    ``first`` is the row T came from: only its (cluster, changefeed) is watched. Another
+    changefeed writing into the same downstream replicates other tables (the operator chose
+    the selected tables' changefeed); refusing for it would leave ``--force`` as the only way
+    out, which also switches this check off for the job's own changefeed. Its writes to
+    selected tables after E still show as foreign writes (exit 5). With T given (``first``
+    ``None``) no syncpoint names the writer, so every changefeed that ``--changefeed`` /
+    ``--ticdc-cluster`` leave is watched (all when none is given). Returns ``None`` when there
+    is no downstream or no syncpoint table/row to watch.
     """
     if not config.downstream:
         return None
     target = config.downstream_target
 
-    async def newest() -> Syncpoint | None:
+    async def feeds() -> list[Syncpoint]:
         try:
-            return await read_syncpoint(
-                target,
-                db=config.syncpoint_db,
-                changefeed=config.changefeed,
-                ticdc_cluster_id=config.ticdc_cluster_id,
-                connect_timeout_s=config.request_timeout_s,
+            return await read_syncpoints(
+                target, db=config.syncpoint_db, connect_timeout_s=config.request_timeout_s
             )
-        except UnsafeToUndoError:  # no syncpoint table/row: nothing advances
-            return None
+        except UnsafeToUndoError:  # no syncpoint table: nothing advances
+            return []
 
-    before = first if first is not None else await newest()
+    before = await feeds()
+    if first is not None:  # T's row: a syncpoint written since T was read counts too
+        before = [f for f in before if f.key != first.key] + [first]
     if watch_s > 0:
         await asyncio.sleep(watch_s)
-    after = await newest()
-    if before is not None and after is not None and after.secondary_ts > before.secondary_ts:
+    after = await feeds()
+    if not before and not after:
+        return None
+    moved = advanced(before, after)
+    mine = [m for m in moved if _matches(m, config, first)]
+    if mine:
+        was = {f.key: f.secondary_ts for f in before}.get(mine[0].key)
+        since = f"after {was}" if was is not None else "where there was none"
         raise UnsafeToUndoError(
-            f"changefeed {after.changefeed!r} is still writing: a new syncpoint "
-            f"(secondary_ts {after.secondary_ts}) appeared after {before.secondary_ts}; pause or "
-            "remove the changefeed first (cdc cli changefeed pause), or pass --force"
+            f"changefeed {mine[0].feed!r} is still writing: a new syncpoint "
+            f"(secondary_ts {mine[0].secondary_ts}) appeared {since}; pause or remove the "
+            "changefeed first (cdc cli changefeed pause), or pass --force"
         )
-    return after
+    if first is not None:
+        watched = f"changefeed {first.feed}"
+    elif config.changefeed is not None or config.ticdc_cluster_id is not None:
+        watched = f"changefeed {config.ticdc_cluster_id or '*'}/{config.changefeed or '*'}"
+    else:
+        watched = "every changefeed"
+    return WriterWatch(watched, tuple(m.feed for m in moved if not _matches(m, config, first)))

@@ -126,6 +126,8 @@ class RunOutcome:
     ingest: IngestResult
     wall_s: float
     sql_file: Path | None = None
+    #: ``cluster/changefeed`` whose syncpoint gave T (the job record's; empty with --to-ts)
+    changefeed: str = ""
 
 
 async def _follow(
@@ -268,7 +270,7 @@ async def run_job(
             dry_run.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(built, dry_run)
             sql_file = dry_run
-    return RunOutcome(status, result, time.monotonic() - started, sql_file)
+    return RunOutcome(status, result, time.monotonic() - started, sql_file, record.changefeed)
 
 
 def _names(prep: Prepared) -> dict[int, tuple[str, str]]:
@@ -288,7 +290,7 @@ def exit_status(out: RunOutcome) -> int:
 def render_outcome(out: RunOutcome) -> str:
     """The final report: the job status, RTO and what the ingest saw."""
     st, ing = out.status, out.ingest
-    lines = [render(st)]
+    lines = [render(st, changefeed=out.changefeed)]
     rows = sum(t.restored + t.deleted for t in st.tables)
     lines.append(
         f"  RTO (tiundo run, start to report) = {out.wall_s:.1f} s   rows restored or deleted = "

@@ -100,3 +100,70 @@ def test_changefeed_still_writing_is_refused_unless_forced(
     timer.join()
     assert forced.returncode == 0, forced.stderr
     assert "skipped (--force)" in forced.stdout
+
+
+def test_two_changefeeds_are_refused_until_one_is_named(
+    demo_cluster: tuple[dict[str, str], Path, str],
+    mysql_config: Any,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:
+    """Another changefeed's newer syncpoint must not become T for this one's tables."""
+    import json
+
+    env, expect, db = demo_cluster
+    exp = json.loads(expect.read_text())
+    t, primary = exp["target_ts"], exp["primary_ts"]
+    insert = (
+        f"INSERT INTO `{db}_cdc`.syncpoint_v1 (ticdc_cluster_id, changefeed, primary_ts, "
+        "secondary_ts) VALUES ('{c}', '{f}', '{p}', '{s}')"
+    )
+    # a second changefeed into the same downstream, its newest syncpoint 1 ms after our T
+    sql(mysql_config, [insert.format(c="default", f="orders-feed", p=primary + 7, s=t + (1 << 18))])
+    for command in (["plan", "--no-count"], ["run", "--job", f"cf-{uuid.uuid4().hex[:8]}"]):
+        r = tiundo(command, env)
+        assert_one_line_error(
+            r, 3, "default/tiundo-sim", str(t), "default/orders-feed", str(t + (1 << 18)),
+            "--changefeed",
+        )  # fmt: skip
+
+    # a second TiCDC cluster whose changefeed has our name: the name alone is ambiguous
+    sql(mysql_config, [insert.format(c="cdc-b", f="tiundo-sim", p=primary + 9, s=t + (2 << 18))])
+    r = tiundo(["plan", "--no-count", "--changefeed", "tiundo-sim"], env)
+    assert_one_line_error(r, 3, "default/tiundo-sim", "cdc-b/tiundo-sim", "--ticdc-cluster")
+
+    named = ["--changefeed", "tiundo-sim", "--ticdc-cluster", "default"]
+    plan = tiundo(["plan", "--no-count", "--json", *named], env)
+    assert plan.returncode == 0, plan.stderr
+    p = json.loads(plan.stdout)
+    assert (p["target_ts"], p["primary_ts"]) == (t, primary)
+    assert (p["ticdc_cluster_id"], p["changefeed"]) == ("default", "tiundo-sim")
+
+    # the other changefeed still writes syncpoints: named in the plan, not this job's writer
+    other = insert.format(c="default", f="orders-feed", p=primary + 11, s=t + (3 << 18))
+    timer = threading.Timer(1.5, sql, (mysql_config, [other]))
+    timer.start()
+    watched = tiundo(["plan", "--no-count", "--writer-check", "4", *named], env)
+    timer.join()
+    assert watched.returncode == 0, watched.stderr
+    assert "no new syncpoint of changefeed default/tiundo-sim while watching" in watched.stdout
+    assert "other changefeeds wrote syncpoints meanwhile (default/orders-feed)" in watched.stdout
+
+    job = f"cf-{uuid.uuid4().hex[:8]}"
+    try:
+        run = tiundo(
+            ["run", "--job", job, "--workers", "2", "--job-dir", str(tmp_path / job),
+             *named],
+            env,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert f"job {job}: SUCCEEDED" in run.stdout
+        assert "changefeed = default/tiundo-sim" in run.stdout
+        assert f"primary_ts {primary}" in run.stdout
+        after = tiundo(["verify", "--expect", str(expect)], env)
+        assert after.returncode == 0 and "DIFFERENT" not in after.stdout, after.stdout
+        rep = tiundo(["report", "--job", job], env)
+        assert rep.returncode == 0, rep.stdout + rep.stderr
+        assert "changefeed = default/tiundo-sim" in rep.stdout
+    finally:
+        asyncio.run(delete_job_topics(kafka_bootstrap, job))

@@ -32,6 +32,7 @@ PURE_GLOBS = (
     "app/undo/*.py",
     "ingest/__init__.py",
     "ingest/model.py",
+    "ingest/changefeeds.py",
     "ingest/matcher.py",
     "ingest/frontier.py",
     "ingest/partitioner.py",
@@ -64,6 +65,7 @@ FORBIDDEN = (
 # the ingest core is stricter: not even generated code, so it is testable without protoc output
 PROTO_FREE = (
     "ingest.model",
+    "ingest.changefeeds",
     "ingest.keyspace",
     "ingest.matcher",
     "ingest.frontier",

@@ -134,6 +134,7 @@ def test_run_help_names_every_flag_and_env_var() -> None:
         ("--to-ts", "TIUNDO_TO_TS"),
         ("--to-time", "TIUNDO_TO_TIME"),
         ("--changefeed", "TIUNDO_CHANGEFEED"),
+        ("--ticdc-cluster", "TIUNDO_TICDC_CLUSTER"),
         ("--end-ts", "TIUNDO_END_TS"),
         ("--partitions", "TIUNDO_PARTITIONS"),
         ("--batch-rows", "TIUNDO_BATCH_ROWS"),
@@ -190,6 +191,15 @@ def test_ingest_and_undo_configs_share_every_setting() -> None:
     assert ing.downstream == undo.downstream
     assert ing.own_source == undo.txn_source == 5
     assert undo.batch_rows == 7 and ing.to_ts == 100
+
+
+def test_changefeed_and_ticdc_cluster_reach_the_ingest_config() -> None:
+    s = Settings.from_params(
+        {"job": "j", "downstream": "mysql://u@h:1", "tables": ("db.*",), "changefeed": "shop",
+         "ticdc_cluster": "cdc-b"}
+    )  # fmt: skip
+    ing = s.ingest_config()
+    assert (ing.changefeed, ing.ticdc_cluster_id) == ("shop", "cdc-b")
 
 
 def test_undo_config_keeps_env_only_settings(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,6 +63,13 @@ def test_render_lists_tables_and_points() -> None:
     assert "db.t0" in text and "duration (undo after END) = 4.000 s" in text
 
 
+def test_render_names_the_changefeed_when_the_record_knows_it() -> None:
+    st = job_status("j", 1, {0: _rep(0)}, primary_ts=42)
+    assert "changefeed" not in render(st)
+    lines = render(st, changefeed="default/shop").splitlines()
+    assert lines[2] == "  changefeed = default/shop (T is its newest syncpoint)"
+
+
 def test_render_sums_a_partitioned_table_on_one_line() -> None:
     parts = (
         TableReport(61, "db", "parted", restored=2, deleted=1, skipped=0),
