@@ -34,14 +34,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-async def _tiundo(args: list[str], env: dict[str, str], timeout: float = 180) -> tuple[int, str]:
+async def _tiundo(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """``tiundo args`` as a process while this loop keeps serving the fake cluster."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "app.cli", *args, env=env, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+        out, _ = await asyncio.wait_for(proc.communicate(), 180)
     except TimeoutError:
         proc.kill()
         await proc.wait()

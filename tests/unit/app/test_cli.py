@@ -517,3 +517,20 @@ def test_a_database_with_a_slash_is_refused_by_name(odd_sim: ThreadCluster, patt
 def test_a_bad_pattern_is_named(odd_sim: ThreadCluster) -> None:
     r = invoke(["plan", "-t", "`we.ird db.t", "--to-ts", "5"], env=odd_sim.env())
     assert_one_line_error(r, EXIT_USAGE, "`we.ird db.t", "not closed")
+
+
+def test_ddl_on_a_look_alike_table_does_not_refuse_an_exact_selection(
+    odd_sim: ThreadCluster,
+) -> None:
+    t = odd_sim.now()
+    cat, hist = odd_sim.cluster.catalog, odd_sim.cluster.status_api.ddl_history
+    for job_id, name in ((81, "tx1"), (82, "t1")):
+        job = _ddl_job(job_id, cat.table(ODD_DB, name).id, name, odd_sim.now())
+        hist.append({**job, "schema_name": ODD_DB, "table_id": 0})  # matched by name only
+    q = "`we.ird db,#%?[`"
+    args = ["plan", "-t", f"{q}.`t*1`", "--to-ts", str(t), "--no-count", "--json"]
+    r = invoke(args, env=odd_sim.env())
+    assert r.exit_code == 0, r.stderr
+    star = cat.table(ODD_DB, "t*1").id
+    hist.append({**_ddl_job(83, star, "t*1", odd_sim.now()), "schema_name": ODD_DB})
+    assert_one_line_error(invoke(args, env=odd_sim.env()), EXIT_UNSAFE, "DDL job 83")
