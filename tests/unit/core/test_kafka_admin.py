@@ -159,9 +159,12 @@ async def test_kafka_errors_become_transient(broker: Any) -> None:
     assert admin.closed
 
 
-async def test_delete_topics_by_prefix(broker: Any) -> None:
+async def test_delete_topics_by_exact_name(broker: Any) -> None:
+    # exact names since job topics are named exactly (e9c6a77): "j." is no topic, not a prefix
     admin = broker(FakeAdmin({"j.kv": 1, "j.dead": 1, "tiundo-j-x": 1, "jj.kv": 1, "k.kv": 1}))
-    assert await ka.delete_topics("b", ["j.", "tiundo-j-"]) == ["j.dead", "j.kv", "tiundo-j-x"]
+    assert await ka.delete_topics("b", ["j.", "tiundo-j-"]) == []
+    wanted = ["j.kv", "j.dead", "tiundo-j-x", "j.missing"]
+    assert await ka.delete_topics("b", wanted) == ["j.dead", "j.kv", "tiundo-j-x"]
     assert sorted(admin.topics) == ["jj.kv", "k.kv"]
     assert await ka.delete_topics("b", ["none."]) == []
     assert ("delete", ()) not in admin.calls

@@ -112,6 +112,7 @@ def test_stage_configs_keep_their_variables() -> None:
         "status_api": "TIUNDO_STATUS_API",
         "job": "TIUNDO_JOB",
         "partitions": "TIUNDO_PARTITIONS",
+        "kafka_outage_s": "TIUNDO_KAFKA_OUTAGE_S",
     }
     undo = env_vars(UndoConfig)
     assert set(undo) == {f.name for f in dataclasses.fields(UndoConfig)}
