@@ -20,6 +20,7 @@ from core import settings
 from core.errors import ConfigError
 from core.settings import setting
 from core.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
+from ingest.patterns import parse_pattern
 
 __all__ = [
     "DEFAULT_TICDC_VERSION",
@@ -29,7 +30,6 @@ __all__ = [
 #: what the EventFeed header claims to be (no leading ``v``: TiKV parses it as semver)
 DEFAULT_TICDC_VERSION: Final = "8.5.0"
 _JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-_PATTERN_RE = re.compile(r"^[^.\s]+\.[^.\s]+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +52,8 @@ class IngestConfig:
     partitions: int = setting("TIUNDO_PARTITIONS", 8)
 
     # -- what to undo -------------------------------------------------------------------------
-    #: table patterns ``db.t`` / ``db.*`` (shell-style wildcards in the table part)
+    #: table patterns ``db.t`` / ``db.*`` (shell-style wildcards in an unquoted table part) /
+    #: `` `my.db`.`t*1` `` (backquoted: exactly that name); see :mod:`ingest.patterns`
     tables: tuple[str, ...] = ()
     #: tables (``db.t`` patterns) whose records spread over partitions by handle hash
     spread_tables: tuple[str, ...] = ()
@@ -165,8 +166,7 @@ class IngestConfig:
         if not self.tables:
             raise ConfigError("no tables selected (give db.table or db.* patterns)")
         for pattern in (*self.tables, *self.spread_tables):
-            if not _PATTERN_RE.match(pattern):
-                raise ConfigError(f"table pattern {pattern!r}: expected db.table or db.*")
+            parse_pattern(pattern)  # raises ConfigError naming it
         if self.partitions < 1:
             raise ConfigError(f"partitions must be >= 1, got {self.partitions}")
         if self.to_ts is None:

@@ -1,15 +1,20 @@
-"""Which physical tables the job covers, and their schema, from ``db.table`` patterns.
+"""Which physical tables the job covers, and their schema, from table patterns.
 
-A pattern is ``db.t`` (one table) or a shell-style wildcard in the table part (``db.*``,
-``db.order_*``); the database part is literal, since the status API lists one database at a
-time. Each matched table is resolved through the TiDB status API to its TableInfo, whose
-physical ids (the table id, or every partition's id) own the row keys the feed subscribes to
-(``t{id}_r`` record spans, :func:`ingest.keyspace.record_span`).
+A pattern (:mod:`ingest.patterns`) is ``db.t`` (one table), a shell-style wildcard in the table
+part (``db.*``, ``db.order_*``), or the exact backquoted form `` `my.db`.`t*1` ``; the database
+part is literal, since the status API lists one database at a time. Each matched table is
+resolved through the TiDB status API to its TableInfo, whose physical ids (the table id, or
+every partition's id) own the row keys the feed subscribes to (``t{id}_r`` record spans,
+:func:`ingest.keyspace.record_span`).
+
+TiDB's status router (gorilla/mux without ``UseEncodedPath``, ``pkg/server/http_status.go``)
+decodes ``%2F`` before matching ``/schema/{db}/{table}``, so no request can name a database
+holding ``/``: selecting one is refused by name (never skipped). A table holding ``/`` is
+found in its database's listing instead.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +24,7 @@ from core.errors import ConfigError
 from core.status_api import StatusApiClient
 from ingest.keyspace import record_span
 from ingest.model import Span
+from ingest.patterns import TablePattern, is_wildcard, parse_pattern, quote_pattern
 
 __all__ = [
     "SelectedTable",
@@ -42,21 +48,14 @@ class SelectedTable:
 
     @property
     def qualified(self) -> str:
-        """``db.name``."""
-        return f"{self.db}.{self.name}"
+        """``db.name``, backquoted where needed: the pattern selecting exactly this table."""
+        return quote_pattern(self.db, self.name)
 
 
 def split_pattern(pattern: str) -> tuple[str, str]:
-    """``"db.t*"`` → ``("db", "t*")`` (``ConfigError`` without exactly one dot)."""
-    db, sep, table = pattern.partition(".")
-    if not sep or not db or not table or "." in table:
-        raise ConfigError(f"table pattern {pattern!r}: expected db.table or db.*")
-    return db, table
-
-
-def is_wildcard(name: str) -> bool:
-    """Whether a table part needs listing the database (it has ``*``, ``?`` or ``[``)."""
-    return any(c in name for c in "*?[")
+    """``"db.t*"`` → ``("db", "t*")``; `` `a.b`.`t` `` → ``("a.b", "t")`` (or ``ConfigError``)."""
+    parsed = parse_pattern(pattern)
+    return parsed.db, parsed.table
 
 
 def _physical_ids(info: TableInfo) -> tuple[int, ...]:
@@ -68,33 +67,43 @@ def _physical_ids(info: TableInfo) -> tuple[int, ...]:
 async def select_tables(client: StatusApiClient, patterns: Sequence[str]) -> list[SelectedTable]:
     """Resolve the patterns into tables (sorted by ``db.name``, each once).
 
-    A literal ``db.t`` that does not exist, or a wildcard that matches nothing, is a
-    :class:`ConfigError`: silently undoing fewer tables than asked would be worse.
+    Every pattern is parsed, and databases the status API cannot address refused, before the
+    first request. A literal table that does not exist, or a wildcard that matches nothing, is
+    a :class:`ConfigError`: silently undoing fewer tables than asked would be worse.
     """
+    parsed = [(text, parse_pattern(text)) for text in patterns]
+    for text, p in parsed:
+        if "/" in p.db:
+            raise ConfigError(
+                f"table pattern {text!r}: database {p.db!r} has a '/' in its name, which TiDB's "
+                "status API cannot address (its router decodes %2F), so tiundo cannot read its "
+                "schema; leave it out or rename it"
+            )
     found: dict[tuple[str, str], SelectedTable] = {}
     listed: dict[str, list[dict[str, Any]]] = {}
-    for pattern in patterns:
-        db, table = split_pattern(pattern)
-        if is_wildcard(table):
-            if db not in listed:
-                listed[db] = await client.tables(db)
-            infos = [
-                t for t in listed[db] if fnmatch.fnmatchcase(TableInfo.from_json(t).name, table)
-            ]
-            if not infos:
-                raise ConfigError(f"table pattern {pattern!r} matches no table in {db!r}")
+    for text, p in parsed:
+        if p.exact and "/" not in p.table:
+            infos = [await client.table(p.db, p.table)]
         else:
-            infos = [await client.table(db, table)]
+            if p.db not in listed:
+                listed[p.db] = await client.tables(p.db)
+            infos = _matching(listed[p.db], p)
+            if not infos:
+                raise ConfigError(f"table pattern {text!r} matches no table in {p.db!r}")
         for obj in infos:
             info = TableInfo.from_json(obj)
-            found[(db, info.name)] = SelectedTable(
-                db=db,
+            found[(p.db, info.name)] = SelectedTable(
+                db=p.db,
                 name=info.name,
                 table_id=info.id,
                 physical_ids=_physical_ids(info),
                 info=obj,
             )
     return [found[k] for k in sorted(found)]
+
+
+def _matching(listing: list[dict[str, Any]], pattern: TablePattern) -> list[dict[str, Any]]:
+    return [t for t in listing if pattern.matches(TableInfo.from_json(t).name)]
 
 
 def physical_spans(tables: Iterable[SelectedTable]) -> dict[int, Span]:

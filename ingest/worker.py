@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import fnmatch
 import logging
 import random
 import signal
@@ -42,6 +41,7 @@ from ingest.discover import SelectedTable, physical_spans, select_tables, table_
 from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
 from ingest.model import RegionInfo, Span
 from ingest.partitioner import Partitioner
+from ingest.patterns import parse_pattern
 from ingest.pd import PDClient, PDError, StoreInfo
 from ingest.producer import OutputSink, RecordEncoder, kafka_sink
 from ingest.recording import RecordingHeader, RecordingWriter, Registration
@@ -126,11 +126,11 @@ class IngestResult:
 
 def spread_table_ids(tables: Iterable[SelectedTable], patterns: Iterable[str]) -> set[int]:
     """Physical ids of the selected tables matching a spread pattern (``db.t``, ``db.*``)."""
-    pats = list(patterns)
+    pats = [parse_pattern(p) for p in patterns]
     return {
         pid
         for t in tables
-        if any(fnmatch.fnmatchcase(t.qualified, p) for p in pats)
+        if any(p.db.lower() == t.db.lower() and p.matches(t.name) for p in pats)
         for pid in t.physical_ids
     }
 

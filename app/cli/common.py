@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import re
 import signal
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoEr
 from core.settings import default_of, env_name
 from core.urls import parse_host_ports
 from ingest.config import IngestConfig
+from ingest.patterns import split_patterns
 
 __all__ = [
     "CLI_ENV",
@@ -241,11 +241,31 @@ def default_job() -> str:
 
 
 def _split_patterns(values: Sequence[str]) -> tuple[str, ...]:
-    """``-t a.* -t b.t`` or ``TIUNDO_TABLES="a.* b.t"`` (spaces or commas) → patterns."""
+    """``-t a.* -t b.t`` or ``TIUNDO_TABLES="a.* `my db`.t"`` → patterns.
+
+    Spaces and commas separate patterns only outside backquotes
+    (:func:`ingest.patterns.split_patterns`), so an exact `` `my db`.`t,1` `` stays whole.
+    """
     out: list[str] = []
     for v in values:
-        out.extend(p for p in re.split(r"[\s,]+", v) if p)
+        out.extend(split_patterns(v))
     return tuple(out)
+
+
+class _PatternList(click.ParamType):
+    """A ``--tables``/``--spread`` value: the environment variable is not split by click.
+
+    Click splits a repeatable option's variable on whitespace, which would cut a backquoted
+    name holding a space; :func:`_split_patterns` splits it instead, outside backquotes.
+    """
+
+    name = "patterns"
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return [rv]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return str(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,9 +414,10 @@ def cluster_options() -> Decorator:
 def window_options() -> Decorator:
     """What to undo: tables and the window ``(T, E]``."""
     return _stack(
-        _opt("--tables", "-t", env=CLI_ENV["tables"], multiple=True,
-             help="db.t or db.* (repeat; env: space-separated)"),
-        _opt("--spread", env=CLI_ENV["spread"], multiple=True,
+        _opt("--tables", "-t", env=CLI_ENV["tables"], multiple=True, type=_PatternList(),
+             help="db.t, db.* (wildcards in an unquoted table name) or `my.db`.`t*1` "
+             "(backquoted: exactly that name); repeat, or separate by spaces or commas"),
+        _opt("--spread", env=CLI_ENV["spread"], multiple=True, type=_PatternList(),
              help="db.t whose rows spread over all partitions by handle (big tables)"),
         _opt("--to-ts", env=CLI_ENV["to_ts"], type=click.IntRange(1),
              help="T as a TSO [newest syncpoint's secondary_ts]"),

@@ -44,6 +44,7 @@ from core.kafka_admin import (
 )
 from core.sqlident import quote_ident
 from core.urls import parse_mysql_url
+from ingest.patterns import quote_pattern
 from proto import tiundo_pb2
 
 __all__ = [
@@ -237,7 +238,7 @@ def resume_settings(s: Settings, record: tiundo_pb2.JobRecord) -> Settings:
         raise ConfigError(f"--resume {s.job}: the record is of job {record.job_id!r}")
     return dataclasses.replace(
         s,
-        tables=tuple(f"{t.db_name}.{t.table_name}" for t in record.tables),
+        tables=tuple(quote_pattern(t.db_name, t.table_name) for t in record.tables),
         spread=tuple(record.spread_tables),
         to_ts=record.target_ts,
         to_time=None,

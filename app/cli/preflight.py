@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,6 +32,7 @@ from core.status_api import StatusApiClient
 from ingest.changefeeds import Syncpoint, advanced
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
+from ingest.patterns import quote_pattern
 from ingest.pd import PDClient
 from ingest.window import read_syncpoints
 
@@ -63,7 +63,8 @@ class DdlJob:
 
     def describe(self) -> str:
         """One line naming the job (for the refusal message)."""
-        what = f"{self.schema_name}.{self.table_name}" if self.table_name else self.schema_name
+        db, table = self.schema_name, self.table_name
+        what = quote_pattern(db, table) if table else db
         query = " ".join(self.query.split())
         if len(query) > 120:
             query = query[:117] + "..."
@@ -98,12 +99,8 @@ def ddl_jobs_after(
         if job.finished_ts <= target_ts:
             continue
         db, name = job.schema_name.lower(), job.table_name.lower()
-        hit = (
-            job.table_id in ids
-            or (db, name) in names
-            or (not name and db in dbs)
-            or any(fnmatch.fnmatchcase(f"{db}.{name}", f"{d}.{n}") for d, n in names)
-        )
+        # selected names are names, not patterns: a table called t*1 is not its look-alike tx1
+        hit = job.table_id in ids or (db, name) in names or (not name and db in dbs)
         if hit:
             out.append(job)
     return sorted(out, key=lambda j: j.job_id)

@@ -39,6 +39,7 @@ PURE_GLOBS = (
     "ingest/region_errors.py",
     "ingest/batcher.py",
     "ingest/keyspace.py",
+    "ingest/patterns.py",
     "ingest/region_worker.py",
     "simulator/__init__.py",
     "simulator/tabledef.py",

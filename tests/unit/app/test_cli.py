@@ -165,6 +165,11 @@ def test_settings_from_params_splits_patterns_and_normalises_kafka() -> None:
     assert s.partitions == 8 and s.pd == "pd://127.0.0.1:2379"
 
 
+def test_settings_from_params_keeps_backquoted_names_whole() -> None:
+    s = Settings.from_params({"tables": ("`we.ird db`.`t,1 2` a.b", "c.*,`x y`.z"), "job": "j"})
+    assert s.tables == ("`we.ird db`.`t,1 2`", "a.b", "c.*", "`x y`.z")
+
+
 def test_kafka_url_rejects_garbage() -> None:
     with pytest.raises(ConfigError, match="kafka://host:port"):
         kafka_url("kafka://nohostport")
@@ -399,7 +404,9 @@ def _outcome(state: int, foreign_writes: int) -> Any:
         foreign_writes=foreign_writes, dropped={}, region_errors={}, stream_reconnects=0,
         duration_s=0.0,
     )  # fmt: skip
-    return RunOutcome(tiundo_pb2.JobStatus(job_id="j", state=state), ingest, 1.0)
+    # the job status carries the foreign writes (stored there by run, read by exit_status)
+    status = tiundo_pb2.JobStatus(job_id="j", state=state, foreign_writes=foreign_writes)
+    return RunOutcome(status, ingest, 1.0)
 
 
 def test_run_exit_status_is_zero_only_for_a_clean_success() -> None:
@@ -453,3 +460,93 @@ def test_spawned_workers_find_the_app_package() -> None:
     from app.cli import run
 
     assert (run.ROOT / "app" / "cli" / "run.py").is_file()
+
+
+# -- names TiDB allows: exact selection, no silent widening ------------------------------------
+
+ODD_DB = "we.ird db,#%?["
+
+
+@pytest.fixture
+def odd_sim(sim: ThreadCluster) -> ThreadCluster:
+    """``sim`` plus a database whose name needs quoting, with look-alike tables, and ``a/b``."""
+    from simulator.tabledef import ColumnDef, TableDef
+
+    cols = (ColumnDef("id", "int", nullable=False), ColumnDef("v", "int"))
+    for db, name in [(ODD_DB, n) for n in ("t*1", "tx1", "t1", "t[1]", "x/y", "`q`")] + [
+        ("a/b", "t")
+    ]:
+        sim.cluster.catalog.add_table(TableDef(db, name, cols, primary_key=("id",)))
+    return sim
+
+
+def _plan_tables(
+    sim: ThreadCluster, args: list[str], env: dict[str, str] | None = None
+) -> list[str]:
+    import json
+
+    r = invoke(
+        ["plan", *args, "--to-ts", str(sim.now()), "--no-count", "--json"],
+        env={**sim.env(), **(env or {})},
+    )
+    assert r.exit_code == 0, r.stderr
+    return [t["table"] for t in json.loads(r.stdout)["tables"]]
+
+
+def test_exact_pattern_from_env_selects_only_that_table(odd_sim: ThreadCluster) -> None:
+    q = "`we.ird db,#%?[`"
+    got = _plan_tables(odd_sim, [], {"TIUNDO_TABLES": f"{q}.`t*1`, {q}.`t[1]`"})
+    assert got == [f"{q}.`t*1`", f"{q}.`t[1]`"]
+
+
+def test_exact_pattern_from_flags_selects_only_that_table(odd_sim: ThreadCluster) -> None:
+    q = "`we.ird db,#%?[`"
+    assert _plan_tables(odd_sim, ["-t", f"{q}.`t*1`"]) == [f"{q}.`t*1`"]
+    assert _plan_tables(odd_sim, ["-t", f"{q}.```q```"]) == [f"{q}.```q```"]
+
+
+def test_an_unquoted_wildcard_matches_by_pattern_and_plan_shows_every_table(
+    odd_sim: ThreadCluster,
+) -> None:
+    q = "`we.ird db,#%?[`"
+    assert _plan_tables(odd_sim, ["-t", f"{q}.t*1"]) == [f"{q}.`t*1`", f"{q}.t1", f"{q}.tx1"]
+    r = invoke(
+        ["plan", "-t", f"{q}.t*1", "--to-ts", str(odd_sim.now()), "--no-count"],
+        env=odd_sim.env(),
+    )
+    assert r.exit_code == 0, r.stderr
+    for name in (f"{q}.`t*1`", f"{q}.t1", f"{q}.tx1"):
+        assert f"  {name} " in r.stdout, r.stdout
+
+
+def test_an_exact_table_with_a_slash_is_found_through_the_listing(odd_sim: ThreadCluster) -> None:
+    q = "`we.ird db,#%?[`"
+    assert _plan_tables(odd_sim, ["-t", f"{q}.`x/y`"]) == [f"{q}.x/y"]
+
+
+@pytest.mark.parametrize("pattern", ["a/b.t", "`a/b`.*", "`a/b`.`t`"])
+def test_a_database_with_a_slash_is_refused_by_name(odd_sim: ThreadCluster, pattern: str) -> None:
+    r = invoke(["plan", "-t", pattern, "--to-ts", "5", "--no-count"], env=odd_sim.env())
+    assert_one_line_error(r, EXIT_USAGE, "'a/b'", "'/'")
+
+
+def test_a_bad_pattern_is_named(odd_sim: ThreadCluster) -> None:
+    r = invoke(["plan", "-t", "`we.ird db.t", "--to-ts", "5"], env=odd_sim.env())
+    assert_one_line_error(r, EXIT_USAGE, "`we.ird db.t", "not closed")
+
+
+def test_ddl_on_a_look_alike_table_does_not_refuse_an_exact_selection(
+    odd_sim: ThreadCluster,
+) -> None:
+    t = odd_sim.now()
+    cat, hist = odd_sim.cluster.catalog, odd_sim.cluster.status_api.ddl_history
+    for job_id, name in ((81, "tx1"), (82, "t1")):
+        job = _ddl_job(job_id, cat.table(ODD_DB, name).id, name, odd_sim.now())
+        hist.append({**job, "schema_name": ODD_DB, "table_id": 0})  # matched by name only
+    q = "`we.ird db,#%?[`"
+    args = ["plan", "-t", f"{q}.`t*1`", "--to-ts", str(t), "--no-count", "--json"]
+    r = invoke(args, env=odd_sim.env())
+    assert r.exit_code == 0, r.stderr
+    star = cat.table(ODD_DB, "t*1").id
+    hist.append({**_ddl_job(83, star, "t*1", odd_sim.now()), "schema_name": ODD_DB})
+    assert_one_line_error(invoke(args, env=odd_sim.env()), EXIT_UNSAFE, "DDL job 83")
