@@ -96,6 +96,16 @@ class UndoConfig:
     """Attempts per transaction on transient errors."""
     retry_backoff_s: float = setting("TIUNDO_RETRY_BACKOFF_S", 0.2)
     """First backoff; doubles per attempt, capped at 5 s."""
+    retry_deadline_s: float = setting("TIUNDO_RETRY_DEADLINE_S", 300.0)
+    """How long a record (or a downstream transaction) may keep failing with transient errors
+    (Kafka, downstream unreachable, deadlocks) before its partition fails with the last one;
+    any other error fails the partition at once (:mod:`app.stages.failure`)."""
+    sink_connect_timeout_s: float = setting("TIUNDO_SINK_CONNECT_TIMEOUT_S", 10.0)
+    """Opening a downstream connection (TCP, greeting, login, session settings)."""
+    sink_timeout_s: float = setting("TIUNDO_SINK_TIMEOUT_S", 120.0)
+    """Waiting for the downstream's answer to one request (statements, commit): a downstream
+    that never answers becomes a transient error (more than InnoDB's and TiDB's 50 s lock
+    wait, so a lock wait still ends as the server's own error)."""
     mount_chunk: int = setting("TIUNDO_MOUNT_CHUNK", 5000)
     """Row keys mounted and planned at a time (bounds memory)."""
     progress_db: str = setting("TIUNDO_PROGRESS_DB", "tiundo_meta")
@@ -160,6 +170,13 @@ class UndoConfig:
             )
         if self.session_timeout_s < 6:
             raise ConfigError("TIUNDO_SESSION_TIMEOUT_S must be >= 6 (Kafka's minimum)")
+        for name, secs in (
+            ("TIUNDO_RETRY_DEADLINE_S", self.retry_deadline_s),
+            ("TIUNDO_SINK_CONNECT_TIMEOUT_S", self.sink_connect_timeout_s),
+            ("TIUNDO_SINK_TIMEOUT_S", self.sink_timeout_s),
+        ):
+            if not secs > 0:
+                raise ConfigError(f"{name} must be a number of seconds > 0, got {secs}")
         if self.primary_ts < 0 or self.web_port < 0 or self.retry_backoff_s < 0:
             raise ConfigError("TIUNDO_PRIMARY_TS, TIUNDO_WEB_PORT, TIUNDO_RETRY_BACKOFF_S are >= 0")
         return self

@@ -8,8 +8,9 @@ the downstream sink (:mod:`app.sink.mysql`, ``attempts``, its own ``is_transient
 Polling loops that wait for a condition at a fixed interval are not retries and do not.
 What is retried is decided by the error itself (:attr:`core.errors.TiundoError.retriable`,
 see :func:`is_retriable`) unless the caller classifies foreign exceptions of its own
-(the sink's MySQL error codes). Giving up is bounded by ``attempts`` and/or ``deadline_s``;
-the last error is raised as it was, so its message still names what failed.
+(the sink's MySQL error codes). Giving up is bounded by ``attempts``, ``deadline_s`` (since
+the first call) and/or ``failing_s`` (since the first failure: a long call that fails late still
+gets its retries); the last error is raised as it was, so its message still names what failed.
 
 :class:`Backoff` is pure (the delays are a function of the attempt number and a seeded
 ``random.Random``); :func:`retry_async` runs them with tenacity's ``AsyncRetrying``.
@@ -99,6 +100,20 @@ class Backoff:
         self.attempts = 0
 
 
+class _StopAfterFailingFor(stop_base):
+    """Stop once ``seconds`` passed between the first failed attempt's end and the latest's."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.first: float | None = None
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        now = retry_state.outcome_timestamp or 0.0
+        if self.first is None:
+            self.first = now
+        return now - self.first >= self.seconds
+
+
 async def retry_async(
     call: Callable[[], Awaitable[T]],
     *,
@@ -107,12 +122,13 @@ async def retry_async(
     retriable: Callable[[BaseException], bool] = is_retriable,
     attempts: int | None = None,
     deadline_s: float | None = None,
+    failing_s: float | None = None,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
 ) -> T:
     """Await ``call()`` until it succeeds, retrying the errors ``retriable`` accepts.
 
-    ``attempts`` bounds the number of calls and ``deadline_s`` the time since the first one
-    (both ``None``: retry for ever, for callers whose stage must not lose its input). The
+    ``attempts`` bounds the number of calls, ``deadline_s`` the time since the first one and
+    ``failing_s`` the time since the first failure (all ``None``: retry for ever). The
     error that ends the retries is raised unchanged. ``on_retry(attempt, exc, delay)`` is
     called before each wait (attempt counts from 1); by default a warning naming ``what``.
     """
@@ -121,6 +137,8 @@ async def retry_async(
         stop = stop_after_attempt(attempts)
     if deadline_s is not None:
         stop = stop | stop_after_delay(deadline_s)
+    if failing_s is not None:
+        stop = stop | _StopAfterFailingFor(failing_s)
 
     def wait(state: RetryCallState) -> float:
         return backoff.delay(state.attempt_number - 1)

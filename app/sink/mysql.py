@@ -29,6 +29,14 @@ table re-applied duplicates a row (or fails on a unique key), a phase-1 all-colu
 ``DELETE … LIMIT 1`` re-applied removes an unchanged duplicate. The row lock on the counter
 serialises two appliers of the same partition.
 
+Timeouts: opening a connection (TCP, greeting, login, session settings) is bounded by
+``connect_timeout_s``, waiting for the answer to one request (statements, commit, the counter)
+by ``timeout_s``. aiomysql only bounds the TCP connect itself (``connect_timeout``) and has no
+read timeout, so both are also ``asyncio.timeout`` around the awaits: a downstream that accepts
+and never answers is a ``TimeoutError``, transient, retried until ``deadline_s`` (or
+``retries``) runs out. A timed-out connection is closed, never rolled back (it would wait
+again) nor returned to the pool; the server rolls its transaction back when it sees it gone.
+
 Pool size: the undo of one partition uses one connection at a time, so ``pool_size`` = the
 number of partitions this worker may apply at once (at most the job's partition count);
 connections are opened lazily, so a worker owning two partitions opens at most two.
@@ -37,12 +45,14 @@ connections are opened lazily, so a worker owning two partitions opens at most t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomysql
 import pymysql
@@ -56,6 +66,7 @@ from core.urls import MySQLTarget
 __all__ = ["TRANSIENT_MYSQL_CODES", "MySQLSink", "SinkError", "Step", "is_transient"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_REQUEST_BYTES = 512 * 1024
 """Upper bound of the SQL text of one multi-statement request (well under the 4 MiB
@@ -154,6 +165,9 @@ class MySQLSink:
         max_backoff_s: float = 5.0,
         progress_db: str = "",
         request_bytes: int = DEFAULT_REQUEST_BYTES,
+        deadline_s: float | None = None,
+        connect_timeout_s: float = 10.0,
+        timeout_s: float = 120.0,
     ) -> None:
         self._url = url
         self._progress = (
@@ -169,6 +183,9 @@ class MySQLSink:
         self._retries = max(1, retries)
         # Doubling from ``backoff_s`` up to ``max_backoff_s``, no jitter (one writer per partition).
         self._backoff = Backoff(backoff_s, 2.0, cap=max(backoff_s, max_backoff_s))
+        self._deadline_s = deadline_s
+        self._connect_timeout_s = connect_timeout_s
+        self._timeout_s = timeout_s
         self._pool: Any = None
         self._request_bytes = max(1, request_bytes)
         self._ready: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -178,7 +195,10 @@ class MySQLSink:
         self.retried = 0
 
     async def start(self) -> None:
-        """Create the pool (connections open lazily)."""
+        """Create the pool (connections open lazily) and the counter table if needed.
+
+        Raises :class:`SinkError` when the counter table cannot be made (see :meth:`_call`).
+        """
         async with self._lock:
             if self._pool is None:
                 self._pool = await aiomysql.create_pool(
@@ -192,12 +212,41 @@ class MySQLSink:
                     charset="utf8mb4",
                     autocommit=False,
                     pool_recycle=3600,
+                    connect_timeout=self._connect_timeout_s,
                 )
                 if self._progress:
-                    await self._create_progress_table()
+                    try:
+                        await self._call(self._create_progress_table, f"creating {self._progress}")
+                    except BaseException:
+                        pool, self._pool = self._pool, None
+                        pool.close()
+                        raise
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection with the session set; after any error closed, never pooled.
+
+        A timeout (or a cancel) skips the rollback: it would wait on the same silent server.
+        """
+        async with asyncio.timeout(self._connect_timeout_s):
+            conn = await self._pool.acquire()
+        try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                await self._prepare(conn)
+            yield conn
+        except BaseException as exc:
+            if not isinstance(exc, TimeoutError | asyncio.CancelledError):
+                with suppress(Exception):
+                    async with asyncio.timeout(self._timeout_s):
+                        await conn.rollback()
+            conn.close()  # a broken or half-done connection never goes back to the pool
+            raise
+        finally:
+            await self._pool.release(conn)
 
     async def _create_progress_table(self) -> None:
-        async with self._pool.acquire() as conn, conn.cursor() as cur:
+        async with self._connection() as conn, asyncio.timeout(self._timeout_s):
+            cur = await conn.cursor()
             # "IF NOT EXISTS" on an existing object makes the server send a Note that PyMySQL
             # turns into a Python warning: look first. No parameters in the DDL, so the
             # identifiers must not carry the driver's %% escaping.
@@ -230,22 +279,30 @@ class MySQLSink:
     async def committed(self, step: Step) -> int:
         """Transactions of ``step``'s phase committed downstream so far (0 without progress_db).
 
-        Also creates the counter row, so every later transaction can advance it.
+        Also creates the counter row, so every later transaction can advance it. Raises
+        :class:`SinkError` like :meth:`apply` (a counter table of another shape, say).
         """
         if not self._progress:
             return 0
         if self._pool is None:
             await self.start()
-        async with self._pool.acquire() as conn, conn.cursor() as cur:
-            await cur.execute(
-                f"INSERT INTO {self._progress} (job, part, tbl, phase, settings, txn) "
-                "VALUES (%s, %s, %s, %s, %s, 0) ON DUPLICATE KEY UPDATE txn = txn",
-                step.key(),
-            )
-            await cur.execute(f"SELECT txn FROM {self._progress} WHERE {self._WHERE}", step.key())
-            row = await cur.fetchone()
-            await conn.commit()
-        return int(row[0])
+
+        async def read() -> int:
+            async with self._connection() as conn, asyncio.timeout(self._timeout_s):
+                cur = await conn.cursor()
+                await cur.execute(
+                    f"INSERT INTO {self._progress} (job, part, tbl, phase, settings, txn) "
+                    "VALUES (%s, %s, %s, %s, %s, 0) ON DUPLICATE KEY UPDATE txn = txn",
+                    step.key(),
+                )
+                await cur.execute(
+                    f"SELECT txn FROM {self._progress} WHERE {self._WHERE}", step.key()
+                )
+                row = await cur.fetchone()
+                await conn.commit()
+            return int(row[0])
+
+        return await self._call(read, f"the counter of {self._progress}")
 
     async def close(self) -> None:
         """Close every connection (idempotent)."""
@@ -264,28 +321,24 @@ class MySQLSink:
         self._ready.add(conn)
 
     async def _attempt(self, statements: Sequence[Statement], step: Step | None) -> bool:
-        async with self._pool.acquire() as conn:
-            try:
-                await self._prepare(conn)
+        async with self._connection() as conn:
+            async with asyncio.timeout(self._timeout_s):
                 await conn.begin()
-                async with conn.cursor() as cur:
-                    if step is not None and self._progress:
-                        sql = (
-                            f"UPDATE {self._progress} SET txn = %s WHERE {self._WHERE} AND txn = %s"
-                        )
+            async with conn.cursor() as cur:
+                if step is not None and self._progress:
+                    sql = f"UPDATE {self._progress} SET txn = %s WHERE {self._WHERE} AND txn = %s"
+                    async with asyncio.timeout(self._timeout_s):
                         await cur.execute(sql, (step.n, *step.key(), step.n - 1))
-                        if cur.rowcount != 1:  # applied already (or not our turn): skip it
+                    if cur.rowcount != 1:  # applied already (or not our turn): skip it
+                        async with asyncio.timeout(self._timeout_s):
                             await conn.rollback()
-                            return False
-                    for group in _requests(statements, self._request_bytes):
+                        return False
+                for group in _requests(statements, self._request_bytes):
+                    async with asyncio.timeout(self._timeout_s):
                         await self._run_request(cur, group)
+            async with asyncio.timeout(self._timeout_s):
                 await conn.commit()
-                return True
-            except BaseException:
-                with suppress(Exception):
-                    await conn.rollback()
-                conn.close()  # a broken or half-done connection never goes back to the pool
-                raise
+            return True
 
     async def _run_request(self, cur: Any, group: Sequence[Statement]) -> None:
         """Run ``group`` in one round trip (a multi-statement request when it has several).
@@ -311,40 +364,61 @@ class MySQLSink:
         while await cur.nextset():  # never expected: keep the connection's protocol in step
             raise SinkError("multi-statement request returned more results than statements")
 
-    async def apply(self, statements: Sequence[Statement], step: Step | None = None) -> bool:
-        """Run ``statements`` as one transaction; retry transient failures with backoff.
+    async def _call(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """``call()`` with transient errors retried (``retries`` attempts, ``deadline_s``).
 
-        With ``step`` (and a ``progress_db``) the transaction is applied at most once: returns
-        False when the counter shows it was applied already. Raises :class:`SinkError` on a
-        non-retriable error or after ``retries`` attempts.
+        Raises :class:`SinkError` naming ``what`` and the last error: at once for an error a
+        retry cannot fix, after the last attempt for a transient one.
         """
-        if not statements:
-            return False
-        if self._pool is None:
-            await self.start()
 
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
             self.retried += 1
             log.warning("transient downstream error (attempt %d): %r; retrying", attempt, exc)
 
+        started = time.monotonic()
+        attempts = 1
+
+        def count(attempt: int, exc: BaseException, delay: float) -> None:
+            nonlocal attempts
+            attempts = attempt + 1
+            on_retry(attempt, exc, delay)
+
         try:
-            applied = await retry_async(
-                lambda: self._attempt(statements, step),
+            return await retry_async(
+                call,
                 backoff=self._backoff,
                 what="downstream transaction",
                 retriable=is_transient,
                 attempts=self._retries,
-                on_retry=on_retry,
+                failing_s=self._deadline_s,
+                on_retry=count,
             )
+        except SinkError:
+            raise
         except Exception as exc:
-            first = statements[0]
-            what = f"{len(statements)} statement(s), first: {first.kind} {first.sql[:120]!r}"
             if not is_transient(exc):
                 raise SinkError(f"downstream refused {what}: {exc!r}") from exc
-            # Only running out of attempts lets a transient error through.
+            # Only running out of attempts (or time) lets a transient error through.
+            took = time.monotonic() - started
             raise SinkError(
-                f"downstream still failing after {self._retries} attempts on {what}: {exc!r}"
+                f"downstream still failing after {attempts} attempts on {what} "
+                f"({took:.0f} s): {exc!r}"
             ) from exc
+
+    async def apply(self, statements: Sequence[Statement], step: Step | None = None) -> bool:
+        """Run ``statements`` as one transaction; retry transient failures with backoff.
+
+        With ``step`` (and a ``progress_db``) the transaction is applied at most once: returns
+        False when the counter shows it was applied already. Raises :class:`SinkError` on a
+        non-retriable error or after ``retries`` attempts or ``deadline_s`` of failures.
+        """
+        if not statements:
+            return False
+        if self._pool is None:
+            await self.start()
+        first = statements[0]
+        what = f"{len(statements)} statement(s), first: {first.kind} {first.sql[:120]!r}"
+        applied = await self._call(lambda: self._attempt(statements, step), what)
         self.transactions += applied
         self.skipped += not applied
         return applied

@@ -13,12 +13,13 @@ sent to ``<job>.dead`` with its raw bytes and counted; it never stops the partit
 ``isolated_partitions=True``: one actor per partition, so a partition busy with its undo (End)
 does not hold up the others, and a partition waiting at the ``_tidb_rowid`` barrier cannot
 block the partition it waits for. An exception escaping the agent would ack (lose) the event
-(faust pitfall), so everything is retried in place with backoff.
+(faust pitfall) and stop the actor, so nothing escapes: transient failures are retried in place
+until ``TIUNDO_RETRY_DEADLINE_S``, and then (or at once for any other failure) the partition is
+reported FAILED with the reason (:mod:`app.stages.failure`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import defaultdict
 from typing import Any
@@ -26,7 +27,8 @@ from typing import Any
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.stages.board import get_board
-from app.stages.undo import undo_partition
+from app.stages.failure import is_transient
+from app.stages.undo import fail_partition, failure_reason, undo_partition
 from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
@@ -40,12 +42,7 @@ __all__ = ["compact_batch", "compact_kv"]
 log = logging.getLogger(__name__)
 
 _BACKOFF = Backoff(0.5, 2.0, cap=30.0)
-"""0.5 s doubling to 30 s; no attempt bound yet, so a record is never acked unprocessed."""
-
-
-def _any_but_cancel(exc: BaseException) -> bool:
-    """Retry every failure of ``handle`` (acking it would lose the event), never a cancel."""
-    return isinstance(exc, Exception) and not isinstance(exc, asyncio.CancelledError)
+"""0.5 s doubling to 30 s, for ``retry_deadline_s`` of transient failures."""
 
 
 async def _dead(letter: tiundo_pb2.DeadLetter) -> None:
@@ -142,28 +139,52 @@ async def handle(partition: int, raw: bytes) -> None:
 
 
 async def _handle_in_place(partition: int, offset: int, raw: bytes) -> None:
-    """:func:`handle` one record, retrying for ever: an escaping error would ack it unprocessed."""
+    """:func:`handle` one record; a failure that a retry cannot fix fails the partition.
+
+    Transient errors (:func:`app.stages.failure.is_transient`) are retried in place until they
+    have lasted ``retry_deadline_s``; then, or at once for any other error, the partition's
+    report says FAILED with the reason (so the job ends FAILED, never RUNNING for ever) and the
+    record is acked: the End of a failed partition only re-publishes the job status.
+    """
 
     def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
-        log.error(
-            "partition %d offset %d: failed, retrying in %.1f s",
-            partition,
-            offset,
-            delay,
-            exc_info=exc,
-        )
+        log.warning(
+            "partition %d offset %d: %s; retrying in %.1f s",
+            partition, offset, failure_reason(exc), delay,
+        )  # fmt: skip
 
+    try:
+        await retry_async(
+            lambda: handle(partition, raw),
+            backoff=_BACKOFF,
+            what=f"partition {partition} offset {offset}",
+            retriable=is_transient,
+            failing_s=config.retry_deadline_s,
+            on_retry=on_retry,
+        )
+    except Exception as exc:
+        exc.add_note(f"partition {partition} offset {offset}")
+        why = failure_reason(exc)
+        log.error("partition %d failed: %s", partition, why, exc_info=exc)
+        await _report_failure(partition, why)
+
+
+async def _report_failure(partition: int, why: str) -> None:
+    """:func:`fail_partition`, retried for ever: the report is how the job can end.
+
+    Only Kafka being away makes it fail, and then nobody could read the report anyway
+    (``tiundo run`` says Kafka did not answer).
+    """
     await retry_async(
-        lambda: handle(partition, raw),
+        lambda: fail_partition(partition, why),
         backoff=_BACKOFF,
-        what=f"partition {partition} offset {offset}",
-        retriable=_any_but_cancel,
-        on_retry=on_retry,
+        what=f"report of failed partition {partition}",
+        retriable=lambda exc: isinstance(exc, Exception),
     )
 
 
 @app.agent(kv_topic, isolated_partitions=True)  # type: ignore[untyped-decorator]
 async def compact_kv(stream: Any) -> None:
-    """Compact every record; retry in place so no event is acked unprocessed."""
+    """Compact every record; one that keeps failing fails its partition, never the agent."""
     async for event in stream.events():
         await _handle_in_place(event.message.partition, event.message.offset, event.value)

@@ -36,14 +36,14 @@ from app.config import parse_tz
 from app.jobrecord import counter_settings
 from app.report import PartitionReport, TableReport, job_status, render
 from app.sink.dryrun import PartWriter, assemble, comment_for
-from app.sink.mysql import MySQLSink, SinkError, Step
+from app.sink.mysql import MySQLSink, Step
 from app.stages.board import (
     Board,
-    PartitionFailedError,
     get_board,
     table_report_from_json,
     table_report_json,
 )
+from app.stages.failure import is_transient, reason
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.stages.schema import PhysicalTable, SchemaCache
 from app.topics import compact_table, config, progress_table
@@ -52,14 +52,14 @@ from app.undo.chain import Planned, plan_entries
 from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
 from app.undo.mount import handle_text
-from app.undo.plan import PlanCounts
+from app.undo.plan import Action, PlanCounts
 from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
 from core.codec.keys import record_key_range
 from core.errors import DecodeError
 from core.urls import parse_mysql_url
 from proto import tiundo_pb2
 
-__all__ = ["finish_job", "undo_partition"]
+__all__ = ["fail_partition", "failure_reason", "finish_job", "undo_partition"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,9 @@ async def _sink() -> MySQLSink:
             retries=config.sink_retries,
             backoff_s=config.retry_backoff_s,
             progress_db="" if config.progress_db == "-" else config.progress_db,
+            deadline_s=config.retry_deadline_s,
+            connect_timeout_s=config.sink_connect_timeout_s,
+            timeout_s=config.sink_timeout_s,
         )
         await sink.start()
         _shared["sink"] = sink
@@ -120,9 +123,11 @@ def _plan(entries: list[tuple[bytes, bytes]], t: _Table, counts: PlanCounts) -> 
     return plan_entries(entries, info, t.spec, _TZ, counts=counts, schema_error=t.error)
 
 
-def _letter(key: bytes, raw: bytes, tid: int, exc: Exception) -> tiundo_pb2.DeadLetter:
+def _letter(
+    key: bytes, raw: bytes, tid: int, exc: Exception, stage: str = "mount"
+) -> tiundo_pb2.DeadLetter:
     letter = tiundo_pb2.DeadLetter(
-        job_id=config.job, stage="mount", error=f"{type(exc).__name__}: {exc}", key=key,
+        job_id=config.job, stage=stage, error=f"{type(exc).__name__}: {exc}", key=key,
         table_id=tid,
     )  # fmt: skip
     try:
@@ -133,6 +138,40 @@ def _letter(key: bytes, raw: bytes, tid: int, exc: Exception) -> tiundo_pb2.Dead
     letter.value, letter.old_value = st.value, st.old_value
     letter.commit_ts, letter.start_ts = st.last_commit_ts, st.last_start_ts
     return letter
+
+
+def _wanted(planned: Planned, phase: int | None) -> list[Action]:
+    return [a for a in planned.actions if phase is None or a.phase == phase]
+
+
+async def _writable(
+    board: Board,
+    t: _Table,
+    chunk: list[tuple[bytes, bytes]],
+    counts: PlanCounts,
+    phase: int | None,
+    exc: Exception,
+) -> tuple[Planned, int]:
+    """The chunk planned again without the rows whose values have no SQL form; dead-letter those.
+
+    Called when the chunk's statements could not be generated (``TypeError``/``ValueError``
+    from :func:`app.undo.sqlgen.to_param`: a VECTOR value, NaN…). Each entry is tried alone,
+    so the offenders are found by row key; the rest plan as before (the same transactions for
+    the same state, so the exactly-once counters still line up after a restart). Rows that do
+    not mount stay in and fail in the plan as usual (their dead letters are the caller's).
+    """
+    log.warning("table %d: a value has no SQL form (%s); finding the rows", t.tid, exc)
+    good: list[tuple[bytes, bytes]] = []
+    dead = 0
+    for key, raw in chunk:
+        try:
+            statements(_wanted(_plan([(key, raw)], t, PlanCounts()), phase), _LIMITS, _DIALECT)
+        except (TypeError, ValueError) as bad:
+            dead += 1
+            await board.dead_letter(_letter(key, raw, t.tid, bad, stage="sink"))
+            continue
+        good.append((key, raw))
+    return _plan(good, t, counts), dead
 
 
 async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> TableReport:
@@ -173,13 +212,18 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
 
     for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
         planned = _plan(chunk, t, counts)
-        counts = planned.counts
         if phase == 0:  # phase 1 reads the same entries: they were dead-lettered in phase 0
             for bad in planned.failed:
                 dead += 1
                 await board.dead_letter(_letter(bad.key, bad.raw, t.tid, bad.error))
-        actions = [a for a in planned.actions if a.phase == phase]
-        for st in statements(actions, _LIMITS, _DIALECT):
+        try:
+            sts = statements(_wanted(planned, phase), _LIMITS, _DIALECT)
+        except (TypeError, ValueError) as exc:
+            planned, unwritable = await _writable(board, t, chunk, counts, phase, exc)
+            dead += unwritable
+            sts = statements(_wanted(planned, phase), _LIMITS, _DIALECT)
+        counts = planned.counts
+        for st in sts:
             n_statements += 1
             pending.append(st)
             pending_rows += st.rows
@@ -208,10 +252,15 @@ async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list
             counts, dead = PlanCounts(), 0
             for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
                 planned = _plan(chunk, t, counts)
-                counts = planned.counts
                 for bad in planned.failed:
                     dead += 1
                     await board.dead_letter(_letter(bad.key, bad.raw, t.tid, bad.error))
+                try:
+                    statements(list(planned.actions), _LIMITS, _DIALECT)
+                except (TypeError, ValueError) as exc:
+                    planned, unwritable = await _writable(board, t, chunk, counts, None, exc)
+                    dead += unwritable
+                counts = planned.counts
                 for a in planned.actions:
                     [st] = statements([a], _LIMITS, _DIALECT)
                     writer.add(
@@ -245,12 +294,49 @@ async def finish_job(board: Board) -> tiundo_pb2.JobStatus:
     return status
 
 
+def failure_reason(exc: BaseException) -> str:
+    """:func:`app.stages.failure.reason` with the downstream password masked."""
+    return reason(exc, secret=parse_mysql_url(config.downstream).password)
+
+
+async def _phase_of(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> TableReport:
+    """:func:`_run_phase`, its errors noted with the table they happened in."""
+    try:
+        return await _run_phase(board, p, cdb, t, phase)
+    except Exception as exc:
+        name = f" ({t.spec.db}.{t.spec.name})" if t.spec else ""
+        exc.add_note(f"table {t.tid}{name} phase {phase}")
+        raise
+
+
+async def fail_partition(partition: int, why: str) -> None:
+    """Report ``partition`` FAILED with ``why`` (unless it reported already), then the job.
+
+    For a failure outside the undo (compacting a record, or a transient error that outlasted
+    the retry deadline): without the report the job would stay RUNNING.
+    """
+    board = await get_board()
+    await board.refresh()
+    if barrier.part_key(partition) not in board.notes:
+        now = _now_ms()
+        rep = PartitionReport(
+            partition=partition, target_ts=0, end_ts=0,
+            dead_letters=int(progress_table.get(b"dead") or b"0"), error=why,
+            started_unix_ms=int(progress_table.get(b"started") or b"0") or now,
+            finished_unix_ms=now, dry_run=bool(config.dry_run),
+        )  # fmt: skip
+        await board.publish(barrier.part_key(partition), rep.to_json())
+    await finish_job(board)
+
+
 async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
     """Run the undo of ``partition`` (call inside its End event: progress writes need it).
 
-    Returns once the partition's report is on the board; a non-retriable sink error ends the
-    partition as failed (reported), it is not raised. Kafka errors are raised: the caller
-    retries the whole End, which resumes from the progress records.
+    Returns once the partition's report is on the board; an error a retry cannot fix
+    (:func:`app.stages.failure.is_transient`: a refused statement, a sink that ran out of
+    retries, another partition failed at the barrier, a bug) ends the partition as failed with
+    its reason (reported), it is not raised. Transient errors (Kafka) are raised: the caller
+    retries the whole End, which resumes from the progress records, until its deadline.
     """
     p = partition
     board = await get_board()
@@ -274,15 +360,24 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
             reports = await _dry_run(board, p, cdb, tables)
         else:
             await board.publish(barrier.holds_key(p), json.dumps([t.tid for t in rowid]).encode())
-            reports = [await _run_phase(board, p, cdb, t, 0) for t in tables]
+            reports = [await _phase_of(board, p, cdb, t, 0) for t in tables]
             for t in rowid:
                 await board.wait_until(
                     functools.partial(board.barrier_open, t.tid),
                     f"phase-1 barrier of table {t.tid}",
                 )
-                await _run_phase(board, p, cdb, t, 1)
-    except (SinkError, PartitionFailedError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
+                second = await _phase_of(board, p, cdb, t, 1)
+                # the counts are phase 0's (the same rows); phase 1 adds its unwritable rows
+                reports = [
+                    r.plus(TableReport(r.table_id, dead_letters=second.dead_letters))
+                    if r.table_id == t.tid
+                    else r
+                    for r in reports
+                ]
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # the caller retries the whole End (it resumes) until the retry deadline
+        error = failure_reason(exc)
         log.error("partition %d failed: %s", p, error)
     compact_dead = int(progress_table.get(b"dead") or b"0")
     rep = PartitionReport(

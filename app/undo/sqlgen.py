@@ -140,12 +140,25 @@ def to_param(value: object, *, is_json: bool = False) -> Param:
     the codec decoded with; the session must use the same, see :func:`session_statements`);
     TIME (timedelta) → ``[-]HH:MM:SS[.ffffff]``; JSON tree → JSON text; Decimal, int, float,
     str (text, ENUM, SET) and bytes pass through; bool → int.
+    A value with no SQL form raises ``TypeError`` (a type the driver cannot send: a VECTOR's
+    tuple) or ``ValueError`` (NaN/infinity, which PyMySQL refuses to escape; text with lone
+    surrogates, which cannot be sent as utf8mb4): the caller dead-letters that row.
     """
     if is_json:
         return None if value is None else json_text(value)
-    if value is None or isinstance(value, int | float | str | bytes | Decimal):
+    if value is None or isinstance(value, int | str | bytes):
         if isinstance(value, bool):
             return int(value)
+        if isinstance(value, str) and not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(f"text not encodable as utf8mb4: {exc.reason}") from None
+        return value
+    if isinstance(value, float | Decimal):
+        finite = value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)
+        if not finite:
+            raise ValueError(f"{value!r} has no SQL form")
         return value
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
@@ -155,7 +168,7 @@ def to_param(value: object, *, is_json: bool = False) -> Param:
         return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
     if hasattr(value, "to_python"):  # core.codec.mytime.MyTime: str() is MySQL's text
         return str(value)
-    raise TypeError(f"no SQL parameter form for {type(value).__name__}: {value!r}")
+    raise TypeError(f"no SQL parameter form for {type(value).__name__}: {repr(value)[:80]}")
 
 
 def _params(table: UndoTable, columns: Sequence[str], values: Sequence[object]) -> list[Param]:

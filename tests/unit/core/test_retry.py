@@ -185,3 +185,22 @@ async def test_the_default_on_retry_logs_a_warning_naming_what(
     [record] = [r for r in caplog.records if r.name == "core.retry"]
     assert record.levelno == logging.WARNING
     assert "PD ScanRegions" in record.getMessage() and "blip" in record.getMessage()
+
+
+async def test_failing_s_counts_from_the_first_failure_not_the_first_call() -> None:
+    """A long call that fails late (the undo of a big partition) still gets its retries."""
+    calls = 0
+
+    async def call() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.2)  # longer than failing_s: deadline_s would stop here
+        raise TransientError(f"try {calls}")
+
+    start = time.monotonic()
+    with pytest.raises(TransientError) as info:
+        await retry_async(call, backoff=Backoff(0.01), what="x", failing_s=0.1)
+    assert calls >= 3
+    assert 0.3 <= time.monotonic() - start < 1.5
+    assert str(info.value) == f"try {calls}"

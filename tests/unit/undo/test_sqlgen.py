@@ -305,3 +305,24 @@ def test_only_rowid_deletes_expect_an_exact_row_count() -> None:
     deletes, inserts = plan_statements(plan_table(R, rows), BatchLimits(max_rows=2))
     assert inserts == ()
     assert [(s.rows, s.expect_rows) for s in deletes] == [(2, 2), (1, 1)]
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ((1.0, 2.0, 3.0), TypeError),  # a VECTOR(FLOAT32) value: the driver has no form for it
+        (float("nan"), ValueError),
+        (float("-inf"), ValueError),
+        (Decimal("NaN"), ValueError),
+        ("lone \udc80 surrogate", ValueError),
+    ],
+    ids=repr,
+)
+def test_to_param_refuses_values_with_no_sql_form(value: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        to_param(value)
+
+
+def test_to_param_keeps_finite_numbers_and_text() -> None:
+    assert to_param(1.5) == 1.5 and to_param(Decimal("-0.10")) == Decimal("-0.10")
+    assert to_param("naïve 名") == "naïve 名"
