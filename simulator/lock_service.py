@@ -149,7 +149,9 @@ class LockService:
                     primary_mismatch=kvrpcpb_pb2.PrimaryMismatch(lock_info=lock_info(exc.lock))
                 )
             )
-        out = resp(commit_version=state.commit_ts, action=_ACTIONS.get(state.kind, kvrpcpb_pb2.NoAction))
+        out = resp(
+            commit_version=state.commit_ts, action=_ACTIONS.get(state.kind, kvrpcpb_pb2.NoAction)
+        )
         if state.kind is TxnStatusKind.LOCKED and state.lock is not None:
             out.lock_ttl = state.ttl
             out.lock_info.CopyFrom(lock_info(state.lock))
