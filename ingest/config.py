@@ -86,6 +86,10 @@ class IngestConfig:
     #: timeout of each PD / status API / MySQL request
     request_timeout_s: float = 10.0
 
+    #: a region whose resolved ts has not moved for this long while below E gets its locks
+    #: checked and resolved (orphans of a crashed TiDB hold it for ever); again after as long
+    lock_stall_s: float = setting("TIUNDO_LOCK_STALL_S", 10.0)
+
     # -- GC safety ----------------------------------------------------------------------------
     #: service GC safepoint TTL; renewed every ``gc_ttl_s / 3``, removed at the end
     gc_ttl_s: int = 600
@@ -186,6 +190,7 @@ class IngestConfig:
             "region_retry_base_s",
             "request_timeout_s",
             "kafka_outage_s",
+            "lock_stall_s",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0")

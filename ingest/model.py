@@ -179,7 +179,9 @@ class RegionInfo:
     """What the shell knows of a region from PD (``metapb.Region`` + leader ``Peer``).
 
     ``leader_store_id`` is 0 when PD does not know the leader (it sends an empty Peer).
-    ``peer_store_ids`` lists the stores holding a peer, leader included.
+    ``peer_store_ids`` lists the stores holding a peer, leader included. ``leader_peer_id``
+    is the leader peer's id, which TiKV's transactional RPCs check (``kvrpcpb.Context.peer``);
+    recordings do not keep it, so it takes no part in comparisons.
     """
 
     region_id: int
@@ -187,3 +189,4 @@ class RegionInfo:
     epoch: RegionEpoch
     leader_store_id: int = 0
     peer_store_ids: tuple[int, ...] = field(default_factory=tuple)
+    leader_peer_id: int = field(default=0, compare=False)

@@ -56,6 +56,7 @@ def region_info(region: metapb_pb2.Region, leader: metapb_pb2.Peer | None) -> Re
         epoch=RegionEpoch(conf_ver=epoch.conf_ver, version=epoch.version),
         leader_store_id=leader.store_id if leader is not None else 0,
         peer_store_ids=tuple(p.store_id for p in region.peers),
+        leader_peer_id=leader.id if leader is not None else 0,
     )
 
 

@@ -15,9 +15,13 @@
    does (facts/eventfeed.md §3.10): leader update, re-split via PD, retry with backoff; fatal
    ones fail the job with the region/store/table named. A broken stream drops its regions,
    which are re-resolved via PD after the store's reconnect backoff.
-5. When every table's frontier passes ``E``: END records, flush, close the streams, release
-   the GC safepoint. SIGTERM, SIGINT or SIGHUP (:meth:`IngestWorker.stop`) flushes and
-   releases the same way.
+5. Locks left by a crashed TiDB hold a region's resolved ts below ``E`` for ever: a region
+   stuck below ``E`` for ``lock_stall_s`` gets its locks resolved as TiCDC does
+   (:mod:`ingest.locks` decides, :mod:`ingest.lock_resolver` talks to TiKV).
+6. When every table's frontier passes ``E``: END records, flush; with a fence (``tiundo run``),
+   the streams stay open until the last partition reported, counting writes by others; then
+   close the streams, release the GC safepoint. SIGTERM, SIGINT or SIGHUP
+   (:meth:`IngestWorker.stop`) flushes and releases the same way.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import logging
 import random
 import signal
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
@@ -39,6 +44,8 @@ from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
 from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
+from ingest.lock_resolver import LockResolver
+from ingest.locks import StallTracker
 from ingest.model import RegionInfo, Span
 from ingest.partitioner import Partitioner
 from ingest.patterns import parse_pattern
@@ -279,6 +286,8 @@ class IngestWorker:
         self._closing: set[asyncio.Task[None]] = set()
         self.stream_reconnects = 0
         self.resplits = 0
+        #: locks resolved so far, by outcome (commit, rollback, wait)
+        self.lock_stats: Counter[str] = Counter()
         self._last_rate = (self._started, 0)
         self._rate = 0.0
 
@@ -390,6 +399,7 @@ class IngestWorker:
             tasks = [
                 asyncio.create_task(self._scheduler(), name="ingest-scheduler"),
                 asyncio.create_task(self._report_progress(), name="ingest-progress"),
+                asyncio.create_task(self._watch_locks(), name="ingest-locks"),
             ]
             gc_task = gc.task
             waiters = [
@@ -494,6 +504,65 @@ class IngestWorker:
             await stream.close()
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
+
+    # -- lock resolution ----------------------------------------------------------------------
+
+    async def _store_address(self, store_id: int) -> str:
+        return (await self._store(store_id)).address
+
+    async def _watch_locks(self) -> None:
+        """Resolve the locks of regions whose resolved ts is stuck below E (``lock_stall_s``).
+
+        A failed round is logged and tried again after ``lock_stall_s``; only an unexpected
+        error (a bug) fails the job, so it cannot die unnoticed.
+        """
+        core, window, pd, channels = self.core, self.window, self.pd, self.channels
+        assert core is not None and window is not None and pd is not None and channels is not None
+        stall_s = self.config.lock_stall_s
+        tracker: StallTracker[tuple[int, int, int]] = StallTracker(stall_s, window.end_ts)
+        resolver = LockResolver(
+            pd, channels, self._store_address, timeout=self.config.request_timeout_s
+        )
+        resolver.stats = self.lock_stats
+        try:
+            while not core.done:
+                await asyncio.sleep(min(1.0, stall_s / 2))
+                now = time.monotonic()
+                subs = {
+                    s.key: s for s in core.subscriptions() if not s.zombie and s.matcher.initialized
+                }
+                tracker.retain(subs)
+                for key, sub in subs.items():
+                    tracker.observe(key, sub.matcher.resolved_ts, now)
+                checked: set[int] = set()
+                for key in tracker.due(now):
+                    sub = subs[key]
+                    tracker.attempted(key, now)
+                    if sub.region_id in checked:
+                        continue
+                    checked.add(sub.region_id)
+                    table = core.table_names.get(sub.table_id, str(sub.table_id))
+                    log.info(
+                        "locks: region %d (table %s) resolved ts %d below E=%d for %g s; "
+                        "checking its locks",
+                        sub.region_id,
+                        table,
+                        sub.matcher.resolved_ts,
+                        window.end_ts,
+                        stall_s,
+                    )
+                    try:
+                        await resolver.resolve_span(sub.span, window.end_ts, table=table)
+                    except TiundoError as exc:
+                        log.warning(
+                            "locks: region %d (table %s): %s; trying again in %g s",
+                            sub.region_id,
+                            table,
+                            exc,
+                            stall_s,
+                        )
+        except Exception as exc:
+            self._fail(exc)
 
     # -- scheduling ---------------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ call                                        what the client sees
 ``delay_resolved_ts(seconds)``              ticks come ``seconds`` later
 ``duplicate_events(True)``                  every live/scan message is sent twice
 ``hold_lock(mutations)``                    an open lock across ticks (resolved ts held)
+``orphan_lock(mutations, ttl_ms=…)``        a txn whose TiDB crashed: prewritten, never
+                                            committed (or only its primary committed); its
+                                            locks hold resolved ts until someone resolves them
 ``slow_stream(store_id, seconds)``          a pause before every message of that store
 ``slow_scan(seconds)``                      a pause between scan messages (live rows interleave)
 ==========================================  ==================================================
@@ -31,12 +34,12 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from simulator.cdc_delegate import ErrorKind
-from simulator.mvcc import Mutation
+from simulator.mvcc import DEFAULT_LOCK_TTL_MS, Mutation
 
 if TYPE_CHECKING:
     from simulator.cluster import FakeCluster
 
-__all__ = ["ErrorKind", "FaultState", "Faults", "ScanSplit"]
+__all__ = ["ErrorKind", "FaultState", "Faults", "Orphan", "ScanSplit"]
 
 ANY_REGION = 0
 
@@ -48,6 +51,16 @@ class ScanSplit:
     region_id: int
     raw_key: bytes
     after_messages: int
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """An orphaned transaction; ``commit_ts`` is set when its primary was committed."""
+
+    start_ts: int
+    primary: bytes
+    keys: tuple[bytes, ...]
+    commit_ts: int = 0
 
 
 @dataclass(slots=True)
@@ -168,13 +181,56 @@ class Faults:
         """Add ``seconds`` to every resolved-ts tick (0 to undo)."""
         self.state.resolved_ts_delay = seconds
 
-    def hold_lock(self, mutations: Iterable[Mutation], txn_source: int = 0) -> int:
-        """Prewrite without committing (a slow or stuck transaction); returns its start_ts."""
+    def hold_lock(
+        self,
+        mutations: Iterable[Mutation],
+        txn_source: int = 0,
+        *,
+        primary: bytes | None = None,
+        ttl_ms: int = DEFAULT_LOCK_TTL_MS,
+    ) -> int:
+        """Prewrite without committing (a slow or stuck transaction); returns its start_ts.
+
+        ``primary`` (default: the first key) must be one of the keys; the keys may lie in any
+        regions. ``ttl_ms`` is the locks' TTL: a resolver may roll the transaction back once
+        ``physical(start_ts) + ttl_ms`` has passed.
+        """
         muts = list(mutations)
+        keys = [m.key for m in muts]
+        primary = keys[0] if primary is None else primary
+        if primary not in keys:
+            raise ValueError("the primary key must be one of the transaction's keys")
         mvcc = self._cluster.mvcc
         start_ts = mvcc.tso.next()
-        mvcc.prewrite(muts, start_ts, muts[0].key, txn_source)
+        mvcc.prewrite(muts, start_ts, primary, txn_source, ttl_ms=ttl_ms)
         return start_ts
+
+    def orphan_lock(
+        self,
+        mutations: Iterable[Mutation],
+        *,
+        primary: bytes | None = None,
+        ttl_ms: int = 1,
+        commit_primary: bool = False,
+        txn_source: int = 0,
+    ) -> Orphan:
+        """A transaction whose TiDB died during 2PC; its locks stay until a resolver comes.
+
+        Prewritten (TTL ``ttl_ms``, by default already expired a millisecond later), never
+        committed; with ``commit_primary`` the primary was committed and only the secondaries
+        are left locked (the TiDB died between the two commit phases: the transaction IS
+        committed and a resolver must commit the secondaries at the primary's commit_ts).
+        """
+        muts = list(mutations)
+        start_ts = self.hold_lock(muts, txn_source, primary=primary, ttl_ms=ttl_ms)
+        keys = tuple(m.key for m in muts)
+        first = keys[0] if primary is None else primary
+        commit_ts = 0
+        if commit_primary:
+            mvcc = self._cluster.mvcc
+            commit_ts = mvcc.tso.next()
+            mvcc.commit(start_ts, commit_ts, [first])
+        return Orphan(start_ts, first, keys, commit_ts)
 
     def release_lock(self, start_ts: int, keys: Iterable[bytes], *, commit: bool = True) -> int:
         """Commit (returns commit_ts) or roll back (returns 0) a lock from :meth:`hold_lock`."""

@@ -16,7 +16,19 @@ call                   changes reported
 ``commit``             COMMIT per key: value (the fake TiKV blanks it if > 255 B)
 ``rollback``           ROLLBACK per key still locked by the txn (or never written)
 ``commit_1pc``         COMMITTED per key: value, old value = newest commit < commit_ts
+``check_txn_status``   ROLLBACK of the primary when its TTL expired (or it never existed)
+``resolve_lock``       COMMIT or ROLLBACK per key the txn still locks in the range
 =====================  ===========================================================
+
+Lock resolution (what a TiDB that crashed between prewrite and commit leaves behind) follows
+TiKV: :meth:`MvccStore.scan_locks` takes locks with ``start_ts <= max_ts`` (tikv
+``src/storage/txn/commands`` ScanLock: ``lock.ts <= max_ts``); :meth:`MvccStore.check_txn_status`
+is tikv ``src/storage/txn/actions/check_txn_status.rs``: a primary lock whose
+``physical(start_ts) + ttl < physical(current_ts)`` is rolled back, a live one is reported with
+its TTL, a missing one is answered from the write records (committed, rolled back, or not found
+unless ``rollback_if_not_exist``); :meth:`MvccStore.resolve_lock` commits or rolls back the
+transaction's locks in a range, as ``KvResolveLock`` does. Rollbacks leave a record, so a late
+prewrite of the same transaction is refused, as TiKV refuses it.
 
 Threading: not thread-safe. Every call, observers included, runs on the simulator's asyncio
 loop thread; observers run synchronously inside the write and must not write back.
@@ -35,9 +47,10 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from core.errors import TiundoError, TransientError
-from simulator.tso import Tso
+from simulator.tso import Tso, physical
 
 __all__ = [
+    "DEFAULT_LOCK_TTL_MS",
     "Change",
     "ChangeKind",
     "CommitTsExpiredError",
@@ -48,10 +61,17 @@ __all__ = [
     "MvccStore",
     "Observer",
     "Op",
+    "PrimaryMismatchError",
     "TxnNotFoundError",
+    "TxnState",
+    "TxnStatusKind",
     "Version",
     "WriteConflictError",
 ]
+
+
+#: TTL of a prewrite lock in ms (client-go ``txnkv/transaction/2pc.go`` ``defaultLockTTL``)
+DEFAULT_LOCK_TTL_MS = 3000
 
 
 class Op(IntEnum):
@@ -91,6 +111,28 @@ class Lock:
     txn_source: int
     min_commit_ts: int
     old_value: bytes
+    #: ms after ``physical(start_ts)`` until a resolver may roll the transaction back
+    ttl: int = DEFAULT_LOCK_TTL_MS
+
+
+class TxnStatusKind(IntEnum):
+    """What :meth:`MvccStore.check_txn_status` found (and did) on a primary key."""
+
+    LOCKED = 1  # the primary lock is alive: wait
+    COMMITTED = 2
+    ROLLED_BACK = 3  # a rollback record was already there
+    TTL_EXPIRE_ROLLBACK = 4  # the primary's TTL had expired: rolled back now
+    LOCK_NOT_EXIST_ROLLBACK = 5  # neither lock nor record: a rollback record written now
+
+
+@dataclass(frozen=True, slots=True)
+class TxnState:
+    """A transaction's status as ``CheckTxnStatus`` reports it."""
+
+    kind: TxnStatusKind
+    ttl: int = 0
+    commit_ts: int = 0
+    lock: Lock | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +183,14 @@ class TxnNotFoundError(MvccError):
     """commit of a key the transaction holds no lock on and has not committed."""
 
 
+class PrimaryMismatchError(MvccError):
+    """CheckTxnStatus on a key whose lock of that transaction names another primary."""
+
+    def __init__(self, lock: Lock) -> None:
+        super().__init__(f"key {lock.key.hex()} is not the primary of start_ts={lock.start_ts}")
+        self.lock = lock
+
+
 class MvccStore:
     """Keys → versions and locks; see the module docstring for the contract.
 
@@ -153,6 +203,7 @@ class MvccStore:
         self._keys: list[bytes] = []  # every key with a version or a lock, sorted
         self._versions: dict[bytes, list[Version]] = {}  # ascending commit_ts
         self._locks: dict[bytes, Lock] = {}
+        self._rollbacks: dict[bytes, set[int]] = {}  # key → start_ts with a rollback record
         self._observers: list[Observer] = []
         self._max_ts = 0
 
@@ -180,7 +231,13 @@ class MvccStore:
         self._max_ts = max(self._max_ts, ts)
 
     def prewrite(
-        self, mutations: Iterable[Mutation], start_ts: int, primary: bytes, txn_source: int = 0
+        self,
+        mutations: Iterable[Mutation],
+        start_ts: int,
+        primary: bytes,
+        txn_source: int = 0,
+        *,
+        ttl_ms: int = DEFAULT_LOCK_TTL_MS,
     ) -> None:
         """Lock every key for ``start_ts``; all-or-nothing. Re-prewriting an own lock is a no-op."""
         muts = list(mutations)
@@ -188,6 +245,8 @@ class MvccStore:
             lock = self._locks.get(m.key)
             if lock is not None and lock.start_ts != start_ts:
                 raise KeyLockedError(f"key {m.key.hex()} locked by start_ts={lock.start_ts}")
+            if start_ts in self._rollbacks.get(m.key, ()):
+                raise WriteConflictError(f"key {m.key.hex()}: start_ts={start_ts} rolled back")
             newest = self._newest(m.key)
             if newest is not None and newest.commit_ts >= start_ts:
                 raise WriteConflictError(
@@ -203,7 +262,7 @@ class MvccStore:
             value = m.value if m.op is Op.PUT else b""
             self._ensure_key(m.key)
             self._locks[m.key] = Lock(
-                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old
+                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old, ttl_ms
             )
             changes.append(
                 Change(ChangeKind.PREWRITE, m.key, start_ts, 0, m.op, value, old, txn_source)
@@ -255,8 +314,85 @@ class MvccStore:
                 source = 0  # protective rollback record: TiKV reports it too
             else:
                 continue
+            self._rollbacks.setdefault(k, set()).add(start_ts)
             changes.append(Change(ChangeKind.ROLLBACK, k, start_ts, 0, None, b"", b"", source))
         self._emit(changes)
+
+    def check_txn_status(
+        self,
+        primary: bytes,
+        lock_ts: int,
+        current_ts: int,
+        *,
+        rollback_if_not_exist: bool = False,
+        verify_is_primary: bool = True,
+    ) -> TxnState:
+        """The status of transaction ``lock_ts`` on its primary key, deciding an expired one.
+
+        TiKV's ``check_txn_status`` (module docstring): an expired primary lock is rolled back
+        here, so every secondary may then be rolled back too. ``caller_start_ts`` pushes of
+        ``min_commit_ts`` are not modelled (a resolver that reads nothing sends 0).
+        """
+        lock = self._locks.get(primary)
+        if lock is not None and lock.start_ts == lock_ts:
+            if verify_is_primary and lock.primary != primary:
+                raise PrimaryMismatchError(lock)
+            if physical(lock_ts) + lock.ttl < physical(current_ts):
+                self.rollback(lock_ts, [primary])
+                return TxnState(TxnStatusKind.TTL_EXPIRE_ROLLBACK)
+            return TxnState(TxnStatusKind.LOCKED, ttl=lock.ttl, lock=lock)
+        version = self._committed_by(primary, lock_ts)
+        if version is not None:
+            return TxnState(TxnStatusKind.COMMITTED, commit_ts=version.commit_ts)
+        if lock_ts in self._rollbacks.get(primary, ()):
+            return TxnState(TxnStatusKind.ROLLED_BACK)
+        if rollback_if_not_exist:
+            self.rollback(lock_ts, [primary])
+            return TxnState(TxnStatusKind.LOCK_NOT_EXIST_ROLLBACK)
+        raise TxnNotFoundError(f"start_ts={lock_ts}: no lock and no record on {primary.hex()}")
+
+    def scan_locks(
+        self, start_raw: bytes, end_raw: bytes, max_ts: int, limit: int = 0
+    ) -> list[Lock]:
+        """Locks with ``start_ts <= max_ts`` in ``[start_raw, end_raw)`` (b"" end = ∞), by key."""
+        out: list[Lock] = []
+        for key in sorted(self._locks):
+            if key < start_raw or (end_raw and key >= end_raw):
+                continue
+            lock = self._locks[key]
+            if lock.start_ts <= max_ts:
+                out.append(lock)
+                if limit and len(out) >= limit:
+                    break
+        return out
+
+    def resolve_lock(
+        self,
+        start_ts: int,
+        commit_ts: int,
+        start_raw: bytes,
+        end_raw: bytes,
+        keys: Iterable[bytes] = (),
+    ) -> list[bytes]:
+        """Commit (``commit_ts`` > 0) or roll back (0) the txn's locks in the range; the keys.
+
+        ``keys`` limits it to those keys (client-go's "lite" resolve); otherwise every lock of
+        ``start_ts`` in ``[start_raw, end_raw)`` is resolved, as TiKV's ``ResolveLock`` scans
+        the region. Committing below a lock's ``min_commit_ts`` raises, as on TiKV.
+        """
+        wanted = set(keys)
+        targets = [
+            lk.key
+            for lk in self.scan_locks(start_raw, end_raw, start_ts)
+            if lk.start_ts == start_ts and (not wanted or lk.key in wanted)
+        ]
+        if not targets:
+            return []
+        if commit_ts:
+            self.commit(start_ts, commit_ts, targets)
+        else:
+            self.rollback(start_ts, targets)
+        return targets
 
     def commit_1pc(
         self, mutations: Iterable[Mutation], start_ts: int, commit_ts: int, txn_source: int = 0

@@ -1,5 +1,9 @@
 """Fake TiKV store: the ``cdcpb.ChangeData`` gRPC service on its own 127.0.0.1 port.
 
+The same server answers the lock-resolution subset of ``tikvpb.Tikv`` (``KvScanLock``,
+``KvCheckTxnStatus``, ``KvResolveLock``), as TiKV serves both on one address; the logic is in
+:class:`simulator.lock_service.LockService`.
+
 A thin shell around :class:`simulator.cdc_delegate.Connection` (all protocol logic is there).
 Per stream: one reader task turns requests into register/deregister calls, one scan task per
 registration sends the prepared scan messages (so live rows may overtake INITIALIZED, as on
@@ -22,9 +26,10 @@ from typing import Any
 
 import grpc
 
-from proto import cdcpb_pb2, cdcpb_pb2_grpc
+from proto import cdcpb_pb2, cdcpb_pb2_grpc, kvrpcpb_pb2, tikvpb_pb2_grpc
 from simulator.cdc_delegate import KNOWN_FEATURES, MULTIPLEXING, Connection, ErrorKind, Scan
 from simulator.faults import FaultState
+from simulator.lock_service import LockService
 from simulator.mvcc import Change, MvccStore
 from simulator.pd_server import GRPC_OPTIONS
 from simulator.regions import RegionChange, RegionTable
@@ -151,6 +156,31 @@ class _Servicer:
             yield msg
 
 
+class _TikvServicer:
+    """``tikvpb.Tikv`` (lock-resolution subset): unary calls handed to :class:`LockService`."""
+
+    def __init__(self, service: LockService) -> None:
+        self.service = service
+
+    async def KvScanLock(
+        self, request: kvrpcpb_pb2.ScanLockRequest, context: Context
+    ) -> kvrpcpb_pb2.ScanLockResponse:
+        """Locks of one region below a ts."""
+        return self.service.scan_lock(request)
+
+    async def KvCheckTxnStatus(
+        self, request: kvrpcpb_pb2.CheckTxnStatusRequest, context: Context
+    ) -> kvrpcpb_pb2.CheckTxnStatusResponse:
+        """A transaction's status on its primary key (an expired one is rolled back)."""
+        return self.service.check_txn_status(request)
+
+    async def KvResolveLock(
+        self, request: kvrpcpb_pb2.ResolveLockRequest, context: Context
+    ) -> kvrpcpb_pb2.ResolveLockResponse:
+        """Commit or roll back a transaction's locks in one region."""
+        return self.service.resolve_lock(request)
+
+
 class TikvServer:
     """One fake TiKV store: a gRPC server, its streams and its resolved-ts ticker."""
 
@@ -171,6 +201,7 @@ class TikvServer:
         self.mvcc = mvcc
         self.regions = regions
         self.faults = faults
+        self.locks = LockService(store_id, mvcc, regions)
         self.resolved_ts_interval = resolved_ts_interval
         self.response_max_bytes = response_max_bytes
         self.port = 0
@@ -198,6 +229,7 @@ class TikvServer:
         want = self.port if port is None else port
         server = grpc.aio.server(options=GRPC_OPTIONS)
         cdcpb_pb2_grpc.add_ChangeDataServicer_to_server(_Servicer(self), server)
+        tikvpb_pb2_grpc.add_TikvServicer_to_server(_TikvServicer(self.locks), server)
         self.port = server.add_insecure_port(f"{self.host}:{want}")
         if self.port == 0:
             raise OSError(f"store {self.store_id}: cannot listen on {self.host}:{want}")

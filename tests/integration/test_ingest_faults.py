@@ -17,12 +17,19 @@ import pytest
 from core.errors import TiundoError
 from ingest.region_errors import RegionFatalError
 from ingest.worker import IngestResult, IngestWorker
-from simulator.faults import ErrorKind
+from simulator.faults import ErrorKind, Orphan
 from simulator.mvcc import Mutation, Op
 from simulator.regions import record_key
 from simulator.tso import compose, physical
 
-from .ingest_harness import Env, cluster_env, delete_topics, dump_topic, expected_changes
+from .ingest_harness import (
+    ChangeTuple,
+    Env,
+    cluster_env,
+    delete_topics,
+    dump_topic,
+    expected_changes,
+)
 from .test_ingest_e2e import check_partition_order
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -247,3 +254,84 @@ async def test_frontier_never_passes_an_open_lock(mysql_db: Any, kafka_bootstrap
 def test_fatal_errors_are_not_retriable() -> None:
     assert not RegionFatalError(1, "x").retriable
     assert issubclass(RegionFatalError, TiundoError)
+
+
+async def run_orphan_case(
+    mysql_db: Any,
+    kafka: str,
+    *,
+    commit_primary: bool,
+    ttl_ms: int,
+    limit_s: float = 20,
+) -> tuple[Env, Orphan, IngestResult, IngestWorker, set[ChangeTuple], set[ChangeTuple]]:
+    """An orphan transaction of a crashed TiDB inside (T, E]: the ingest must still reach END.
+
+    Its secondary sits in the first table's region, its primary in the last table's (another
+    region). Returns what the topic held and what the MVCC store says (T, E] is afterwards.
+    """
+    async with cluster_env(mysql_db, seed=13, rows=4) as env:
+        sp = await env.workload.take_syncpoint()
+        await env.workload.run(5)
+        pids = env.physical_ids()
+        secondary, primary = record_key(pids[0], 99_999), record_key(pids[-1], 99_998)
+        assert env.cluster.regions.locate_raw(secondary).id != (
+            env.cluster.regions.locate_raw(primary).id
+        )
+        orphan = env.cluster.faults.orphan_lock(
+            [Mutation(primary, Op.PUT, b"\x80\x01"), Mutation(secondary, Op.PUT, b"\x80\x02")],
+            primary=primary,
+            ttl_ms=ttl_ms,
+            commit_primary=commit_primary,
+        )
+        await env.workload.run(3)
+        cfg = env.config(kafka, f"orphan-{uuid.uuid4().hex[:8]}", to_ts=sp.ts, lock_stall_s=0.5)
+        worker = IngestWorker(cfg)
+        try:
+            result = await asyncio.wait_for(worker.run(), limit_s)
+            dump = await dump_topic(kafka, cfg.topic, cfg.partitions)
+        finally:
+            await delete_topics(kafka, [cfg.topic])
+        assert result.state == "done"
+        assert orphan.start_ts < result.end_ts
+        # nothing is left locked: the orphan was resolved, not skipped
+        assert env.cluster.mvcc.lock(secondary) is None and env.cluster.mvcc.lock(primary) is None
+        want = expected_changes(env.cluster.mvcc, pids, sp.ts, result.end_ts)
+        return env, orphan, result, worker, set(dump.changes()), want
+
+
+async def test_orphan_lock_with_expired_ttl_is_rolled_back(
+    mysql_db: Any, kafka_bootstrap: str
+) -> None:
+    _, orphan, _, worker, got, want = await run_orphan_case(
+        mysql_db, kafka_bootstrap, commit_primary=False, ttl_ms=1
+    )
+    assert got == want
+    assert not any(c[1] == orphan.start_ts for c in got)  # the orphan's writes never happened
+    assert worker.lock_stats["rollback"] >= 1 and worker.lock_stats["commit"] == 0
+
+
+async def test_orphan_secondary_of_a_committed_primary_is_committed(
+    mysql_db: Any, kafka_bootstrap: str
+) -> None:
+    _, orphan, result, worker, got, want = await run_orphan_case(
+        mysql_db, kafka_bootstrap, commit_primary=True, ttl_ms=1
+    )
+    assert got == want
+    # both keys, the secondary included, committed at the primary's commit_ts inside (T, E]
+    mine = {(c[0], c[2]) for c in got if c[1] == orphan.start_ts}
+    assert mine == {(k, orphan.commit_ts) for k in orphan.keys}
+    assert orphan.commit_ts <= result.end_ts
+    assert worker.lock_stats["commit"] >= 1 and worker.lock_stats["rollback"] == 0
+
+
+async def test_live_lock_is_waited_out(mysql_db: Any, kafka_bootstrap: str) -> None:
+    """A lock whose TTL has not expired is not rolled back; it is checked again until it is."""
+    ttl_ms = 4000
+    _, orphan, _, worker, got, want = await run_orphan_case(
+        mysql_db, kafka_bootstrap, commit_primary=False, ttl_ms=ttl_ms
+    )
+    assert got == want
+    assert not any(c[1] == orphan.start_ts for c in got)
+    assert worker.lock_stats["wait"] >= 1  # seen alive at least once, then rolled back
+    assert worker.lock_stats["rollback"] >= 1
+    # the fake TiKV rolls a primary back only once physical(start_ts) + TTL has passed

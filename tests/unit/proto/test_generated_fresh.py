@@ -28,7 +28,16 @@ def test_committed_generated_code_is_fresh(tmp_path: Path) -> None:
 
 def test_every_proto_file_is_generated() -> None:
     sources = sorted(p.stem for p in PROTO_DIR.glob("*.proto"))
-    assert sources == ["cdcpb", "errorpb", "kvrpcpb", "metapb", "pdpb", "raft_cmdpb", "tiundo"]
+    assert sources == [
+        "cdcpb",
+        "errorpb",
+        "kvrpcpb",
+        "metapb",
+        "pdpb",
+        "raft_cmdpb",
+        "tikvpb",
+        "tiundo",
+    ]
     for stem in sources:
         assert (PROTO_DIR / f"{stem}_pb2.py").is_file()
         assert (PROTO_DIR / f"{stem}_pb2.pyi").is_file()
@@ -36,6 +45,7 @@ def test_every_proto_file_is_generated() -> None:
     assert sorted(p.name for p in PROTO_DIR.glob("*_pb2_grpc.py")) == [
         "cdcpb_pb2_grpc.py",
         "pdpb_pb2_grpc.py",
+        "tikvpb_pb2_grpc.py",
     ]
 
 
