@@ -67,6 +67,7 @@ __all__ = [
     "encode_json_binary",
     "json_binary_length",
     "json_to_text",
+    "json_type_name",
 ]
 
 OBJECT = 0x01
@@ -599,3 +600,46 @@ def json_to_text(value: JsonValue) -> str:
     parts: list[str] = []
     _render(value, parts)
     return "".join(parts)
+
+
+# --------------------------------------------------------------------------- type names
+
+# MySQL type codes TiDB's JSON_TYPE() calls BLOB (tiny/medium/long/blob, string, var_string,
+# varchar) and BIT; other opaque values are OPAQUE.
+_BLOB_CODES = frozenset({0xF9, 0xFA, 0xFB, 0xFC, 0xFE, 0xFD, 0x0F})
+_BIT_CODE = 0x10
+
+
+def json_type_name(value: JsonValue) -> str:
+    """TiDB's ``JSON_TYPE()`` of a document (pkg/types/json_binary_functions.go ``Type``).
+
+    Tells apart what TiDB's JSON text does not: ``1`` (INTEGER) from uint64 ``1`` (UNSIGNED
+    INTEGER), a JSON DATE from the string it prints as. TIMESTAMP reports DATETIME, as in TiDB.
+    """
+    if value is None or value is JSON_NULL:
+        return "NULL"
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, JsonUint):
+        return "UNSIGNED INTEGER"
+    if isinstance(value, int):
+        if -(1 << 63) <= value < 1 << 63:
+            return "INTEGER"
+        return "UNSIGNED INTEGER" if 0 <= value < 1 << 64 else "DOUBLE"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, str):
+        return "STRING"
+    if isinstance(value, dict):
+        return "OBJECT"
+    if isinstance(value, list | tuple):
+        return "ARRAY"
+    if isinstance(value, MyTime):
+        return "DATE" if value.tp == TYPE_DATE else "DATETIME"
+    if isinstance(value, _dt.timedelta):
+        return "TIME"
+    if isinstance(value, JsonOpaque):
+        if value.type_code in _BLOB_CODES:
+            return "BLOB"
+        return "BIT" if value.type_code == _BIT_CODE else "OPAQUE"
+    raise TypeError(f"no JSON type for {type(value).__name__}")

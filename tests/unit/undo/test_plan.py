@@ -129,7 +129,7 @@ def test_pk_table_without_pk_columns_is_refused() -> None:
         plan_row(bad, row(1, {"id": 1}, None))
 
 
-def _TD(fsp: int) -> JsonDuration:  # noqa: N802
+def _TD(fsp: int) -> JsonDuration:
     return JsonDuration(dt.timedelta(hours=1, microseconds=500), fsp)
 
 
