@@ -11,7 +11,8 @@ another MariaDB checksum.
 Canonical forms, chosen where the two readers disagree: FLOAT as its float32 bit pattern
 (MariaDB prints 6 digits, the codec widens float32); DECIMAL quantised to the column's scale;
 times as ``YYYY-MM-DD HH:MM:SS.ffffff``; TIME as microseconds; BIT as an integer; JSON
-re-serialised with sorted keys; binary strings as hex.
+re-serialised with sorted keys, the document ``null`` (``JSON_NULL``; MariaDB's text ``null``)
+as ``null``, apart from SQL NULL; binary strings as hex.
 
 Pure apart from the ``async`` readers, which take any DB-API-like aiomysql connection (the
 module does not import aiomysql).
@@ -29,6 +30,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from core.codec import mysqldef as m
+from core.codec.jsonbin import JSON_NULL
 from core.codec.mytime import MyTime
 from core.codec.tableinfo import ColumnInfo, TableInfo
 from core.sqlident import quote_ident
@@ -122,6 +124,8 @@ def canonical_value(col: ColumnInfo, v: Any) -> str:
         td = v if isinstance(v, _dt.timedelta) else _dt.timedelta(microseconds=int(v) // 1000)
         return str((td.days * 86400 + td.seconds) * 1_000_000 + td.microseconds)
     if tp == m.TYPE_JSON:  # a JSON value (dict, list, str, number...), not JSON text
+        if v is JSON_NULL:
+            return "null"  # the JSON document null; SQL NULL was "\\N" above
         return json.dumps(v, sort_keys=True, ensure_ascii=False)
     if tp in (m.TYPE_ENUM, m.TYPE_SET):
         return "s:" + str(v)
@@ -163,6 +167,12 @@ async def checksum_table(conn: Connection, db: str, table: str) -> int:
     return int(row[1])
 
 
+def _json_document(text: str | bytes) -> Any:
+    """MariaDB's JSON text as the codec's value: the document ``null`` is JSON_NULL."""
+    value = json.loads(text)
+    return JSON_NULL if value is None else value
+
+
 async def mariadb_digest(conn: Connection, db: str, info: TableInfo) -> RowDigest:
     """Digest of the table as MariaDB holds it now."""
     cols = info.sql_columns()
@@ -176,7 +186,7 @@ async def mariadb_digest(conn: Connection, db: str, info: TableInfo) -> RowDiges
         info,
         (
             {
-                c.name: json.loads(v) if j and v is not None else v
+                c.name: _json_document(v) if j and v is not None else v
                 for c, v, j in zip(cols, r, is_json, strict=True)
             }
             for r in rows

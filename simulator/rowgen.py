@@ -10,12 +10,12 @@ CHAR trimming), fractional seconds already cut to the column's fsp, TIMESTAMPs i
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import random
 from decimal import Decimal
 from typing import Any, Final
 
 from core.codec import mysqldef as m
+from core.codec.jsonbin import JSON_NULL, JsonUint, json_to_text
 from core.codec.mytime import MyTime
 from simulator.tabledef import ColumnDef, TableDef
 
@@ -106,8 +106,10 @@ def _json(rng: random.Random, depth: int = 0) -> Any:
         return rng.uniform(-1e9, 1e9)
     if r < 0.85:
         return random_text(rng, 12)
-    if depth == 0:  # a top-level JSON null would read back as SQL NULL from the model's view
-        return rng.randint(0, 100)
+    if r < 0.9:
+        return JsonUint(rng.choice((0, 1, rng.randint(0, (1 << 64) - 1))))
+    if depth == 0:  # the JSON document null, which is not SQL NULL
+        return rng.choice((True, False, JSON_NULL))
     return rng.choice((True, False, None))
 
 
@@ -177,5 +179,7 @@ def to_sql_param(col: ColumnDef, value: Any) -> Any:
         mi, ss = divmod(rest, 60)
         return f"{sign}{hh:02d}:{mi:02d}:{ss:02d}.{micros:06d}"
     if col.kind == "json":
-        return json.dumps(value, ensure_ascii=False)
+        # TiDB's own rendering: what TiDB shows for the stored value, so MariaDB (standing in
+        # for TiDB) holds the text the undo's exact JSON match compares with
+        return json_to_text(value)
     return value

@@ -29,9 +29,12 @@ Why that holds (DESIGN.md, "Why it is correct"):
   values: the hidden id itself is not restored).
 
 No-ops (absent at both ends, or equal images) produce no action and are counted as skipped.
-"Equal" is strict about types (:func:`same_value`): Python's ``True == 1 == 1.0`` would call
-JSON ``true``, ``1`` and ``1.0`` equal, yet TiDB keeps them apart; a false "different" only
-costs a harmless rewrite, a false "equal" leaves the row at its ``E`` value.
+"Equal" means "TiDB stores the same bytes" (:func:`same_value`), stricter than Python's ``==``
+and than TiDB's own JSON comparison (``CompareBinaryJSON`` takes int64/uint64/double ``1`` as
+equal): JSON ``true``, ``1``, uint64 ``1`` and ``1.0`` differ, JSON null
+(:data:`~core.codec.jsonbin.JSON_NULL`) differs from SQL NULL (``None``), a JSON DATE from the
+string it prints as, ``-0.0`` from ``0.0``, and a JSON TIME's stored fsp counts. A false
+"different" only costs a harmless rewrite; a false "equal" leaves the row at its ``E`` value.
 Images are mappings column name → decoded value; every column of ``table.columns`` that an
 action writes or matches must be present (:class:`PlanError` otherwise).
 """
@@ -39,10 +42,12 @@ action writes or matches must be present (:class:`PlanError` otherwise).
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from app.undo.model import Handle, Identity, Image, MountedRow, UndoTable
+from core.codec.jsonbin import JsonDuration
 from core.errors import DecodeError
 
 __all__ = [
@@ -175,9 +180,20 @@ def _values(
 
 
 def same_value(a: object, b: object) -> bool:
-    """Equal values of the same type, containers (JSON arrays/objects) compared item by item."""
+    """Equal values of the same type, containers (JSON arrays/objects) compared item by item.
+
+    Types must match exactly (``JsonUint`` vs ``int``, ``JSON_NULL`` vs ``None``, ``bool`` vs
+    ``int``); floats also by sign (``-0.0`` is stored apart from ``0.0``); a JSON TIME also by
+    the fsp stored next to it.
+    """
     if type(a) is not type(b):
         return False
+    if isinstance(a, float):
+        assert isinstance(b, float)
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if isinstance(a, JsonDuration):
+        assert isinstance(b, JsonDuration)
+        return a == b and a.fsp == b.fsp
     if isinstance(a, dict):
         assert isinstance(b, dict)
         return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)

@@ -20,10 +20,16 @@ Statement shapes (one table each; columns in ``table.columns`` order):
   with ``= %s COLLATE utf8mb4_bin AND CHAR_LENGTH(c) = %s``: the column's own collation may be
   case- or accent-insensitive, and PAD SPACE collations ignore trailing spaces, so a plain ``=``
   could delete an unchanged row that differs only in case or trailing blanks. A key delete
-  whose key has a FLOAT column falls back to this per-row form.
+  whose key has a FLOAT column falls back to this per-row form. A JSON column is matched by
+  its exact text, type-strict (:func:`app.undo.jsonsql.json_match`): ``JSON_TYPE(`j`) = %s AND
+  CAST(`j` AS CHAR) = %s COLLATE utf8mb4_bin`` on TiDB, ```j` = %s COLLATE utf8mb4_bin`` on
+  MariaDB; SQL NULL with ``IS NULL``, JSON null as the document ``null``.
 
-Dialects: the statements are the same for MySQL/MariaDB and TiDB. What differs are session
-settings, which :func:`session_statements` returns for the sink to run on each connection.
+Dialects: the statements are the same for MySQL/MariaDB and TiDB except for JSON columns (the
+match above; on TiDB a JSON value whose text would read back as another type, such as a uint64
+or a JSON DATE, is written as an expression, see :mod:`app.undo.jsonsql`). The rest that
+differs is session settings, which :func:`session_statements` returns for the sink to run on
+each connection.
 MariaDB cannot check the TiDB-only parts: ``tidb_cdc_write_source`` (the txn-source tag TiCDC
 uses to filter our own writes), TiDB's pessimistic-transaction and clustered-index behaviour,
 and ``_tidb_rowid`` allocation for re-inserted rows.
@@ -42,6 +48,7 @@ from typing import cast
 
 from pymysql.converters import escape_string
 
+from app.undo.jsonsql import json_match, tidb_json_expr
 from app.undo.model import Identity, UndoTable
 from app.undo.plan import Action, DeleteByKey, DeleteRow, Insert, Replace, TablePlan
 from core.codec.jsonbin import JsonValue, json_to_text
@@ -176,6 +183,28 @@ def _params(table: UndoTable, columns: Sequence[str], values: Sequence[object]) 
     return [to_param(v, is_json=c in js) for c, v in zip(columns, values, strict=True)]
 
 
+def _values_row(
+    table: UndoTable, values: Sequence[object], dialect: Dialect
+) -> tuple[str, list[Param]]:
+    """``(%s,…)`` and the parameters of one written row.
+
+    On TiDB a JSON value is written by :func:`app.undo.jsonsql.tidb_json_expr` (typed values
+    become expressions); everything else, and everything on MariaDB, is one ``%s``.
+    """
+    js = table.json_columns
+    marks: list[str] = []
+    params: list[Param] = []
+    for c, v in zip(table.columns, values, strict=True):
+        if c in js and v is not None and dialect is Dialect.TIDB:
+            sql, json_params = tidb_json_expr(cast(JsonValue, v))
+            marks.append(sql)
+            params += [to_param(p) for p in json_params]
+        else:
+            marks.append("%s")
+            params.append(to_param(v, is_json=c in js))
+    return "(" + ",".join(marks) + ")", params
+
+
 def _param_bytes(p: Param) -> int:
     """Upper estimate of a parameter's size once escaped into the statement."""
     if p is None:
@@ -212,12 +241,11 @@ def _row_match(
     for c, v in zip(columns, values, strict=True):
         q = quote_ident(c)
         if v is None and c in table.float_columns | js:
-            parts.append(f"{q} IS NULL")
+            parts.append(f"{q} IS NULL")  # SQL NULL; JSON null (JSON_NULL) is a document
         elif c in js:
-            parts.append(
-                f"{q} = CAST(%s AS JSON)" if dialect is Dialect.TIDB else f"JSON_EQUALS({q}, %s)"
-            )
-            params.append(to_param(v, is_json=True))
+            sql, json_params = json_match(q, cast(JsonValue, v), dialect is Dialect.TIDB)
+            parts.append(sql)
+            params += [to_param(p) for p in json_params]
         elif c in table.float_columns:
             if not isinstance(v, int | float):
                 raise TypeError(f"FLOAT column {c!r} holds {type(v).__name__}")
@@ -236,6 +264,7 @@ def _row_match(
 @dataclass(slots=True)
 class _Batch:
     params: list[Param]
+    row_sqls: list[str]
     tuples: int = 0
     size: int = 0
     first_ts: int = 0
@@ -244,23 +273,23 @@ class _Batch:
 
 def _multi_row(
     prefix: str,
-    row_sql: str,
     sep: str,
     suffix: str,
     kind: str,
-    rows: Iterable[tuple[Action, list[Param]]],
+    rows: Iterable[tuple[Action, str, list[Param]]],
     limits: BatchLimits,
     exact: bool = False,
 ) -> list[Statement]:
+    """Batch ``(action, row SQL, row params)`` into ``prefix row sep row … suffix`` statements."""
     out: list[Statement] = []
     batch: _Batch | None = None
 
     def flush(b: _Batch) -> None:
-        sql = prefix + sep.join([row_sql] * b.tuples) + suffix
+        sql = prefix + sep.join(b.row_sqls) + suffix
         expect = b.tuples if exact else None
         out.append(Statement(sql, tuple(b.params), kind, b.tuples, b.first_ts, b.last_ts, expect))
 
-    for action, params in rows:
+    for action, row_sql, params in rows:
         size = len(row_sql) + len(sep) + sum(_param_bytes(p) for p in params)
         if batch is not None and (
             batch.tuples >= limits.max_rows
@@ -270,7 +299,8 @@ def _multi_row(
             flush(batch)
             batch = None
         if batch is None:
-            batch = _Batch([], 0, len(prefix) + len(suffix), action.first_commit_ts, 0)
+            batch = _Batch([], [], 0, len(prefix) + len(suffix), action.first_commit_ts, 0)
+        batch.row_sqls.append(row_sql)
         batch.params += params
         batch.tuples += 1
         batch.size += size
@@ -307,7 +337,8 @@ def statements(
 ) -> list[Statement]:
     """Statements for actions of ONE table and ONE phase, batched; [] for no actions.
 
-    ``dialect`` only changes how a JSON column is matched in an all-column delete.
+    ``dialect`` only changes JSON columns: how they are matched in an all-column delete, and
+    on TiDB typed JSON values are written as expressions (:mod:`app.undo.jsonsql`).
 
     Actions are grouped by statement shape (kind, key columns) in order of first appearance;
     within a phase the order of statements does not matter (see :mod:`app.undo.plan`).
@@ -331,13 +362,12 @@ def statements(
         if kind in ("Replace", "Insert"):
             verb = "REPLACE" if kind == "Replace" else "INSERT"
             rows = [
-                (a, _params(table, table.columns, a.values))
+                (a, *_values_row(table, a.values, dialect))
                 for a in group
                 if isinstance(a, Replace | Insert)
             ]
             out += _multi_row(
                 f"{verb} INTO {table_name(table)} ({cols}) VALUES ",
-                _placeholders(len(table.columns)),
                 ",",
                 "",
                 verb.lower(),
@@ -357,17 +387,18 @@ def statements(
                 if isinstance(a, DeleteByKey)
             ]
         else:
-            keys = [
-                (a, _params(table, key_cols, a.key)) for a in group if isinstance(a, DeleteByKey)
-            ]
             if len(key_cols) == 1:
                 target, row_sql = quote_ident(key_cols[0]), "%s"
             else:
                 target = "(" + ",".join(quote_ident(c) for c in key_cols) + ")"
                 row_sql = _placeholders(len(key_cols))
+            keys = [
+                (a, row_sql, _params(table, key_cols, a.key))
+                for a in group
+                if isinstance(a, DeleteByKey)
+            ]
             out += _multi_row(
                 f"DELETE FROM {table_name(table)} WHERE {target} IN (",
-                row_sql,
                 ",",
                 ")",
                 "delete",

@@ -24,10 +24,13 @@ keys bytewise (``cmp.Compare`` on Go strings, i.e. UTF-8 byte order) and writes 
 in that order. MySQL's small containers and 16/32-bit integers are never written by TiDB and are
 rejected as corrupt.
 
-Python mapping (``JsonValue``): None/bool/int/float/str/list/dict, plus :class:`JsonUint` (an
+Python mapping (``JsonValue``): bool/int/float/str/list/dict, plus :class:`JsonUint` (an
 ``int`` that re-encodes as uint64), :class:`JsonOpaque`, :class:`~core.codec.mytime.MyTime` for
 date/datetime/timestamp, and ``datetime.timedelta`` for TIME (decoded as :class:`JsonDuration`,
-a ``timedelta`` that remembers the stored fsp).
+a ``timedelta`` that remembers the stored fsp). JSON ``null`` is :data:`JSON_NULL` when it is
+the whole document: a column value of ``None`` is SQL NULL, and the two must never be confused
+(restoring one as the other is a wrong row). Inside an array or object, where no SQL NULL can
+be, JSON ``null`` is ``None``. The encoder takes either spelling anywhere.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import math
 import struct
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeAlias
+from typing import ClassVar, Final, TypeAlias
 
 from core.codec.errors import CorruptValueError
 from core.codec.mytime import (
@@ -54,7 +57,9 @@ from core.codec.mytime import (
 )
 
 __all__ = [
+    "JSON_NULL",
     "JsonDuration",
+    "JsonNull",
     "JsonOpaque",
     "JsonUint",
     "JsonValue",
@@ -62,6 +67,7 @@ __all__ = [
     "encode_json_binary",
     "json_binary_length",
     "json_to_text",
+    "json_type_name",
 ]
 
 OBJECT = 0x01
@@ -130,6 +136,35 @@ class JsonDuration(_dt.timedelta):
         return f"JsonDuration({plain!r}, {self.fsp})"
 
 
+class JsonNull:
+    """JSON ``null`` as a whole column value (:data:`JSON_NULL`, the only instance).
+
+    A JSON column holds either SQL NULL (``None``) or a JSON document, and the document may be
+    the literal ``null`` (TiDB: ``INSERT … VALUES ('null')``). Both used to decode to ``None``,
+    so a row at ``T`` with JSON null was restored as SQL NULL and a change between the two
+    looked like no change. Equal only to itself; survives pickling as the same instance.
+    """
+
+    __slots__ = ()
+    _instance: ClassVar[JsonNull | None] = None
+
+    def __new__(cls) -> JsonNull:
+        """Always the one instance, so ``is JSON_NULL`` works after copies and pickling."""
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "JSON_NULL"
+
+    def __reduce__(self) -> tuple[type[JsonNull], tuple[()]]:
+        return (JsonNull, ())
+
+
+JSON_NULL: Final = JsonNull()
+"""The JSON document ``null`` (not SQL NULL, which is ``None``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class JsonOpaque:
     """A JSON opaque value (type 0x0d): raw bytes tagged with a MySQL column type code."""
@@ -148,8 +183,10 @@ JsonValue: TypeAlias = (
     | JsonOpaque
     | MyTime
     | _dt.timedelta
+    | JsonNull
     | None
 )
+"""``None`` is JSON null inside a container only; a whole document ``null`` is JSON_NULL."""
 
 
 # --------------------------------------------------------------------------- decode
@@ -280,6 +317,7 @@ def _decode_container(buf: bytes, code: int, pos: int, limit: int, depth: int) -
 def decode_json_binary(data: bytes) -> JsonValue:
     """Decode a TiDB JSON value (type byte ‖ body), as found in a row or datum payload.
 
+    A document that is just ``null`` decodes to :data:`JSON_NULL`, never ``None`` (SQL NULL).
     Raises :class:`CorruptValueError` for unknown type codes, offsets or lengths past the end,
     invalid UTF-8, bad literals, impossible times and over-deep nesting. Bytes after the value
     are ignored (use :func:`json_binary_length` to find where it ends).
@@ -287,7 +325,8 @@ def decode_json_binary(data: bytes) -> JsonValue:
     if not data:
         raise CorruptValueError("empty JSON value", offset=0)
     try:
-        return _decode(data, data[0], 1, len(data), 0)
+        value = _decode(data, data[0], 1, len(data), 0)
+        return JSON_NULL if value is None else value
     except CorruptValueError:
         raise
     except (IndexError, ValueError, struct.error, OverflowError) as exc:
@@ -338,7 +377,7 @@ def _append_uvarint(out: bytearray, value: int) -> None:
 
 def _append(out: bytearray, value: object, depth: int) -> int:
     """Append the body of ``value`` to ``out``; return its type code (TiDB appendBinaryJSON)."""
-    if value is None:
+    if value is None or value is JSON_NULL:
         out.append(_LIT_NULL)
         return LITERAL
     if value is True:
@@ -503,7 +542,7 @@ def _format_double(value: float) -> str:
 
 
 def _render(value: object, parts: list[str]) -> None:
-    if value is None:
+    if value is None or value is JSON_NULL:
         parts.append("null")
     elif value is True:
         parts.append("true")
@@ -561,3 +600,46 @@ def json_to_text(value: JsonValue) -> str:
     parts: list[str] = []
     _render(value, parts)
     return "".join(parts)
+
+
+# --------------------------------------------------------------------------- type names
+
+# MySQL type codes TiDB's JSON_TYPE() calls BLOB (tiny/medium/long/blob, string, var_string,
+# varchar) and BIT; other opaque values are OPAQUE.
+_BLOB_CODES = frozenset({0xF9, 0xFA, 0xFB, 0xFC, 0xFE, 0xFD, 0x0F})
+_BIT_CODE = 0x10
+
+
+def json_type_name(value: JsonValue) -> str:
+    """TiDB's ``JSON_TYPE()`` of a document (pkg/types/json_binary_functions.go ``Type``).
+
+    Tells apart what TiDB's JSON text does not: ``1`` (INTEGER) from uint64 ``1`` (UNSIGNED
+    INTEGER), a JSON DATE from the string it prints as. TIMESTAMP reports DATETIME, as in TiDB.
+    """
+    if value is None or value is JSON_NULL:
+        return "NULL"
+    if isinstance(value, bool):
+        return "BOOLEAN"
+    if isinstance(value, JsonUint):
+        return "UNSIGNED INTEGER"
+    if isinstance(value, int):
+        if -(1 << 63) <= value < 1 << 63:
+            return "INTEGER"
+        return "UNSIGNED INTEGER" if 0 <= value < 1 << 64 else "DOUBLE"
+    if isinstance(value, float):
+        return "DOUBLE"
+    if isinstance(value, str):
+        return "STRING"
+    if isinstance(value, dict):
+        return "OBJECT"
+    if isinstance(value, list | tuple):
+        return "ARRAY"
+    if isinstance(value, MyTime):
+        return "DATE" if value.tp == TYPE_DATE else "DATETIME"
+    if isinstance(value, _dt.timedelta):
+        return "TIME"
+    if isinstance(value, JsonOpaque):
+        if value.type_code in _BLOB_CODES:
+            return "BLOB"
+        return "BIT" if value.type_code == _BIT_CODE else "OPAQUE"
+    raise TypeError(f"no JSON type for {type(value).__name__}")

@@ -29,6 +29,7 @@ import aiomysql
 import pytest
 
 from app.cli.jobstate import delete_job_topics
+from core.codec.jsonbin import JSON_NULL, JsonUint
 from ingest.worker import IngestWorker, run_ingest
 from proto import tiundo_pb2
 from simulator.cluster import FakeCluster
@@ -118,14 +119,17 @@ class Script:
 
 
 @contextlib.asynccontextmanager
-async def nasty_env(mysql_db: Any) -> AsyncIterator[Env]:
+async def nasty_env(
+    mysql_db: Any, tables: tuple[TableDef, ...] | None = None
+) -> AsyncIterator[Env]:
     cluster = FakeCluster(stores=3, regions_per_table=2, resolved_ts_interval=0.05, handle_step=20)
     await cluster.start()
     conn = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=False)
     sp_db = f"{mysql_db.db}_cdc"[:64]
     try:
         cfg = WorkloadConfig(seed=5, syncpoint_db=sp_db, initial_rows=0)
-        w = Workload(conn, mysql_db.db, cluster.mvcc, cluster.catalog, cfg, _tables(mysql_db.db))
+        tdefs = tables if tables is not None else _tables(mysql_db.db)
+        w = Workload(conn, mysql_db.db, cluster.mvcc, cluster.catalog, cfg, tdefs)
         await w.setup()
         yield Env(cluster, w, conn, mysql_db.db, sp_db, mysql_db.url)
     finally:
@@ -276,6 +280,85 @@ async def test_empty_window_succeeds_with_nothing_undone(
         assert sum(t.restored + t.deleted for t in status.tables) == 0, status
         after = await env.workload.checksums()
         _assert_same_as_t(env.workload, after, sp.checksums)
+
+
+def _json_tables(db: str) -> tuple[TableDef, ...]:
+    c = ColumnDef
+    return (
+        TableDef(db, "jpk", (c("id", "int", nullable=False), c("j", "json")), primary_key=("id",)),
+        TableDef(db, "jtwin", (c("n", "int"), c("j", "json"))),  # _tidb_rowid, no key
+    )
+
+
+async def test_json_null_and_json_types_undone(
+    mysql_db: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """JSON null is not SQL NULL, and a JSON value keeps its kind, through the whole undo.
+
+    ``jpk`` (primary key): JSON null at T and SQL NULL at E and back, uint64 numbers, a double
+    that replaced an int, U+2028. ``jtwin`` (no key, all-column deletes): JSON null and SQL
+    NULL twins, ``1`` next to a ``1.0`` added after T, U+2028 strings.
+    """
+    job = f"jnull-{uuid.uuid4().hex[:6]}"
+    async with nasty_env(mysql_db, _json_tables(mysql_db.db)) as env:
+        s = Script(env.workload)
+        big = JsonUint(2**64 - 1)
+        await s.txn(
+            s.ins("jpk", id=1, j=JSON_NULL),
+            s.ins("jpk", id=2, j=None),
+            s.ins("jpk", id=3, j=big),
+            s.ins("jpk", id=4, j={"u": JsonUint(5), "i": 5, "n": None}),
+            s.ins("jpk", id=5, j="a\u2028b"),
+            s.ins("jpk", id=6, j=1),
+        )
+        tw = [
+            s.ins("jtwin", n=1, j=JSON_NULL),
+            s.ins("jtwin", n=1, j=JSON_NULL),
+            s.ins("jtwin", n=1, j=None),
+            s.ins("jtwin", n=1, j=None),
+            s.ins("jtwin", n=2, j=1),
+            s.ins("jtwin", n=2, j="x"),
+            s.ins("jtwin", n=3, j="a\u2028b"),
+            s.ins("jtwin", n=3, j="a\u2028b"),
+        ]
+        await s.txn(*tw)
+        sp = await env.workload.take_syncpoint()
+        t = [op.ident for op in tw]
+        await s.txn(
+            s.upd("jpk", 1, j=None),
+            s.upd("jpk", 2, j=JSON_NULL),
+            s.upd("jpk", 3, j=1.0),
+            s.upd("jpk", 4, j={"u": 5, "i": 5.0, "n": None}),
+            s.dele("jpk", 5),
+            s.upd("jpk", 6, j=1.0),
+        )
+        await s.txn(
+            s.upd("jtwin", t[0], j=None),  # now 3 SQL NULL rows and one JSON null
+            s.upd("jtwin", t[2], j=JSON_NULL),  # and back to 2 + 2, other rows than at T
+            s.upd("jtwin", t[5], j=1.0),  # next to the unchanged 1
+            s.dele("jtwin", t[6]),  # one U+2028 twin
+            s.ins("jtwin", n=1, j=JSON_NULL),
+        )
+        before = await env.workload.checksums()
+        assert all(before[n].digest != sp.checksums[n].digest for n in ("jpk", "jtwin"))
+        await _undo(env, kafka_bootstrap, job, mysql_db, sp, tmp_path)
+        after = await env.workload.checksums()
+        _assert_same_as_t(env.workload, after, sp.checksums)
+        async with env.conn.cursor() as cur:
+            await cur.execute(f"SELECT id, j FROM `{mysql_db.db}`.jpk ORDER BY id")
+            jpk = await cur.fetchall()
+            await cur.execute(f"SELECT n, j FROM `{mysql_db.db}`.jtwin ORDER BY n, j")
+            jtwin = await cur.fetchall()
+        await env.conn.commit()
+        # the text TiDB renders for each value at T (MariaDB cannot keep uint64 apart)
+        assert jpk == (
+            (1, "null"), (2, None), (3, "18446744073709551615"),
+            (4, '{"i": 5, "n": null, "u": 5}'), (5, '"a\\u2028b"'), (6, "1"),
+        )  # fmt: skip
+        assert jtwin == (
+            (1, None), (1, None), (1, "null"), (1, "null"),
+            (2, '"x"'), (2, "1"), (3, '"a\\u2028b"'), (3, '"a\\u2028b"'),
+        )  # fmt: skip
 
 
 async def _write_until(env: Env, stop_ts: int) -> int:

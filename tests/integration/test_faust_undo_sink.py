@@ -198,13 +198,6 @@ async def test_rowid_phase1_delete_that_misses_its_row_fails_the_transaction(
         admin.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="all-column delete matches JSON by value (MariaDB JSON_EQUALS, TiDB = CAST(.. AS "
-    "JSON)), which takes 1 and 1.0 (also [1] and [1.0]) for equal, so LIMIT 1 may remove an "
-    "unchanged twin that differs only in the JSON number's type; needs a type-strict JSON "
-    "match (e.g. TiDB's text rendering), not done",
-)
 async def test_rowid_all_column_delete_tells_json_int_from_double(mysql_db: Any) -> None:
     from app.undo.model import Identity, MountedRow, TableSpec
     from app.undo.plan import plan_table
@@ -225,6 +218,49 @@ async def test_rowid_all_column_delete_tells_json_int_from_double(mysql_db: Any)
             await sink.apply(list(phase))
         got = await _rows(admin, "SELECT n, j FROM jr ORDER BY j")
         assert got == [(1, '"x"'), (1, "1")]
+    finally:
+        await sink.close()
+        admin.close()
+
+
+async def test_rowid_all_column_delete_tells_json_null_from_sql_null(mysql_db: Any) -> None:
+    """JSON null twins, SQL NULL twins, ``[1]`` vs ``[1.0]`` and U+2028: each delete takes
+    exactly the row whose stored JSON is the ``E`` image, and the inserts bring back ``T``."""
+    from app.undo.model import Identity, MountedRow, TableSpec
+    from app.undo.plan import plan_table
+    from app.undo.sqlgen import plan_statements
+    from core.codec.jsonbin import JSON_NULL, json_to_text
+
+    admin = await _admin(mysql_db)
+    sink = _sink(mysql_db)
+    try:
+        async with admin.cursor() as cur:
+            await cur.execute("CREATE TABLE jn (n INT, j JSON) ENGINE=InnoDB")
+            # at E, as TiDB renders each value (what the stand-in workload writes)
+            at_e = [
+                (1, JSON_NULL), (1, JSON_NULL), (1, None), (1, None),
+                (2, [1]), (2, [1.0]), (3, "a\u2028b"), (3, "a\u2029b"),
+            ]  # fmt: skip
+            await cur.executemany(
+                "INSERT INTO jn VALUES (%s, %s)",
+                [(n, None if j is None else json_to_text(j)) for n, j in at_e],
+            )
+        spec = TableSpec(
+            mysql_db.db, "jn", ("n", "j"), Identity.ROWID, json_columns=frozenset({"j"})
+        )
+        rows = [
+            MountedRow(1, {"n": 1, "j": None}, {"n": 1, "j": JSON_NULL}, 5, 6),  # JSON → SQL
+            MountedRow(2, {"n": 1, "j": JSON_NULL}, {"n": 1, "j": None}, 5, 6),  # SQL → JSON
+            MountedRow(3, None, {"n": 2, "j": [1.0]}, 5, 6),  # added after T
+            MountedRow(4, {"n": 9, "j": "x"}, {"n": 3, "j": "a\u2028b"}, 5, 6),
+        ]
+        for phase in plan_statements(plan_table(spec, rows), dialect=Dialect.MYSQL):
+            await sink.apply(list(phase))
+        got = await _rows(admin, "SELECT n, j FROM jn ORDER BY n, j")
+        assert got == [
+            (1, None), (1, None), (1, "null"), (1, "null"),
+            (2, "[1]"), (3, '"a\\u2029b"'), (9, '"x"'),
+        ]  # fmt: skip
     finally:
         await sink.close()
         admin.close()

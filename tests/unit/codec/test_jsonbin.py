@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
+import pickle
 import struct
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 
 from core.codec.errors import CorruptValueError
 from core.codec.jsonbin import (
+    JSON_NULL,
     JsonDuration,
     JsonOpaque,
     JsonUint,
@@ -126,6 +129,23 @@ def test_control_chars_and_line_separators_escaped() -> None:
     text = json_to_text("\x00\x1f\x7f\u2028\u2029<&>é😀")
     assert text == '"\\u0000\\u001f\x7f\\u2028\\u2029<&>é😀"'
     assert json.loads(text) == "\x00\x1f\x7f\u2028\u2029<&>é😀"
+
+
+def test_json_null_document_is_not_sql_null() -> None:
+    # TiDB stores the document null as literal 0x04 0x00 (json_binary.go JSONLiteralNil); as a
+    # column value it must not read back as None, which is SQL NULL.
+    raw = bytes([0x04, 0x00])
+    value = decode_json_binary(raw)
+    assert value is JSON_NULL and value is not None and value != None  # noqa: E711
+    assert encode_json_binary(value) == raw == encode_json_binary(None)
+    assert json_to_text(value) == "null"
+    # inside a container there is no SQL NULL: null stays None, and re-encodes the same bytes
+    nested = encode_json_binary([None, {"k": JSON_NULL}])
+    assert decode_json_binary(nested) == [None, {"k": None}]
+    assert encode_json_binary(decode_json_binary(nested)) == nested
+    assert repr(JSON_NULL) == "JSON_NULL"
+    assert copy.deepcopy(JSON_NULL) is JSON_NULL
+    assert pickle.loads(pickle.dumps(JSON_NULL)) is JSON_NULL
 
 
 def test_unicode_roundtrip() -> None:

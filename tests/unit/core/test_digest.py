@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from core.codec import mysqldef as m
+from core.codec.jsonbin import JSON_NULL
 from core.codec.mytime import MyTime
 from core.digest import RowDigest, canonical_value, checksum_table, mariadb_digest, row_digest
 from simulator.tabledef import ColumnDef, TableDef
@@ -120,6 +121,18 @@ async def test_mariadb_digest_reads_the_public_columns_and_parses_json() -> None
     # no parameters, so nothing is %-interpolated: a % in a name stays single
     assert conn.sent == [("SELECT `a%`, `j` FROM `d%b`.`t%``x`", None)]
     assert got == row_digest(info, [{"a%": 1, "j": {"a": 2, "b": 1}}, {"a%": 2, "j": None}])
+
+
+async def test_json_null_document_is_not_sql_null_in_the_digest() -> None:
+    # a row restored as SQL NULL where T held the JSON document null must not verify as equal
+    js = _col("json")
+    assert canonical_value(js, JSON_NULL) == "null" != canonical_value(js, None)  # type: ignore[arg-type]
+    tdef = TableDef("d", "t", (ColumnDef("a", "int"), ColumnDef("j", "json")))
+    info = tdef.table_info(100)
+    got = await mariadb_digest(_FakeConn([(1, "null"), (2, None), (3, "[null]")]), "d", info)
+    want = [{"a": 1, "j": JSON_NULL}, {"a": 2, "j": None}, {"a": 3, "j": [None]}]
+    assert got == row_digest(info, want)
+    assert got != row_digest(info, [{"a": 1, "j": None}, want[1], want[2]])
 
 
 async def test_checksum_table() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from app.undo.model import Identity, MountedRow, TableSpec
@@ -16,6 +18,8 @@ from app.undo.plan import (
     plan_row,
     plan_table,
 )
+from core.codec.jsonbin import JSON_NULL, JsonDuration, JsonOpaque, JsonUint
+from core.codec.mytime import TYPE_DATE, MyTime
 
 PK = TableSpec("d", "t", ("id", "u", "v"), Identity.INT_HANDLE, ("id",), (("u",),))
 CLUSTERED = TableSpec("d", "c", ("a", "b", "v"), Identity.COMMON_HANDLE, ("a", "b"))
@@ -125,6 +129,10 @@ def test_pk_table_without_pk_columns_is_refused() -> None:
         plan_row(bad, row(1, {"id": 1}, None))
 
 
+def _TD(fsp: int) -> JsonDuration:
+    return JsonDuration(dt.timedelta(hours=1, microseconds=500), fsp)
+
+
 JS = TableSpec("d", "j", ("id", "j"), Identity.INT_HANDLE, ("id",), json_columns=frozenset({"j"}))
 JS_ROWID = TableSpec("d", "jr", ("n", "j"), Identity.ROWID, json_columns=frozenset({"j"}))
 
@@ -137,6 +145,15 @@ JS_ROWID = TableSpec("d", "jr", ("n", "j"), Identity.ROWID, json_columns=frozens
         (1, 1.0),  # int64 1 renders "1", double 1.0 renders "1.0"
         ({"a": [True, 2]}, {"a": [1, 2.0]}),
         ([0], [False]),
+        (JSON_NULL, None),  # the document null at T, SQL NULL at E: restore JSON null
+        (None, JSON_NULL),  # and back: SQL NULL at T
+        (JsonUint(1), 1),  # uint64 1 and int64 1 are different binary JSON (0x0a vs 0x09)
+        ([JsonUint(5)], [5]),
+        (_TD(3), _TD(6)),  # same TIME, different stored fsp: different bytes
+        (MyTime(2020, 1, 2, tp=TYPE_DATE), "2020-01-02"),  # JSON DATE vs JSON string
+        (JsonOpaque(0xFD, b"ab"), "base64:type253:YWI="),
+        (0.0, -0.0),  # equal as floats, yet different doubles
+        ([0.0], [-0.0]),
     ],
 )
 def test_json_values_equal_in_python_but_not_in_tidb_are_restored(

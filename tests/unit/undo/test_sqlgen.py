@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from app.undo.model import Identity, MountedRow, TableSpec
-from app.undo.plan import DeleteByKey, DeleteRow, Replace, plan_table
+from app.undo.plan import DeleteByKey, DeleteRow, Insert, Replace, plan_table
 from app.undo.sqlgen import (
     BatchLimits,
     Dialect,
@@ -21,7 +21,7 @@ from app.undo.sqlgen import (
     statements,
     to_param,
 )
-from core.codec.jsonbin import JsonUint
+from core.codec.jsonbin import JSON_NULL, JsonDuration, JsonOpaque, JsonUint, json_to_text
 from core.codec.mytime import MyTime
 
 T = TableSpec("db", "t", ("id", "name"), Identity.INT_HANDLE, ("id",))
@@ -98,8 +98,8 @@ def test_rowid_phases_all_column_delete_and_insert() -> None:
         (
             Statement(
                 "DELETE FROM `db`.`r` WHERE `u` <=> %s AND `f` BETWEEN %s AND %s"
-                " AND `j` = CAST(%s AS JSON) LIMIT 1",
-                (None, lo, hi, '{"k": [1]}'),
+                " AND JSON_TYPE(`j`) = %s AND CAST(`j` AS CHAR) = %s COLLATE utf8mb4_bin LIMIT 1",
+                (None, lo, hi, "OBJECT", '{"k": [1]}'),
                 "delete_row",
                 1,
                 5,
@@ -127,9 +127,102 @@ def test_all_column_delete_mariadb_json_and_null_float() -> None:
     act = DeleteRow(R, 1, 1, 1, (3, None, [1, "a"]))
     (st,) = statements([act], dialect=Dialect.MYSQL)
     assert st.sql == (
-        "DELETE FROM `db`.`r` WHERE `u` <=> %s AND `f` IS NULL AND JSON_EQUALS(`j`, %s) LIMIT 1"
+        "DELETE FROM `db`.`r` WHERE `u` <=> %s AND `f` IS NULL"
+        " AND `j` = %s COLLATE utf8mb4_bin LIMIT 1"
     )
     assert st.params == (3, '[1, "a"]')
+
+
+_TIDB_J = "JSON_TYPE(`j`) = %s AND CAST(`j` AS CHAR) = %s COLLATE utf8mb4_bin"
+
+
+@pytest.mark.parametrize(
+    ("j", "tidb_where", "tidb_params", "mysql_where", "mysql_params"),
+    [
+        # JSON null matches only the document null; SQL NULL only IS NULL
+        (JSON_NULL, _TIDB_J, ("NULL", "null"), "`j` = %s COLLATE utf8mb4_bin", ("null",)),
+        (None, "`j` IS NULL", (), "`j` IS NULL", ()),
+        # type-strict: 1, 1.0, true and uint64 1 are different documents
+        (1, _TIDB_J, ("INTEGER", "1"), "`j` = %s COLLATE utf8mb4_bin", ("1",)),
+        (1.0, _TIDB_J, ("DOUBLE", "1.0"), "`j` = %s COLLATE utf8mb4_bin", ("1.0",)),
+        (True, _TIDB_J, ("BOOLEAN", "true"), "`j` = %s COLLATE utf8mb4_bin", ("true",)),
+        (
+            JsonUint(1), _TIDB_J, ("UNSIGNED INTEGER", "1"),
+            "`j` = %s COLLATE utf8mb4_bin", ("1",),
+        ),
+        ([1.0, None], _TIDB_J, ("ARRAY", "[1.0, null]"), "`j` = %s COLLATE utf8mb4_bin",
+         ("[1.0, null]",)),
+        # U+2028 as TiDB renders it (escaped), which is what the downstream holds
+        ("a\u2028b", _TIDB_J, ("STRING", '"a\\u2028b"'), "`j` = %s COLLATE utf8mb4_bin",
+         ('"a\\u2028b"',)),
+        (MyTime(2020, 1, 2, tp=10), _TIDB_J, ("DATE", '"2020-01-02"'),
+         "`j` = %s COLLATE utf8mb4_bin", ('"2020-01-02"',)),
+    ],
+)  # fmt: skip
+def test_all_column_delete_matches_json_by_type_and_text(
+    j: object,
+    tidb_where: str,
+    tidb_params: tuple[object, ...],
+    mysql_where: str,
+    mysql_params: tuple[object, ...],
+) -> None:
+    act = DeleteRow(R, 1, 1, 1, (3, None, j))
+    for dialect, where, params in (
+        (Dialect.TIDB, tidb_where, tidb_params),
+        (Dialect.MYSQL, mysql_where, mysql_params),
+    ):
+        (st,) = statements([act], dialect=dialect)
+        assert st.sql == (
+            f"DELETE FROM `db`.`r` WHERE `u` <=> %s AND `f` IS NULL AND {where} LIMIT 1"
+        )
+        assert st.params == (3, *params)
+
+
+def test_insert_keeps_json_null_apart_from_sql_null() -> None:
+    acts = [Insert(R, 1, 1, 1, (1, None, JSON_NULL)), Insert(R, 2, 1, 1, (2, None, None))]
+    for dialect in Dialect:
+        (st,) = statements(acts, dialect=dialect)
+        assert st.sql == "INSERT INTO `db`.`r` (`u`,`f`,`j`) VALUES (%s,%s,%s),(%s,%s,%s)"
+        assert st.params == (1, None, "null", 2, None, None)
+
+
+def test_tidb_writes_typed_json_as_expressions() -> None:
+    when = MyTime(1998, 6, 13, 12, 13, 14, 5, tp=12, fsp=6)
+    doc = {"u": JsonUint(7), "big": JsonUint(2**64 - 1), "d": [MyTime(2020, 1, 2, tp=10), when],
+           "t": JsonDuration(dt.timedelta(hours=-1, microseconds=1), 6), "s": "x",
+           "o": JsonOpaque(0xFD, b"\x00\xff")}  # fmt: skip
+    acts = [Replace(R, 1, 1, 1, (1, 0.5, doc)), Replace(R, 2, 1, 1, (2, None, JsonUint(3)))]
+    (st,) = statements(acts, dialect=Dialect.TIDB)
+    assert st.sql == (
+        "REPLACE INTO `db`.`r` (`u`,`f`,`j`) VALUES (%s,%s,JSON_OBJECT("
+        "%s, CAST(%s AS JSON), "
+        "%s, JSON_ARRAY(CAST(CAST(%s AS DATE) AS JSON), CAST(CAST(%s AS DATETIME(6)) AS JSON)), "
+        "%s, CAST(CAST(%s AS BINARY) AS JSON), "
+        "%s, CAST(%s AS JSON), "
+        "%s, CAST(CAST(%s AS TIME(6)) AS JSON), "
+        "%s, CAST(CAST(%s AS UNSIGNED) AS JSON))),"
+        "(%s,%s,CAST(CAST(%s AS UNSIGNED) AS JSON))"
+    )
+    assert st.params == (
+        1, 0.5,
+        "big", "18446744073709551615",  # above int64: the text reads back as uint64
+        "d", "2020-01-02", "1998-06-13 12:13:14.000005",
+        "o", b"\x00\xff",
+        "s", '"x"',
+        "t", "-00:59:59.999999",
+        "u", 7,
+        2, None, 3,
+    )  # fmt: skip
+    # MariaDB's JSON is text: the same rows are plain parameters there
+    (st,) = statements(acts, dialect=Dialect.MYSQL)
+    assert st.sql == "REPLACE INTO `db`.`r` (`u`,`f`,`j`) VALUES (%s,%s,%s),(%s,%s,%s)"
+    assert st.params[2] == json_to_text(doc) and st.params[5] == "3"
+
+
+def test_tidb_refuses_opaque_it_cannot_rebuild() -> None:
+    act = Replace(R, 1, 1, 1, (1, None, [JsonOpaque(0x10, b"\x01")]))
+    with pytest.raises(ValueError, match="opaque value of MySQL type 16"):
+        statements([act], dialect=Dialect.TIDB)
 
 
 def test_float_key_column_falls_back_to_row_match() -> None:
@@ -206,6 +299,7 @@ def test_odd_identifiers_in_statement_and_dry_run() -> None:
             '{"a": 18446744073709551615, "b": [true, null]}',
         ),
         ("just a string", True, '"just a string"'),
+        (JSON_NULL, True, "null"),  # the JSON document null, not SQL NULL
     ],
 )
 def test_to_param(value: object, is_json: bool, param: object) -> None:
