@@ -335,7 +335,9 @@ class Settings:
             "request_timeout_s": self.timeout_s,
         }
         base.update(overrides)
-        return IngestConfig(**base).validate()
+        # settings with no flag (TIUNDO_KAFKA_OUTAGE_S, TIUNDO_LOCK_STALL_S, ...) still come
+        # from the environment, read by IngestConfig itself
+        return IngestConfig.from_env(**base).validate()
 
     def undo_config(self, **overrides: Any) -> UndoConfig:
         """The Faust workers' config (validated; ``--downstream`` is required here)."""

@@ -550,3 +550,15 @@ def test_ddl_on_a_look_alike_table_does_not_refuse_an_exact_selection(
     star = cat.table(ODD_DB, "t*1").id
     hist.append({**_ddl_job(83, star, "t*1", odd_sim.now()), "schema_name": ODD_DB})
     assert_one_line_error(invoke(args, env=odd_sim.env()), EXIT_UNSAFE, "DDL job 83")
+
+
+def test_ingest_settings_without_a_flag_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.cli.common import Settings
+
+    monkeypatch.setenv("TIUNDO_KAFKA_OUTAGE_S", "33")
+    monkeypatch.setenv("TIUNDO_LOCK_STALL_S", "2.5")
+    monkeypatch.setenv("TIUNDO_PARTITIONS", "99")  # a flag's setting: the flag's value wins
+    cfg = Settings(job="j", tables=("db.t",), partitions=4, to_ts=5).ingest_config()
+    assert (cfg.kafka_outage_s, cfg.lock_stall_s, cfg.partitions) == (33.0, 2.5, 4)
