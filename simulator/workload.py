@@ -653,9 +653,10 @@ class Workload:
         self.history.append(result)
         return result
 
-    async def step(self) -> TxnResult:
-        """One random transaction over 1..3 tables."""
-        ops = self._gen_txn(self._tables)
+    async def step(self, tables: Sequence[str] = ()) -> TxnResult:
+        """One random transaction over 1..3 tables (of ``tables`` when given)."""
+        pool = {n: self._tables[n] for n in tables} if tables else self._tables
+        ops = self._gen_txn(pool)
         return await self._run(ops)
 
     async def run(self, txns: int) -> list[TxnResult]:
