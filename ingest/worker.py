@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from core.errors import TiundoError, TransientError
-from core.retry import Backoff
+from core.retry import Backoff, retry_async
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
@@ -379,8 +379,7 @@ class IngestWorker:
             encoder = RecordEncoder(
                 config.job, config.partitions, target_ts=window.target_ts, end_ts=window.end_ts
             )
-            self.producer = await self._sink_factory(config, encoder)
-            await self.producer.start()
+            self.producer = await self._start_sink(encoder)
             self.core = core = build_region_worker(
                 config, self.tables, window.target_ts, window.end_ts
             )
@@ -578,6 +577,22 @@ class IngestWorker:
 
         handle = loop.call_later(delay, fire)
         self._timers.add(handle)
+
+    async def _start_sink(self, encoder: RecordEncoder) -> OutputSink:
+        """The Kafka sink, started; a broker that is down is waited for up to the outage bound."""
+        config = self.config
+
+        async def attempt() -> OutputSink:
+            sink = await self._sink_factory(config, encoder)
+            await sink.start()
+            return sink
+
+        return await retry_async(
+            attempt,
+            backoff=Backoff(0.5, 2.0, 0.1, 5.0, rng=self._rng),
+            what=f"job {config.job}: Kafka at {config.kafka_bootstrap}",
+            failing_s=config.kafka_outage_s,
+        )
 
     async def _hold_fence(self, gc_task: asyncio.Task[None] | None) -> None:
         """After END: deliver it, then keep every stream open until :attr:`fence` is set.

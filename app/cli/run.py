@@ -38,6 +38,7 @@ from app.cli.common import (
     EXIT_FOREIGN_WRITES,
     JobFailedError,
     Settings,
+    UnreachableError,
     cluster_options,
     default_job,
     kafka_options,
@@ -63,6 +64,7 @@ from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic, group_members
+from core.private import private_folder
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 
@@ -70,6 +72,8 @@ __all__ = ["RunOutcome", "WorkerProcess", "run", "run_job"]
 
 #: the folder holding the `app` package (workers import it from there, installed or not)
 ROOT = Path(__file__).resolve().parents[2]
+#: how often ``run`` starts a worker again that exited before the job ended
+WORKER_RESTARTS = 5
 #: how often ``--attach`` checks that some worker of the job is running
 ATTACH_CHECK_S = 15.0
 
@@ -81,13 +85,19 @@ class WorkerProcess:
         self.datadir = datadir
         self.log = log
         own = config.replace(datadir=str(datadir), web_port=0)  # no web server per worker
-        env = {**os.environ, **own.to_env()}
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-        datadir.mkdir(parents=True, exist_ok=True)
+        self._env = {**os.environ, **own.to_env()}
+        self._env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT), self._env.get("PYTHONPATH")) if p
+        )
+        private_folder(datadir)
         self._log: IO[bytes] = log.open("ab")
-        self.proc = subprocess.Popen(
+        self.restarts = 0
+        self.proc = self._spawn()
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof"],
-            env=env,
+            env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             # the lifeline (app.cli.lifeline): EOF when this process dies, kill -9 included
@@ -98,6 +108,13 @@ class WorkerProcess:
     def alive(self) -> bool:
         """Still running."""
         return self.proc.poll() is None
+
+    def restart(self) -> None:
+        """Start the worker again after it exited (its state and progress are kept)."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.restarts += 1
+        self.proc = self._spawn()
 
     def tail(self, lines: int = 5) -> str:
         """The last lines of its log, joined by ' | ' (for a one-line error)."""
@@ -138,20 +155,42 @@ async def _follow(
     ingest_task: asyncio.Task[IngestResult],
     fence: asyncio.Event,
     deadline: float,
+    outage_s: float,
 ) -> JobSnapshot:
     """Poll the job until its status is final (raise if every worker died or time ran out)."""
     loop = asyncio.get_running_loop()
     next_check = loop.time() + ATTACH_CHECK_S
+    failing_since: float | None = None
     while True:
         if ingest_task.done():
             ingest_task.result()  # an ingest failure ends the run with its own message
-        snap = await watcher.snapshot()
+        try:
+            snap = await watcher.snapshot()
+        except UnreachableError:
+            # Kafka down (a broker restart): the workers and the ingest wait for it too; give up
+            # only after the same outage bound
+            failing_since = failing_since if failing_since is not None else loop.time()
+            if loop.time() - failing_since > outage_s:
+                raise
+            await asyncio.sleep(1.0)
+            continue
+        failing_since = None
         model.job = snap
         display.update(model)
         if snap.final:
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
                 return snap
+        for w in workers:
+            # a worker that died (Kafka or the downstream gone for a while, a crash) is started
+            # again: it resumes from its changelog and the downstream counters
+            if not w.alive() and w.restarts < WORKER_RESTARTS:
+                click.echo(
+                    f"tiundo run: worker {w.log.stem} exited ({w.tail(1)}); starting it again",
+                    err=True,
+                )
+                await asyncio.sleep(min(30.0, 2.0 * 2**w.restarts))
+                w.restart()
         if workers and not any(w.alive() for w in workers):
             raise JobFailedError(f"every worker exited (log {workers[0].log}: {workers[0].tail()})")
         if not workers and not snap.final and loop.time() >= next_check:
@@ -246,13 +285,24 @@ async def run_job(
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
             async with JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions) as watcher:
-                snap = await _follow(watcher, model, display, procs, ingest_task, fence, deadline)
+                snap = await _follow(
+                    watcher,
+                    model,
+                    display,
+                    procs,
+                    ingest_task,
+                    fence,
+                    deadline,
+                    cfg.kafka_outage_s,
+                )
         result = ingest_task.result()
     finally:
         if ingest_task is not None and not ingest_task.done():
             ingest_worker.stop()
             with contextlib.suppress(BaseException):
                 await asyncio.shield(ingest_task)
+        elif ingest_task is not None and not ingest_task.cancelled():
+            ingest_task.exception()  # retrieved: the error that ended the run says it already
         for proc in procs:
             await asyncio.to_thread(proc.stop)
     assert snap.status is not None

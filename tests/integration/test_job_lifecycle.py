@@ -342,3 +342,34 @@ def test_a_foreign_write_during_the_apply_gives_exit_5_from_run_and_report(
     assert rep.returncode == 5, rep.stdout + rep.stderr
     assert "may not be at T" in rep.stdout and "every table is back at T" not in rep.stdout
     assert "foreign" in rep.stdout
+
+
+def test_a_spawned_worker_killed_mid_apply_is_started_again_and_the_job_ends_at_t(
+    demo_cluster: Cluster, mysql_config: Any, job: str, tmp_path: Path
+) -> None:
+    env, expect, _db = demo_cluster
+    env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
+    err_path = tmp_path / "run.err"
+    with err_path.open("wb") as err:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "run", "--job", job, "--workers", "1",
+             "--job-dir", str(tmp_path / "jobdir"), "--progress", "plain"],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while _counter_rows(mysql_config, job) == 0:
+                assert run.poll() is None, err_path.read_text()
+                assert time.monotonic() < deadline, "the apply never started"
+                time.sleep(0.05)
+            (worker,) = _children(run.pid)
+            os.kill(worker, signal.SIGKILL)
+            out, _ = run.communicate(timeout=240)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    stderr = err_path.read_text(errors="replace")
+    assert run.returncode == 0, out + stderr[-3000:]
+    assert "starting it again" in stderr
+    assert f"job {job}: SUCCEEDED" in out
+    _assert_at_t(env, expect)
