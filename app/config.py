@@ -121,6 +121,11 @@ class UndoConfig:
     attempt: int = setting("TIUNDO_ATTEMPT", 0)
     """How often the job was resumed, from its record; with ``instance`` it names the worker's
     local state folder, so a resumed job never reads what an earlier attempt left behind."""
+    schema_versions: str = setting("TIUNDO_SCHEMA_VERSIONS", "")
+    """``table_id=version,…`` from the job record (:func:`app.jobrecord.schema_pins`): the
+    ``update_timestamp`` of each selected table's schema when the job was pinned. A worker
+    refuses to decode a table whose schema has another one (a DDL after the checks); empty only
+    for workers started without a record."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> UndoConfig:
@@ -177,9 +182,25 @@ class UndoConfig:
         ):
             if not secs > 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0, got {secs}")
+        self.pinned_schemas()
         if self.primary_ts < 0 or self.web_port < 0 or self.retry_backoff_s < 0:
             raise ConfigError("TIUNDO_PRIMARY_TS, TIUNDO_WEB_PORT, TIUNDO_RETRY_BACKOFF_S are >= 0")
         return self
+
+    def pinned_schemas(self) -> dict[int, int]:
+        """Logical table id → pinned schema version, parsed from ``schema_versions``."""
+        out: dict[int, int] = {}
+        for item in filter(None, (x.strip() for x in self.schema_versions.split(","))):
+            tid, sep, version = item.partition("=")
+            try:
+                if not sep:
+                    raise ValueError(item)
+                out[int(tid)] = int(version)
+            except ValueError:
+                raise ConfigError(
+                    f"TIUNDO_SCHEMA_VERSIONS must be table_id=version,…, got {item!r}"
+                ) from None
+        return out
 
     @property
     def state_dir(self) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "missing_checks",
     "new_instance_id",
     "pin",
+    "schema_pins",
 ]
 
 JOB_TOPIC_SUFFIX: Final = ".job"
@@ -147,7 +148,13 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
         progress_db=record.progress_db,
         dry_run=record.dry_run_dir,
         primary_ts=record.primary_ts,
+        schema_versions=schema_pins(record.tables),
     ).validate()
+
+
+def schema_pins(tables: Iterable[tiundo_pb2.JobTable]) -> str:
+    """``table_id=version,…`` of the record's tables (``UndoConfig.schema_versions``)."""
+    return ",".join(f"{t.table_id}={t.schema_version}" for t in tables)
 
 
 def counter_settings(config: UndoConfig) -> str:

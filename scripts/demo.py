@@ -135,6 +135,12 @@ async def host_cluster(args: argparse.Namespace) -> None:
             signal.SIGUSR1,
             lambda: writes.append(asyncio.ensure_future(w.step(FENCE_TABLES))),
         )
+        if args.ddl_on_usr2:  # SIGUSR2: a DDL lands (tests of a schema change after the checks)
+            if cluster.catalog.table(db, args.ddl_on_usr2) is None:
+                raise SystemExit(f"--ddl-on-usr2: no table {db}.{args.ddl_on_usr2}")
+            loop.add_signal_handler(
+                signal.SIGUSR2, lambda: _comment_ddl(cluster, db, args.ddl_on_usr2)
+            )
         await stop.wait()
         await asyncio.gather(*writes)
     finally:
@@ -148,24 +154,28 @@ FENCE_TABLES = ("all_types", "unsigned_pk")
 
 def _ddl_after_t(cluster: Any, db: str, table: str) -> None:
     """A finished ``MODIFY COLUMN`` job on ``db.table`` after T, as TiDB's DDL history lists it."""
-    info = cluster.catalog.table(db, table)
-    if info is None:
+    if cluster.catalog.table(db, table) is None:
         raise SystemExit(f"--ddl-after-t: no table {db}.{table}")
-    finished = cluster.tso.next()
-    cluster.status_api.ddl_history.append(
-        {
-            "id": 9000 + len(cluster.status_api.ddl_history),
-            "type": 12,  # model.ActionModifyColumn
-            "schema_id": cluster.catalog.database_id(db),
-            "table_id": info.id,
-            "schema_name": db,
-            "table_name": table,
-            "state": 6,  # model.JobStateSynced
-            "start_ts": finished - 1,
-            "query": f"ALTER TABLE `{db}`.`{table}` MODIFY COLUMN c1 BIGINT",
-            "binlog": {"SchemaVersion": 99, "FinishedTS": finished},
-        }
-    )
+    start = cluster.tso.next()
+    cluster.status_api.finish_ddl(
+        db, table, job_type=12,  # model.ActionModifyColumn
+        query=f"ALTER TABLE `{db}`.`{table}` MODIFY COLUMN c1 BIGINT",
+        start_ts=start, finished_ts=cluster.tso.next(),
+    )  # fmt: skip
+
+
+def _comment_ddl(cluster: Any, db: str, table: str) -> None:
+    """``ALTER TABLE … COMMENT`` on ``db.table`` now: its schema version moves.
+
+    Its columns do not (rows still decode), so only the version tells the schema is not the
+    one the job was pinned with.
+    """
+    start = cluster.tso.next()
+    cluster.status_api.finish_ddl(
+        db, table, job_type=17,  # model.ActionModifyTableComment
+        query=f"ALTER TABLE `{db}`.`{table}` COMMENT = 'changed'",
+        start_ts=start, finished_ts=cluster.tso.next(), extra={"comment": "changed"},
+    )  # fmt: skip
 
 
 # ---- the demo -----------------------------------------------------------------------------
@@ -292,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         metavar="TABLE",
         help="cluster mode: the DDL history shows a column-type change of TABLE after T",
+    )
+    p.add_argument(
+        "--ddl-on-usr2",
+        default="",
+        metavar="TABLE",
+        help="cluster mode: on SIGUSR2, an ALTER TABLE … COMMENT of TABLE moves its schema version",
     )
     args = p.parse_args(argv)
     if args.mode == "cluster":

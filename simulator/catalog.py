@@ -1,12 +1,18 @@
 """The fake cluster's schema: database → table → TableInfo, and physical id → table/partition.
 
 What TiDB's infoschema answers for the status API and what the workload needs to route a row
-to its physical table id. Schema changes are out of scope: a table is added once and never
-altered. Pure.
+to its physical table id. Each TableInfo carries ``update_timestamp`` as TiDB keeps it: the
+start TSO of the DDL transaction that last made the table public (``tblInfo.UpdateTS =
+metaMut.StartTS`` in ``pkg/ddl/table.go`` ``updateVersionAndTableInfo`` and at ``CREATE
+TABLE``), so it moves with every DDL on the table. Schema changes are modelled only as far as
+:meth:`Catalog.apply_ddl` goes: a new TableInfo (same ids) with a new ``update_timestamp``;
+the rows already stored are not rewritten. Pure.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,10 +45,15 @@ class Catalog:
     """Databases and tables with TiDB-like global ids (see :class:`IdAllocator`).
 
     Names compare case-insensitively, as TiDB's ``CIStr`` does; listings keep creation order.
+    ``clock`` (the cluster's TSO) stamps ``update_timestamp`` on :meth:`add_table`; without
+    one it stays 0.
     """
 
-    def __init__(self, ids: IdAllocator | None = None) -> None:
+    def __init__(
+        self, ids: IdAllocator | None = None, clock: Callable[[], int] | None = None
+    ) -> None:
         self._ids = ids if ids is not None else IdAllocator()
+        self.clock = clock
         self._dbs: dict[str, _Db] = {}
         self._tables: dict[str, dict[str, TableInfo]] = {}
         self._defs: dict[tuple[str, str], TableDef] = {}
@@ -65,6 +76,8 @@ class Catalog:
             raise CatalogError(f"table {tdef.db}.{tdef.name} already exists")
         ids = self._ids.take(tdef.id_count())
         info = tdef.table_info(ids[0], ids[1:])
+        if self.clock is not None:
+            info = _stamped(info, self.clock(), {})
         self.add_table_info(tdef.db, info)
         self._defs[(tdef.db.lower(), tdef.name.lower())] = tdef
         return info
@@ -83,6 +96,24 @@ class Catalog:
         self._logical[info.id] = db.lower()
         for pid, pname in info.physical_ids().items():
             self._physical[pid] = PhysicalTable(self._dbs[db.lower()].name, info, pname)
+
+    def apply_ddl(
+        self, db: str, name: str, update_ts: int, extra: Mapping[str, Any] | None = None
+    ) -> TableInfo:
+        """A DDL on ``db.name`` with start TSO ``update_ts``; returns the new TableInfo.
+
+        Same ids and columns, ``extra`` JSON keys (``comment``...) replaced,
+        ``update_timestamp`` moved to ``update_ts``.
+        """
+        low = db.lower()
+        old = self.table(db, name)
+        if old is None:
+            raise CatalogError(f"table {db}.{name} does not exist")
+        info = _stamped(old, update_ts, extra or {})
+        self._tables[low][old.name.lower()] = info
+        for pid, pname in info.physical_ids().items():
+            self._physical[pid] = PhysicalTable(self._dbs[low].name, info, pname)
+        return info
 
     # ---- lookups -------------------------------------------------------------------------
     def databases(self) -> list[str]:
@@ -150,3 +181,9 @@ class Catalog:
             }
             for d in self._dbs.values()
         ]
+
+
+def _stamped(info: TableInfo, update_ts: int, extra: Mapping[str, Any]) -> TableInfo:
+    """``info`` with ``extra`` keys and ``update_timestamp`` set (fresh decode caches)."""
+    merged = {**info.extra, **extra, "update_timestamp": update_ts}
+    return dataclasses.replace(info, extra=merged, cache={})

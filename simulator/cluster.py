@@ -71,7 +71,7 @@ class FakeCluster:
         self.mvcc = MvccStore(self.tso)
         self.regions = RegionTable(list(range(1, stores + 1)), replicas=replicas)
         self.faults = Faults(self)
-        self.catalog: Any = catalog if catalog is not None else _default_catalog()
+        self.catalog: Any = catalog if catalog is not None else _default_catalog(self.tso)
         self.pd = PdServer(cluster_id, self.tso, self.regions)
         self.tikv_servers = [
             TikvServer(
@@ -184,12 +184,15 @@ class FakeCluster:
                 self.ensure_table(table_id)
 
 
-def _default_catalog() -> Any:
-    """Part B's ``simulator.catalog.Catalog()`` when it exists, else ``None``."""
+def _default_catalog(tso: Tso) -> Any:
+    """Part B's ``simulator.catalog.Catalog()`` when it exists, else ``None``.
+
+    Its tables get their ``update_timestamp`` from the cluster's TSO, as TiDB's do.
+    """
     try:
         module = importlib.import_module("simulator.catalog")
     except ModuleNotFoundError as exc:
         if exc.name != "simulator.catalog":
             raise
         return None
-    return module.Catalog()
+    return module.Catalog(clock=tso.next)

@@ -7,12 +7,17 @@ Answers the routes tiundo's schema loader uses, the way TiDB's ``SchemaHandler``
 - ``GET /schema`` → every database's DBInfo; ``?table_id=N`` → the TableInfo owning id N (a
   logical table id or a partition's physical id); ``?table_ids=a,b`` → ``{id: TableInfo}``;
 - ``GET /schema/{db}`` → the JSON array of the database's TableInfos;
-- ``GET /schema/{db}/{table}`` → one TableInfo;
+- ``GET /schema/{db}/{table}`` → one TableInfo, with ``update_timestamp`` (the TSO of the last
+  DDL that changed the table, moved by :meth:`StatusApiServer.finish_ddl`). TiDB serves the
+  *current* schema only: ``SchemaHandler`` reads the domain's latest infoschema and takes no
+  snapshot parameter (``pkg/server/handler/tikvhandler/tikv_handler_schema.go``), so neither
+  does this;
 - ``GET /ddl/history[?start_job_id=N&limit=M]`` → the JSON array of finished DDL jobs
   (TiDB ``model.Job``: ``id``, ``type``, ``schema_name``, ``table_name``, ``table_id``,
   ``state``, ``start_ts``, ``query``, ``binlog.FinishedTS``...), newest first, as TiDB's
   ``DDLHistoryJobHandler`` serves them; the list is :attr:`StatusApiServer.ddl_history`, empty
-  until a test appends jobs (the fake cluster runs no DDL of its own).
+  until a test runs :meth:`StatusApiServer.finish_ddl` or appends jobs (the fake cluster runs
+  no DDL of its own).
 
 Path variables are matched on the *decoded* path, as TiDB's gorilla/mux router (no
 ``UseEncodedPath``) does: ``/schema/we%3Fird%25`` names database ``we?ird%``, while
@@ -164,10 +169,44 @@ class StatusApiServer:
     def __init__(self, catalog: Catalog) -> None:
         #: DDL jobs (TiDB ``model.Job`` JSON) served by ``GET /ddl/history``; append to add
         self.ddl_history: list[dict[str, Any]] = []
+        self.catalog = catalog
         self._app = build_app(catalog, self.ddl_history)
         self._runner: web.AppRunner | None = None
         self.host = "127.0.0.1"
         self.port = 0
+
+    def finish_ddl(
+        self,
+        db: str,
+        table: str,
+        *,
+        job_type: int,
+        query: str,
+        start_ts: int,
+        finished_ts: int,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A DDL job on ``db.table`` finished as TiDB finishes one; returns the job.
+
+        The TableInfo's ``update_timestamp`` moves to the job's ``start_ts`` (``extra`` JSON
+        keys change too) and the job joins the history (``model.Job``: ``type`` an
+        ``ActionType``, state ``JobStateSynced``).
+        """
+        info = self.catalog.apply_ddl(db, table, start_ts, extra)
+        job = {
+            "id": 9000 + len(self.ddl_history),
+            "type": job_type,
+            "schema_id": self.catalog.database_id(db),
+            "table_id": info.id,
+            "schema_name": db,
+            "table_name": table,
+            "state": 6,  # model.JobStateSynced
+            "start_ts": start_ts,
+            "query": query,
+            "binlog": {"SchemaVersion": 99 + len(self.ddl_history), "FinishedTS": finished_ts},
+        }
+        self.ddl_history.append(job)
+        return job
 
     @property
     def url(self) -> str:

@@ -2,10 +2,19 @@
 
 The loader lists the non-system databases and their tables once
 (:meth:`core.status_api.StatusApiClient.user_schemas`) and indexes every physical id (tables
-and partitions); an id it does not know triggers one reload. The status API serves the
-*current* schema: it is the schema at ``T`` because the job refuses to start when a DDL ran
-after ``T`` (DESIGN.md §1). A partition's rows are written through the logical table, so the
-SQL names the logical table.
+and partitions); an id it does not know triggers one reload. A partition's rows are written
+through the logical table, so the SQL names the logical table.
+
+The status API serves only the *current* schema: TiDB's ``SchemaHandler``
+(``pkg/server/handler/tikvhandler/tikv_handler_schema.go``) reads the domain's latest
+infoschema and takes no snapshot ts. It is the schema at ``T`` when no DDL ran after ``T``:
+the job refuses to start when one did (``GET /ddl/history``, :mod:`app.cli.preflight`), and
+pins each table's ``update_timestamp`` in its record. TiDB moves that field to the DDL
+transaction's start TSO whenever a DDL changes the table (``pkg/ddl/table.go``
+``updateVersionAndTableInfo``: ``tblInfo.UpdateTS = metaMut.StartTS``), so a DDL that lands
+after the checks shows here as another version: the lookup then raises
+:class:`SchemaChangedError`, which fails the partition (a row decoded with another schema may
+be written wrong, and a job must never report SUCCEEDED over that).
 """
 
 from __future__ import annotations
@@ -16,11 +25,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from core.codec.tableinfo import TableInfo
-from core.errors import ConfigError, DecodeError
+from core.errors import ConfigError, DecodeError, UnsafeToUndoError
 from core.retry import Backoff, retry_async
 from core.status_api import StatusApiClient
 
-__all__ = ["PhysicalTable", "SchemaCache", "SchemaMissingError", "index_schema"]
+__all__ = [
+    "PhysicalTable",
+    "SchemaCache",
+    "SchemaChangedError",
+    "SchemaMissingError",
+    "check_pinned",
+    "index_schema",
+    "schema_version",
+]
 
 #: longest wait between two load attempts (the waits double from 0.2 s)
 _RETRY_CAP_S: Final = 5.0
@@ -30,6 +47,10 @@ class SchemaMissingError(DecodeError):
     """No table owns this physical id: its changes cannot be mounted (dead-lettered)."""
 
 
+class SchemaChangedError(UnsafeToUndoError):
+    """The table's schema is not the one the job was pinned with: a DDL ran after the checks."""
+
+
 @dataclass(frozen=True, slots=True)
 class PhysicalTable:
     """The database, logical table and partition name owning a physical id."""
@@ -37,6 +58,27 @@ class PhysicalTable:
     db: str
     info: TableInfo
     partition: str | None
+
+
+def schema_version(info: TableInfo) -> int:
+    """TiDB's ``update_timestamp`` of a TableInfo (0 when the JSON has none), as pinned."""
+    return int(info.extra.get("update_timestamp") or 0)
+
+
+def check_pinned(owner: PhysicalTable, pinned: Mapping[int, int]) -> None:
+    """Raise :class:`SchemaChangedError` when ``owner``'s schema is not its pinned version.
+
+    A table the pins do not name (a worker without a job record) is not checked. Pure.
+    """
+    want = pinned.get(owner.info.id)
+    now = schema_version(owner.info)
+    if want is None or want == now:
+        return
+    raise SchemaChangedError(
+        f"table {owner.db}.{owner.info.name} (id {owner.info.id}): its schema is version "
+        f"(update_timestamp) {now}, the job was pinned with {want}: a DDL ran after the checks, "
+        "so its rows cannot be decoded as at T; start a new job (its checks name the DDL)"
+    )
 
 
 def index_schema(
@@ -55,8 +97,16 @@ def index_schema(
 class SchemaCache:
     """Async lookups of physical ids against one status API (``http://host:port``)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 10.0, attempts: int = 5) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        pinned: Mapping[int, int] | None = None,
+        timeout_s: float = 10.0,
+        attempts: int = 5,
+    ) -> None:
         self._base = base_url.rstrip("/")
+        self._pinned = dict(pinned or {})
         self._timeout_s = timeout_s
         self._attempts = attempts
         self._index: dict[int, PhysicalTable] = {}
@@ -80,13 +130,17 @@ class SchemaCache:
         )
 
     async def lookup(self, physical_id: int) -> PhysicalTable:
-        """The owner of ``physical_id``; one reload on a miss, then :class:`SchemaMissingError`."""
+        """The owner of ``physical_id``; one reload on a miss, then :class:`SchemaMissingError`.
+
+        :class:`SchemaChangedError` when its schema is not the version ``pinned`` names.
+        """
         async with self._lock:
-            if physical_id in self._index:
-                return self._index[physical_id]
-            self._index = await self._load()
-            self._loaded = True
             found = self._index.get(physical_id)
+            if found is None:
+                self._index = await self._load()
+                self._loaded = True
+                found = self._index.get(physical_id)
         if found is None:
             raise SchemaMissingError(f"no table owns physical id {physical_id} at {self._base}")
+        check_pinned(found, self._pinned)
         return found

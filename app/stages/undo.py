@@ -83,7 +83,8 @@ def _now_ms() -> int:
 
 def _schema() -> SchemaCache:
     if "schema" not in _shared:
-        _shared["schema"] = SchemaCache(config.status_api)
+        # the versions pinned in the job record: a schema changed since fails the partition
+        _shared["schema"] = SchemaCache(config.status_api, pinned=config.pinned_schemas())
     cache: SchemaCache = _shared["schema"]
     return cache
 

@@ -51,6 +51,8 @@ def test_env_round_trip() -> None:
         ({"TIUNDO_JOB": "j", "TIUNDO_TXN_SOURCE": "16"}, "TIUNDO_TXN_SOURCE"),
         ({"TIUNDO_JOB": "j", "TIUNDO_SESSION_TIMEOUT_S": "2"}, "TIUNDO_SESSION_TIMEOUT_S"),
         ({"TIUNDO_JOB": "j", "TIUNDO_STATUS_API": "tidb:10080"}, "TIUNDO_STATUS_API"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_SCHEMA_VERSIONS": "70"}, "TIUNDO_SCHEMA_VERSIONS"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_SCHEMA_VERSIONS": "70=x"}, "TIUNDO_SCHEMA_VERSIONS"),
     ],
 )
 def test_validate_names_the_bad_setting(env: dict[str, str], needle: str) -> None:
@@ -78,3 +80,10 @@ def test_job_topics_are_exact_names_that_never_reach_another_job() -> None:
     assert all(not t.startswith("tiundo-a-b-") for t in mine)
     kept = job_topics("a", keep_record=True)
     assert "a.job" not in kept and set(kept) < set(mine)
+
+
+def test_pinned_schema_versions_round_trip_through_the_environment() -> None:
+    cfg = UndoConfig(job="j", schema_versions="70=5,71=470911245635584002").validate()
+    back = UndoConfig.from_env(cfg.to_env()).validate()
+    assert back.pinned_schemas() == {70: 5, 71: 470911245635584002}
+    assert UndoConfig(job="j").pinned_schemas() == {}

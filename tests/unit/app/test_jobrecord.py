@@ -89,6 +89,8 @@ def test_pin_takes_what_is_written_from_the_record_and_keeps_what_is_local() -> 
     )
     got = pin(mine, rec)
     assert got.instance == "abc123def456"
+    # the schema versions the workers must decode with are the record's, not the worker's
+    assert got.pinned_schemas() == {70: 5}
     assert got.dry_run == "/plans"  # the worker's empty dry_run cannot turn it into an apply
     assert (got.dialect, got.batch_rows, got.txn_statements) == (
         "mysql",

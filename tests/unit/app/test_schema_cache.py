@@ -8,8 +8,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from app.stages.schema import SchemaCache, SchemaMissingError
-from core.errors import TransientError
+from app.stages.failure import is_transient
+from app.stages.schema import SchemaCache, SchemaChangedError, SchemaMissingError, schema_version
+from core.errors import TransientError, UnsafeToUndoError
 from simulator.catalog import Catalog
 from simulator.status_api import StatusApiServer, build_app
 from simulator.tabledef import demo_tables
@@ -135,3 +136,42 @@ async def test_a_database_gone_mid_listing_is_schema_missing(catalog: Catalog) -
             await cache.lookup(1)
     finally:
         await server.close()
+
+
+async def test_a_schema_other_than_the_pinned_version_is_refused_naming_both(
+    server: StatusApiServer, catalog: Catalog
+) -> None:
+    """A DDL after the job was pinned: TiDB serves the new schema, with a new update_timestamp."""
+    ukeys, parted = catalog.table("shop", "ukeys"), catalog.table("shop", "parted_hash")
+    assert ukeys is not None and parted is not None
+    catalog.apply_ddl("shop", "ukeys", 400)
+    catalog.apply_ddl("shop", "parted_hash", 500)
+    pinned = {ukeys.id: 400, parted.id: 500}
+    cache = SchemaCache(server.url, pinned=pinned, attempts=1)
+    assert schema_version((await cache.lookup(ukeys.id)).info) == 400
+    server.finish_ddl(
+        "shop", "ukeys", job_type=17, query="ALTER TABLE ukeys COMMENT = 'x'",
+        start_ts=777, finished_ts=778, extra={"comment": "x"},
+    )  # fmt: skip
+    catalog.apply_ddl("shop", "parted_hash", 900)
+    cache = SchemaCache(server.url, pinned=pinned, attempts=1)  # a worker that loads after it
+    with pytest.raises(SchemaChangedError) as info:
+        await cache.lookup(ukeys.id)
+    text = str(info.value)
+    assert "shop.ukeys" in text and "777" in text and "400" in text and "\n" not in text
+    # a partition's physical id names its logical table; the version is the logical table's
+    with pytest.raises(SchemaChangedError, match=r"shop\.parted_hash .*900.*500"):
+        await cache.lookup(next(iter(parted.physical_ids())))
+    # not a dead letter (INCOMPLETE) and not retried: it fails the partition
+    assert isinstance(info.value, UnsafeToUndoError) and not is_transient(info.value)
+
+
+async def test_tables_the_pins_do_not_name_are_not_checked(
+    server: StatusApiServer, catalog: Catalog
+) -> None:
+    ukeys, other = catalog.table("shop", "ukeys"), catalog.table("shop", "all_types")
+    assert ukeys is not None and other is not None
+    catalog.apply_ddl("shop", "all_types", 123)
+    cache = SchemaCache(server.url, pinned={ukeys.id: 0}, attempts=1)
+    assert (await cache.lookup(other.id)).info.id == other.id
+    assert (await SchemaCache(server.url, attempts=1).lookup(ukeys.id)).info.id == ukeys.id

@@ -69,3 +69,25 @@ def test_schemas_json() -> None:
         (100, "Shop"),
         (cat.database_id("second"), "second"),
     ]
+
+
+def test_update_timestamp_is_stamped_at_create_and_moved_by_a_ddl() -> None:
+    ticks = iter(range(1000, 2000))
+    cat = Catalog(clock=lambda: next(ticks))
+    for t in demo_tables("shop"):
+        cat.add_table(t)
+    before = cat.table("shop", "parted_hash")
+    assert before is not None
+    created = before.extra["update_timestamp"]
+    assert created >= 1000 and cat.table_json("shop", "parted_hash")["update_timestamp"] == created
+    after = cat.apply_ddl("shop", "PARTED_HASH", 5000, {"comment": "c"})
+    assert after == before and after.id == before.id  # same ids and columns
+    assert cat.table("shop", "parted_hash") is after
+    obj = cat.table_json("shop", "parted_hash")
+    assert obj is not None and (obj["update_timestamp"], obj["comment"]) == (5000, "c")
+    pid = next(iter(after.physical_ids()))
+    phys = cat.physical(pid)
+    assert phys is not None and phys.table is after and cat.table_by_id(pid) == ("shop", after)
+    with pytest.raises(CatalogError):
+        cat.apply_ddl("shop", "missing", 1)
+    assert Catalog().add_table(demo_tables("x")[0]).extra.get("update_timestamp", 0) == 0

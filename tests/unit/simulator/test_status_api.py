@@ -142,3 +142,25 @@ async def test_stop_is_idempotent_and_frees_the_port(catalog: Catalog) -> None:
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectionError):
             await session.get(f"http://127.0.0.1:{port}/status")
+
+
+async def test_a_finished_ddl_moves_update_timestamp_and_joins_the_history(
+    catalog: Catalog,
+) -> None:
+    server = StatusApiServer(catalog)
+    await server.start()
+    try:
+        job = server.finish_ddl(
+            "shop", "ukeys", job_type=17, query="ALTER TABLE ukeys COMMENT = 'c'",
+            start_ts=41, finished_ts=42, extra={"comment": "c"},
+        )  # fmt: skip
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.url + "/schema/shop/ukeys") as resp:
+                obj = await resp.json()
+            async with session.get(server.url + "/ddl/history") as resp:
+                history = await resp.json()
+    finally:
+        await server.stop()
+    assert (obj["update_timestamp"], obj["comment"]) == (41, "c")
+    assert history == [job] and job["table_name"] == "ukeys" and job["start_ts"] == 41
+    assert job["binlog"]["FinishedTS"] == 42
