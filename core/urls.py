@@ -32,15 +32,16 @@ class MySQLTarget:
         return f"mysql://{self.user}@{self.host}:{self.port}/{self.db}"
 
 
-_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:?/{1,2}")
+_SCHEME_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def redact(url: str) -> str:
     """``url`` fit for a message: any password in its user part replaced by ``***``.
 
     Built for typos too (``mysql//u:pw@h``, ``mysql:/u:pw@h``, ``u:pw@h``, an unescaped ``@``
-    in the password): everything between the first ``:`` after the scheme and the last ``@``
-    goes, so a password never reaches an error, a log line or a report.
+    in the password): everything between the first ``:`` after a well-formed ``scheme://`` (or
+    from the start) and the last ``@`` goes. A typo may hide more than the password (the user
+    too), never less, so a password never reaches an error, a log line or a report.
     """
     at = url.rfind("@")
     if at < 0:

@@ -74,3 +74,16 @@ def test_redact_never_leaks_a_password(password: str, prefix: str) -> None:
     assume(password not in suffix and password not in f"{prefix}root:***")
     url = f"{prefix}root:{password}{suffix}"
     assert password not in redact(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"root:/{SECRET}@db:4000/x",  # found by hypothesis: "root:/" looked like a scheme
+        f"root:a//{SECRET}@db",
+        f"mysql:/root:{SECRET}@db",
+        f"mysql://:{SECRET}@db",
+    ],
+)
+def test_redact_hides_the_password_of_odd_urls(url: str) -> None:
+    assert SECRET not in redact(url)
