@@ -23,6 +23,7 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.config import UndoConfig
 from core.errors import ConfigError, DecodeError
+from core.urls import parse_mysql_url
 from proto import tiundo_pb2
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "counter_settings",
     "decode_record",
     "describe",
+    "downstream_address",
     "missing_checks",
     "new_instance_id",
     "pin",
@@ -94,6 +96,7 @@ def build_record(
         created_unix_ms=created_unix_ms,
         mount_chunk=config.mount_chunk,
         spread_tables=list(spread_tables),
+        downstream=downstream_address(config.downstream),
     )
 
 
@@ -135,6 +138,12 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
             f"job {record.job_id} instance {record.instance_id}: its record shows no passed "
             f"{', '.join(missing)} check; start the job with `tiundo run`, which checks first"
         )
+    mine = downstream_address(config.downstream)
+    if record.downstream and mine != record.downstream:
+        raise ConfigError(
+            f"job {record.job_id}: this worker's downstream is {mine}, the job writes to "
+            f"{record.downstream} (TIUNDO_DOWNSTREAM): a worker never undoes another server"
+        )
     return config.replace(
         instance=record.instance_id,
         attempt=record.attempt,
@@ -150,6 +159,12 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
         primary_ts=record.primary_ts,
         schema_versions=schema_pins(record.tables),
     ).validate()
+
+
+def downstream_address(url: str) -> str:
+    """``host:port`` of a ``mysql://`` URL: the downstream's identity in the record (no secret)."""
+    target = parse_mysql_url(url)
+    return f"{target.host.lower()}:{target.port}"
 
 
 def schema_pins(tables: Iterable[tiundo_pb2.JobTable]) -> str:

@@ -34,6 +34,7 @@ __all__ = [
     "COMPACTED",
     "TopicNotReadyError",
     "TopicSpec",
+    "create_topic_exclusive",
     "delete_topics",
     "ensure_topic",
     "ensure_topics",
@@ -178,6 +179,28 @@ async def ensure_topics(
 async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, create: bool = True) -> None:
     """One topic with ``partitions`` partitions: created, or the existing one checked."""
     await ensure_topics(bootstrap, [TopicSpec(topic, partitions, create=create)])
+
+
+async def create_topic_exclusive(bootstrap: str, spec: TopicSpec) -> bool:
+    """Create ``spec``'s topic; False when it exists already (the broker decides: atomic).
+
+    Two processes racing to create the same name get one True: a claim on the name.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    try:
+        await admin.start()
+        new = NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.configs))
+        resp = await admin.create_topics([new])
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    for err in resp.to_object()["topic_errors"]:
+        if err["error_code"] == TopicAlreadyExistsError.errno:
+            return False
+        if err["error_code"] != 0:
+            raise ConfigError(f"cannot create topic {err['topic']}: {err}")
+    return True
 
 
 async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,11 +31,14 @@ __all__ = [
     "JobSnapshot",
     "JobWatcher",
     "delete_job_topics",
+    "foreign_key",
     "publish_status",
     "read_compacted",
     "set_when_final",
     "store_foreign_writes",
 ]
+
+log = logging.getLogger(__name__)
 
 #: how long a deletion may take before Kafka stops listing the topics
 GONE_TIMEOUT_S = 60.0
@@ -76,13 +80,25 @@ async def delete_job_topics(bootstrap: str, job: str, *, keep_record: bool = Fal
     return deleted
 
 
-async def publish_status(bootstrap: str, status: tiundo_pb2.JobStatus) -> None:
-    """Write ``status`` as the job's latest record on ``<job>.status`` (acknowledged)."""
+def foreign_key(job: str) -> bytes:
+    """Key on ``<job>.status`` of the writes by others that the fence saw.
+
+    Kept apart from the status, which workers may publish again (an End delivered twice).
+    """
+    return f"foreign/{job}".encode()
+
+
+async def publish_status(
+    bootstrap: str, status: tiundo_pb2.JobStatus, *, key: bytes | None = None
+) -> None:
+    """Write ``status`` on ``<job>.status`` under ``key`` (the job id), acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     try:
         await producer.start()
         await producer.send_and_wait(
-            f"{status.job_id}.status", status.SerializeToString(), key=status.job_id.encode()
+            f"{status.job_id}.status",
+            status.SerializeToString(),
+            key=key if key is not None else status.job_id.encode(),
         )
     except KafkaError as exc:
         raise UnreachableError(f"Kafka at {bootstrap}: status of {status.job_id}: {exc!r}") from exc
@@ -221,6 +237,15 @@ class JobWatcher:
         raw = status_notes.get(self.job.encode())
         if raw is not None:
             status = tiundo_pb2.JobStatus.FromString(raw)
+        foreign = status_notes.get(foreign_key(self.job))
+        if status is not None and foreign is not None:
+            # whatever a worker published last, the writes by others stay in the status
+            seen = tiundo_pb2.JobStatus.FromString(foreign)
+            status = with_foreign_writes(
+                status,
+                {t.table_id: t.foreign_writes for t in seen.tables},
+                {t.table_id: (t.db_name, t.table_name) for t in seen.tables},
+            )
         reports: dict[int, PartitionReport] = {}
         applied = 0
         for key, value in progress.items():
@@ -239,13 +264,30 @@ class JobWatcher:
 async def set_when_final(
     bootstrap: str, job: str, partitions: int, fence: asyncio.Event, poll_s: float = 1.0
 ) -> None:
-    """Set ``fence`` once the job's status is final (every partition reported)."""
-    async with JobWatcher(bootstrap, job, partitions) as watcher:
-        while not fence.is_set():
-            if (await watcher.snapshot()).final:
-                fence.set()
-                return
+    """Set ``fence`` once the job's status is final (every partition reported).
+
+    Kafka being unreachable does not end the watch (the workers wait for it too): it is said
+    once a minute and the watch goes on. Anything else sets the fence, so the feed never stays
+    open because nobody watches it any more, and is raised.
+    """
+    said = float("-inf")
+    while not fence.is_set():
+        try:
+            async with JobWatcher(bootstrap, job, partitions) as watcher:
+                while not fence.is_set():
+                    if (await watcher.snapshot()).final:
+                        fence.set()
+                        return
+                    await asyncio.sleep(poll_s)
+        except UnreachableError as exc:
+            now = time.monotonic()
+            if now - said >= 60:
+                log.warning("job %s: cannot read its status yet (%s); still watching", job, exc)
+                said = now
             await asyncio.sleep(poll_s)
+        except BaseException:
+            fence.set()
+            raise
 
 
 async def store_foreign_writes(
@@ -260,6 +302,11 @@ async def store_foreign_writes(
         snap = await watcher.snapshot()
     if snap.status is None:
         return None
+    seen = tiundo_pb2.JobStatus(job_id=job, foreign_writes=sum(by_table.values()))
+    for tid in sorted(by_table):
+        db, name = names.get(tid, ("", ""))
+        seen.tables.add(table_id=tid, db_name=db, table_name=name, foreign_writes=by_table[tid])
+    await publish_status(bootstrap, seen, key=foreign_key(job))
     status = with_foreign_writes(snap.status, by_table, names)
     await publish_status(bootstrap, status)
     return status

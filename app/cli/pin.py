@@ -38,6 +38,7 @@ from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoEr
 from core.kafka_admin import (
     COMPACTED,
     TopicSpec,
+    create_topic_exclusive,
     ensure_topics,
     group_members,
     list_topics,
@@ -144,6 +145,7 @@ async def claim_job_name(
             f"the job name {job!r} is taken: {what}, state {state}; choose another --job, or "
             "--replace to delete that job's topics and downstream counters first"
         )
+    await _refuse_live_workers(bootstrap, job, "--replace")
     deleted = await delete_job_topics(bootstrap, job)
     rows = await _delete_counters(downstream, progress_db, job)
     log.warning("job %s: replaced; deleted topics %s and %d counter row(s)", job, deleted, rows)
@@ -228,6 +230,12 @@ async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiund
         created_unix_ms=int(time.time() * 1000),
         spread_tables=prep.config.spread_tables,
     )
+    # the claim itself: the broker creates <job>.job for one of two racing starts only
+    if not await create_topic_exclusive(bootstrap, TopicSpec(job_topic(config.job), 1, COMPACTED)):
+        raise ConfigError(
+            f"the job name {config.job!r} was just taken by another start of tiundo; choose "
+            "another --job"
+        )
     await publish_record(bootstrap, record)
     return record
 
@@ -236,6 +244,11 @@ def resume_settings(s: Settings, record: tiundo_pb2.JobRecord) -> Settings:
     """The settings of a resumed job: its window, tables and partitioning from the record."""
     if not s.job or s.job != record.job_id:
         raise ConfigError(f"--resume {s.job}: the record is of job {record.job_id!r}")
+    if record.progress_db == "-":
+        raise ConfigError(
+            f"--resume {s.job}: the job keeps no downstream counters (TIUNDO_PROGRESS_DB=-), so "
+            "a resume cannot tell what was committed; start a new job with --replace"
+        )
     return dataclasses.replace(
         s,
         tables=tuple(quote_pattern(t.db_name, t.table_name) for t in record.tables),
@@ -271,11 +284,16 @@ async def reset_for_resume(bootstrap: str, job: str) -> list[str]:
     transactions the first attempt committed: nothing applied twice, nothing skipped.
     Refused while workers of the job are still members of its consumer group.
     """
+    await _refuse_live_workers(bootstrap, job, "--resume")
+    return await delete_job_topics(bootstrap, job, keep_record=True)
+
+
+async def _refuse_live_workers(bootstrap: str, job: str, what: str) -> None:
+    """A job whose workers still run is neither replaced nor resumed under their feet."""
     group = f"tiundo-{job}"
     members = await group_members(bootstrap, group)
     if members:
         raise ConfigError(
             f"job {job}: {members} worker(s) still run (Kafka group {group}); stop them, or "
-            "follow the job with `tiundo status`, before --resume"
+            f"follow the job with `tiundo status`, before {what}"
         )
-    return await delete_job_topics(bootstrap, job, keep_record=True)

@@ -329,10 +329,23 @@ class MySQLSink:
                     sql = f"UPDATE {self._progress} SET txn = %s WHERE {self._WHERE} AND txn = %s"
                     async with asyncio.timeout(self._timeout_s):
                         await cur.execute(sql, (step.n, *step.key(), step.n - 1))
-                    if cur.rowcount != 1:  # applied already (or not our turn): skip it
+                    if cur.rowcount != 1:  # applied already, or the counter is out of step
                         async with asyncio.timeout(self._timeout_s):
+                            await cur.execute(
+                                f"SELECT txn FROM {self._progress} WHERE {self._WHERE}",
+                                step.key(),
+                            )
+                            row = await cur.fetchone()
                             await conn.rollback()
-                        return False
+                        if row is not None and int(row[0]) >= step.n:
+                            return False  # committed before (a restart, a resume): skip it
+                        raise SinkError(
+                            f"exactly-once counter {step.key()} is at "
+                            f"{'no row' if row is None else int(row[0])}, transaction {step.n} "
+                            "expects it at "
+                            f"{step.n - 1}: the transactions are out of step with the ones "
+                            "committed before (another worker, or a job replaced meanwhile)"
+                        )
                 for group in _requests(statements, self._request_bytes):
                     async with asyncio.timeout(self._timeout_s):
                         await self._run_request(cur, group)

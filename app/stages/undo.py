@@ -356,8 +356,20 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
     rowid = [t for t in tables if t.spec is not None and t.spec.identity is Identity.ROWID]
     reports: list[TableReport] = []
     error = ""
+    missing_batches = max(0, end.batches - seen_batches)
+    missing_changes = max(0, end.total_changes - seen_changes)
     try:
-        if config.dry_run:
+        if missing_batches or missing_changes:
+            # Changes announced by End never arrived (lost in Kafka): an undo planned from this
+            # state would restore some rows and not others, and a resumed job planning from the
+            # whole state would cut its transactions differently from what was committed.
+            # Nothing is applied; the job fails and says why.
+            error = (
+                f"partition {p}: {missing_batches} batch(es) and {missing_changes} change(s) "
+                "announced by END never arrived: nothing applied"
+            )
+            log.error(error)
+        elif config.dry_run:
             reports = await _dry_run(board, p, cdb, tables)
         else:
             await board.publish(barrier.holds_key(p), json.dumps([t.tid for t in rowid]).encode())
@@ -387,8 +399,8 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         end_ts=end.end_ts,
         tables=tuple(sorted(reports, key=lambda r: r.table_id)),
         dead_letters=compact_dead + sum(r.dead_letters for r in reports),
-        missing_batches=max(0, end.batches - seen_batches),
-        missing_changes=max(0, end.total_changes - seen_changes),
+        missing_batches=missing_batches,
+        missing_changes=missing_changes,
         error=error,
         started_unix_ms=started,
         finished_unix_ms=_now_ms(),

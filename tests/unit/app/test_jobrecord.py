@@ -71,7 +71,14 @@ def test_empty_or_inverted_window_is_refused(t: int, e: int) -> None:
 
 
 def test_pin_takes_what_is_written_from_the_record_and_keeps_what_is_local() -> None:
-    spawner = UndoConfig(job="j1", dialect="mysql", batch_rows=50, dry_run="/plans", tz="+08:00")
+    spawner = UndoConfig(
+        job="j1",
+        dialect="mysql",
+        batch_rows=50,
+        dry_run="/plans",
+        tz="+08:00",
+        downstream="mysql://root@DB2:4000",
+    )
     rec = _record(spawner)
     # an attached worker with its own (different) environment
     mine = UndoConfig(
@@ -210,3 +217,15 @@ def test_record_round_trips_and_pins_every_written_setting(
     assert all(getattr(pinned, f) == getattr(cfg, f) for f in written)
     assert (pinned.txn_source, pinned.dry_run) == (txn_source, dry_run)
     assert counter_settings(pinned) == counter_settings(cfg.replace(instance=rec.instance_id))
+
+
+def test_a_worker_of_another_downstream_server_is_refused() -> None:
+    rec = _record(UndoConfig(job="j1", downstream="mysql://root@tidb-a:4000/x"))
+    assert rec.downstream == "tidb-a:4000"  # the server only: no user, no password
+    with pytest.raises(ConfigError, match=r"tidb-b:4000.*tidb-a:4000"):
+        pin(UndoConfig(job="j1", downstream="mysql://u:secret@tidb-b:4000"), rec)
+    with pytest.raises(ConfigError) as err:
+        pin(UndoConfig(job="j1", downstream="mysql://u:secret@tidb-a:4001"), rec)
+    assert "secret" not in str(err.value)
+    # the same server under other credentials is the same downstream
+    assert pin(UndoConfig(job="j1", downstream="mysql://u:pw@TIDB-A:4000"), rec).instance
