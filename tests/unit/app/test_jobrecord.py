@@ -208,3 +208,20 @@ def test_record_round_trips_and_pins_every_written_setting(
     assert all(getattr(pinned, f) == getattr(cfg, f) for f in written)
     assert (pinned.txn_source, pinned.dry_run) == (txn_source, dry_run)
     assert counter_settings(pinned) == counter_settings(cfg.replace(instance=rec.instance_id))
+
+
+@pytest.mark.parametrize("pinned", ["on", "off"])
+def test_new_collation_is_pinned_over_the_workers_own(pinned: str) -> None:
+    rec = _record(UndoConfig(job="j1", new_collation=pinned))
+    assert rec.new_collation == pinned
+    worker = UndoConfig(job="j1", new_collation="on" if pinned == "off" else "off")
+    assert pin(worker, rec).new_collation == pinned
+
+
+def test_unresolved_new_collation_is_not_pinned_and_workers_keep_theirs() -> None:
+    """``auto`` is resolved by ``run`` before the record; a record without it (an older
+    tiundo's) leaves the worker's own setting, which it resolves from the downstream."""
+    rec = _record(UndoConfig(job="j1"))
+    assert rec.new_collation == ""
+    assert pin(UndoConfig(job="j1"), rec).new_collation == "auto"
+    assert pin(UndoConfig(job="j1", new_collation="off"), rec).new_collation == "off"
