@@ -12,6 +12,7 @@ objects starting above the system range (:data:`FIRST_USER_ID`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -194,11 +195,17 @@ def _ft(tp: int, flag: int, flen: int, dec: int, cs: tuple[str, str]) -> FieldTy
 
 @dataclass(frozen=True, slots=True)
 class IndexDef:
-    """A secondary index (unique or not) over columns in key order."""
+    """A secondary index (unique or not) over columns in key order.
+
+    ``global_index`` marks it global in TiDB's IndexInfo (``is_global``, TiDB 8.x partitioned
+    tables): one index over every partition. MariaDB has no global indexes and refuses a unique
+    key without the partitioning column, so such a table lives only in the fake cluster's schema.
+    """
 
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+    global_index: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,9 +392,8 @@ class TableDef:
         if self.primary_key and not self.pk_is_handle:
             indices.append(self._index_info(1, "PRIMARY", self.primary_key, True, True, offsets))
         for i in self.indexes:
-            indices.append(
-                self._index_info(len(indices) + 1, i.name, i.columns, i.unique, False, offsets)
-            )
+            info = self._index_info(len(indices) + 1, i.name, i.columns, i.unique, False, offsets)
+            indices.append(dataclasses.replace(info, is_global=i.global_index))
         part = None
         if self.partition is not None:
             p = self.partition

@@ -382,8 +382,10 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
             await board.publish(barrier.holds_key(p), json.dumps([t.tid for t in rowid]).encode())
             reports = [await _phase_of(board, p, cdb, t, 0) for t in tables]
             for t in rowid:
+                # a global index spans the partitions: wait for every partition's deletes
+                siblings = barrier.barrier_siblings(t.phys.info) if t.phys is not None else ()
                 await board.wait_until(
-                    functools.partial(board.barrier_open, t.tid),
+                    functools.partial(board.barrier_open, t.tid, siblings),
                     f"phase-1 barrier of table {t.tid}",
                 )
                 second = await _phase_of(board, p, cdb, t, 1)

@@ -1,4 +1,4 @@
-"""Reading the downstream's new_collation_enabled as TiDB does (pkg/session loadCollationParameter)."""
+"""The downstream's new_collation_enabled, read as pkg/session loadCollationParameter does."""
 
 from __future__ import annotations
 
