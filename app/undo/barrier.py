@@ -71,7 +71,7 @@ def barrier_open(
     holding them.
     """
     tables = {table_id, *siblings}
-    waits = []
+    waits: list[tuple[int, int]] = []
     for p in range(partitions):
         raw = notes.get(holds_key(p))
         if raw is None:
