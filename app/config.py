@@ -118,6 +118,11 @@ class UndoConfig:
     instance: str = setting("TIUNDO_INSTANCE", "")
     """Id of this start of the job, from its job record (:mod:`app.jobrecord`); keys the
     downstream's exactly-once counters. Empty only for workers started without a record."""
+    new_collation: str = setting("TIUNDO_NEW_COLLATION", "auto")
+    """The downstream cluster's ``new_collation_enabled``: ``on``, ``off`` or ``auto`` (read
+    ``mysql.tidb`` on the downstream, :mod:`app.sink.collation`). Off (clusters bootstrapped
+    before v6.0), clustered string PK values live only in the row key. Pinned in the job
+    record, so ``auto`` is resolved once, when the job starts."""
     attempt: int = setting("TIUNDO_ATTEMPT", 0)
     """How often the job was resumed, from its record; with ``instance`` it names the worker's
     local state folder, so a resumed job never reads what an earlier attempt left behind."""
@@ -164,6 +169,10 @@ class UndoConfig:
                 raise ConfigError(f"{name} must be at least 1, got {value}")
         if self.dialect not in ("tidb", "mysql"):
             raise ConfigError(f"TIUNDO_DIALECT must be tidb or mysql, got {self.dialect!r}")
+        if self.new_collation not in ("auto", "on", "off"):
+            raise ConfigError(
+                f"TIUNDO_NEW_COLLATION must be auto, on or off, got {self.new_collation!r}"
+            )
         if not self.datadir:
             raise ConfigError("TIUNDO_DATADIR must not be empty")
         parse_tz(self.tz)

@@ -5,7 +5,9 @@
 attached from other machines, take from it every setting that changes what is written (dry run,
 dialect, write source, how transactions are cut, time zone, counter database) and the window;
 their own flags and environment cannot turn a dry run into an apply or cut transactions
-differently after a restart. The record's ``instance_id`` is fresh for every start of a job: the
+differently after a restart. The downstream's ``new_collation_enabled`` is pinned too (resolved
+by ``run`` from ``mysql.tidb`` when ``TIUNDO_NEW_COLLATION=auto``): it decides how clustered
+string primary keys decode. The record's ``instance_id`` is fresh for every start of a job: the
 downstream's exactly-once counters are keyed by it, so a second job under an old name never takes
 the first one's counters for its own.
 
@@ -97,6 +99,7 @@ def build_record(
         mount_chunk=config.mount_chunk,
         spread_tables=list(spread_tables),
         downstream=downstream_address(config.downstream),
+        new_collation=config.new_collation if config.new_collation != "auto" else "",
     )
 
 
@@ -158,6 +161,7 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
         dry_run=record.dry_run_dir,
         primary_ts=record.primary_ts,
         schema_versions=schema_pins(record.tables),
+        new_collation=record.new_collation or config.new_collation,
     ).validate()
 
 

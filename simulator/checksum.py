@@ -40,7 +40,9 @@ class _MvccReader(Protocol):
     def scan(self, start_raw: bytes, end_raw: bytes, ts: int) -> list[tuple[bytes, bytes]]: ...
 
 
-def mvcc_rows(store: _MvccReader, info: TableInfo, ts: int) -> list[dict[str, Any]]:
+def mvcc_rows(
+    store: _MvccReader, info: TableInfo, ts: int, new_collation: bool = True
+) -> list[dict[str, Any]]:
     """Every row of ``info`` (all partitions) visible at ``ts``, decoded by the codec."""
     out: list[dict[str, Any]] = []
     for pid in info.physical_ids():
@@ -50,15 +52,17 @@ def mvcc_rows(store: _MvccReader, info: TableInfo, ts: int) -> list[dict[str, An
             k = decode_key(key)
             if not isinstance(k, RecordKey):
                 continue
-            row = decode_row(value, info, k.handle, _dt.UTC)
+            row = decode_row(value, info, k.handle, _dt.UTC, new_collation)
             if row is not None:
                 out.append(row)
     return out
 
 
-def mvcc_digest(store: _MvccReader, info: TableInfo, ts: int) -> RowDigest:
+def mvcc_digest(
+    store: _MvccReader, info: TableInfo, ts: int, new_collation: bool = True
+) -> RowDigest:
     """Digest of the table's rows in the MVCC store at ``ts``."""
-    return row_digest(info, mvcc_rows(store, info, ts))
+    return row_digest(info, mvcc_rows(store, info, ts, new_collation))
 
 
 async def mariadb_checksums(

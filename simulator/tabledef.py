@@ -12,6 +12,7 @@ objects starting above the system range (:data:`FIRST_USER_ID`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -93,7 +94,8 @@ class ColumnDef:
     ``length`` is M of DECIMAL(M,D)/CHAR(M)/VARCHAR(M)/BINARY(M)/VARBINARY(M)/BIT(M);
     ``scale`` is D of DECIMAL or the fsp of DATETIME/TIMESTAMP/TIME. ``default`` is the
     default as TiDB's JSON keeps it (a string), or ``default_expr`` a SQL expression such as
-    ``CURRENT_TIMESTAMP``.
+    ``CURRENT_TIMESTAMP``. ``collate`` is the collation of a text column (``utf8mb4_bin`` when
+    unset); a ``_ci`` one can key a clustered PK only on a cluster with new collation off.
     """
 
     name: str
@@ -105,10 +107,13 @@ class ColumnDef:
     default: str | None = None
     default_expr: str | None = None
     elems: tuple[str, ...] = ()
+    collate: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"column {self.name!r}: unknown kind {self.kind!r}")
+        if self.collate is not None and self.kind not in _TEXT_KINDS:
+            raise ValueError(f"column {self.name!r}: only text columns take a collation")
         if self.kind in ("char", "varchar", "binary", "varbinary") and self.length is None:
             raise ValueError(f"column {self.name!r}: {self.kind} needs a length")
         if self.kind in ("enum", "set") and not self.elems:
@@ -132,18 +137,19 @@ class ColumnDef:
         if k == "decimal":
             return f"DECIMAL({self.length or 10},{self.scale})"
         if k in ("char", "varchar", "binary", "varbinary", "bit"):
-            return f"{k.upper()}({self.length or 1})"
+            coll = f" COLLATE {self.collate}" if self.collate else ""
+            return f"{k.upper()}({self.length or 1}){coll}"
         if k in ("datetime", "timestamp", "time"):
             return k.upper() + (f"({self.scale})" if self.scale else "")
         if k in ("enum", "set"):
             return f"{k.upper()}({','.join(quote_literal(e) for e in self.elems)})"
-        return k.upper()
+        return k.upper() + (f" COLLATE {self.collate}" if self.collate else "")
 
     def field_type(self, flag: int) -> FieldType:
         """TiDB's FieldType for this column; ``flag`` holds the key/not-null bits."""
         k = self.kind
         binary = (m.CHARSET_BINARY, m.CHARSET_BINARY)
-        text = (DEFAULT_CHARSET, DEFAULT_COLLATE)
+        text = (DEFAULT_CHARSET, self.collate or DEFAULT_COLLATE)
         if k in _INT_KINDS:
             tp, flen, uflen = _INT_KINDS[k]
             uns = m.UNSIGNED_FLAG if self.unsigned else 0
@@ -189,11 +195,17 @@ def _ft(tp: int, flag: int, flen: int, dec: int, cs: tuple[str, str]) -> FieldTy
 
 @dataclass(frozen=True, slots=True)
 class IndexDef:
-    """A secondary index (unique or not) over columns in key order."""
+    """A secondary index (unique or not) over columns in key order.
+
+    ``global_index`` marks it global in TiDB's IndexInfo (``is_global``, TiDB 8.x partitioned
+    tables): one index over every partition. MariaDB has no global indexes and refuses a unique
+    key without the partitioning column, so such a table lives only in the fake cluster's schema.
+    """
 
     name: str
     columns: tuple[str, ...]
     unique: bool = False
+    global_index: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,9 +392,8 @@ class TableDef:
         if self.primary_key and not self.pk_is_handle:
             indices.append(self._index_info(1, "PRIMARY", self.primary_key, True, True, offsets))
         for i in self.indexes:
-            indices.append(
-                self._index_info(len(indices) + 1, i.name, i.columns, i.unique, False, offsets)
-            )
+            info = self._index_info(len(indices) + 1, i.name, i.columns, i.unique, False, offsets)
+            indices.append(dataclasses.replace(info, is_global=i.global_index))
         part = None
         if self.partition is not None:
             p = self.partition

@@ -165,6 +165,9 @@ class WorkloadConfig:
     syncpoint_db: str = SYNCPOINT_DB
     max_int_pk: int = 100_000
     txn_source: int = 0  # TiDB's txn_source of the workload's writes (0 = an ordinary client)
+    #: the cluster's ``new_collation_enabled``: off writes clustered string PKs as a cluster
+    #: bootstrapped before v6.0 does (value only in the key, keyed as binary)
+    new_collation: bool = True
 
 
 class _Cursor(Protocol):
@@ -513,7 +516,8 @@ class Workload:
     def _row_key(self, t: _Table, ident: Ident, row: Mapping[str, Any]) -> bytes:
         pid = self._physical_id(t, row)
         if t.tdef.is_common_handle:
-            return encode_record_key(pid, encode_common_handle(row, t.info))
+            handle = encode_common_handle(row, t.info, new_collation=self.config.new_collation)
+            return encode_record_key(pid, handle)
         return encode_record_key(pid, to_signed64(int(ident)))
 
     def mutations(self, ops: Iterable[RowOp]) -> list[Mutation]:
@@ -565,7 +569,8 @@ class Workload:
                 if existed[key]:
                     out.append(Mutation(key, Op.DELETE))
             else:
-                out.append(Mutation(key, Op.PUT, encode_row(t.info, row, _dt.UTC)))
+                value = encode_row(t.info, row, _dt.UTC, new_collation=self.config.new_collation)
+                out.append(Mutation(key, Op.PUT, value))
         for key, handle in index.items():
             if handle is not None:
                 out.append(Mutation(key, Op.PUT, handle))
@@ -701,7 +706,8 @@ class Workload:
 
     def mvcc_digests(self, ts: int) -> dict[str, str]:
         """Row digests of the MVCC store decoded at ``ts``, per workload table."""
-        return {n: str(mvcc_digest(self.mvcc, t.info, ts)) for n, t in self._tables.items()}
+        nc = self.config.new_collation
+        return {n: str(mvcc_digest(self.mvcc, t.info, ts, nc)) for n, t in self._tables.items()}
 
     async def mariadb_digests(self) -> dict[str, str]:
         """Row digests of MariaDB now, per workload table."""
@@ -735,8 +741,11 @@ class Workload:
             "secondary_ts": str(secondary_ts),
             "created_at": created_at,
         }
-        key = encode_record_key(self._sp_info.id, encode_common_handle(row, self._sp_info))
-        muts = [Mutation(key, Op.PUT, encode_row(self._sp_info, row, _dt.UTC))]
+        nc = cfg.new_collation
+        key = encode_record_key(
+            self._sp_info.id, encode_common_handle(row, self._sp_info, new_collation=nc)
+        )
+        muts = [Mutation(key, Op.PUT, encode_row(self._sp_info, row, _dt.UTC, new_collation=nc))]
         # the syncpoint transaction's start_ts IS secondary_ts (@@tidb_current_ts)
         self.mvcc.prewrite(muts, secondary_ts, key)
         commit_ts = self.mvcc.tso.next()

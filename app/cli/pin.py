@@ -34,6 +34,7 @@ from app.jobrecord import (
     describe,
     new_instance_id,
 )
+from app.sink.collation import read_new_collation
 from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
 from core.kafka_admin import (
     COMPACTED,
@@ -207,8 +208,21 @@ def passed_checks(prep: Prepared) -> list[str]:
     return [CHECK_GC, CHECK_DDL, CHECK_WRITER if prep.writer_checked else CHECK_WRITER_FORCED]
 
 
+async def pinned_collation(config: UndoConfig) -> str:
+    """``on``/``off``: ``TIUNDO_NEW_COLLATION``, or with ``auto`` the downstream's setting."""
+    if config.new_collation != "auto":
+        return config.new_collation
+    on = await read_new_collation(
+        parse_mysql_url(config.downstream),
+        config.dialect,
+        connect_timeout_s=config.sink_connect_timeout_s,
+    )
+    return "on" if on else "off"
+
+
 async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiundo_pb2.JobRecord:
     """Claim the job's name and publish its record; ``config`` with the record's instance."""
+    config = config.replace(new_collation=await pinned_collation(config))
     bootstrap = config.kafka_bootstrap
     await claim_job_name(
         bootstrap,

@@ -162,9 +162,9 @@ class Board:
                 out[rep.partition] = rep
         return out
 
-    def barrier_open(self, table_id: int) -> bool:
+    def barrier_open(self, table_id: int, siblings: Sequence[int] = ()) -> bool:
         """Whether phase 1 of ``table_id`` may start (:func:`app.undo.barrier.barrier_open`)."""
-        return barrier_open(self.notes, self.cfg.partitions, table_id)
+        return barrier_open(self.notes, self.cfg.partitions, table_id, siblings)
 
     def failed_partitions(self) -> list[int]:
         """Partitions that reported an error."""

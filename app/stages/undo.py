@@ -35,6 +35,8 @@ from typing import Any
 from app.config import parse_tz
 from app.jobrecord import counter_settings
 from app.report import PartitionReport, TableReport, job_status, render
+from app.sink.collation import read_new_collation
+from app.sink.collation import resolve as resolve_collation
 from app.sink.dryrun import PartWriter, assemble, comment_for
 from app.sink.mysql import MySQLSink, Step
 from app.stages.board import (
@@ -110,6 +112,20 @@ async def _sink() -> MySQLSink:
     return out
 
 
+async def _new_collation() -> bool:
+    """The cluster's ``new_collation_enabled``: pinned by the job record, else read once."""
+    if "new_collation" not in _shared:
+        detected = None
+        if config.new_collation == "auto":  # a worker without a record (or an older one's)
+            detected = await read_new_collation(
+                parse_mysql_url(config.downstream),
+                config.dialect,
+                connect_timeout_s=config.sink_connect_timeout_s,
+            )
+        _shared["new_collation"] = resolve_collation(config.new_collation, detected)
+    return bool(_shared["new_collation"])
+
+
 async def _resolve(tid: int) -> _Table:
     try:
         phys = await _schema().lookup(tid)
@@ -121,7 +137,10 @@ async def _resolve(tid: int) -> _Table:
 def _plan(entries: list[tuple[bytes, bytes]], t: _Table, counts: PlanCounts) -> Planned:
     """Mount and plan entries of ``t`` with its schema at ``T`` (or dead-letter them all)."""
     info = t.phys.info if t.phys is not None else None
-    return plan_entries(entries, info, t.spec, _TZ, counts=counts, schema_error=t.error)
+    new_collation = bool(_shared["new_collation"])  # set by undo_partition before any plan
+    return plan_entries(
+        entries, info, t.spec, _TZ, counts=counts, schema_error=t.error, new_collation=new_collation
+    )
 
 
 def _letter(
@@ -359,6 +378,7 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
     missing_batches = max(0, end.batches - seen_batches)
     missing_changes = max(0, end.total_changes - seen_changes)
     try:
+        await _new_collation()
         if missing_batches or missing_changes:
             # Changes announced by End never arrived (lost in Kafka): an undo planned from this
             # state would restore some rows and not others, and a resumed job planning from the
@@ -375,8 +395,10 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
             await board.publish(barrier.holds_key(p), json.dumps([t.tid for t in rowid]).encode())
             reports = [await _phase_of(board, p, cdb, t, 0) for t in tables]
             for t in rowid:
+                # a global index spans the partitions: wait for every partition's deletes
+                siblings = barrier.barrier_siblings(t.phys.info) if t.phys is not None else ()
                 await board.wait_until(
-                    functools.partial(board.barrier_open, t.tid),
+                    functools.partial(board.barrier_open, t.tid, siblings),
                     f"phase-1 barrier of table {t.tid}",
                 )
                 second = await _phase_of(board, p, cdb, t, 1)

@@ -10,14 +10,30 @@ Notes (compacted topic, one partition, latest value per key wins):
 
 Phase 1 (inserts) of table X may start once every partition published ``holds/*`` and every
 partition holding X published ``done/<q>/X/0``. Phase 0 never waits, so no wait cycle exists.
+
+X is a physical table. When its logical table has a global index (TiDB 8.x partitioned tables,
+``is_global``), a row that moved between partitions after T has its T image in one physical
+table and its E image in another, both under the same global unique key: inserting the T image
+before the other partition's phase 0 deleted the E image would clash. So then phase 1 of X also
+waits for phase 0 of every sibling partition (:func:`barrier_siblings`) on every partition
+holding it. Still only phase 1 waits, and only for phase 0s: no cycle.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-__all__ = ["barrier_open", "done_key", "holds_key", "part_key", "reporting_partitions"]
+from core.codec.tableinfo import TableInfo
+
+__all__ = [
+    "barrier_open",
+    "barrier_siblings",
+    "done_key",
+    "holds_key",
+    "part_key",
+    "reporting_partitions",
+]
 
 
 def holds_key(partition: int) -> str:
@@ -35,16 +51,33 @@ def part_key(partition: int) -> str:
     return f"part/{partition}"
 
 
-def barrier_open(notes: Mapping[str, bytes], partitions: int, table_id: int) -> bool:
-    """Whether phase 1 of ``table_id`` may start on any partition."""
-    holders = []
+def barrier_siblings(info: TableInfo) -> tuple[int, ...]:
+    """Physical ids whose phase 0 a phase 1 of any of them waits for.
+
+    Every partition of a table with a global index, else none (the barrier stays per physical
+    table).
+    """
+    if not info.has_global_index:
+        return ()
+    return tuple(sorted(info.physical_ids()))
+
+
+def barrier_open(
+    notes: Mapping[str, bytes], partitions: int, table_id: int, siblings: Iterable[int] = ()
+) -> bool:
+    """Whether phase 1 of ``table_id`` may start on any partition.
+
+    It waits for phase 0 of ``table_id`` and of each of ``siblings`` on every partition
+    holding them.
+    """
+    tables = {table_id, *siblings}
+    waits: list[tuple[int, int]] = []
     for p in range(partitions):
         raw = notes.get(holds_key(p))
         if raw is None:
             return False
-        if table_id in json.loads(raw):
-            holders.append(p)
-    return all(done_key(q, table_id, 0) in notes for q in holders)
+        waits.extend((p, t) for t in tables.intersection(json.loads(raw)))
+    return all(done_key(q, t, 0) in notes for q, t in waits)
 
 
 def reporting_partitions(notes: Mapping[str, bytes]) -> list[int]:

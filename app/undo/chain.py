@@ -47,12 +47,14 @@ def plan_entries(
     *,
     counts: PlanCounts | None = None,
     schema_error: str = "",
+    new_collation: bool = True,
 ) -> Planned:
     """Mount and plan each ``(key, encoded KeyState)`` in order.
 
     ``counts`` is the running total to add this run's outcomes to. Without a schema (``info``
     or ``table`` is ``None``) every entry fails with ``DecodeError(schema_error)``, so a table
     whose schema could not be read is dead-lettered key by key, like any undecodable row.
+    ``new_collation`` is the cluster's setting (:func:`core.codec.row.decode_row`).
     """
     total = PlanCounts() if counts is None else counts
     actions: list[Action] = []
@@ -61,7 +63,7 @@ def plan_entries(
         try:
             if info is None or table is None:
                 raise DecodeError(schema_error)
-            row = mount_row(key, decode_state(raw), info, tz)
+            row = mount_row(key, decode_state(raw), info, tz, new_collation)
             outcome, acts = plan_row(table, row)
         except DecodeError as exc:
             failed.append(Unplanned(key, raw, exc))

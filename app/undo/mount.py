@@ -57,8 +57,13 @@ def handle_text(handle: Handle) -> str:
     return str(handle)
 
 
-def mount_row(key: bytes, state: KeyState, info: TableInfo, tz: tzinfo) -> MountedRow:
+def mount_row(
+    key: bytes, state: KeyState, info: TableInfo, tz: tzinfo, new_collation: bool = True
+) -> MountedRow:
     """Decode one compact entry with the table's schema at ``T``.
+
+    ``new_collation`` is the cluster's ``new_collation_enabled``: off, clustered string PK
+    values are in the key only (:mod:`core.codec.row`).
 
     Raises :class:`MountError` (a DecodeError: dead-letter it) when the key is not a record key
     of ``info``, an image does not decode, or the merge flagged two different changes with the
@@ -78,8 +83,9 @@ def mount_row(key: bytes, state: KeyState, info: TableInfo, tz: tzinfo) -> Mount
     if state.first_conflict or state.last_conflict:
         raise MountError(f"{where}: two different changes share a commit_ts; image untrusted")
     try:
-        t_image = decode_row(state.old_value, info, rk.handle, tz) if state.old_value else None
-        e_image = decode_row(state.value, info, rk.handle, tz) if state.value else None
+        old, new, h = state.old_value, state.value, rk.handle
+        t_image = decode_row(old, info, h, tz, new_collation) if old else None
+        e_image = decode_row(new, info, h, tz, new_collation) if new else None
     except DecodeError as exc:
         raise MountError(f"{where}: {exc}") from exc
     return MountedRow(handle, t_image, e_image, state.first_commit_ts, state.last_commit_ts)

@@ -11,12 +11,14 @@ A TiKV API v2 keyspace prefix (``'x'`` + 3 bytes) in front of ``'t'`` is strippe
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from typing import Any
 
 from core.codec import bytescodec, datum, number
+from core.codec import mysqldef as m
 from core.codec.coltypes import EncodeError, column_codec
 from core.codec.errors import CorruptValueError
 from core.codec.tableinfo import TableInfo
@@ -237,13 +239,19 @@ def decode_key(raw: bytes) -> RecordKey | IndexKey | MetaKey:
 
 
 def encode_common_handle(
-    values: Mapping[str, Any] | Sequence[Any], table_info: TableInfo, tz: tzinfo = UTC
+    values: Mapping[str, Any] | Sequence[Any],
+    table_info: TableInfo,
+    tz: tzinfo = UTC,
+    new_collation: bool = True,
 ) -> bytes:
     """Key-mode datums of the clustered PK columns, zero-padded to 9 bytes.
 
     ``values`` is a whole row ({column name: value}) or the PK values in PK order. Prefix
     columns are truncated to their prefix length (characters for text, bytes for binary);
-    strings are written as their collation sort key. TIMESTAMP values are taken in ``tz``.
+    strings are written as their collation sort key — with ``new_collation`` off, as their
+    bytes whatever the collation (pingcap/tidb ``pkg/util/collate.GetCollator`` returns the
+    ``binCollator`` then: no padding trimmed, no case folded). TIMESTAMP values are taken in
+    ``tz``.
     """
     cols = table_info.common_handle_columns()
     if not cols:
@@ -260,7 +268,10 @@ def encode_common_handle(
             raise EncodeError(f"PK column {col.name!r} cannot be NULL")
         if prefix > 0 and isinstance(v, str | bytes):
             v = v[:prefix]
-        out += column_codec(col.type, tz).enc_key(v)
+        ft = col.type
+        if not new_collation and ft.tp in m.STRING_TYPES and ft.collate.lower() != "binary":
+            ft = dataclasses.replace(ft, collate="binary")  # text stays text; keyed as bytes
+        out += column_codec(ft, tz).enc_key(v)
     if len(out) < MIN_COMMON_HANDLE_LEN:
         out += bytes(MIN_COMMON_HANDLE_LEN - len(out))
     return bytes(out)

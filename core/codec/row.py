@@ -11,6 +11,19 @@ skippable columns left out (int handle PK, clustered PK columns that need no res
 NULLs without any default, virtual generated columns), smallest int widths, DECIMAL with the
 column's (M, D), large-row promotion, TIMESTAMP converted from ``tz`` to UTC.
 
+Both take ``new_collation``: the cluster's ``new_collation_enabled`` (``mysql.tidb``; off for
+ever on clusters bootstrapped before v6.0 without ``new_collations_enabled_on_first_bootstrap``).
+It decides which clustered string PK columns the row value holds (pingcap/tidb
+``pkg/types.NeedRestoredData`` starts with ``CollationEnabled()``; ``pkg/table/tables.CanSkip``
+leaves a clustered PK column out of the value unless it is a prefix or needs restored data):
+
+- on: a non-binary string PK column is in the value unless it is a ``CHAR`` with a ``*_bin``
+  collation (or ``utf8mb4_0900_bin``); the key holds only its sort key then;
+- off: no PK column is in the value; every collation keys as binary (``collate.GetCollator``
+  returns ``binCollator``), so the key holds the value itself, and decoding takes it from
+  there, as ``tablecodec.DecodeHandleToDatumMap`` (TiCDC's mounter, pingcap/tiflow
+  ``cdc/entry/mounter.go``) does.
+
 A plan (per table and zone) holds for each column its id, name, decode function and fill rule,
 so the hot loop does no schema lookups.
 """
@@ -33,12 +46,15 @@ __all__ = ["decode_row", "encode_row", "need_restored_data", "skippable"]
 _FILL: Final = 0  # missing → constant
 _INT_HANDLE: Final = 1  # missing → the int handle
 _COMMON: Final = 2  # missing → datum j of the common handle
+_IN_VALUE: Final = 3  # missing → corrupt: the key holds only the column's sort key
 
 _LOW_EXC = (ValueError, IndexError, KeyError, OverflowError, ArithmeticError)
 
 
-def need_restored_data(col: ColumnInfo) -> bool:
-    """TiDB's ``NeedRestoredData`` with new collations on: the key copy is not the value."""
+def need_restored_data(col: ColumnInfo, new_collation: bool = True) -> bool:
+    """TiDB's ``NeedRestoredData``: the key copy is not the value (never with new collation off)."""
+    if not new_collation:
+        return False
     ft = col.type
     if ft.tp not in m.STRING_TYPES or ft.charset.lower() == m.CHARSET_BINARY:
         return False
@@ -49,18 +65,18 @@ def need_restored_data(col: ColumnInfo) -> bool:
     return not is_bin or ft.tp == m.TYPE_VARCHAR
 
 
-def _common_handle_skippable(info: TableInfo) -> set[int]:
+def _common_handle_skippable(info: TableInfo, new_collation: bool) -> set[int]:
     cols = info.common_handle_columns()
-    return {c.id for c, prefix in cols if prefix <= 0 and not need_restored_data(c)}
+    return {c.id for c, prefix in cols if prefix <= 0 and not need_restored_data(c, new_collation)}
 
 
-def skippable(col: ColumnInfo, value: Any, info: TableInfo) -> bool:
+def skippable(col: ColumnInfo, value: Any, info: TableInfo, new_collation: bool = True) -> bool:
     """TiDB's ``tables.CanSkip``: the column is not written into the row value."""
     if info.pk_is_handle:
         hc = info.int_handle_column()
         if hc is not None and hc.id == col.id:
             return True
-    if info.is_common_handle and col.id in _common_handle_skippable(info):
+    if info.is_common_handle and col.id in _common_handle_skippable(info, new_collation):
         return True
     if col.is_virtual_generated:
         return True
@@ -71,11 +87,13 @@ def skippable(col: ColumnInfo, value: Any, info: TableInfo) -> bool:
 class _Plan:
     __slots__ = ("cols", "handle_kind", "small_ok")
 
-    def __init__(self, info: TableInfo, tz: tzinfo | None) -> None:
+    def __init__(self, info: TableInfo, tz: tzinfo | None, new_collation: bool) -> None:
         self.handle_kind = info.handle_kind
         hc = info.int_handle_column()
-        common = {c.id: j for j, (c, _) in enumerate(info.common_handle_columns())}
-        common_skip = _common_handle_skippable(info)
+        pk = info.common_handle_columns()
+        common = {c.id: j for j, (c, _) in enumerate(pk)}
+        common_skip = _common_handle_skippable(info, new_collation)
+        whole = {c.id for c, prefix in pk if prefix <= 0}
         cols = []
         small_ok = []
         for col in info.public_columns():
@@ -85,6 +103,8 @@ class _Plan:
                 kind, arg = _INT_HANDLE, col.type.unsigned
             elif col.id in common and col.id in common_skip:
                 kind, arg = _COMMON, common[col.id]
+            elif col.id in whole:  # needs restored data: TiDB always writes it in the value
+                kind, arg = _IN_VALUE, col.name
             cols.append((col.id, col.name, codec.v2, codec.raw, kind, arg))
             small_ok.append(0 < col.id <= 255)
         self.cols = tuple(cols)
@@ -101,11 +121,11 @@ def _fill_value(col: ColumnInfo, codec: ColumnCodec) -> Any:
     return codec.zero
 
 
-def _plan(info: TableInfo, tz: tzinfo | None) -> _Plan:
-    key = ("decode", tz)
+def _plan(info: TableInfo, tz: tzinfo | None, new_collation: bool) -> _Plan:
+    key = ("decode", tz, new_collation)
     plan = info.cache.get(key)
     if plan is None:
-        plan = _Plan(info, tz)
+        plan = _Plan(info, tz, new_collation)
         info.cache[key] = plan
     return plan
 
@@ -117,6 +137,11 @@ def _missing(kind: int, arg: Any, handle: Any, raw_fn: Any) -> Any:
         if not isinstance(handle, int):
             raise CorruptValueError("int-handle table without an int handle")
         return handle & number.U64_MASK if arg else handle
+    if kind == _IN_VALUE:
+        raise CorruptValueError(
+            f"clustered PK column {arg!r} is missing from the row value, and the key holds only "
+            "its collation sort key (was the cluster's new collation off? TIUNDO_NEW_COLLATION)"
+        )
     if not isinstance(handle, CommonHandle):
         raise CorruptValueError("clustered table without a common handle")
     if arg >= len(handle.datums):
@@ -130,6 +155,7 @@ def decode_row(
     table_info: TableInfo,
     handle: int | CommonHandle | bytes | None = None,
     tz: tzinfo | None = UTC,
+    new_collation: bool = True,
 ) -> dict[str, Any] | None:
     """Decode one row image; see the module docstring. ``None`` for an empty value.
 
@@ -139,7 +165,7 @@ def decode_row(
     """
     if not value:
         return None
-    plan = _plan(table_info, tz)
+    plan = _plan(table_info, tz, new_collation)
     offset = 0
     try:
         if isinstance(handle, bytes | bytearray):
@@ -228,7 +254,11 @@ def _decode_v1(value: bytes, plan: _Plan, handle: Any) -> dict[str, Any]:
 
 # ---- encode ----------------------------------------------------------------------------------
 def encode_row(
-    table_info: TableInfo, row: Mapping[str, Any], tz: tzinfo = UTC, version: int = 2
+    table_info: TableInfo,
+    row: Mapping[str, Any],
+    tz: tzinfo = UTC,
+    version: int = 2,
+    new_collation: bool = True,
 ) -> bytes:
     """Encode a row ({column name: value}) as TiDB would; see the module docstring.
 
@@ -242,7 +272,7 @@ def encode_row(
     v1cols: list[tuple[int, bytes]] = []
     for col in table_info.public_columns():
         v = row.get(col.name)
-        if skippable(col, v, table_info):
+        if skippable(col, v, table_info, new_collation):
             continue
         if v is None:
             if version == 2:

@@ -575,6 +575,14 @@ class TableInfo:
         keys.sort(key=lambda k: not k.is_primary)
         return tuple(keys)
 
+    @property
+    def has_global_index(self) -> bool:
+        """A partitioned table with a global index (TiDB 8.x ``is_global``).
+
+        One index over every partition, so rows of different partitions can clash on it.
+        """
+        return self.partition is not None and any(i.is_global for i in self.indices)
+
     def physical_ids(self) -> dict[int, str | None]:
         """Physical table id → partition name (None for a non-partitioned table)."""
         if self.partition is None or not self.partition.definitions:

@@ -120,14 +120,16 @@ class Script:
 
 @contextlib.asynccontextmanager
 async def nasty_env(
-    mysql_db: Any, tables: tuple[TableDef, ...] | None = None
+    mysql_db: Any, tables: tuple[TableDef, ...] | None = None, *, new_collation: bool = True
 ) -> AsyncIterator[Env]:
     cluster = FakeCluster(stores=3, regions_per_table=2, resolved_ts_interval=0.05, handle_step=20)
     await cluster.start()
     conn = await aiomysql.connect(**mysql_db.connect_kwargs(), autocommit=False)
     sp_db = f"{mysql_db.db}_cdc"[:64]
     try:
-        cfg = WorkloadConfig(seed=5, syncpoint_db=sp_db, initial_rows=0)
+        cfg = WorkloadConfig(
+            seed=5, syncpoint_db=sp_db, initial_rows=0, new_collation=new_collation
+        )
         tdefs = tables if tables is not None else _tables(mysql_db.db)
         w = Workload(conn, mysql_db.db, cluster.mvcc, cluster.catalog, cfg, tdefs)
         await w.setup()
@@ -221,14 +223,14 @@ async def _after_t(s: Script, ids: dict[str, Any]) -> None:
 
 
 async def _undo(
-    env: Env, kafka: str, job: str, mysql_db: Any, sp: Any, tmp_path: Path
+    env: Env, kafka: str, job: str, mysql_db: Any, sp: Any, tmp_path: Path, **extra: str
 ) -> tiundo_pb2.JobStatus:
     cfg = env.config(kafka, job, partitions=PARTITIONS)
     result = await run_ingest(cfg, lambda _p: None)
     assert result.state == "done", result
     assert result.target_ts == sp.ts
     settings = _settings(
-        env, kafka, job, mysql_db, sp, TIUNDO_BATCH_ROWS="2", TIUNDO_TXN_STATEMENTS="2"
+        env, kafka, job, mysql_db, sp, TIUNDO_BATCH_ROWS="2", TIUNDO_TXN_STATEMENTS="2", **extra
     )
     workers = [
         Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
@@ -359,6 +361,57 @@ async def test_json_null_and_json_types_undone(
             (1, None), (1, None), (1, "null"), (1, "null"),
             (2, '"x"'), (2, "1"), (3, '"a\\u2028b"'), (3, '"a\\u2028b"'),
         )  # fmt: skip
+
+
+def _collation_tables(db: str) -> tuple[TableDef, ...]:
+    c = ColumnDef
+    return (
+        TableDef(db, "cvs", (c("k", "varchar", length=16, nullable=False), c("v", "int")),
+                 primary_key=("k",)),
+        TableDef(
+            db, "cci",
+            (c("k", "varchar", length=16, nullable=False, collate="utf8mb4_general_ci"),
+             c("n", "int", nullable=False), c("v", "varchar", length=8)),
+            primary_key=("k", "n"),
+        ),
+        TableDef(db, "cch", (c("k", "char", length=8, nullable=False), c("v", "text")),
+                 primary_key=("k",)),
+    )  # fmt: skip
+
+
+async def test_clustered_string_pk_with_new_collation_off_undone(
+    mysql_db: Any, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """A cluster bootstrapped before v6.0 (new collation off) keeps clustered string PK values
+    only in the key, for every collation (``_bin`` VARCHAR, ``_ci``, CHAR): each row, moved PK
+    values and trailing spaces included, must come back exactly at T."""
+    job = f"coll-{uuid.uuid4().hex[:6]}"
+    async with nasty_env(mysql_db, _collation_tables(mysql_db.db), new_collation=False) as env:
+        s = Script(env.workload)
+        await s.txn(
+            s.ins("cvs", k="alpha", v=1), s.ins("cvs", k="b ", v=2), s.ins("cvs", k="中文", v=3),
+            s.ins("cci", k="Mixed", n=1, v="x"), s.ins("cci", k="lower", n=2, v=None),
+            s.ins("cch", k="c1", v="one"), s.ins("cch", k="c2", v="two"),
+        )  # fmt: skip
+        sp = await env.workload.take_syncpoint()
+        await s.txn(
+            s.upd("cvs", ("alpha",), v=10),
+            s.upd("cvs", ("b ",), k="moved"),
+            s.dele("cvs", ("中文",)),
+            s.ins("cvs", k="new", v=4),
+        )
+        await s.txn(
+            s.upd("cci", ("Mixed", 1), v="y"),
+            s.upd("cci", ("lower", 2), k="Other", n=3),
+            s.dele("cch", ("c1",)),
+            s.upd("cch", ("c2",), v="changed"),
+            s.ins("cch", k="c3", v="three"),
+        )
+        before = await env.workload.checksums()
+        assert all(before[n].digest != sp.checksums[n].digest for n in ("cvs", "cci", "cch"))
+        await _undo(env, kafka_bootstrap, job, mysql_db, sp, tmp_path, TIUNDO_NEW_COLLATION="off")
+        after = await env.workload.checksums()
+        _assert_same_as_t(env.workload, after, sp.checksums)
 
 
 async def _write_until(env: Env, stop_ts: int) -> int:

@@ -229,3 +229,20 @@ def test_a_worker_of_another_downstream_server_is_refused() -> None:
     assert "secret" not in str(err.value)
     # the same server under other credentials is the same downstream
     assert pin(UndoConfig(job="j1", downstream="mysql://u:pw@TIDB-A:4000"), rec).instance
+
+
+@pytest.mark.parametrize("pinned", ["on", "off"])
+def test_new_collation_is_pinned_over_the_workers_own(pinned: str) -> None:
+    rec = _record(UndoConfig(job="j1", new_collation=pinned))
+    assert rec.new_collation == pinned
+    worker = UndoConfig(job="j1", new_collation="on" if pinned == "off" else "off")
+    assert pin(worker, rec).new_collation == pinned
+
+
+def test_unresolved_new_collation_is_not_pinned_and_workers_keep_theirs() -> None:
+    """``auto`` is resolved by ``run`` before the record; a record without it (an older
+    tiundo's) leaves the worker's own setting, which it resolves from the downstream."""
+    rec = _record(UndoConfig(job="j1"))
+    assert rec.new_collation == ""
+    assert pin(UndoConfig(job="j1"), rec).new_collation == "auto"
+    assert pin(UndoConfig(job="j1", new_collation="off"), rec).new_collation == "off"

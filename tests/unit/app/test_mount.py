@@ -97,3 +97,22 @@ def test_key_ranges_and_grouping_follow_key_order() -> None:
     assert [key_table_id(k) for k in keys if lo <= k < hi] == [70, 70, 70]
     with pytest.raises(MountError):
         key_table_id(b"x")
+
+
+def test_new_collation_off_takes_clustered_string_pk_from_the_key() -> None:
+    tdef = TableDef(
+        "db", "c",
+        (ColumnDef("k", "varchar", 16, nullable=False, collate="utf8mb4_general_ci"),
+         ColumnDef("v", "int")),
+        primary_key=("k",),
+    )  # fmt: skip
+    info = tdef.table_info(80)
+    old, new = {"k": "Key ", "v": 1}, {"k": "Key ", "v": 2}
+    key = encode_record_key(80, encode_common_handle(old, info, new_collation=False))
+    state = _state(
+        encode_row(info, old, new_collation=False), encode_row(info, new, new_collation=False)
+    )
+    row = mount_row(key, state, info, UTC, new_collation=False)
+    assert (row.t_image, row.e_image) == (old, new)
+    with pytest.raises(MountError, match="missing from the row value"):  # never k = ''
+        mount_row(key, state, info, UTC)

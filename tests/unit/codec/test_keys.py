@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.codec import keys, number
+from core.codec import datum, keys, number
 from core.codec import mysqldef as m
 from core.codec.bytescodec import encode_bytes
 from core.codec.coltypes import EncodeError
@@ -226,3 +226,15 @@ def test_bare_record_prefix_has_no_handle() -> None:
     assert keys.parse_record_key(bare) is None
     assert keys.table_prefix(45).hex() == "74800000000000002d"
     assert keys.record_key_range(45) == (bare, bytes.fromhex("74800000000000002d5f73"))
+
+
+def test_common_handle_new_collation_off_keys_every_collation_as_bytes() -> None:
+    # pkg/util/collate.GetCollator returns binCollator with new collation off: no trimming,
+    # no case folding, so a _ci PK can be keyed and the key holds the value itself
+    t = _clustered(_col(1, "s", m.TYPE_VARCHAR, charset="utf8mb4", collate="utf8mb4_general_ci"))
+    enc = keys.encode_common_handle({"s": "Ab "}, t, new_collation=False)
+    assert keys.decode_common_handle(enc) == ((datum.BYTES_FLAG, b"Ab "),)
+    b = _clustered(_col(1, "s", m.TYPE_STRING, charset="utf8mb4", collate="utf8mb4_bin"))
+    assert keys.encode_common_handle({"s": "ab  "}, b, new_collation=False) != (
+        keys.encode_common_handle({"s": "ab"}, b, new_collation=False)
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.codec import keys
+from core.codec import datum, keys, rowcodec_v2
 from core.codec import mysqldef as m
 from core.codec.errors import CorruptValueError
 from core.codec.mytime import MyTime
@@ -377,3 +377,71 @@ def test_wrong_int_width_is_corrupt() -> None:
     with pytest.raises(CorruptValueError) as ei:
         decode_row(raw, t, 1)
     assert ei.value.offset == 9
+
+
+def _clustered_str(collate: str, tp: int = m.TYPE_VARCHAR) -> TableInfo:
+    k = ColumnInfo(
+        id=1,
+        name="k",
+        offset=0,
+        type=FieldType(
+            tp, flag=m.NOT_NULL_FLAG | m.PRI_KEY_FLAG, flen=16, charset="utf8mb4", collate=collate
+        ),
+    )
+    v = ColumnInfo(id=2, name="v", offset=1, type=FieldType(m.TYPE_LONG))
+    pk = IndexInfo(1, "PRIMARY", (IndexColumn("k", 0),), is_unique=True, is_primary=True)
+    return TableInfo(id=5, name="t", columns=(k, v), indices=(pk,), is_common_handle=True)
+
+
+@pytest.mark.parametrize(
+    ("collate", "tp", "value"),
+    [
+        ("utf8mb4_bin", m.TYPE_VARCHAR, "b "),  # trailing space: kept (binCollator, no trim)
+        ("utf8mb4_general_ci", m.TYPE_VARCHAR, "MiXed"),  # case kept (no sort key)
+        ("utf8mb4_unicode_ci", m.TYPE_VARCHAR, "中文"),
+        ("utf8mb4_bin", m.TYPE_STRING, "c1"),
+        ("utf8mb4_0900_bin", m.TYPE_VARCHAR, "x"),
+    ],
+)
+def test_new_collation_off_clustered_string_pk_is_only_in_the_key(
+    collate: str, tp: int, value: str
+) -> None:
+    """TiDB with new collation off (pkg/types.NeedRestoredData is false, tables.CanSkip skips
+    the column): the value holds only ``v``; the key holds ``k``'s bytes as they are."""
+    t = _clustered_str(collate, tp)
+    row = {"k": value, "v": 7}
+    key_datum = datum.key_bytes(value.encode())
+    handle = keys.encode_common_handle(row, t, new_collation=False)
+    assert handle.startswith(key_datum)
+    as_tidb = rowcodec_v2.encode([(2, b"\x07")], [])  # v only, as TiDB writes it
+    for version in (1, 2):
+        raw = encode_row(t, row, version=version, new_collation=False)
+        if version == 2:
+            assert raw == as_tidb  # k is left out of the value
+        k = keys.decode_key(keys.encode_record_key(5, handle))
+        assert isinstance(k, keys.RecordKey)
+        assert decode_row(raw, t, k.handle, new_collation=False) == row
+
+
+def test_new_collation_on_decoding_an_off_row_fails_instead_of_guessing() -> None:
+    """A VARCHAR PK that needs restored data (new collation on) must be in the value; the key
+    holds only its sort key. Absent, the row is corrupt (dead letter), never filled as ''."""
+    t = _clustered_str("utf8mb4_bin")
+    row = {"k": "b ", "v": 7}
+    raw = encode_row(t, row, new_collation=False)
+    handle = keys.encode_common_handle(row, t, new_collation=False)
+    with pytest.raises(CorruptValueError, match="missing from the row value"):
+        decode_row(raw, t, handle)
+    on = encode_row(t, row)
+    assert decode_row(on, t, keys.encode_common_handle(row, t)) == row
+
+
+def test_new_collation_on_and_off_plans_are_cached_apart() -> None:
+    t = _clustered_str("utf8mb4_general_ci")
+    row = {"k": "Ab", "v": 1}
+    off = encode_row(t, row, new_collation=False)
+    handle = keys.encode_common_handle(row, t, new_collation=False)
+    assert decode_row(off, t, handle, new_collation=False) == row
+    with pytest.raises(CorruptValueError):
+        decode_row(off, t, handle, new_collation=True)
+    assert decode_row(off, t, handle, new_collation=False) == row

@@ -73,3 +73,15 @@ def test_bad_json_raises_schema_error() -> None:
         TableInfo.from_json({"id": 1, "cols": [{"id": 1, "name": {"O": "a"}}]})
     with pytest.raises(SchemaError):
         TableInfo.from_json({"id": 1, "pk_is_handle": True, "cols": []})
+
+
+def test_global_index_flag_of_a_partitioned_table() -> None:
+    obj = json.loads(json.dumps(load("tidb_br_checksum_partitioned.json").to_json()))
+    assert not TableInfo.from_json(obj).has_global_index
+    obj["index_info"] = [
+        {"id": 1, "idx_name": {"O": "uk", "L": "uk"}, "is_unique": True, "is_global": True,
+         "idx_cols": [{"name": {"O": obj["cols"][0]["name"]["O"]}, "offset": 0, "length": -1}]}
+    ]  # fmt: skip
+    assert TableInfo.from_json(obj).has_global_index
+    obj["partition"] = None  # a global index only means something across partitions
+    assert not TableInfo.from_json(obj).has_global_index
