@@ -77,6 +77,13 @@ class UndoConfig:
     txn_statements: int = setting("TIUNDO_TXN_STATEMENTS", 4)
     """A transaction holds up to this many full statements' rows (``txn_statements ×
     batch_rows`` rows; one-row deletes share it, many per transaction)."""
+    txn_max_bytes: int = setting("TIUNDO_TXN_MAX_BYTES", 64 << 20)
+    """A transaction's statements hold at most this many bytes of data (estimated from their
+    parameters): wide rows would otherwise pass TiDB's ``txn-total-size-limit`` (100 MB by
+    default, error 8004) long before the row count is reached. A statement over it is alone."""
+    txn_entry_max_bytes: int = setting("TIUNDO_TXN_ENTRY_MAX_BYTES", 6 << 20)
+    """A row to write larger than this (estimated) is dead-lettered: TiDB refuses a key-value
+    entry over ``txn-entry-size-limit`` (6 MiB by default, error 8025); raise both together."""
     dialect: str = setting("TIUNDO_DIALECT", "tidb")
     """``tidb`` or ``mysql`` (MariaDB stands in for TiDB in tests)."""
     datadir: str = setting("TIUNDO_DATADIR", "tiundo-data")
@@ -164,6 +171,8 @@ class UndoConfig:
             ("TIUNDO_TXN_STATEMENTS", self.txn_statements),
             ("TIUNDO_SINK_RETRIES", self.sink_retries),
             ("TIUNDO_MOUNT_CHUNK", self.mount_chunk),
+            ("TIUNDO_TXN_MAX_BYTES", self.txn_max_bytes),
+            ("TIUNDO_TXN_ENTRY_MAX_BYTES", self.txn_entry_max_bytes),
         ):
             if value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}")

@@ -17,6 +17,7 @@ messages only.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Final
@@ -100,6 +101,8 @@ def build_record(
         spread_tables=list(spread_tables),
         downstream=downstream_address(config.downstream),
         new_collation=config.new_collation if config.new_collation != "auto" else "",
+        txn_max_bytes=config.txn_max_bytes,
+        txn_entry_max_bytes=config.txn_entry_max_bytes,
     )
 
 
@@ -147,6 +150,12 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
             f"job {record.job_id}: this worker's downstream is {mine}, the job writes to "
             f"{record.downstream} (TIUNDO_DOWNSTREAM): a worker never undoes another server"
         )
+    if not record.txn_max_bytes or not record.txn_entry_max_bytes:
+        raise ConfigError(
+            f"job {record.job_id} instance {record.instance_id}: its record pins no transaction "
+            "byte bound (written by an older tiundo, which cut by rows only); finish it with "
+            "that version or start a new job"
+        )
     return config.replace(
         instance=record.instance_id,
         attempt=record.attempt,
@@ -156,6 +165,8 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
         batch_rows=record.batch_rows,
         txn_statements=record.txn_statements,
         mount_chunk=record.mount_chunk,
+        txn_max_bytes=record.txn_max_bytes,
+        txn_entry_max_bytes=record.txn_entry_max_bytes,
         tz=record.tz,
         progress_db=record.progress_db,
         dry_run=record.dry_run_dir,
@@ -176,15 +187,26 @@ def schema_pins(tables: Iterable[tiundo_pb2.JobTable]) -> str:
     return ",".join(f"{t.table_id}={t.schema_version}" for t in tables)
 
 
+_SETTINGS_WIDTH: Final = 64
+"""``undo_progress.settings`` is a VARCHAR(64) (:mod:`app.sink.mysql`)."""
+
+
 def counter_settings(config: UndoConfig) -> str:
     """The part of a counter key that names one instance's transaction sequence.
 
     Transactions are numbered per (partition, table, phase); the numbering depends on how
-    they are cut (batch rows, statements per transaction, mount chunk), and is only meaningful
-    within one instance of a job.
+    they are cut (batch rows, statements per transaction, mount chunk, bytes per transaction,
+    the entry bound that drops rows), and is only meaningful within one instance of a job.
+    A cut too long to spell out within the column is named by its digest instead.
     """
-    cut = f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}r"
-    return f"{config.instance}/{cut}" if config.instance else cut
+    cut = (
+        f"{config.batch_rows}x{config.txn_statements}x{config.mount_chunk}"
+        f"x{config.txn_max_bytes}x{config.txn_entry_max_bytes}b"
+    )
+    prefix = f"{config.instance}/" if config.instance else ""
+    if len(prefix) + len(cut) > _SETTINGS_WIDTH:
+        cut = "h" + hashlib.sha256(cut.encode()).hexdigest()[:32]
+    return prefix + cut
 
 
 def describe(record: tiundo_pb2.JobRecord) -> str:

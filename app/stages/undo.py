@@ -12,11 +12,13 @@ Order on partition ``p`` (DESIGN.md §2.5-2.7):
 5. ``part/<p>``, and the job status once every partition reported.
 
 Keys are read from the partition's RocksDB in key order, ``mount_chunk`` at a time; statements
-are grouped into transactions of ``txn_statements × batch_rows`` rows (four full multi-row
-statements, or thousands of one-row deletes, which the sink sends many per round trip). The
+are grouped into transactions of at most ``txn_statements × batch_rows`` rows (four full
+multi-row statements, or thousands of one-row deletes, which the sink sends many per round
+trip) and at most ``txn_max_bytes`` of data (wide rows; :class:`app.undo.sqlgen.TxnCutter`).
+A row over ``txn_entry_max_bytes`` is dead-lettered like a value with no SQL form. The
 sequence of transactions of a (table, phase) is a function of the partition's state and the
-batch settings, so a counter of committed transactions lets a restarted worker skip what it
-already applied. The counter lives in the downstream (``TIUNDO_PROGRESS_DB``, advanced inside
+pinned batch settings, so a counter of committed transactions lets a restarted worker skip what
+it already applied. The counter lives in the downstream (``TIUNDO_PROGRESS_DB``, advanced inside
 each transaction: exactly once, see :mod:`app.sink.mysql`); the progress table's
 ``txn/<table>/<phase>/<settings>`` is the fallback when that is switched off. A phase whose
 ``done`` note is on the board is never run again.
@@ -55,7 +57,14 @@ from app.undo.merge import decode_state
 from app.undo.model import Identity, TableSpec, table_spec
 from app.undo.mount import handle_text
 from app.undo.plan import Action, PlanCounts
-from app.undo.sqlgen import BatchLimits, Dialect, Statement, session_statements, statements
+from app.undo.sqlgen import (
+    BatchLimits,
+    Dialect,
+    Statement,
+    TxnCutter,
+    session_statements,
+    statements,
+)
 from core.codec.keys import record_key_range
 from core.errors import DecodeError
 from core.urls import parse_mysql_url
@@ -67,7 +76,7 @@ log = logging.getLogger(__name__)
 
 _TZ = parse_tz(config.tz)
 _DIALECT = Dialect(config.dialect)
-_LIMITS = BatchLimits(max_rows=config.batch_rows)
+_LIMITS = BatchLimits(max_rows=config.batch_rows, max_row_bytes=config.txn_entry_max_bytes)
 _shared: dict[str, Any] = {}
 
 
@@ -199,8 +208,8 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     if done_key in board.notes:
         return table_report_from_json(board.notes[done_key])
     sink = await _sink() if t.spec is not None else None
-    # transactions are cut by rows (see below); another cut, or another instance of the job,
-    # gives another txn sequence
+    # transactions are cut by rows and bytes (see below); another cut, or another instance of
+    # the job, gives another txn sequence
     settings = counter_settings(config)
     txn_key = f"txn/{t.tid}/{phase}/{settings}".encode()
     committed = int(progress_table.get(txn_key) or b"0")
@@ -209,26 +218,27 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     if committed:
         log.info("partition %d table %d phase %d: resuming after %d committed transactions",
                  p, t.tid, phase, committed)  # fmt: skip
-    n_txn = n_statements = pending_rows = 0
+    n_txn = n_statements = 0
     counts = PlanCounts()
     dead = 0
-    pending: list[Statement] = []
-    # A transaction holds txn_statements full statements' worth of rows: single-row statements
-    # (phase-1 all-column deletes) share transactions by the thousand instead of by four.
-    txn_rows = config.txn_statements * config.batch_rows
+    # A transaction holds txn_statements full statements' worth of rows (single-row statements,
+    # phase-1 all-column deletes, share transactions by the thousand instead of by four) and
+    # at most txn_max_bytes of data, below TiDB's txn-total-size-limit.
+    cutter = TxnCutter(
+        max_rows=config.txn_statements * config.batch_rows, max_bytes=config.txn_max_bytes
+    )
     started = time.monotonic()
     sink_s = 0.0
 
-    async def flush() -> None:
-        nonlocal n_txn, pending, pending_rows, sink_s
+    async def flush(txn: list[Statement]) -> None:
+        nonlocal n_txn, sink_s
         n_txn += 1
         if n_txn > committed:
             assert sink is not None
             t0 = time.monotonic()
-            await sink.apply(pending, Step(config.job, p, t.tid, phase, settings, n_txn))
+            await sink.apply(txn, Step(config.job, p, t.tid, phase, settings, n_txn))
             sink_s += time.monotonic() - t0
             progress_table[txn_key] = str(n_txn).encode()
-        pending, pending_rows = [], 0
 
     for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
         planned = _plan(chunk, t, counts)
@@ -245,13 +255,11 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
         counts = planned.counts
         for st in sts:
             n_statements += 1
-            pending.append(st)
-            pending_rows += st.rows
-            if pending_rows >= txn_rows or len(pending) >= txn_rows:
-                await flush()
+            for txn in cutter.add(st):
+                await flush(txn)
         await asyncio.sleep(0)  # let heartbeats and other partitions' actors run
-    if pending:
-        await flush()
+    for txn in cutter.finish():
+        await flush(txn)
     db, name = (t.spec.db, t.spec.name) if t.spec else ("", "")
     rep = TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
     await board.publish(done_key, table_report_json(rep))

@@ -31,8 +31,20 @@ or a JSON DATE, is written as an expression, see :mod:`app.undo.jsonsql`). The r
 differs is session settings, which :func:`session_statements` returns for the sink to run on
 each connection.
 MariaDB cannot check the TiDB-only parts: ``tidb_cdc_write_source`` (the txn-source tag TiCDC
-uses to filter our own writes), TiDB's pessimistic-transaction and clustered-index behaviour,
+uses to filter our own writes), ``allow_auto_random_explicit_insert`` and
+``tidb_enable_external_ts_read``, TiDB's pessimistic-transaction and clustered-index behaviour,
 and ``_tidb_rowid`` allocation for re-inserted rows.
+
+Sizes: TiDB refuses one key-value entry over ``txn-entry-size-limit`` (6 MiB by default; error
+8025 ``ErrEntryTooLarge``) and a transaction over ``txn-total-size-limit`` (100 MB; error 8004
+``ErrTxnTooLarge``); both are checked on the sum of key and value lengths in TiDB's memory
+buffer (pingcap/tidb ``pkg/errno/errcode.go``, ``pkg/config/config.go``
+``DefTxnEntrySizeLimit``/``DefTxnTotalSizeLimit``; the check is client-go's memdb ``set``).
+A written row over ``BatchLimits.max_row_bytes`` raises :class:`RowTooLarge` (the undo
+dead-letters it), and :class:`TxnCutter` cuts transactions by rows and by bytes. The sizes are
+estimates from the parameters (:func:`row_bytes`, :func:`statement_bytes`), not TiDB's exact
+encoding: a row the estimate misses is refused by TiDB itself, which fails the partition with
+that error instead of reporting success.
 """
 
 from __future__ import annotations
@@ -58,11 +70,16 @@ __all__ = [
     "BatchLimits",
     "Dialect",
     "Param",
+    "RowTooLarge",
     "Statement",
+    "TxnCutter",
+    "cut_transactions",
     "float32_bracket",
     "plan_statements",
     "render_for_dry_run",
+    "row_bytes",
     "session_statements",
+    "statement_bytes",
     "statements",
     "table_name",
     "to_param",
@@ -87,16 +104,27 @@ class BatchLimits:
     under the server's ``max_allowed_packet`` (4 MiB in MySQL 5.7, 16 MiB in MariaDB 10.11,
     64 MiB in TiDB). One row larger than ``max_bytes`` still gets its own statement.
     ``max_params`` bounds placeholders (65,535 is the limit of server-side prepared statements).
+    ``max_row_bytes`` bounds one written row (:func:`row_bytes`): TiDB's
+    ``txn-entry-size-limit``, 6 MiB by default; a larger row raises :class:`RowTooLarge`.
     """
 
     max_rows: int = 500
     max_bytes: int = 1 << 20
     max_params: int = 65_535
+    max_row_bytes: int = 6 << 20
 
     def validate(self) -> None:
         """Raise ValueError unless every limit is positive."""
-        if self.max_rows < 1 or self.max_bytes < 1 or self.max_params < 1:
+        if min(self.max_rows, self.max_bytes, self.max_params, self.max_row_bytes) < 1:
             raise ValueError(f"batch limits must be positive: {self!r}")
+
+
+class RowTooLarge(ValueError):
+    """A row to write is larger than one entry the downstream accepts (TiDB error 8025).
+
+    A ``ValueError`` like the other values with no SQL form, so the undo dead-letters the row
+    with this message instead of failing the job on it.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +242,39 @@ def _param_bytes(p: Param) -> int:
     if isinstance(p, str):
         return 2 * len(p.encode("utf-8", "surrogatepass")) + 2
     return 32 if not isinstance(p, Decimal) else len(str(p)) + 2
+
+
+def _raw_bytes(p: Param) -> int:
+    """A parameter's size as data (what TiDB stores, roughly), not as escaped text."""
+    if p is None:
+        return 1
+    if isinstance(p, bytes):
+        return len(p)
+    if isinstance(p, str):
+        return len(p.encode("utf-8", "surrogatepass"))
+    return 8 if not isinstance(p, Decimal) else len(str(p))
+
+
+_ENTRY_OVERHEAD = 64
+"""Record key (``t{id}_r`` + handle) and row-format header, roughly, for :func:`row_bytes`."""
+
+
+def row_bytes(params: Sequence[Param]) -> int:
+    """Estimated size of one written row as a TiDB key-value entry: its values plus a key.
+
+    Row format v2 adds a few bytes per column (id, offset); JSON is stored binary, not as text.
+    An estimate: TiDB's own check stays the last word (see the module docstring).
+    """
+    return _ENTRY_OVERHEAD + sum(_raw_bytes(p) + 4 for p in params)
+
+
+def statement_bytes(st: Statement) -> int:
+    """Estimated size of a statement in a transaction: its SQL text and its parameters' data.
+
+    What :class:`TxnCutter` adds up against TiDB's ``txn-total-size-limit`` (the statement's
+    rows, and the keys of the rows it deletes, are about the size of its parameters).
+    """
+    return len(st.sql) + sum(_raw_bytes(p) for p in st.params)
 
 
 _FLOAT32_MIN_ULP = math.ldexp(1.0, -149)
@@ -366,6 +427,13 @@ def statements(
                 for a in group
                 if isinstance(a, Replace | Insert)
             ]
+            for _, _, params in rows:
+                size = row_bytes(params)
+                if size > limits.max_row_bytes:
+                    raise RowTooLarge(
+                        f"row of ~{size} bytes is over the {limits.max_row_bytes}-byte entry "
+                        "limit (TiDB txn-entry-size-limit, TIUNDO_TXN_ENTRY_MAX_BYTES)"
+                    )
             out += _multi_row(
                 f"{verb} INTO {table_name(table)} ({cols}) VALUES ",
                 ",",
@@ -409,6 +477,59 @@ def statements(
     return out
 
 
+class TxnCutter:
+    """Cuts a stream of statements into transactions bounded by rows and by bytes.
+
+    At most ``max_rows`` rows and ``max_bytes`` estimated bytes (:func:`statement_bytes`) per
+    transaction; a statement over either bound is a transaction alone. Greedy and in order: a
+    transaction ends exactly where the next statement would not fit (or when it is full), so
+    the transactions are a function of the statements and the two bounds alone, however the
+    stream is chunked. That is what lets the exactly-once counters number them
+    (:func:`app.jobrecord.counter_settings`).
+    """
+
+    def __init__(self, *, max_rows: int, max_bytes: int) -> None:
+        if max_rows < 1 or max_bytes < 1:
+            raise ValueError(f"transaction bounds must be positive: {max_rows}, {max_bytes}")
+        self.max_rows = max_rows
+        self.max_bytes = max_bytes
+        self._pending: list[Statement] = []
+        self._rows = 0
+        self._bytes = 0
+
+    def _take(self) -> list[Statement]:
+        txn, self._pending, self._rows, self._bytes = self._pending, [], 0, 0
+        return txn
+
+    def add(self, st: Statement) -> list[list[Statement]]:
+        """Add ``st``; the transactions it completed (zero, one or two), in order."""
+        size = statement_bytes(st)
+        out: list[list[Statement]] = []
+        if self._pending and (
+            self._rows + st.rows > self.max_rows or self._bytes + size > self.max_bytes
+        ):
+            out.append(self._take())
+        self._pending.append(st)
+        self._rows += st.rows
+        self._bytes += size
+        if self._rows >= self.max_rows or self._bytes >= self.max_bytes:
+            out.append(self._take())  # full: nothing more can join it
+        return out
+
+    def finish(self) -> list[list[Statement]]:
+        """The last, partly filled transaction (if any)."""
+        return [self._take()] if self._pending else []
+
+
+def cut_transactions(
+    sts: Iterable[Statement], *, max_rows: int, max_bytes: int
+) -> list[list[Statement]]:
+    """All of ``sts`` cut into transactions by :class:`TxnCutter`."""
+    cutter = TxnCutter(max_rows=max_rows, max_bytes=max_bytes)
+    out = [txn for st in sts for txn in cutter.add(st)]
+    return out + cutter.finish()
+
+
 def plan_statements(
     plan: TablePlan, limits: BatchLimits | None = None, dialect: Dialect = Dialect.TIDB
 ) -> tuple[tuple[Statement, ...], ...]:
@@ -424,9 +545,23 @@ def session_statements(
     Both dialects: no foreign-key checks (rows are restored in any order); the time zone the
     codec decoded TIMESTAMP values in; ``sql_mode`` without strict checks or zero-date bans
     (the images were accepted once, including zero dates) and with ``NO_AUTO_VALUE_ON_ZERO`` (an
-    auto-increment column restored as 0 stays 0). TiDB also tags the session's writes with
-    ``tidb_cdc_write_source`` (1..15) so TiCDC and our own foreign-write check can tell them
-    apart; MariaDB has no such variable, so ``txn_source`` is refused for ``MYSQL``.
+    auto-increment or AUTO_RANDOM column restored as 0 stays 0; explicit AUTO_INCREMENT values
+    need nothing else, TiDB rebases its allocator past them).
+
+    TiDB only, as TiCDC's MySQL sink sets them for the same writes (pingcap/tiflow
+    ``pkg/sink/mysql/db_helper.go`` ``generateDSNByConfig``; names from pingcap/tidb
+    ``pkg/sessionctx/variable/tidb_vars.go``):
+
+    - ``allow_auto_random_explicit_insert = 1``: without it every REPLACE/INSERT of a table
+      with an ``AUTO_RANDOM`` key fails with error 8216 (explicit insertion is disabled);
+    - ``tidb_enable_external_ts_read = OFF``: a TiCDC downstream may read at the syncpoint's
+      ``tidb_external_ts`` (set by TiCDC's syncpoint store), and such a session refuses writes;
+    - ``tidb_cdc_write_source`` (1..15) tags the session's writes so TiCDC and our own
+      foreign-write check can tell them apart.
+
+    TiCDC sets no ``tidb_constraint_check_in_place``: unique checks at statement or commit time
+    change nothing here (at T no two rows clash, DESIGN.md §2). MariaDB has none of these
+    variables, so they are never sent for ``MYSQL`` (``txn_source`` is refused).
     """
     if not all(ch in "+-:0123456789" for ch in time_zone) or not time_zone:
         raise ValueError(f"time zone must be an offset like +00:00: {time_zone!r}")
@@ -435,6 +570,11 @@ def session_statements(
         f"SET SESSION time_zone = '{time_zone}'",
         "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
     ]
+    if dialect is Dialect.TIDB:
+        out += [
+            "SET SESSION allow_auto_random_explicit_insert = 1",
+            "SET SESSION tidb_enable_external_ts_read = OFF",
+        ]
     if txn_source is not None:
         if dialect is not Dialect.TIDB:
             raise ValueError("txn_source needs Dialect.TIDB (tidb_cdc_write_source)")

@@ -12,6 +12,8 @@ from core.urls import parse_mysql_url
 def test_defaults_and_names() -> None:
     cfg = UndoConfig.from_env({"TIUNDO_JOB": "j1"}).validate()
     assert cfg.partitions == 8 and cfg.batch_rows == 1000 and cfg.dialect == "tidb"
+    # well under TiDB's txn-total-size-limit (100 MB); its txn-entry-size-limit (6 MiB)
+    assert (cfg.txn_max_bytes, cfg.txn_entry_max_bytes) == (64 << 20, 6 << 20)
     assert cfg.kafka_bootstrap == "127.0.0.1:9092"
     assert (cfg.app_id, cfg.kv_topic, cfg.dead_topic) == ("tiundo-j1", "j1.kv", "j1.dead")
     assert (cfg.progress_topic, cfg.status_topic) == ("j1.progress", "j1.status")
@@ -47,6 +49,8 @@ def test_env_round_trip() -> None:
         ({"TIUNDO_JOB": "j", "TIUNDO_PARTITIONS": "0"}, "TIUNDO_PARTITIONS"),
         ({"TIUNDO_JOB": "j", "TIUNDO_PARTITIONS": "x"}, "TIUNDO_PARTITIONS"),
         ({"TIUNDO_JOB": "j", "TIUNDO_DIALECT": "pg"}, "TIUNDO_DIALECT"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_TXN_MAX_BYTES": "0"}, "TIUNDO_TXN_MAX_BYTES"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_TXN_ENTRY_MAX_BYTES": "-1"}, "TIUNDO_TXN_ENTRY_MAX_BYTES"),
         ({"TIUNDO_JOB": "j", "TIUNDO_TZ": "UTC"}, "TIUNDO_TZ"),
         ({"TIUNDO_JOB": "j", "TIUNDO_TXN_SOURCE": "16"}, "TIUNDO_TXN_SOURCE"),
         ({"TIUNDO_JOB": "j", "TIUNDO_SESSION_TIMEOUT_S": "2"}, "TIUNDO_SESSION_TIMEOUT_S"),

@@ -147,7 +147,32 @@ def test_counter_settings_differ_by_instance_and_by_cut() -> None:
     assert counter_settings(base) != counter_settings(base.replace(batch_rows=999))
     assert counter_settings(base) != counter_settings(base.replace(mount_chunk=1))
     assert counter_settings(base) != counter_settings(base.replace(txn_statements=1))
+    assert counter_settings(base) != counter_settings(base.replace(txn_max_bytes=1 << 20))
+    assert counter_settings(base) != counter_settings(base.replace(txn_entry_max_bytes=1 << 20))
     assert len(counter_settings(base.replace(instance=new_instance_id()))) <= 64  # VARCHAR(64)
+    huge = base.replace(
+        instance=new_instance_id(), batch_rows=2**32 - 1, txn_statements=2**32 - 1,
+        mount_chunk=2**32 - 1, txn_max_bytes=2**63 - 1, txn_entry_max_bytes=2**63 - 1,
+    )  # fmt: skip
+    assert len(counter_settings(huge)) <= 64
+    assert counter_settings(huge) != counter_settings(huge.replace(txn_max_bytes=2**63 - 2))
+
+
+def test_transaction_byte_bounds_are_pinned() -> None:
+    """A restarted or attached worker cuts by the record's bytes, not by its own environment."""
+    rec = _record(UndoConfig(job="j1", txn_max_bytes=5_000_000, txn_entry_max_bytes=300_000))
+    assert (rec.txn_max_bytes, rec.txn_entry_max_bytes) == (5_000_000, 300_000)
+    pinned = pin(UndoConfig(job="j1", txn_max_bytes=1 << 30, txn_entry_max_bytes=1 << 30), rec)
+    assert (pinned.txn_max_bytes, pinned.txn_entry_max_bytes) == (5_000_000, 300_000)
+
+
+def test_a_record_without_byte_bounds_is_refused() -> None:
+    """A record written before the byte bounds existed cuts by rows only: a worker that cut by
+    bytes would number other transactions under the same counters."""
+    rec = _record(UndoConfig(job="j1"))
+    rec.txn_max_bytes = 0
+    with pytest.raises(ConfigError, match=r"j1 .*no transaction byte bound.*older tiundo"):
+        pin(UndoConfig(job="j1"), rec)
 
 
 def test_instance_ids_are_fresh() -> None:
@@ -178,6 +203,7 @@ _names = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_s
     batch_rows=st.integers(1, 100_000),
     txn_statements=st.integers(1, 64),
     mount_chunk=st.integers(1, 100_000),
+    txn_max_bytes=st.integers(1, 2**40),
     partitions=st.integers(1, 256),
     dialect=st.sampled_from(["tidb", "mysql"]),
     txn_source=st.integers(1, 15),
@@ -190,6 +216,7 @@ def test_record_round_trips_and_pins_every_written_setting(
     batch_rows: int,
     txn_statements: int,
     mount_chunk: int,
+    txn_max_bytes: int,
     partitions: int,
     dialect: str,
     txn_source: int,
@@ -203,6 +230,7 @@ def test_record_round_trips_and_pins_every_written_setting(
         batch_rows=batch_rows,
         txn_statements=txn_statements,
         mount_chunk=mount_chunk,
+        txn_max_bytes=txn_max_bytes,
         partitions=partitions,
         dialect=dialect,
         txn_source=txn_source,
@@ -213,7 +241,10 @@ def test_record_round_trips_and_pins_every_written_setting(
     back = decode_record(rec.SerializeToString(), "job-1")
     assert back == rec
     pinned = pin(UndoConfig(job="job-1"), back)
-    written = ("batch_rows", "txn_statements", "mount_chunk", "partitions", "dialect")
+    written = (
+        "batch_rows", "txn_statements", "mount_chunk", "txn_max_bytes", "txn_entry_max_bytes",
+        "partitions", "dialect",
+    )  # fmt: skip
     assert all(getattr(pinned, f) == getattr(cfg, f) for f in written)
     assert (pinned.txn_source, pinned.dry_run) == (txn_source, dry_run)
     assert counter_settings(pinned) == counter_settings(cfg.replace(instance=rec.instance_id))

@@ -45,7 +45,9 @@ def test_session_tags_tidb_writes_only() -> None:
         "SET SESSION foreign_key_checks = 0",
         "SET SESSION time_zone = '+08:00'",
         "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
+        "SET SESSION allow_auto_random_explicit_insert = 1",
+        "SET SESSION tidb_enable_external_ts_read = OFF",
         "SET SESSION tidb_cdc_write_source = 3",
     ]
-    assert not any("tidb_cdc_write_source" in s for s in mysql._session)
+    assert not any("tidb" in s or "auto_random" in s for s in mysql._session)
     assert "SET SESSION foreign_key_checks = 0" in mysql._session

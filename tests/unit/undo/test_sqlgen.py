@@ -13,11 +13,15 @@ from app.undo.plan import DeleteByKey, DeleteRow, Insert, Replace, plan_table
 from app.undo.sqlgen import (
     BatchLimits,
     Dialect,
+    RowTooLarge,
     Statement,
+    cut_transactions,
     float32_bracket,
     plan_statements,
     render_for_dry_run,
+    row_bytes,
     session_statements,
+    statement_bytes,
     statements,
     to_param,
 )
@@ -262,6 +266,58 @@ def test_batch_split_by_bytes_and_params() -> None:
 def test_batch_limits_validate() -> None:
     with pytest.raises(ValueError, match="positive"):
         statements([Replace(T, 1, 1, 1, (1, "x"))], BatchLimits(max_rows=0))
+    with pytest.raises(ValueError, match="positive"):
+        statements([Replace(T, 1, 1, 1, (1, "x"))], BatchLimits(max_row_bytes=0))
+
+
+def test_a_row_over_the_per_statement_bound_is_alone_in_its_statement() -> None:
+    small = [Replace(T, i, i, i, (i, "s")) for i in range(3)]
+    wide = Replace(T, 9, 9, 9, (9, "w" * 3000))
+    out = statements([small[0], wide, small[1], small[2]], BatchLimits(max_bytes=1000))
+    assert [s.rows for s in out] == [1, 1, 2]
+    assert out[1].params == (9, "w" * 3000)
+
+
+def test_a_row_over_the_entry_limit_cannot_be_written() -> None:
+    """TiDB refuses a key-value entry over ``txn-entry-size-limit`` (error 8025): such a row
+    raises :class:`RowTooLarge` (a ValueError: the undo dead-letters it), naming its size."""
+    ok = Replace(T, 1, 1, 1, (1, "x" * 900))
+    big = Replace(T, 2, 2, 2, (2, "é" * 600))  # 1200 bytes of UTF-8
+    assert row_bytes((2, "é" * 600)) > 1200
+    limits = BatchLimits(max_row_bytes=1100)
+    assert [s.rows for s in statements([ok], limits)] == [1]
+    with pytest.raises(RowTooLarge, match=r"over the 1100-byte entry limit") as info:
+        statements([ok, big], limits)
+    assert isinstance(info.value, ValueError)
+    # deletes write no row value: a key delete of the same row is fine
+    assert statements([DeleteByKey(T, 2, 2, 2, ("id",), (2,), 0)], limits)[0].kind == "delete"
+    phase2 = Insert(R, 1, 1, 1, (1, 0.5, {"k": "v" * 2000}))
+    with pytest.raises(RowTooLarge):
+        statements([phase2], limits)
+
+
+def test_statement_bytes_counts_text_and_raw_parameter_sizes() -> None:
+    st = Statement("X %s %s %s %s", (b"\x00" * 10, "é", None, 7), "replace", 1, 1, 1)
+    assert statement_bytes(st) == len(st.sql) + 10 + 2 + 1 + 8
+
+
+def _st(rows: int, size: int) -> Statement:
+    return Statement("S", (b"b" * size,), "replace", rows, 1, 1)
+
+
+def test_transactions_cut_by_rows_and_by_bytes() -> None:
+    # rows: 4 per transaction, a statement that would overflow starts the next one
+    sts = [_st(3, 0), _st(1, 0), _st(2, 0), _st(3, 0), _st(1, 0)]
+    assert [[s.rows for s in t] for t in cut_transactions(sts, max_rows=4, max_bytes=10**9)] == [
+        [3, 1],
+        [2],
+        [3, 1],
+    ]
+    # bytes: statement_bytes = 1 (sql) + size
+    sts = [_st(1, 40), _st(1, 40), _st(1, 40), _st(1, 200), _st(1, 10)]
+    cut = cut_transactions(sts, max_rows=100, max_bytes=100)
+    assert [[statement_bytes(s) for s in t] for t in cut] == [[41, 41], [41], [201], [11]]
+    assert cut_transactions([], max_rows=1, max_bytes=1) == []
 
 
 def test_actions_of_two_tables_are_refused() -> None:
@@ -365,11 +421,22 @@ def test_session_statements() -> None:
         "SET SESSION time_zone = '+00:00'",
         "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'",
     ]
-    assert session_statements(Dialect.MYSQL) == base
+    assert session_statements(Dialect.MYSQL) == base  # no TiDB-only variable on MariaDB/MySQL
+    tidb_only = [
+        "SET SESSION allow_auto_random_explicit_insert = 1",
+        "SET SESSION tidb_enable_external_ts_read = OFF",
+    ]
+    assert session_statements(Dialect.TIDB, time_zone="+08:00") == [
+        base[0],
+        "SET SESSION time_zone = '+08:00'",
+        base[2],
+        *tidb_only,
+    ]
     assert session_statements(Dialect.TIDB, txn_source=3, time_zone="+08:00") == [
         base[0],
         "SET SESSION time_zone = '+08:00'",
         base[2],
+        *tidb_only,
         "SET SESSION tidb_cdc_write_source = 3",
     ]
     with pytest.raises(ValueError, match=r"Dialect\.TIDB"):
