@@ -16,6 +16,7 @@ import logging
 import time
 
 import aiomysql
+import pymysql
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -65,6 +66,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+#: seconds the counter clean-up of ``--replace`` may wait for the downstream
+COUNTERS_TIMEOUT_S = 10.0
+
+
 def job_topic(job: str) -> str:
     """The compacted topic holding the job record."""
     return f"{job}{JOB_TOPIC_SUFFIX}"
@@ -96,14 +101,18 @@ async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
     if progress_db == "-":
         return 0
     target = parse_mysql_url(downstream)
-    conn = await aiomysql.connect(
-        host=target.host,
-        port=target.port,
-        user=target.user,
-        password=target.password,
-        connect_timeout=10,
-        autocommit=True,
-    )
+    try:
+        async with asyncio.timeout(COUNTERS_TIMEOUT_S):  # aiomysql times the TCP connect only
+            conn = await aiomysql.connect(
+                host=target.host,
+                port=target.port,
+                user=target.user,
+                password=target.password,
+                connect_timeout=COUNTERS_TIMEOUT_S,
+                autocommit=True,
+            )
+    except (OSError, TimeoutError, pymysql.err.MySQLError) as exc:
+        raise TransientError(f"the downstream {target} did not answer: {exc}") from exc
     try:
         async with conn.cursor() as cur:
             await cur.execute(

@@ -20,6 +20,7 @@ setting to give.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Final
 
@@ -73,20 +74,28 @@ async def read_new_collation(
     when it cannot say (no ``mysql.tidb`` on TiDB, access denied, no row).
     """
     try:
-        conn = await aiomysql.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password,
-            connect_timeout=connect_timeout_s,
-            autocommit=True,
-        )
+        # aiomysql times only the TCP connect: a server that accepts and never greets would
+        # hold this for ever without the outer bound
+        async with asyncio.timeout(connect_timeout_s):
+            conn = await aiomysql.connect(
+                host=target.host,
+                port=target.port,
+                user=target.user,
+                password=target.password,
+                connect_timeout=connect_timeout_s,
+                autocommit=True,
+            )
+    except TimeoutError as exc:
+        raise TransientError(
+            f"the downstream {target} did not answer within {connect_timeout_s:g} s"
+        ) from exc
     except Exception as exc:  # PyMySQL raises OperationalError and plain OSErrors
         raise TransientError(f"cannot connect to the downstream {target}: {exc}") from exc
     try:
         async with conn.cursor() as cur:
             try:
-                await cur.execute(NEW_COLLATION_SQL)
+                async with asyncio.timeout(connect_timeout_s):
+                    await cur.execute(NEW_COLLATION_SQL)
             except pymysql.err.MySQLError as exc:
                 code = exc.args[0] if exc.args else None
                 if code in _NO_TABLE and dialect == "mysql":
@@ -104,7 +113,8 @@ async def read_new_collation(
                         "VARIABLE_NAME='new_collation_enabled' says which)"
                     ) from exc
                 raise TransientError(f"reading mysql.tidb on {target}: {exc}") from exc
-            rows = await cur.fetchall()
+            async with asyncio.timeout(connect_timeout_s):
+                rows = await cur.fetchall()
     finally:
         conn.close()
     return parse_flag(rows, str(target))

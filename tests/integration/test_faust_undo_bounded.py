@@ -180,9 +180,12 @@ async def test_values_with_no_sql_form_are_dead_lettered_and_the_job_is_incomple
         admin.close()
 
 
+@pytest.mark.parametrize("collation", ["on", "auto"])
 async def test_a_downstream_that_never_answers_fails_the_job_at_the_retry_deadline(
-    kafka_bootstrap: str, fresh_topic: Any, tmp_path: Path
+    kafka_bootstrap: str, fresh_topic: Any, tmp_path: Path, collation: str
 ) -> None:
+    """``on``: pinned, as a job record does, so the sink meets the silence; ``auto``: a worker
+    without a record asks the downstream for new_collation_enabled first, and meets it there."""
     silent: list[asyncio.StreamWriter] = []
 
     async def accept(_r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
@@ -201,13 +204,17 @@ async def test_a_downstream_that_never_answers_fails_the_job_at_the_retry_deadli
                 job=job, kafka=kafka_bootstrap, status_api=api_url, partitions=1,
                 downstream=f"mysql://tiundo:s3cret-pw@127.0.0.1:{port}/silentdb",
                 TIUNDO_RETRY_DEADLINE_S="4", TIUNDO_SINK_CONNECT_TIMEOUT_S="1",
-                TIUNDO_SINK_TIMEOUT_S="1",
+                TIUNDO_SINK_TIMEOUT_S="1", TIUNDO_NEW_COLLATION=collation,
             )  # fmt: skip
             worker = Worker(settings, tmp_path / "w", tmp_path / "w.log")
             status = await wait_status(kafka_bootstrap, job, [worker], BOUND_S)
             assert status.state == tiundo_pb2.JobStatus.FAILED, status
-            assert status.message.startswith("partition 0: SinkError: downstream still failing")
-            assert "TimeoutError" in status.message and f"table {info.id}" in status.message
+            if collation == "on":
+                assert status.message.startswith("partition 0: SinkError: downstream still failing")
+                assert "TimeoutError" in status.message and f"table {info.id}" in status.message
+            else:
+                assert status.message.startswith("partition 0: TransientError: "), status
+                assert "did not answer within 1 s" in status.message, status
             assert "s3cret" not in status.message
             assert silent, "the worker never connected"
     finally:

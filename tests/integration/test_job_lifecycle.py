@@ -249,12 +249,17 @@ def _wait_group_empty(kafka_bootstrap: str, job: str, timeout_s: float = 60) -> 
         time.sleep(1)
 
 
-@pytest.mark.parametrize("phase", ["ingest", "apply"])
-def test_machine_lost_in_each_phase_then_resume_ends_at_t(
+@pytest.mark.parametrize(
+    ("phase", "how"),
+    [("ingest", "machine lost"), ("apply", "machine lost"), ("ingest", "SIGTERM"),
+     ("apply", "SIGTERM")],
+)  # fmt: skip
+def test_run_stopped_in_each_phase_then_resume_ends_at_t(
     demo_cluster: Cluster, mysql_config: Any, kafka_bootstrap: str, job: str, tmp_path: Path,
-    phase: str,
+    phase: str, how: str,
 ) -> None:  # fmt: skip
-    """kill -9 of `tiundo run` and of its workers (the machine is gone), then ``--resume``."""
+    """``tiundo run`` stopped (SIGTERM), or killed with its workers (kill -9: the machine is
+    gone), while ingesting or applying; then ``--resume`` ends at T."""
     env, expect, _db = demo_cluster
     env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
     job_dir = str(tmp_path / "jobdir")
@@ -276,10 +281,14 @@ def test_machine_lost_in_each_phase_then_resume_ends_at_t(
             if phase == "apply" and _counter_rows(mysql_config, job) > 0:
                 break
             time.sleep(0.05)
-        doomed = [run.pid, *_children(run.pid)]
-        for pid in doomed:
-            os.kill(pid, signal.SIGKILL)
-        run.wait(10)
+        if how == "SIGTERM":
+            run.send_signal(signal.SIGTERM)
+            assert run.wait(60) == 130, (tmp_path / "run.err").read_text()
+        else:
+            doomed = [run.pid, *_children(run.pid)]
+            for pid in doomed:
+                os.kill(pid, signal.SIGKILL)
+            run.wait(10)
     finally:
         if run.poll() is None:
             run.kill()
@@ -371,5 +380,55 @@ def test_a_spawned_worker_killed_mid_apply_is_started_again_and_the_job_ends_at_
     stderr = err_path.read_text(errors="replace")
     assert run.returncode == 0, out + stderr[-3000:]
     assert "starting it again" in stderr
+    assert f"job {job}: SUCCEEDED" in out
+    _assert_at_t(env, expect)
+
+
+def test_an_attached_worker_restarted_with_other_settings_changes_nothing_written(
+    demo_cluster: Cluster, mysql_config: Any, kafka_bootstrap: str, job: str, tmp_path: Path
+) -> None:
+    """kill -9 of an attached worker mid-apply, restarted with other batch settings: the
+    transactions are cut as the job record says, so the counters still line up (before the
+    record, a restart with another TIUNDO_BATCH_ROWS replayed a `_tidb_rowid` phase under
+    another transaction sequence and ended SUCCEEDED with rows missing)."""
+    env, expect, _db = demo_cluster
+    env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
+    with (tmp_path / "w1.log").open("wb") as w1log, (tmp_path / "w2.log").open("wb") as w2log:
+        first = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "worker"],
+            env={**env, "TIUNDO_JOB": job, "TIUNDO_DATADIR": str(tmp_path / "w")},
+            cwd=ROOT, stdout=w1log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        second: subprocess.Popen[bytes] | None = None
+        run = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "run", "--job", job, "--attach",
+             "--job-dir", str(tmp_path / "jobdir"), "--progress", "plain"],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            while _counter_rows(mysql_config, job) == 0:
+                assert run.poll() is None and first.poll() is None, "the job ended early"
+                assert time.monotonic() < deadline, "the apply never started"
+                time.sleep(0.05)
+            first.kill()
+            first.wait(10)
+            # the same datadir, other settings in its environment
+            second = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "worker"],
+                env={**env, "TIUNDO_JOB": job, "TIUNDO_DATADIR": str(tmp_path / "w"),
+                     "TIUNDO_BATCH_ROWS": "1000", "TIUNDO_TXN_STATEMENTS": "8",
+                     "TIUNDO_MOUNT_CHUNK": "7"},
+                cwd=ROOT, stdout=w2log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            out, err = run.communicate(timeout=240)
+        finally:
+            for proc in (run, first, second):
+                if proc is not None and proc.poll() is None:
+                    if proc is run:
+                        proc.kill()
+                    else:
+                        _stop(proc)  # type: ignore[arg-type]
+    assert run.returncode == 0, out + err + (tmp_path / "w2.log").read_text()[-2000:]
     assert f"job {job}: SUCCEEDED" in out
     _assert_at_t(env, expect)
