@@ -15,8 +15,6 @@ import dataclasses
 import logging
 import time
 
-import aiomysql
-import pymysql
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
@@ -36,6 +34,7 @@ from app.jobrecord import (
     new_instance_id,
 )
 from app.sink.collation import read_new_collation
+from app.sink.connect import connect
 from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
 from core.kafka_admin import (
     COMPACTED,
@@ -100,19 +99,7 @@ async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
     """Delete the job's exactly-once counter rows downstream; how many went."""
     if progress_db == "-":
         return 0
-    target = parse_mysql_url(downstream)
-    try:
-        async with asyncio.timeout(COUNTERS_TIMEOUT_S):  # aiomysql times the TCP connect only
-            conn = await aiomysql.connect(
-                host=target.host,
-                port=target.port,
-                user=target.user,
-                password=target.password,
-                connect_timeout=COUNTERS_TIMEOUT_S,
-                autocommit=True,
-            )
-    except (OSError, TimeoutError, pymysql.err.MySQLError) as exc:
-        raise TransientError(f"the downstream {target} did not answer: {exc}") from exc
+    conn = await connect(parse_mysql_url(downstream), timeout_s=COUNTERS_TIMEOUT_S)
     try:
         async with conn.cursor() as cur:
             await cur.execute(

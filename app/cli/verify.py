@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiomysql
 import click
 
 from app.cli.common import (
@@ -35,10 +34,11 @@ from app.cli.common import (
     window_options,
 )
 from app.config import UndoConfig
+from app.sink.connect import connect
 from core.codec.mysqldef import TYPE_JSON
 from core.codec.tableinfo import TableInfo
 from core.digest import checksum_table, mariadb_digest
-from core.errors import ConfigError
+from core.errors import ConfigError, TransientError
 from core.settings import env_name
 from core.status_api import StatusApiClient
 from core.urls import parse_mysql_url
@@ -82,19 +82,10 @@ def load_expect(path: Path) -> dict[str, Any]:
 
 
 async def _connect(url: str, timeout_s: float) -> Any:
-    target = parse_mysql_url(url)
     try:
-        return await aiomysql.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password,
-            connect_timeout=timeout_s,
-            autocommit=True,
-        )
-    except Exception as exc:
-        where = f"mysql://{target.user}@{target.host}:{target.port}"
-        raise UnreachableError(f"cannot connect to the downstream {where}: {exc}") from exc
+        return await connect(parse_mysql_url(url), timeout_s=timeout_s)
+    except TransientError as exc:
+        raise UnreachableError(str(exc)) from exc
 
 
 async def _infos(s: Settings, names: list[tuple[str, str]]) -> dict[tuple[str, str], TableInfo]:

@@ -24,9 +24,9 @@ import asyncio
 import logging
 from typing import Any, Final
 
-import aiomysql
 import pymysql
 
+from app.sink.connect import connect
 from core.errors import TransientError, UnsafeToUndoError
 from core.urls import MySQLTarget
 
@@ -73,24 +73,7 @@ async def read_new_collation(
     :class:`TransientError` when the downstream does not answer; :class:`UnsafeToUndoError`
     when it cannot say (no ``mysql.tidb`` on TiDB, access denied, no row).
     """
-    try:
-        # aiomysql times only the TCP connect: a server that accepts and never greets would
-        # hold this for ever without the outer bound
-        async with asyncio.timeout(connect_timeout_s):
-            conn = await aiomysql.connect(
-                host=target.host,
-                port=target.port,
-                user=target.user,
-                password=target.password,
-                connect_timeout=connect_timeout_s,
-                autocommit=True,
-            )
-    except TimeoutError as exc:
-        raise TransientError(
-            f"the downstream {target} did not answer within {connect_timeout_s:g} s"
-        ) from exc
-    except Exception as exc:  # PyMySQL raises OperationalError and plain OSErrors
-        raise TransientError(f"cannot connect to the downstream {target}: {exc}") from exc
+    conn = await connect(target, timeout_s=connect_timeout_s)
     try:
         async with conn.cursor() as cur:
             try:
