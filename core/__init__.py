@@ -10,5 +10,6 @@ It imports nothing of theirs (``tests/unit/test_layering.py`` enforces it):
 - :mod:`core.sqlident`: quoting of SQL identifiers;
 - :mod:`core.status_api`: the one client of TiDB's HTTP status API;
 - :mod:`core.kafka_admin`: creating and checking a job's topics;
-- :mod:`core.digest`: the row digest ``tiundo verify`` compares tables by.
+- :mod:`core.digest`: the row digest ``tiundo verify`` compares tables by;
+- :mod:`core.private`: files and folders only their owner reads (recordings, dry-run SQL).
 """
