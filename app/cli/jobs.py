@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from aiokafka.errors import KafkaError
 
 from app.cli.common import (
     CLI_ENV,
     EXIT_FAILED,
     EXIT_FOREIGN_WRITES,
     Settings,
+    UnreachableError,
     cluster_options,
     kafka_options,
     run_command,
@@ -70,6 +72,8 @@ async def _record_owner(bootstrap: str, job: str) -> Owner | None:
         record = await read_record(bootstrap, job)
     except DecodeError:
         return None
+    except (KafkaError, OSError) as exc:
+        raise UnreachableError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
     return Owner(record.instance_id, record.attempt) if record is not None else None
 
 

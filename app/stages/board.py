@@ -17,7 +17,6 @@ would silently misroute table state) and creates the other three topics when mis
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -26,9 +25,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.config import UndoConfig
-from app.report import PartitionReport, TableReport
+from app.report import PartitionReport
 from app.topics import app, compact_table, config, progress_table
-from app.undo.barrier import barrier_open, note_writer, takes_note
+from app.undo.barrier import barrier_open, keep_note
 from app.undo.owner import Owner, Strangers
 from core.errors import ConfigError
 from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
@@ -41,20 +40,6 @@ log = logging.getLogger(__name__)
 
 class PartitionFailedError(Exception):
     """Another partition of the job failed; a barrier that waits on it can never open."""
-
-
-def table_report_json(rep: TableReport, owner: Owner) -> bytes:
-    """A TableReport as progress-topic JSON, followed by the start that wrote it."""
-    return json.dumps(
-        [rep.table_id, rep.db, rep.name, rep.restored, rep.deleted, rep.skipped, rep.dead_letters,
-         owner.instance, owner.attempt]
-    ).encode()  # fmt: skip
-
-
-def table_report_from_json(raw: bytes) -> TableReport:
-    """Inverse of :func:`table_report_json` (the writer: :func:`app.undo.barrier.note_writer`)."""
-    t = json.loads(raw)
-    return TableReport(int(t[0]), str(t[1]), str(t[2]), *(int(x) for x in t[3:7]))
 
 
 async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
@@ -145,11 +130,8 @@ class Board:
 
     def _take(self, key: str, value: bytes) -> None:
         """Keep a note of this start; ignore (count, log once per writer) any other."""
-        if takes_note(self.owner, value):
-            self.notes[key] = value
-            return
-        writer = note_writer(value)
-        if self.strangers.seen("note", writer):
+        writer = keep_note(self.notes, self.owner, key, value)
+        if writer is not None and self.strangers.seen("note", writer):
             log.warning(
                 "job %s: ignoring progress notes of another instance (%s, first: %s); this "
                 "worker's job start is %s",

@@ -42,12 +42,7 @@ from app.sink.collation import read_new_collation
 from app.sink.collation import resolve as resolve_collation
 from app.sink.dryrun import PartWriter, assemble, comment_for
 from app.sink.mysql import MySQLSink, Step
-from app.stages.board import (
-    Board,
-    get_board,
-    table_report_from_json,
-    table_report_json,
-)
+from app.stages.board import Board, get_board
 from app.stages.failure import is_transient, reason
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.stages.schema import PhysicalTable, SchemaCache
@@ -207,7 +202,7 @@ async def _writable(
 async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> TableReport:
     done_key = barrier.done_key(p, t.tid, phase)
     if done_key in board.notes:
-        return table_report_from_json(board.notes[done_key])
+        return barrier.done_report(board.notes[done_key])
     sink = await _sink() if t.spec is not None else None
     # transactions are cut by rows and bytes (see below); another cut, or another instance of
     # the job, gives another txn sequence
@@ -263,7 +258,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
         await flush(txn)
     db, name = (t.spec.db, t.spec.name) if t.spec else ("", "")
     rep = TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
-    await board.publish(done_key, table_report_json(rep, board.owner))
+    await board.publish(done_key, barrier.done_value(rep, board.owner))
     took = time.monotonic() - started
     log.info(
         "partition %d table %d phase %d: %d statements in %d transactions, %.2f s "

@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
+from app.report import TableReport
 from app.undo.owner import Owner
 from core.codec.tableinfo import TableInfo
 
@@ -37,9 +38,12 @@ __all__ = [
     "barrier_open",
     "barrier_siblings",
     "done_key",
+    "done_report",
+    "done_value",
     "holds_key",
     "holds_tables",
     "holds_value",
+    "keep_note",
     "note_writer",
     "part_key",
     "reporting_partitions",
@@ -69,7 +73,7 @@ def note_writer(raw: bytes) -> Owner:
     """The start that wrote a note; ``Owner()`` (none) when the note names none or is no JSON.
 
     ``part/`` and ``holds/`` notes are objects with ``instance``/``attempt``; ``done/`` notes
-    are lists whose elements 7 and 8 are those (:func:`app.stages.board.table_report_json`).
+    are lists whose elements 7 and 8 are those (:func:`done_value`).
     """
     try:
         obj = json.loads(raw)
@@ -90,6 +94,33 @@ def takes_note(owner: Owner, raw: bytes) -> bool:
     """Whether a worker (or watcher) of ``owner``'s start takes the note ``raw`` as its own."""
     writer = note_writer(raw)
     return owner.owns(writer.instance, writer.attempt)
+
+
+def keep_note(notes: dict[str, bytes], owner: Owner, key: str, raw: bytes) -> Owner | None:
+    """Put a note read from the board into ``notes`` when ``owner``'s start wrote it.
+
+    Returns ``None`` then, else the note's writer: that note is ignored, so it neither stands
+    in for a note this start has not written nor overwrites one it has (latest of its own wins).
+    """
+    writer = note_writer(raw)
+    if not owner.owns(writer.instance, writer.attempt):
+        return writer
+    notes[key] = raw
+    return None
+
+
+def done_value(rep: TableReport, owner: Owner) -> bytes:
+    """The ``done/...`` note: the table's counters, then the start that wrote it."""
+    return json.dumps(
+        [rep.table_id, rep.db, rep.name, rep.restored, rep.deleted, rep.skipped, rep.dead_letters,
+         owner.instance, owner.attempt]
+    ).encode()  # fmt: skip
+
+
+def done_report(raw: bytes) -> TableReport:
+    """The counters of a ``done/...`` note (:func:`done_value`, or an older tiundo's)."""
+    t = json.loads(raw)
+    return TableReport(int(t[0]), str(t[1]), str(t[2]), *(int(x) for x in t[3:7]))
 
 
 def done_key(partition: int, table_id: int, phase: int) -> str:
