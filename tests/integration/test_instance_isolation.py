@@ -3,7 +3,8 @@
 A worker of an old instance (still running elsewhere during a ``--replace``, or a zombie after
 a rebalance) may publish into the new job's recreated topics. Its ``part/<p>`` report once made
 the new job skip partition p (``undo_partition`` saw it and only finished the job) and report
-SUCCEEDED with that partition's rows not at T. Here the job is staged as a deployment runs it
+SUCCEEDED with that partition's rows not at T; its status made ``tiundo report`` say SUCCEEDED
+before this instance's workers had done anything. Here the job is staged as a deployment runs it
 (``tiundo ingest`` pins and ingests, ``tiundo worker`` undoes), with a forged report of another
 instance on the board before the worker reads the End.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -26,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from app.cli.jobstate import delete_job_topics
 from app.report import PartitionReport
 from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
+from proto import tiundo_pb2
 
 from .cli_harness import ROOT, demo_cluster, tiundo
 
@@ -43,10 +46,17 @@ def job(kafka_bootstrap: str) -> Iterator[str]:
     asyncio.run(delete_job_topics(kafka_bootstrap, name))
 
 
-async def _forge_report(bootstrap: str, job: str, partition: int) -> None:
-    """``part/<partition>`` of another instance: finished, nothing to do, no error."""
-    topic = f"{job}.progress"
-    await ensure_topics(bootstrap, [TopicSpec(topic, 1, COMPACTED)])
+async def _forge(bootstrap: str, job: str, partition: int) -> None:
+    """What a worker of another instance leaves: ``part/<partition>`` (finished, nothing to
+    do, no error) and a SUCCEEDED status of the job."""
+    topic, status_topic = f"{job}.progress", f"{job}.status"
+    await ensure_topics(
+        bootstrap, [TopicSpec(topic, 1, COMPACTED), TopicSpec(status_topic, 1, COMPACTED)]
+    )
+    status = tiundo_pb2.JobStatus(
+        job_id=job, state=tiundo_pb2.JobStatus.SUCCEEDED, message="every table is back at T",
+        instance_id="0ld0ld0ld0ld", attempt=0,
+    )  # fmt: skip
     forged = PartitionReport(
         partition=partition, target_ts=1, end_ts=2, started_unix_ms=1, finished_unix_ms=2
     )
@@ -58,6 +68,7 @@ async def _forge_report(bootstrap: str, job: str, partition: int) -> None:
         await producer.send_and_wait(
             topic, json.dumps(obj).encode(), key=f"part/{partition}".encode()
         )
+        await producer.send_and_wait(status_topic, status.SerializeToString(), key=job.encode())
     finally:
         await producer.stop()
 
@@ -92,7 +103,7 @@ def test_a_report_of_another_instance_does_not_skip_its_partition(
     assert ing.returncode == 0, ing.stdout + ing.stderr
     result = json.loads(ing.stdout)
     assert result["changes_per_partition"][0] > 0  # partition 0 has rows to undo
-    asyncio.run(_forge_report(kafka_bootstrap, job, 0))
+    asyncio.run(_forge(kafka_bootstrap, job, 0))
 
     wenv = {**env, "TIUNDO_JOB": job, "TIUNDO_DATADIR": str(tmp_path / "w0")}
     log_path = tmp_path / "worker.log"
@@ -123,3 +134,6 @@ def test_a_report_of_another_instance_does_not_skip_its_partition(
     verify = tiundo(["verify", "--expect", str(expect)], env)
     assert verify.returncode == 0 and "DIFFERENT" not in verify.stdout, verify.stdout + text[-3000:]
     assert "another instance" in text  # the forged note was seen and said
+    (instance,) = re.findall(r"\(instance (\w+)\)", ing.stderr)
+    shown = json.loads(tiundo(["report", "--job", job, "--json"], env).stdout)
+    assert shown["instanceId"] == instance  # the status is this start's, not the forged one
