@@ -59,6 +59,8 @@ class PartitionReport:
     than the partition saw (distinct seq values); > 0 means changes were lost on the way.
     ``dead_letters`` counts every dead letter of the partition (also those with no table).
     ``error`` is set when the partition gave up (non-retriable sink error, say).
+    ``instance``/``attempt`` name the job start whose worker wrote it (:mod:`app.undo.owner`);
+    empty/0 in reports of an older tiundo.
     """
 
     partition: int
@@ -72,6 +74,8 @@ class PartitionReport:
     started_unix_ms: int = 0
     finished_unix_ms: int = 0
     dry_run: bool = False
+    instance: str = ""
+    attempt: int = 0
 
     def to_json(self) -> bytes:
         """Serialise for the progress topic."""
@@ -90,6 +94,8 @@ class PartitionReport:
             "started_unix_ms": self.started_unix_ms,
             "finished_unix_ms": self.finished_unix_ms,
             "dry_run": self.dry_run,
+            "instance": self.instance,
+            "attempt": self.attempt,
         }
         return json.dumps(obj, sort_keys=True).encode()
 
@@ -112,6 +118,8 @@ class PartitionReport:
             started_unix_ms=int(obj["started_unix_ms"]),
             finished_unix_ms=int(obj["finished_unix_ms"]),
             dry_run=bool(obj.get("dry_run", False)),
+            instance=str(obj.get("instance", "")),
+            attempt=int(obj.get("attempt", 0)),
         )
 
 

@@ -50,6 +50,11 @@ class IngestConfig:
     job: str = setting("TIUNDO_JOB", "tiundo")
     #: partitions of ``<job>.kv`` (same count as the Faust tables)
     partitions: int = setting("TIUNDO_PARTITIONS", 8)
+    #: the job start this ingest writes for: the pinned job record's ``instance_id`` and
+    #: ``attempt``, stamped on every record so workers never take another start's records
+    #: (set by ``tiundo run``/``tiundo ingest`` from the record; empty = none, e.g. a replay)
+    instance: str = ""
+    attempt: int = 0
 
     # -- what to undo -------------------------------------------------------------------------
     #: table patterns ``db.t`` / ``db.*`` (shell-style wildcards in an unquoted table part) /

@@ -5,7 +5,8 @@
   :func:`core.kafka_admin.ensure_topic`.
 - :class:`RecordEncoder` turns batcher outputs into ``tiundo.v1.Envelope`` bytes; it numbers
   ChangeBatch records per partition (``seq`` from 1) and counts changes, so each END carries
-  the partition's totals (proto/tiundo.proto).
+  the partition's totals (proto/tiundo.proto), and stamps every record with the job start
+  (instance id and attempt of the job record) it belongs to.
 - :class:`KvProducer` sends in exactly the order it is given: one task, on a sender thread of
   its own, drains a queue, encoding each output and awaiting aiokafka's ``send()`` (which only
   enqueues into linger batches) and keeping the delivery futures, checked in bulk. The
@@ -57,10 +58,23 @@ class ProduceError(TiundoError):
 class RecordEncoder:
     """Batcher outputs → ``(partition, key, Envelope bytes)``, with per-partition counters."""
 
-    __slots__ = ("batches", "changes", "end_ts", "job_id", "records", "target_ts")
+    __slots__ = (
+        "attempt", "batches", "changes", "end_ts", "instance_id", "job_id", "records", "target_ts"
+    )  # fmt: skip
 
-    def __init__(self, job_id: str, partitions: int, *, target_ts: int, end_ts: int) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        partitions: int,
+        *,
+        target_ts: int,
+        end_ts: int,
+        instance_id: str = "",
+        attempt: int = 0,
+    ) -> None:
         self.job_id = job_id
+        self.instance_id = instance_id
+        self.attempt = attempt
         self.target_ts = target_ts
         self.end_ts = end_ts
         self.batches = [0] * partitions
@@ -77,6 +91,7 @@ class RecordEncoder:
             self.changes[p] += len(output.changes)
             cb = env.change_batch
             cb.job_id = self.job_id
+            cb.instance_id, cb.attempt = self.instance_id, self.attempt
             cb.table_id = output.table_id
             cb.seq = self.batches[p]
             add = cb.changes.add
@@ -94,12 +109,15 @@ class RecordEncoder:
             return p, table_key(output.table_id), env.SerializeToString()
         if isinstance(output, Watermark):
             env.watermark.job_id = self.job_id
+            env.watermark.instance_id = self.instance_id
+            env.watermark.attempt = self.attempt
             env.watermark.resolved_ts = output.resolved_ts
             return output.partition, None, env.SerializeToString()
         assert isinstance(output, End)
         p = output.partition
         end = env.end
         end.job_id = self.job_id
+        end.instance_id, end.attempt = self.instance_id, self.attempt
         end.end_ts = output.end_ts
         end.target_ts = self.target_ts
         end.total_changes = self.changes[p]

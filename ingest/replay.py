@@ -105,7 +105,14 @@ async def run_replay(
     await ensure_topic(
         config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
     )
-    encoder = RecordEncoder(config.job, config.partitions, target_ts=h.target_ts, end_ts=h.end_ts)
+    encoder = RecordEncoder(
+        config.job,
+        config.partitions,
+        target_ts=h.target_ts,
+        end_ts=h.end_ts,
+        instance_id=config.instance,
+        attempt=config.attempt,
+    )
     producer = KvProducer(
         config.kafka_bootstrap,
         config.topic,

@@ -377,7 +377,12 @@ class IngestWorker:
             gc = GcSafepointKeeper(pd, config.gc_service_id, window.target_ts, config.gc_ttl_s)
             await gc.start()
             encoder = RecordEncoder(
-                config.job, config.partitions, target_ts=window.target_ts, end_ts=window.end_ts
+                config.job,
+                config.partitions,
+                target_ts=window.target_ts,
+                end_ts=window.end_ts,
+                instance_id=config.instance,
+                attempt=config.attempt,
             )
             self.producer = await self._start_sink(encoder)
             self.core = core = build_region_worker(

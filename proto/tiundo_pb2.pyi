@@ -36,41 +36,53 @@ class RowChange(_message.Message):
     def __init__(self, key: _Optional[bytes] = ..., start_ts: _Optional[int] = ..., commit_ts: _Optional[int] = ..., op_type: _Optional[_Union[RowChange.OpType, str]] = ..., value: _Optional[bytes] = ..., old_value: _Optional[bytes] = ..., txn_source: _Optional[int] = ..., region_id: _Optional[int] = ...) -> None: ...
 
 class ChangeBatch(_message.Message):
-    __slots__ = ("job_id", "table_id", "seq", "changes")
+    __slots__ = ("job_id", "table_id", "seq", "changes", "instance_id", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TABLE_ID_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     table_id: int
     seq: int
     changes: _containers.RepeatedCompositeFieldContainer[RowChange]
-    def __init__(self, job_id: _Optional[str] = ..., table_id: _Optional[int] = ..., seq: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[RowChange, _Mapping]]] = ...) -> None: ...
+    instance_id: str
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., table_id: _Optional[int] = ..., seq: _Optional[int] = ..., changes: _Optional[_Iterable[_Union[RowChange, _Mapping]]] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Watermark(_message.Message):
-    __slots__ = ("job_id", "resolved_ts")
+    __slots__ = ("job_id", "resolved_ts", "instance_id", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_TS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     resolved_ts: int
-    def __init__(self, job_id: _Optional[str] = ..., resolved_ts: _Optional[int] = ...) -> None: ...
+    instance_id: str
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., resolved_ts: _Optional[int] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class End(_message.Message):
-    __slots__ = ("job_id", "end_ts", "target_ts", "total_changes", "batches")
+    __slots__ = ("job_id", "end_ts", "target_ts", "total_changes", "batches", "instance_id", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     END_TS_FIELD_NUMBER: _ClassVar[int]
     TARGET_TS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_CHANGES_FIELD_NUMBER: _ClassVar[int]
     BATCHES_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     end_ts: int
     target_ts: int
     total_changes: int
     batches: int
-    def __init__(self, job_id: _Optional[str] = ..., end_ts: _Optional[int] = ..., target_ts: _Optional[int] = ..., total_changes: _Optional[int] = ..., batches: _Optional[int] = ...) -> None: ...
+    instance_id: str
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., end_ts: _Optional[int] = ..., target_ts: _Optional[int] = ..., total_changes: _Optional[int] = ..., batches: _Optional[int] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
-    __slots__ = ("job_id", "stage", "error", "key", "value", "old_value", "table_id", "handle", "commit_ts", "start_ts", "region_id")
+    __slots__ = ("job_id", "stage", "error", "key", "value", "old_value", "table_id", "handle", "commit_ts", "start_ts", "region_id", "instance_id", "attempt")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STAGE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
@@ -82,6 +94,8 @@ class DeadLetter(_message.Message):
     COMMIT_TS_FIELD_NUMBER: _ClassVar[int]
     START_TS_FIELD_NUMBER: _ClassVar[int]
     REGION_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     stage: str
     error: str
@@ -93,7 +107,9 @@ class DeadLetter(_message.Message):
     commit_ts: int
     start_ts: int
     region_id: int
-    def __init__(self, job_id: _Optional[str] = ..., stage: _Optional[str] = ..., error: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., old_value: _Optional[bytes] = ..., table_id: _Optional[int] = ..., handle: _Optional[str] = ..., commit_ts: _Optional[int] = ..., start_ts: _Optional[int] = ..., region_id: _Optional[int] = ...) -> None: ...
+    instance_id: str
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., stage: _Optional[str] = ..., error: _Optional[str] = ..., key: _Optional[bytes] = ..., value: _Optional[bytes] = ..., old_value: _Optional[bytes] = ..., table_id: _Optional[int] = ..., handle: _Optional[str] = ..., commit_ts: _Optional[int] = ..., start_ts: _Optional[int] = ..., region_id: _Optional[int] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class Envelope(_message.Message):
     __slots__ = ("change_batch", "watermark", "end", "dead_letter")
@@ -128,7 +144,7 @@ class TableCounters(_message.Message):
     def __init__(self, table_id: _Optional[int] = ..., db_name: _Optional[str] = ..., table_name: _Optional[str] = ..., restored: _Optional[int] = ..., deleted: _Optional[int] = ..., skipped: _Optional[int] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "target_ts", "end_ts", "primary_ts", "tables", "dead_letters", "foreign_writes", "started_unix_ms", "finished_unix_ms", "message")
+    __slots__ = ("job_id", "state", "target_ts", "end_ts", "primary_ts", "tables", "dead_letters", "foreign_writes", "started_unix_ms", "finished_unix_ms", "message", "instance_id", "attempt")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[JobStatus.State]
@@ -152,6 +168,8 @@ class JobStatus(_message.Message):
     STARTED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     FINISHED_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobStatus.State
     target_ts: int
@@ -163,7 +181,9 @@ class JobStatus(_message.Message):
     started_unix_ms: int
     finished_unix_ms: int
     message: str
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobStatus.State, str]] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., tables: _Optional[_Iterable[_Union[TableCounters, _Mapping]]] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+    instance_id: str
+    attempt: int
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobStatus.State, str]] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., tables: _Optional[_Iterable[_Union[TableCounters, _Mapping]]] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., message: _Optional[str] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class JobTable(_message.Message):
     __slots__ = ("db_name", "table_name", "table_id", "physical_ids", "schema_version")

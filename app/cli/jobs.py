@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from aiokafka.errors import KafkaError
 
 from app.cli.common import (
     CLI_ENV,
     EXIT_FAILED,
     EXIT_FOREIGN_WRITES,
     Settings,
+    UnreachableError,
     cluster_options,
     kafka_options,
     run_command,
@@ -35,6 +37,7 @@ from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
+from app.undo.owner import Owner
 from core.errors import ConfigError, DecodeError
 from core.settings import env_name
 from ingest.config import IngestConfig
@@ -54,11 +57,24 @@ def _need_job(s: Settings) -> str:
 async def read_job(s: Settings) -> JobSnapshot:
     """One snapshot of the job's topics; ``ConfigError`` if Kafka knows nothing of it."""
     job = _need_job(s)
-    async with JobWatcher(s.kafka.removeprefix("kafka://"), job, s.partitions) as watcher:
+    bootstrap = s.kafka.removeprefix("kafka://")
+    owner = await _record_owner(bootstrap, job)
+    async with JobWatcher(bootstrap, job, s.partitions, owner=owner) as watcher:
         snap = await watcher.snapshot()
     if snap.status is None and not snap.topic_exists:
         raise ConfigError(f"no job {job!r} in Kafka at {s.kafka} (no {job}.kv, no status)")
     return snap
+
+
+async def _record_owner(bootstrap: str, job: str) -> Owner | None:
+    """The start the job's record names (its statuses are the job's); ``None`` without one."""
+    try:
+        record = await read_record(bootstrap, job)
+    except DecodeError:
+        return None
+    except (KafkaError, OSError) as exc:
+        raise UnreachableError(f"cannot reach Kafka at {bootstrap}: {exc!r}") from exc
+    return Owner(record.instance_id, record.attempt) if record is not None else None
 
 
 def status_line(job: str, snap: JobSnapshot) -> str:
@@ -196,13 +212,14 @@ async def _pin_and_ingest(
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
     click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)
-    cfg = prep.pinned().replace(record=record)
+    owner = Owner(job.instance_id, job.attempt)
+    cfg = prep.pinned().replace(record=record, instance=owner.instance, attempt=owner.attempt)
     worker = IngestWorker(cfg, print_progress)
     if not fence:
         return await worker.run_until_signalled()
     worker.fence = asyncio.Event()
     watch = asyncio.create_task(
-        set_when_final(cfg.kafka_bootstrap, s.job, cfg.partitions, worker.fence)
+        set_when_final(cfg.kafka_bootstrap, s.job, cfg.partitions, worker.fence, owner=owner)
     )
     try:
         result = await worker.run_until_signalled()
@@ -213,7 +230,7 @@ async def _pin_and_ingest(
     if result.foreign_by_table and worker.fence.is_set():
         names = {pid: (t.db, t.name) for t in prep.tables for pid in t.physical_ids}
         await store_foreign_writes(
-            cfg.kafka_bootstrap, s.job, cfg.partitions, result.foreign_by_table, names
+            cfg.kafka_bootstrap, s.job, cfg.partitions, result.foreign_by_table, names, owner=owner
         )
     return result
 

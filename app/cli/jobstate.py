@@ -6,6 +6,11 @@ The workers publish everything a watcher needs (:mod:`app.stages.board`): the jo
 ``tiundo-<job>``, their committed offsets on ``<job>.kv``. :class:`JobWatcher` reads those
 topics with a group-less consumer (nothing is committed) and the group's offsets with the admin
 client, so any number of ``tiundo status`` calls can watch one job.
+
+A watcher that knows the job's start (``owner``: the record's instance id and attempt; ``run``
+and ``status``/``report`` read it from the record) takes only statuses and notes of that start
+(:func:`takes_status`, :func:`app.undo.barrier.takes_note`): a worker of an earlier instance
+writing into the recreated topics can neither end the job nor stand in for a partition.
 """
 
 from __future__ import annotations
@@ -14,16 +19,19 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from google.protobuf.message import DecodeError
 
 from app.cli.common import UnreachableError
 from app.config import job_topics
 from app.report import PartitionReport, job_status, with_foreign_writes
+from app.undo.barrier import takes_note
+from app.undo.owner import Owner
 from core.kafka_admin import delete_topics, list_topics
 from proto import tiundo_pb2
 
@@ -36,6 +44,7 @@ __all__ = [
     "read_compacted",
     "set_when_final",
     "store_foreign_writes",
+    "takes_status",
 ]
 
 log = logging.getLogger(__name__)
@@ -52,13 +61,35 @@ FINAL = frozenset(
 )
 
 
-async def _drain(reader: AIOKafkaConsumer, tp: TopicPartition, notes: dict[bytes, bytes]) -> None:
-    """Read ``tp`` up to its current end into ``notes`` (latest value per key wins)."""
+Take = Callable[[bytes, bytes], bool]
+"""Whether a (key, value) read from a compacted topic is kept."""
+
+
+def takes_status(owner: Owner, raw: bytes) -> bool:
+    """Whether a ``JobStatus`` (a status or the foreign-writes note) is of ``owner``'s start."""
+    try:
+        status = tiundo_pb2.JobStatus.FromString(raw)
+    except DecodeError:
+        return False
+    return owner.owns(status.instance_id, status.attempt)
+
+
+def _everything(key: bytes, value: bytes) -> bool:
+    return True
+
+
+async def _drain(
+    reader: AIOKafkaConsumer,
+    tp: TopicPartition,
+    notes: dict[bytes, bytes],
+    take: Take = _everything,
+) -> None:
+    """Read ``tp`` up to its current end into ``notes`` (latest value per key that ``take``s)."""
     end = (await reader.end_offsets([tp]))[tp]
     while await reader.position(tp) < end:
         batch = await reader.getmany(tp, timeout_ms=500)
         for rec in batch.get(tp, []):
-            if rec.key is not None and rec.value is not None:
+            if rec.key is not None and rec.value is not None and take(rec.key, rec.value):
                 notes[rec.key] = rec.value
 
 
@@ -141,12 +172,18 @@ class JobSnapshot:
 
 
 class JobWatcher:
-    """Reads one job's topics (see the module docstring); ``async with`` or start/stop."""
+    """Reads one job's topics (see the module docstring); ``async with`` or start/stop.
 
-    def __init__(self, bootstrap: str, job: str, partitions: int) -> None:
+    ``owner``: the job start whose statuses and notes are taken (``Owner()``: any).
+    """
+
+    def __init__(
+        self, bootstrap: str, job: str, partitions: int, *, owner: Owner | None = None
+    ) -> None:
         self.bootstrap = bootstrap
         self.job = job
         self.partitions = partitions
+        self.owner = owner or Owner()
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._notes: dict[str, dict[bytes, bytes]] = {}
@@ -189,8 +226,8 @@ class JobWatcher:
         if admin is not None:
             await admin.close()
 
-    async def _read_compacted(self, topic: str) -> dict[bytes, bytes]:
-        """Every key's latest value of a one-partition topic, read on from the last call."""
+    async def _read_compacted(self, topic: str, take: Take) -> dict[bytes, bytes]:
+        """Every key's latest taken value of a one-partition topic, read on from the last call."""
         meta = self._consumer
         assert meta is not None
         notes = self._notes.setdefault(topic, {})
@@ -206,7 +243,7 @@ class JobWatcher:
             self._readers[topic] = reader
             reader.assign([tp])
             await reader.seek_to_beginning(tp)
-        await _drain(reader, tp, notes)
+        await _drain(reader, tp, notes, take)
         return notes
 
     async def _kv_offsets(self) -> tuple[bool, int, int]:
@@ -228,8 +265,13 @@ class JobWatcher:
     async def snapshot(self) -> JobSnapshot:
         """Read everything once (``UnreachableError`` when Kafka stops answering)."""
         try:
-            status_notes = await self._read_compacted(f"{self.job}.status")
-            progress = await self._read_compacted(f"{self.job}.progress")
+            owner = self.owner
+            status_notes = await self._read_compacted(
+                f"{self.job}.status", lambda _, raw: takes_status(owner, raw)
+            )
+            progress = await self._read_compacted(
+                f"{self.job}.progress", lambda _, raw: takes_note(owner, raw)
+            )
             exists, end, consumed = await self._kv_offsets()
         except KafkaError as exc:
             raise UnreachableError(f"Kafka at {self.bootstrap}: {exc!r}") from exc
@@ -262,9 +304,15 @@ class JobWatcher:
 
 
 async def set_when_final(
-    bootstrap: str, job: str, partitions: int, fence: asyncio.Event, poll_s: float = 1.0
+    bootstrap: str,
+    job: str,
+    partitions: int,
+    fence: asyncio.Event,
+    poll_s: float = 1.0,
+    *,
+    owner: Owner | None = None,
 ) -> None:
-    """Set ``fence`` once the job's status is final (every partition reported).
+    """Set ``fence`` once the job's status (of ``owner``'s start) is final.
 
     Kafka being unreachable does not end the watch (the workers wait for it too): it is said
     once a minute and the watch goes on. Anything else sets the fence, so the feed never stays
@@ -273,7 +321,7 @@ async def set_when_final(
     said = float("-inf")
     while not fence.is_set():
         try:
-            async with JobWatcher(bootstrap, job, partitions) as watcher:
+            async with JobWatcher(bootstrap, job, partitions, owner=owner) as watcher:
                 while not fence.is_set():
                     if (await watcher.snapshot()).final:
                         fence.set()
@@ -296,13 +344,21 @@ async def store_foreign_writes(
     partitions: int,
     by_table: Mapping[int, int],
     names: Mapping[int, tuple[str, str]],
+    *,
+    owner: Owner | None = None,
 ) -> tiundo_pb2.JobStatus | None:
     """Add the writes by others the fence saw to the job's final status, and store it."""
-    async with JobWatcher(bootstrap, job, partitions) as watcher:
+    owner = owner or Owner()
+    async with JobWatcher(bootstrap, job, partitions, owner=owner) as watcher:
         snap = await watcher.snapshot()
     if snap.status is None:
         return None
-    seen = tiundo_pb2.JobStatus(job_id=job, foreign_writes=sum(by_table.values()))
+    seen = tiundo_pb2.JobStatus(
+        job_id=job,
+        foreign_writes=sum(by_table.values()),
+        instance_id=owner.instance,
+        attempt=owner.attempt,
+    )
     for tid in sorted(by_table):
         db, name = names.get(tid, ("", ""))
         seen.tables.add(table_id=tid, db_name=db, table_name=name, foreign_writes=by_table[tid])

@@ -62,6 +62,7 @@ from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
+from app.undo.owner import Owner
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic, group_members
 from core.private import private_folder
@@ -262,6 +263,9 @@ async def run_job(
     if record.dry_run_dir:
         sql_dir = Path(record.dry_run_dir)
     click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}", err=True)
+    # every record the ingest writes names this start; the watcher takes only its statuses
+    owner = Owner(record.instance_id, record.attempt)
+    cfg = cfg.replace(instance=owner.instance, attempt=owner.attempt)
     await ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
     procs: list[WorkerProcess] = []
     ingest_worker = IngestWorker(cfg)
@@ -284,7 +288,9 @@ async def run_job(
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
-            async with JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions) as watcher:
+            async with JobWatcher(
+                cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner
+            ) as watcher:
                 snap = await _follow(
                     watcher,
                     model,
@@ -309,7 +315,12 @@ async def run_job(
     status = snap.status
     if result.foreign_by_table:  # stored, so `tiundo report` says it too
         stored = await store_foreign_writes(
-            cfg.kafka_bootstrap, s.job, cfg.partitions, result.foreign_by_table, _names(prep)
+            cfg.kafka_bootstrap,
+            s.job,
+            cfg.partitions,
+            result.foreign_by_table,
+            _names(prep),
+            owner=owner,
         )
         status = stored or with_foreign_writes(status, result.foreign_by_table, _names(prep))
     sql_file = None

@@ -4,6 +4,11 @@ The notes and the ``_tidb_rowid`` barrier are defined in :mod:`app.undo.barrier`
 is written with ``acks=all`` and awaited, so a note that a phase is done is durable before the
 next phase starts: a restarted worker never re-applies a finished phase.
 
+Notes, dead letters and statuses carry the instance and attempt of this worker's job start
+(:mod:`app.undo.owner`); notes of another start (a worker of an earlier instance still running,
+a zombie) are ignored on reading, logged once per writer: they never mark a partition done,
+open a barrier, or overwrite this start's own note of the same key.
+
 This module also starts the board when the worker starts: it checks that ``<job>.kv`` exists
 with the configured partition count (the ingest worker creates it; we never do, a wrong count
 would silently misroute table state) and creates the other three topics when missing.
@@ -12,7 +17,6 @@ would silently misroute table state) and creates the other three topics when mis
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -21,9 +25,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.config import UndoConfig
-from app.report import PartitionReport, TableReport
+from app.report import PartitionReport
 from app.topics import app, compact_table, config, progress_table
-from app.undo.barrier import barrier_open
+from app.undo.barrier import barrier_open, keep_note
+from app.undo.owner import Owner, Strangers
 from core.errors import ConfigError
 from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
 from proto import tiundo_pb2
@@ -35,19 +40,6 @@ log = logging.getLogger(__name__)
 
 class PartitionFailedError(Exception):
     """Another partition of the job failed; a barrier that waits on it can never open."""
-
-
-def table_report_json(rep: TableReport) -> bytes:
-    """A TableReport as progress-topic JSON."""
-    return json.dumps(
-        [rep.table_id, rep.db, rep.name, rep.restored, rep.deleted, rep.skipped, rep.dead_letters]
-    ).encode()
-
-
-def table_report_from_json(raw: bytes) -> TableReport:
-    """Inverse of :func:`table_report_json`."""
-    t = json.loads(raw)
-    return TableReport(int(t[0]), str(t[1]), str(t[2]), *(int(x) for x in t[3:7]))
 
 
 async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
@@ -92,6 +84,9 @@ class Board:
 
     def __init__(self, cfg: UndoConfig) -> None:
         self.cfg = cfg
+        self.owner = Owner(cfg.instance, cfg.attempt)
+        #: notes of other starts, ignored
+        self.strangers = Strangers()
         self.notes: dict[str, bytes] = {}
         self._tp = TopicPartition(cfg.progress_topic, 0)
         self._producer: AIOKafkaProducer | None = None
@@ -130,8 +125,18 @@ class Board:
                 batch = await self._consumer.getmany(self._tp, timeout_ms=500)
                 for rec in batch.get(self._tp, []):
                     if rec.key is not None and rec.value is not None:
-                        self.notes[rec.key.decode()] = rec.value
+                        self._take(rec.key.decode(), rec.value)
         return self.notes
+
+    def _take(self, key: str, value: bytes) -> None:
+        """Keep a note of this start; ignore (count, log once per writer) any other."""
+        writer = keep_note(self.notes, self.owner, key, value)
+        if writer is not None and self.strangers.seen("note", writer):
+            log.warning(
+                "job %s: ignoring progress notes of another instance (%s, first: %s); this "
+                "worker's job start is %s",
+                self.cfg.job, writer, key, self.owner,
+            )  # fmt: skip
 
     async def publish(self, key: str, value: bytes) -> None:
         """Write a note and wait until the broker has it (acks=all)."""
@@ -142,13 +147,19 @@ class Board:
     async def dead_letter(self, letter: tiundo_pb2.DeadLetter) -> None:
         """Send one dead letter to ``<job>.dead`` (keyed by table id) and wait for the ack."""
         assert self._producer is not None
+        letter.instance_id, letter.attempt = self.owner.instance, self.owner.attempt
         env = tiundo_pb2.Envelope(dead_letter=letter)
         key = str(letter.table_id).encode()
         await self._producer.send_and_wait(self.cfg.dead_topic, env.SerializeToString(), key=key)
 
     async def publish_status(self, status: tiundo_pb2.JobStatus) -> None:
-        """Write the job's status to ``<job>.status`` (key = job id; compacted: latest wins)."""
+        """Write the job's status to ``<job>.status`` (key = job id; compacted: latest wins).
+
+        Stamped with this worker's job start: a reader that knows the job's start ignores a
+        status of another (:func:`app.cli.jobstate.takes_status`).
+        """
         assert self._producer is not None
+        status.instance_id, status.attempt = self.owner.instance, self.owner.attempt
         await self._producer.send_and_wait(
             self.cfg.status_topic, status.SerializeToString(), key=status.job_id.encode()
         )

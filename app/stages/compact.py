@@ -7,6 +7,10 @@ write per key per batch keeps the changelog small). Merges are order-free and id
 size go to the progress table for the End completeness check; distinct seqs are counted, so a
 re-delivered batch is not counted twice.
 
+Records of another start of the job (another ``instance_id``, or an earlier ``attempt``: an
+ingest of an earlier instance still writing into the recreated topic) are ignored, counted and
+logged once per writer (:mod:`app.undo.owner`); records that name no start (a replay) are taken.
+
 A change that cannot be compacted (undecodable envelope, key of another table, unknown op) is
 sent to ``<job>.dead`` with its raw bytes and counted; it never stops the partition.
 
@@ -33,6 +37,7 @@ from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
+from app.undo.owner import Owner, Strangers
 from core.codec.keys import has_record_prefix
 from core.retry import Backoff, retry_async
 from proto import tiundo_pb2
@@ -43,6 +48,21 @@ log = logging.getLogger(__name__)
 
 _BACKOFF = Backoff(0.5, 2.0, cap=30.0)
 """0.5 s doubling to 30 s, for ``retry_deadline_s`` of transient failures."""
+_OWNER = Owner(config.instance, config.attempt)
+_STRANGERS = Strangers()
+
+
+def _of_another_start(kind: str, instance: str, attempt: int) -> bool:
+    """Whether a record was written by another start of the job (then it is ignored)."""
+    if _OWNER.takes_record(instance, attempt):
+        return False
+    writer = Owner(instance, attempt)
+    if _STRANGERS.seen(kind, writer):
+        log.warning(
+            "ignoring %s records of another instance (%s) of job %s; this worker's job start "
+            "is %s", kind, writer, config.job, _OWNER,
+        )  # fmt: skip
+    return True
 
 
 async def _dead(letter: tiundo_pb2.DeadLetter) -> None:
@@ -118,15 +138,22 @@ async def handle(partition: int, raw: bytes) -> None:
         )
         return
     if kind == "change_batch":
-        if env.change_batch.job_id and env.change_batch.job_id != config.job:
-            log.warning("skipping a batch of job %r", env.change_batch.job_id)
+        batch = env.change_batch
+        if batch.job_id and batch.job_id != config.job:
+            log.warning("skipping a batch of job %r", batch.job_id)
             return
-        await compact_batch(env.change_batch)
+        if _of_another_start(kind, batch.instance_id, batch.attempt):
+            return
+        await compact_batch(batch)
     elif kind == "watermark":
+        if _of_another_start(kind, env.watermark.instance_id, env.watermark.attempt):
+            return
         progress_table[b"wm"] = str(env.watermark.resolved_ts).encode()
     elif kind == "end":
         if env.end.job_id and env.end.job_id != config.job:
             log.warning("skipping an End of job %r", env.end.job_id)
+            return
+        if _of_another_start(kind, env.end.instance_id, env.end.attempt):
             return
         log.info("partition %d: End (T=%d E=%d)", partition, env.end.target_ts, env.end.end_ts)
         await undo_partition(partition, env.end)

@@ -21,14 +21,15 @@ pinned batch settings, so a counter of committed transactions lets a restarted w
 it already applied. The counter lives in the downstream (``TIUNDO_PROGRESS_DB``, advanced inside
 each transaction: exactly once, see :mod:`app.sink.mysql`); the progress table's
 ``txn/<table>/<phase>/<settings>`` is the fallback when that is switched off. A phase whose
-``done`` note is on the board is never run again.
+``done`` note is on the board is never run again. Notes and reports are those of this worker's
+job start only (instance and attempt, :mod:`app.undo.owner`): a ``part/<p>`` of an earlier
+instance never makes this one skip ``p``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -41,12 +42,7 @@ from app.sink.collation import read_new_collation
 from app.sink.collation import resolve as resolve_collation
 from app.sink.dryrun import PartWriter, assemble, comment_for
 from app.sink.mysql import MySQLSink, Step
-from app.stages.board import (
-    Board,
-    get_board,
-    table_report_from_json,
-    table_report_json,
-)
+from app.stages.board import Board, get_board
 from app.stages.failure import is_transient, reason
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.stages.schema import PhysicalTable, SchemaCache
@@ -206,7 +202,7 @@ async def _writable(
 async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> TableReport:
     done_key = barrier.done_key(p, t.tid, phase)
     if done_key in board.notes:
-        return table_report_from_json(board.notes[done_key])
+        return barrier.done_report(board.notes[done_key])
     sink = await _sink() if t.spec is not None else None
     # transactions are cut by rows and bytes (see below); another cut, or another instance of
     # the job, gives another txn sequence
@@ -262,7 +258,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
         await flush(txn)
     db, name = (t.spec.db, t.spec.name) if t.spec else ("", "")
     rep = TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
-    await board.publish(done_key, table_report_json(rep))
+    await board.publish(done_key, barrier.done_value(rep, board.owner))
     took = time.monotonic() - started
     log.info(
         "partition %d table %d phase %d: %d statements in %d transactions, %.2f s "
@@ -352,6 +348,7 @@ async def fail_partition(partition: int, why: str) -> None:
             dead_letters=int(progress_table.get(b"dead") or b"0"), error=why,
             started_unix_ms=int(progress_table.get(b"started") or b"0") or now,
             finished_unix_ms=now, dry_run=bool(config.dry_run),
+            instance=board.owner.instance, attempt=board.owner.attempt,
         )  # fmt: skip
         await board.publish(barrier.part_key(partition), rep.to_json())
     await finish_job(board)
@@ -369,7 +366,7 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
     p = partition
     board = await get_board()
     await board.refresh()
-    if barrier.part_key(p) in board.notes:
+    if barrier.part_key(p) in board.notes:  # this start's report only (Board ignores others')
         await finish_job(board)
         return
     started = int(progress_table.get(b"started") or b"0")
@@ -400,7 +397,8 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         elif config.dry_run:
             reports = await _dry_run(board, p, cdb, tables)
         else:
-            await board.publish(barrier.holds_key(p), json.dumps([t.tid for t in rowid]).encode())
+            holds = barrier.holds_value([t.tid for t in rowid], board.owner)
+            await board.publish(barrier.holds_key(p), holds)
             reports = [await _phase_of(board, p, cdb, t, 0) for t in tables]
             for t in rowid:
                 # a global index spans the partitions: wait for every partition's deletes
@@ -435,6 +433,8 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         started_unix_ms=started,
         finished_unix_ms=_now_ms(),
         dry_run=bool(config.dry_run),
+        instance=board.owner.instance,
+        attempt=board.owner.attempt,
     )
     await board.publish(barrier.part_key(p), rep.to_json())
     await finish_job(board)

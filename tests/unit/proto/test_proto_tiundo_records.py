@@ -1,5 +1,7 @@
 """tiundo.proto: the Kafka record contract keeps its field numbers, oneof and enums."""
 
+from typing import Any
+
 import pytest
 
 from proto import cdcpb_pb2, tiundo_pb2
@@ -93,6 +95,8 @@ def test_dead_letter_field_numbers() -> None:
         "commit_ts": 9,
         "start_ts": 10,
         "region_id": 11,
+        "instance_id": 12,
+        "attempt": 13,
     }
 
 
@@ -136,3 +140,29 @@ def test_job_status() -> None:
         "INCOMPLETE": 4,
     }
     assert tiundo_pb2.DESCRIPTOR.package == "tiundo.v1"
+
+
+@pytest.mark.parametrize(
+    ("message", "wire"),
+    [
+        # ChangeBatch: instance_id f5 (string), attempt f6 (varint)
+        (tiundo_pb2.ChangeBatch(instance_id="ab", attempt=3), "2a 02 61 62 30 03"),
+        # Watermark: f3, f4
+        (tiundo_pb2.Watermark(instance_id="ab", attempt=3), "1a 02 61 62 20 03"),
+        # End: f6, f7; 300 is a two-byte varint
+        (tiundo_pb2.End(instance_id="ab", attempt=300), "32 02 61 62 38 ac 02"),
+        # DeadLetter: f12 (tag 0x62), f13 (tag 0x68)
+        (tiundo_pb2.DeadLetter(instance_id="ab", attempt=3), "62 02 61 62 68 03"),
+        # JobStatus: f12, f13
+        (tiundo_pb2.JobStatus(instance_id="ab", attempt=3), "62 02 61 62 68 03"),
+    ],
+)
+def test_instance_fields(message: Any, wire: str) -> None:
+    """Every record of a job names the instance (and attempt) of the start that wrote it."""
+    assert message.SerializeToString() == h(wire)
+    assert type(message).FromString(h(wire)) == message
+
+
+def test_instance_fields_follow_the_existing_ones_on_the_wire() -> None:
+    end = tiundo_pb2.End(job_id="j", end_ts=9, instance_id="i", attempt=1)
+    assert end.SerializeToString() == h("0a 01 6a 10 09 32 01 69 38 01")
