@@ -1,18 +1,21 @@
 """``tiundo run``: preflight, ingest in-process, N Faust workers, live progress, final report.
 
-On one machine the command is the whole job: it runs the checks of ``plan``
-(:func:`app.cli.plan.prepare`), pins T and E, creates ``<job>.kv`` so workers can join at once,
-starts ``--workers N`` subprocesses (``tiundo worker``, each with its own RocksDB datadir under
-the job folder and no web server; logs beside them), runs the ingest in this process, and
-follows the job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. With
-``--attach`` it starts no worker and relies on workers already running for this job (other
-machines, ``docker compose``). Ctrl-C, SIGTERM and SIGHUP stop the ingest cleanly (GC
-safepoint released) and send SIGTERM to the workers it started (:func:`app.cli.common.run_command`);
-should run die without that (``kill -9``), its workers see their stdin pipe close and stop
-(:mod:`app.cli.lifeline`). Retry with a new job name (the undo statements are
-idempotent); workers of a job whose ingest finished resume from their progress records.
+On one machine the command is the whole job: it claims the job name, runs the checks of
+``plan`` (:func:`app.cli.plan.prepare`), pins the job record (:mod:`app.cli.pin`: T, E, tables,
+every setting that changes what is written), creates ``<job>.kv``, starts ``--workers N``
+subprocesses (``tiundo worker``, each with its own RocksDB datadir under the job folder and no
+web server; logs beside them; one that exits early is started again), runs the ingest in this
+process with its fence (the feed stays open until the last partition reports), and follows the
+job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. With ``--attach``
+it starts no worker and relies on workers already running for this job (other machines,
+``docker compose``), saying so when none runs. Ctrl-C, SIGTERM and SIGHUP stop the ingest
+cleanly (GC safepoint released) and send SIGTERM to the workers it started
+(:func:`app.cli.common.run_command`); should run die without that (``kill -9``), its workers see
+their stdin pipe close and stop (:mod:`app.cli.lifeline`). ``--resume J`` continues the job
+afterwards; ``--replace`` deletes an earlier job of the same name first.
 
-Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), others per :mod:`app.cli.common`.
+Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), 5 SUCCEEDED but written by others
+after E, others per :mod:`app.cli.common`.
 """
 
 from __future__ import annotations
