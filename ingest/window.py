@@ -231,6 +231,21 @@ class GcSafepointKeeper:
             except TransientError as exc:
                 log.warning("gc: renewing %s failed, will retry: %s", self.service_id, exc)
 
+    async def detach(self) -> None:
+        """Stop renewing but keep the safepoint: it holds T for ``ttl_s`` more seconds.
+
+        For a job that did not end (interrupted, failed): ``tiundo run --resume`` within the TTL
+        registers it again, and T is still readable.
+        """
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log.info("gc: service safepoint %s kept at %d for %d s", self.service_id,
+                 self.safe_point, self.ttl_s)  # fmt: skip
+
     async def stop(self) -> None:
         """Stop renewing and remove the safepoint (best effort: the TTL covers failures)."""
         task, self._task = self._task, None

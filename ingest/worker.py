@@ -467,7 +467,9 @@ class IngestWorker:
             if self.recorder is not None:
                 self.recorder.close()
             if gc is not None:
-                await gc.stop()
+                # released when the ingest ended; kept (its TTL) when it was interrupted or
+                # failed, so that `tiundo run --resume` finds T still readable
+                await (gc.stop() if self.state == "done" else gc.detach())
             await pd.close()
 
     def _header(self, cluster_id: int) -> RecordingHeader:

@@ -9,7 +9,8 @@ process with its fence (the feed stays open until the last partition reports), a
 job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. With ``--attach``
 it starts no worker and relies on workers already running for this job (other machines,
 ``docker compose``), saying so when none runs. Ctrl-C, SIGTERM and SIGHUP stop the ingest
-cleanly (GC safepoint released) and send SIGTERM to the workers it started
+cleanly (its GC safepoint kept until its TTL, for a resume) and send SIGTERM to the workers it
+started
 (:func:`app.cli.common.run_command`); should run die without that (``kill -9``), its workers see
 their stdin pipe close and stop (:mod:`app.cli.lifeline`). ``--resume J`` continues the job
 afterwards; ``--replace`` deletes an earlier job of the same name first.

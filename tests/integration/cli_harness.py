@@ -7,6 +7,7 @@ torn; ``tiundo`` runs a command as the console script would.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -20,6 +21,9 @@ from typing import Any
 
 import pymysql
 import pytest
+
+from ingest.config import IngestConfig
+from ingest.pd import PDClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -107,3 +111,23 @@ def assert_one_line_error(r: subprocess.CompletedProcess[str], code: int, *needl
     assert "Traceback" not in r.stderr + r.stdout
     for n in needles:
         assert n in lines[0], (n, lines[0])
+
+
+#: the probe's safe point: above any T, so PD's answer is the lowest *other* live safe point
+_PROBE_TS = (1 << 63) - 1
+
+
+async def _lowest_service_safe_point(pd: str) -> int:
+    """PD's lowest live service safe point, read without keeping one.
+
+    ``UpdateServiceGCSafePoint`` with TTL 0 removes the caller's (absent) entry and answers the
+    minimum over the live ones (tikv/pd ``server/gc_service.go`` ``UpdateServiceGCSafePoint``),
+    the cluster GC safe point when none is live: a read-only probe.
+    """
+    async with PDClient(IngestConfig(pd=pd).pd_endpoints, timeout=5) as client:
+        return await client.update_service_gc_safe_point(f"probe-{uuid.uuid4().hex}", 0, _PROBE_TS)
+
+
+def holds_gc_safe_point(pd: str, ts: int) -> bool:
+    """Whether some service keeps PD's GC from passing ``ts`` (the lowest live one is ``ts``)."""
+    return asyncio.run(_lowest_service_safe_point(pd)) == ts

@@ -15,6 +15,7 @@ that once ended in SUCCEEDED with tables not at T:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -35,6 +36,7 @@ from .cli_harness import (
     ROOT,
     assert_one_line_error,
     demo_cluster,
+    holds_gc_safe_point,
     read_env,
     running_demo_cluster,
     tiundo,
@@ -110,6 +112,9 @@ def test_same_job_name_twice_is_refused_and_replace_undoes_the_second_window(
         first = tiundo(["run", "--job", job, "--workers", "1", "--job-dir", job_dir], env)
         assert first.returncode == 0 and f"job {job}: SUCCEEDED" in first.stdout, first.stderr
         _assert_at_t(env, expect)
+        # the job ended: its GC safe point at T is gone (an interrupted one keeps it)
+        t = json.loads(expect.read_text())["target_ts"]
+        assert not holds_gc_safe_point(env["TIUNDO_PD"], t)
 
         _tear_again(mysql_config, db, saved)
         torn = _verify(env, expect)

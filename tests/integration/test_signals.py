@@ -24,11 +24,9 @@ from typing import IO
 import pytest
 
 from app.cli.jobstate import delete_job_topics
-from ingest.config import IngestConfig
-from ingest.pd import PDClient
 from simulator.tso import compose
 
-from .cli_harness import ROOT, demo_cluster
+from .cli_harness import ROOT, demo_cluster, holds_gc_safe_point
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -37,8 +35,6 @@ __all__ = ["demo_cluster"]  # the fixture, used by name
 Cluster = tuple[dict[str, str], Path, str]
 
 WORKERS = 2
-#: the probe's safe point: above any T, so PD's answer is the lowest *other* live safe point
-_PROBE_TS = (1 << 63) - 1
 
 
 @pytest.fixture
@@ -102,21 +98,6 @@ def _wait(what: str, check: object, timeout_s: float, proc: subprocess.Popen[byt
 # ---- the PD service safe point ------------------------------------------------------------
 
 
-async def _lowest_service_safe_point(pd: str) -> int:
-    """PD's lowest live service safe point, read without keeping one.
-
-    ``UpdateServiceGCSafePoint`` with TTL 0 removes the caller's (absent) entry and answers the
-    minimum over the live ones (tikv/pd ``server/gc_service.go`` ``UpdateServiceGCSafePoint``),
-    the cluster GC safe point when none is live: a read-only probe.
-    """
-    async with PDClient(IngestConfig(pd=pd).pd_endpoints, timeout=5) as client:
-        return await client.update_service_gc_safe_point(f"probe-{uuid.uuid4().hex}", 0, _PROBE_TS)
-
-
-def _holds(pd: str, ts: int) -> bool:
-    return asyncio.run(_lowest_service_safe_point(pd)) == ts
-
-
 # ---- the run ------------------------------------------------------------------------------
 
 
@@ -161,7 +142,10 @@ class _Run:
         _wait("the T line", lambda: f"job {self.job}: T=" in self.stderr(), 30, self.proc)
         target = self.target_ts()
         _wait(
-            "the GC safe point at T", lambda: _holds(self.env["TIUNDO_PD"], target), 30, self.proc
+            "the GC safe point at T",
+            lambda: holds_gc_safe_point(self.env["TIUNDO_PD"], target),
+            30,
+            self.proc,
         )
         return target
 
@@ -197,10 +181,13 @@ def _wait_gone(workers: dict[int, str], timeout_s: float) -> list[int]:
 @pytest.mark.parametrize(
     "sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name
 )
-def test_a_stop_signal_stops_everything_run_started_and_releases_the_gc_safe_point(
+def test_a_stop_signal_stops_everything_run_started_and_keeps_t_readable_for_resume(
     started: _Run, sig: signal.Signals
 ) -> None:
-    """SIGTERM (systemd, docker stop) and SIGHUP (a closed SSH session) end as Ctrl-C does."""
+    """SIGTERM (systemd, docker stop) and SIGHUP (a closed SSH session) end as Ctrl-C does.
+
+    The job did not end, so the GC safe point at T stays (until its TTL): ``--resume`` needs T.
+    """
     target = started.wait_running()
     workers = dict(started.workers)
 
@@ -215,7 +202,9 @@ def test_a_stop_signal_stops_everything_run_started_and_releases_the_gc_safe_poi
     assert errors == ["tiundo: error: interrupted"], err[-2000:]
     assert err.rstrip().endswith("tiundo: error: interrupted") and "Traceback" not in err
     assert _wait_gone(workers, 15) == [], f"workers still running after {sig.name}"
-    assert not _holds(started.env["TIUNDO_PD"], target), "the GC safe point at T is still held"
+    assert holds_gc_safe_point(started.env["TIUNDO_PD"], target), (
+        "the GC safe point at T was released"
+    )
 
 
 def test_kill_9_of_run_takes_its_workers_with_it(started: _Run) -> None:
