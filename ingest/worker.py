@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from core.errors import TiundoError, TransientError
-from core.retry import Backoff, retry_async
+from core.retry import Backoff, is_retriable, retry_async
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
@@ -297,6 +297,15 @@ class IngestWorker:
         """Ask the job to stop cleanly (SIGTERM): flush what was produced, release GC."""
         self._stop.set()
 
+    def _resumable(self) -> bool:
+        """Whether the job stopped in a way a resume may continue (keep T readable)."""
+        if self.state == "stopped":
+            return True
+        exc = self._failure
+        return isinstance(exc, asyncio.CancelledError | KeyboardInterrupt) or (
+            exc is not None and is_retriable(exc)
+        )
+
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
@@ -446,9 +455,11 @@ class IngestWorker:
                 recording=str(config.record) if config.record else None,
                 feed_started=feed_started,
             )
-        except BaseException:
+        except BaseException as exc:
             if self.state != "failed":
                 self.state = "failed"
+            if self._failure is None:
+                self._failure = exc
             raise
         finally:
             for task in tasks:
@@ -467,9 +478,10 @@ class IngestWorker:
             if self.recorder is not None:
                 self.recorder.close()
             if gc is not None:
-                # released when the ingest ended; kept (its TTL) when it was interrupted or
-                # failed, so that `tiundo run --resume` finds T still readable
-                await (gc.stop() if self.state == "done" else gc.detach())
+                # released when the ingest ended or failed for good; kept (its TTL) when it was
+                # interrupted or gave up on something passing (Kafka, PD), so that
+                # `tiundo run --resume` finds T still readable
+                await (gc.detach() if self._resumable() else gc.stop())
             await pd.close()
 
     def _header(self, cluster_id: int) -> RecordingHeader:

@@ -10,10 +10,9 @@ job's topics (:class:`app.cli.jobstate.JobWatcher`) until the status is final. W
 it starts no worker and relies on workers already running for this job (other machines,
 ``docker compose``), saying so when none runs. Ctrl-C, SIGTERM and SIGHUP stop the ingest
 cleanly (its GC safepoint kept until its TTL, for a resume) and send SIGTERM to the workers it
-started
-(:func:`app.cli.common.run_command`); should run die without that (``kill -9``), its workers see
-their stdin pipe close and stop (:mod:`app.cli.lifeline`). ``--resume J`` continues the job
-afterwards; ``--replace`` deletes an earlier job of the same name first.
+started (:func:`app.cli.common.run_command`); should run die without that (``kill -9``), its
+workers see their stdin pipe close and stop (:mod:`app.cli.lifeline`). ``--resume J``
+continues the job afterwards; ``--replace`` deletes an earlier job of the same name first.
 
 Exit: 0 SUCCEEDED, 1 FAILED/INCOMPLETE (or a worker died), 5 SUCCEEDED but written by others
 after E, others per :mod:`app.cli.common`.
@@ -70,6 +69,7 @@ from app.undo.owner import Owner
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic, group_members
 from core.private import private_folder
+from core.retry import Backoff, retry_async
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 
@@ -270,7 +270,12 @@ async def run_job(
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
     cfg = cfg.replace(instance=owner.instance, attempt=owner.attempt)
-    await ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions)
+    await retry_async(  # a broker restart here is ridden out like the ingest's
+        lambda: ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions),
+        backoff=Backoff(0.5, 2.0, 0.1, 5.0),
+        what=f"job {s.job}: Kafka at {cfg.kafka_bootstrap}",
+        failing_s=cfg.kafka_outage_s,
+    )
     procs: list[WorkerProcess] = []
     ingest_worker = IngestWorker(cfg)
     fence = ingest_worker.fence = asyncio.Event()  # the feed stays open until the last report
@@ -292,9 +297,14 @@ async def run_job(
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
-            async with JobWatcher(
-                cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner
-            ) as watcher:
+            watcher = JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner)
+            await retry_async(  # Kafka down for a while (a broker restart): wait, like the rest
+                watcher.start,
+                backoff=Backoff(0.5, 2.0, 0.1, 5.0),
+                what=f"job {s.job}: watching Kafka at {cfg.kafka_bootstrap}",
+                failing_s=cfg.kafka_outage_s,
+            )
+            try:
                 snap = await _follow(
                     watcher,
                     model,
@@ -305,6 +315,8 @@ async def run_job(
                     deadline,
                     cfg.kafka_outage_s,
                 )
+            finally:
+                await watcher.stop()
         result = ingest_task.result()
     finally:
         if ingest_task is not None and not ingest_task.done():
