@@ -28,7 +28,7 @@ from tenacity.stop import stop_after_attempt, stop_after_delay, stop_base
 
 from core.errors import TiundoError
 
-__all__ = ["Backoff", "is_retriable", "retry_async"]
+__all__ = ["Backoff", "is_retriable", "retry_async", "ride_out"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -164,3 +164,15 @@ async def retry_async(
         reraise=True,
     )
     return await retrying(attempt)
+
+
+async def ride_out(call: Callable[[], Awaitable[T]], *, what: str, outage_s: float) -> T:
+    """``call()`` retried through a service outage (a Kafka broker restart) up to ``outage_s``.
+
+    Counted from the first failure, on the errors that say they may pass. The one shape for
+    every step of a job that talks to Kafka: the ingest's sink, the topic it writes,
+    ``tiundo run``'s watcher.
+    """
+    return await retry_async(
+        call, backoff=Backoff(0.5, 2.0, 0.1, 5.0), what=what, failing_s=outage_s
+    )

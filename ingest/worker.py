@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from core.errors import TiundoError, TransientError
-from core.retry import Backoff, is_retriable, retry_async
+from core.retry import Backoff, is_retriable, ride_out
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
@@ -606,11 +606,10 @@ class IngestWorker:
             await sink.start()
             return sink
 
-        return await retry_async(
+        return await ride_out(
             attempt,
-            backoff=Backoff(0.5, 2.0, 0.1, 5.0, rng=self._rng),
             what=f"job {config.job}: Kafka at {config.kafka_bootstrap}",
-            failing_s=config.kafka_outage_s,
+            outage_s=config.kafka_outage_s,
         )
 
     async def _hold_fence(self, gc_task: asyncio.Task[None] | None) -> None:

@@ -69,7 +69,7 @@ from app.undo.owner import Owner
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic, group_members
 from core.private import private_folder
-from core.retry import Backoff, retry_async
+from core.retry import ride_out
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 
@@ -270,11 +270,10 @@ async def run_job(
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
     cfg = cfg.replace(instance=owner.instance, attempt=owner.attempt)
-    await retry_async(  # a broker restart here is ridden out like the ingest's
+    await ride_out(  # a broker restart here is ridden out like the ingest's
         lambda: ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions),
-        backoff=Backoff(0.5, 2.0, 0.1, 5.0),
         what=f"job {s.job}: Kafka at {cfg.kafka_bootstrap}",
-        failing_s=cfg.kafka_outage_s,
+        outage_s=cfg.kafka_outage_s,
     )
     procs: list[WorkerProcess] = []
     ingest_worker = IngestWorker(cfg)
@@ -298,11 +297,10 @@ async def run_job(
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
             watcher = JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner)
-            await retry_async(  # Kafka down for a while (a broker restart): wait, like the rest
+            await ride_out(  # Kafka down for a while (a broker restart): wait, like the rest
                 watcher.start,
-                backoff=Backoff(0.5, 2.0, 0.1, 5.0),
                 what=f"job {s.job}: watching Kafka at {cfg.kafka_bootstrap}",
-                failing_s=cfg.kafka_outage_s,
+                outage_s=cfg.kafka_outage_s,
             )
             try:
                 snap = await _follow(

@@ -204,3 +204,25 @@ async def test_failing_s_counts_from_the_first_failure_not_the_first_call() -> N
     assert calls >= 3
     assert 0.3 <= time.monotonic() - start < 1.5
     assert str(info.value) == f"try {calls}"
+
+
+async def test_ride_out_retries_a_passing_outage_and_gives_up_after_it() -> None:
+    from core.errors import TransientError
+    from core.retry import ride_out
+
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise TransientError("broker restarting")
+        return "up"
+
+    assert await ride_out(flaky, what="kafka", outage_s=10) == "up" and calls == 3
+
+    async def down() -> str:
+        raise TransientError("broker gone")
+
+    with pytest.raises(TransientError, match="gone"):
+        await ride_out(down, what="kafka", outage_s=0.3)
