@@ -32,7 +32,7 @@ from app.cli.common import (
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, set_when_final, store_foreign_writes
 from app.cli.lifeline import watch_stdin
-from app.cli.pin import claim_job_name, pin_job, read_record, wait_for_record
+from app.cli.pin import pin_job, read_record, refuse_taken_name, wait_for_record
 from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
@@ -206,9 +206,7 @@ async def _pin_and_ingest(
     fence: bool,
 ) -> IngestResult:
     if not replace:  # a taken name is refused before anything is asked of the cluster
-        await claim_job_name(
-            s.ingest_config().kafka_bootstrap, s.job, replace=False, downstream="", progress_db="-"
-        )
+        await refuse_taken_name(s.ingest_config().kafka_bootstrap, s.job)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
     click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)

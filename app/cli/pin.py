@@ -50,12 +50,13 @@ from ingest.patterns import quote_pattern
 from proto import tiundo_pb2
 
 __all__ = [
-    "claim_job_name",
     "job_tables",
     "passed_checks",
     "pin_job",
     "publish_record",
     "read_record",
+    "refuse_taken_name",
+    "replace_job",
     "reset_for_resume",
     "resume_settings",
     "same_tables",
@@ -115,33 +116,35 @@ async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
         conn.close()
 
 
-async def claim_job_name(
-    bootstrap: str,
-    job: str,
-    *,
-    replace: bool,
-    downstream: str,
-    progress_db: str,
-) -> None:
-    """Make sure ``job`` names no earlier job (see the module docstring).
+async def refuse_taken_name(bootstrap: str, job: str) -> None:
+    """Raise :class:`ConfigError` naming the earlier job when ``job``'s name is taken.
 
-    Without ``replace`` an existing name is a :class:`ConfigError`; with it the old job's
-    topics and counter rows are deleted, and this returns once Kafka shows the topics gone.
+    Cheap, so it runs before anything is asked of the cluster; the atomic claim is
+    :func:`pin_job`'s exclusive creation of ``<job>.job``.
     """
     found = _taken(await list_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"]), job)
     if not found:
         return
-    if not replace:
-        try:
-            old = await read_record(bootstrap, job)
-        except DecodeError:
-            old = None
-        what = describe(old) if old is not None else f"job {job} (topics {', '.join(found[:3])})"
-        state = await _old_state(bootstrap, job)
-        raise ConfigError(
-            f"the job name {job!r} is taken: {what}, state {state}; choose another --job, or "
-            "--replace to delete that job's topics and downstream counters first"
-        )
+    try:
+        old = await read_record(bootstrap, job)
+    except DecodeError:
+        old = None
+    what = describe(old) if old is not None else f"job {job} (topics {', '.join(found[:3])})"
+    state = await _old_state(bootstrap, job)
+    raise ConfigError(
+        f"the job name {job!r} is taken: {what}, state {state}; choose another --job, or "
+        "--replace to delete that job's topics and downstream counters first"
+    )
+
+
+async def replace_job(bootstrap: str, job: str, *, downstream: str, progress_db: str) -> None:
+    """Delete an earlier job of this name: its topics and its downstream counter rows.
+
+    Refused while its workers run; returns once Kafka shows the topics gone.
+    """
+    found = _taken(await list_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"]), job)
+    if not found:
+        return
     await _refuse_live_workers(bootstrap, job, "--replace")
     deleted = await delete_job_topics(bootstrap, job)
     rows = await _delete_counters(downstream, progress_db, job)
@@ -220,13 +223,12 @@ async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiund
     """Claim the job's name and publish its record; ``config`` with the record's instance."""
     config = config.replace(new_collation=await pinned_collation(config))
     bootstrap = config.kafka_bootstrap
-    await claim_job_name(
-        bootstrap,
-        config.job,
-        replace=replace,
-        downstream=config.downstream,
-        progress_db=config.progress_db,
-    )
+    if replace:
+        await replace_job(
+            bootstrap, config.job, downstream=config.downstream, progress_db=config.progress_db
+        )
+    else:
+        await refuse_taken_name(bootstrap, config.job)
     w = prep.window
     record = build_record(
         config,

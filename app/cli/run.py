@@ -52,10 +52,10 @@ from app.cli.common import (
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, store_foreign_writes
 from app.cli.pin import (
-    claim_job_name,
     pin_job,
     publish_record,
     read_record,
+    refuse_taken_name,
     reset_for_resume,
     resume_settings,
     same_tables,
@@ -240,7 +240,7 @@ async def run_job(
             raise ConfigError(f"--resume {s.job}: no such job (no record on {s.job}.job)")
         s = resume_settings(s, resumed)
     elif not replace:  # a taken name is refused before anything is asked of the cluster
-        await claim_job_name(bootstrap, s.job, replace=False, downstream="", progress_db="-")
+        await refuse_taken_name(bootstrap, s.job)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     cfg = prep.pinned()
     w = prep.window
