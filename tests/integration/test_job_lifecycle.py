@@ -15,6 +15,7 @@ that once ended in SUCCEEDED with tables not at T:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -322,6 +323,37 @@ def test_resume_of_an_unknown_job_is_one_line(kafka_bootstrap: str) -> None:
     assert_one_line_error(r, 2, "choose one")
 
 
+@contextlib.contextmanager
+def _run_in_background(
+    env: dict[str, str], job: str, tmp_path: Path, *extra: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``tiundo run`` as a process (stdout piped, stderr in ``run.err``), killed if it outlives
+    the block."""
+    with (tmp_path / "run.err").open("wb") as err:
+        run = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "run", "--job", job, "--job-dir",
+             str(tmp_path / "jobdir"), "--progress", "plain", *extra],
+            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
+        )  # fmt: skip
+        try:
+            yield run
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait(10)
+
+
+def _wait_apply_started(
+    run: subprocess.Popen[str], mysql_config: Any, job: str, tmp_path: Path
+) -> None:
+    """Until the first undo transaction is committed downstream (its counter row exists)."""
+    deadline = time.monotonic() + 120
+    while _counter_rows(mysql_config, job) == 0:
+        assert run.poll() is None, (tmp_path / "run.err").read_text()
+        assert time.monotonic() < deadline, "the apply never started"
+        time.sleep(0.05)
+
+
 def test_a_foreign_write_during_the_apply_gives_exit_5_from_run_and_report(
     demo_cluster: Cluster, mysql_config: Any, job: str, tmp_path: Path
 ) -> None:
@@ -330,25 +362,12 @@ def test_a_foreign_write_during_the_apply_gives_exit_5_from_run_and_report(
     env, _expect, _db = demo_cluster
     env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
     cluster_pid = int(read_env(tmp_path / "cluster.env")["DEMO_PID"])
-    with (tmp_path / "run.err").open("wb") as err:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "run", "--job", job, "--workers", "1",
-             "--job-dir", str(tmp_path / "jobdir"), "--progress", "plain"],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while _counter_rows(mysql_config, job) == 0:
-                assert run.poll() is None, (tmp_path / "run.err").read_text()
-                assert time.monotonic() < deadline, "the apply never started"
-                time.sleep(0.05)
-            for _ in range(3):  # another writer, while the undo is being applied
-                os.kill(cluster_pid, signal.SIGUSR1)
-                time.sleep(0.2)
-            out, _ = run.communicate(timeout=180)
-        finally:
-            if run.poll() is None:
-                run.kill()
+    with _run_in_background(env, job, tmp_path, "--workers", "1") as run:
+        _wait_apply_started(run, mysql_config, job, tmp_path)
+        for _ in range(3):  # another writer, while the undo is being applied
+            os.kill(cluster_pid, signal.SIGUSR1)
+            time.sleep(0.2)
+        out, _ = run.communicate(timeout=180)
     stderr = (tmp_path / "run.err").read_text(errors="replace")
     assert run.returncode == 5, out + stderr
     assert "write(s) by others after E" in out and "foreign" in out, out
@@ -363,26 +382,12 @@ def test_a_spawned_worker_killed_mid_apply_is_started_again_and_the_job_ends_at_
 ) -> None:
     env, expect, _db = demo_cluster
     env = {**env, "TIUNDO_BATCH_ROWS": "1", "TIUNDO_TXN_STATEMENTS": "1"}  # a long apply
-    err_path = tmp_path / "run.err"
-    with err_path.open("wb") as err:
-        run = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "run", "--job", job, "--workers", "1",
-             "--job-dir", str(tmp_path / "jobdir"), "--progress", "plain"],
-            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 120
-            while _counter_rows(mysql_config, job) == 0:
-                assert run.poll() is None, err_path.read_text()
-                assert time.monotonic() < deadline, "the apply never started"
-                time.sleep(0.05)
-            (worker,) = _children(run.pid)
-            os.kill(worker, signal.SIGKILL)
-            out, _ = run.communicate(timeout=240)
-        finally:
-            if run.poll() is None:
-                run.kill()
-    stderr = err_path.read_text(errors="replace")
+    with _run_in_background(env, job, tmp_path, "--workers", "1") as run:
+        _wait_apply_started(run, mysql_config, job, tmp_path)
+        (worker,) = _children(run.pid)
+        os.kill(worker, signal.SIGKILL)
+        out, _ = run.communicate(timeout=240)
+    stderr = (tmp_path / "run.err").read_text(errors="replace")
     assert run.returncode == 0, out + stderr[-3000:]
     assert "starting it again" in stderr
     assert f"job {job}: SUCCEEDED" in out
