@@ -52,7 +52,7 @@ from ingest.patterns import parse_pattern
 from ingest.pd import PDClient, PDError, StoreInfo
 from ingest.producer import OutputSink, RecordEncoder, kafka_sink
 from ingest.recording import RecordingHeader, RecordingWriter, Registration
-from ingest.region_errors import Action
+from ingest.region_errors import Action, cover
 from ingest.region_worker import Failure, RegionWorker, Subscription
 from ingest.window import GcSafepointKeeper, UndoWindow, undo_window
 from proto import cdcpb_pb2, kvrpcpb_pb2, metapb_pb2
@@ -817,7 +817,20 @@ class IngestWorker:
         attempt = self._region_attempts.get(sub.region_id, 0)
         self._region_attempts[sub.region_id] = attempt + 1
         log.info("%s: %s", sub.describe(), decision.reason)
-        if decision.action is Action.RESPLIT_VIA_PD:
+        if decision.action is Action.REGISTER_CURRENT:
+            # TiKV named the regions now holding the span (a split): register them where it
+            # answered, at once, instead of asking a PD that may not have heard of them yet.
+            parts, gaps = cover(sub.span, decision.regions)
+            delay = 0 if attempt == 0 else self._region_backoff.delay(attempt)
+            for region, part in parts:
+                self._later(
+                    _Register(sub.table_id, region, part, decision.store_id, attempt), delay
+                )
+            for gap in gaps:
+                self._later(
+                    _Resplit(sub.table_id, gap, attempt), self._region_backoff.delay(attempt)
+                )
+        elif decision.action is Action.RESPLIT_VIA_PD:
             self._later(
                 _Resplit(sub.table_id, sub.span, attempt), self._region_backoff.delay(attempt)
             )
