@@ -90,6 +90,10 @@ class IngestConfig:
     scan_limit: int = 1024
     #: timeout of each PD / status API / MySQL request
     request_timeout_s: float = 10.0
+    #: how long a TiKV store may refuse every stream while PD still names it leader of regions
+    #: the job needs (a dead store's leaders are normally re-elected elsewhere within ~10 s);
+    #: then the job fails naming the store, its GC safepoint kept for ``--resume``
+    store_outage_s: float = setting("TIUNDO_STORE_OUTAGE_S", 300.0)
 
     #: a region whose resolved ts has not moved for this long while below E gets its locks
     #: checked and resolved (orphans of a crashed TiDB hold it for ever); again after as long
@@ -195,6 +199,7 @@ class IngestConfig:
             "region_retry_base_s",
             "request_timeout_s",
             "kafka_outage_s",
+            "store_outage_s",
             "lock_stall_s",
         ):
             if getattr(self, name) <= 0:

@@ -38,6 +38,7 @@ __all__ = [
     "FEATURES",
     "StoreChannels",
     "StoreStream",
+    "StoreUnreachableError",
     "StreamBrokenError",
     "probe_multiplexing",
 ]
@@ -52,6 +53,10 @@ _PROBE_TIMEOUT_S = 5.0
 
 class StreamBrokenError(TransientError):
     """A store stream ended or failed; every region on it must be registered again."""
+
+
+class StoreUnreachableError(TransientError):
+    """A store refused every stream for longer than the job waits, and PD kept naming it."""
 
 
 def channel_options(max_receive_bytes: int) -> list[tuple[str, Any]]:

@@ -43,7 +43,7 @@ from core.retry import Backoff, is_retriable, ride_out
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
-from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
+from ingest.feed import StoreChannels, StoreStream, StoreUnreachableError, StreamBrokenError
 from ingest.lock_resolver import LockResolver
 from ingest.locks import StallTracker
 from ingest.model import RegionInfo, Span
@@ -275,6 +275,8 @@ class IngestWorker:
         self.streams: dict[tuple[int, int, int], StoreStream] = {}
         self.table_request_ids: dict[int, int] = {}
         self._store_backoff: dict[int, Backoff] = {}
+        #: store id → when its streams started failing before any message (store unreachable)
+        self._store_down_since: dict[int, float] = {}
         # Re-registering a region / re-scanning PD: ×2 from the configured base, jitter 0.1;
         # each region counts its own attempts, so only the curve is shared.
         self._region_backoff = Backoff(
@@ -782,6 +784,7 @@ class IngestWorker:
             self.recorder.message(stream.stream_id, data)
         if stream.messages == 1:
             self._store_backoff.pop(stream.store_id, None)
+            self._store_down_since.pop(stream.store_id, None)
         result = core.on_message(stream.stream_id, data)
         for failure in result.failures:
             self._handle_failure(failure)
@@ -863,6 +866,8 @@ class IngestWorker:
         if self.recorder is not None:
             self.recorder.broken(stream.stream_id)
         subs = core.drop_stream(stream.stream_id)
+        if self._store_gone_too_long(stream, subs):
+            return
         self.stream_reconnects += 1
         self.channels.forget(stream.address)
         backoff = self._store_backoff.get(stream.store_id)
@@ -880,6 +885,36 @@ class IngestWorker:
         )
         for sub in subs:
             self._later(_Resplit(sub.table_id, sub.span), delay)
+
+    def _store_gone_too_long(self, stream: StoreStream, subs: list[Subscription]) -> bool:
+        """Fail the job once a store refused every stream for ``store_outage_s``.
+
+        Only streams that broke before their first message count (a store that answers and
+        then breaks is restarting, not gone). While PD keeps naming the store leader, the
+        regions are re-resolved and sent back to it; the job would wait for ever without a
+        word, so after the deadline it stops with one line naming the store and its tables.
+        """
+        if stream.messages:
+            self._store_down_since.pop(stream.store_id, None)
+            return False
+        now = time.monotonic()
+        since = self._store_down_since.setdefault(stream.store_id, now)
+        limit = self.config.store_outage_s
+        if now - since < limit:
+            return False
+        assert self.core is not None
+        names = sorted({self.core.table_names.get(s.table_id, str(s.table_id)) for s in subs})
+        regions = sorted({s.region_id for s in subs})
+        self._fail(
+            StoreUnreachableError(
+                f"TiKV store {stream.store_id} at {stream.address} refused every stream for "
+                f"{now - since:.0f} s (TIUNDO_STORE_OUTAGE_S={limit:g}) while PD still names it "
+                f"leader of region(s) {', '.join(map(str, regions)) or '-'} of "
+                f"{', '.join(names) or 'the job'}; bring the store back or let PD move its "
+                "leaders, then tiundo run --resume"
+            )
+        )
+        return True
 
 
 async def run_ingest(

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.errors import TiundoError
+from ingest.feed import StoreUnreachableError
 from ingest.region_errors import RegionFatalError
 from ingest.worker import IngestResult, IngestWorker
 from simulator.faults import ErrorKind, Orphan
@@ -294,6 +295,35 @@ async def test_frontier_never_passes_an_open_lock(mysql_db: Any, kafka_bootstrap
             if e.WhichOneof("body") == "watermark"
         ]
         assert marks and all(m <= lock_ts or m == result.end_ts for m in marks)
+
+
+async def test_store_gone_with_no_new_leaders_fails_naming_it(
+    mysql_db: Any, kafka_bootstrap: str
+) -> None:
+    """A dead store whose regions get no new leader: one line naming it, not a silent wait."""
+    async with cluster_env(mysql_db, seed=3, rows=4) as env:
+        sp = await env.workload.take_syncpoint()
+        await env.workload.run(5)
+        pid = env.physical_ids()[0]
+        store = env.cluster.regions.locate_raw(record_key(pid, 5)).leader_store
+        await env.cluster.faults.kill_store(store, elect_after=3600)  # never within the test
+        cfg = env.config(
+            kafka_bootstrap, f"gone-{uuid.uuid4().hex[:8]}", to_ts=sp.ts, store_outage_s=1.0
+        )
+        try:
+            with pytest.raises(StoreUnreachableError) as info:
+                await asyncio.wait_for(IngestWorker(cfg).run(), 30)
+        finally:
+            env.cluster.faults.clear()
+            await delete_topics(kafka_bootstrap, [cfg.topic])
+        msg = str(info.value)
+        assert "\n" not in msg
+        assert f"TiKV store {store} at {env.cluster.tikv(store).address}" in msg
+        assert "TIUNDO_STORE_OUTAGE_S=1" in msg and env.db in msg
+        assert info.value.retriable  # exit 4; the GC safepoint is kept for --resume
+        assert any(
+            k.startswith(b"tiundo-gone") for k in env.cluster.pd.servicer.service_safe_points
+        )
 
 
 def test_fatal_errors_are_not_retriable() -> None:

@@ -114,6 +114,7 @@ def test_stage_configs_keep_their_variables() -> None:
         "partitions": "TIUNDO_PARTITIONS",
         "kafka_outage_s": "TIUNDO_KAFKA_OUTAGE_S",
         "lock_stall_s": "TIUNDO_LOCK_STALL_S",
+        "store_outage_s": "TIUNDO_STORE_OUTAGE_S",
     }
     undo = env_vars(UndoConfig)
     assert set(undo) == {f.name for f in dataclasses.fields(UndoConfig)}
