@@ -26,6 +26,7 @@ from simulator.mvcc import Change, MvccStore
 from simulator.pd_server import PdServer
 from simulator.regions import RegionTable, record_key
 from simulator.tikv_server import TikvServer
+from simulator.tls import ServerTls
 from simulator.tso import Tso
 
 __all__ = ["DEFAULT_CLUSTER_ID", "FakeCluster"]
@@ -54,6 +55,7 @@ class FakeCluster:
         catalog: Any = None,
         status_api: bool = True,
         response_max_bytes: int = 6 * 1024 * 1024,
+        tls: ServerTls | None = None,
     ) -> None:
         if stores < 1:
             raise ValueError("a cluster needs at least one store")
@@ -72,7 +74,7 @@ class FakeCluster:
         self.regions = RegionTable(list(range(1, stores + 1)), replicas=replicas)
         self.faults = Faults(self)
         self.catalog: Any = catalog if catalog is not None else _default_catalog(self.tso)
-        self.pd = PdServer(cluster_id, self.tso, self.regions)
+        self.pd = PdServer(cluster_id, self.tso, self.regions, tls=tls)
         self.tikv_servers = [
             TikvServer(
                 sid,
@@ -82,6 +84,7 @@ class FakeCluster:
                 self.faults.state,
                 resolved_ts_interval=resolved_ts_interval,
                 response_max_bytes=response_max_bytes,
+                tls=tls,
             )
             for sid in range(1, stores + 1)
         ]

@@ -19,6 +19,7 @@ import grpc
 
 from proto import pdpb_pb2, pdpb_pb2_grpc
 from simulator.regions import Region, RegionTable
+from simulator.tls import ServerTls
 from simulator.tso import Tso, logical, physical
 
 __all__ = ["PdServer", "PdServicer", "ServiceSafePoint"]
@@ -49,6 +50,8 @@ class PdServicer:
         self.tso = tso
         self.regions = regions
         self.address = ""
+        #: ``https`` when serving TLS: the scheme of the member URLs it advertises
+        self.scheme = "http"
         self.gc_safe_point = 0
         self.service_safe_points: dict[bytes, ServiceSafePoint] = {}
 
@@ -68,7 +71,7 @@ class PdServicer:
             )
 
     def _member(self) -> pdpb_pb2.Member:
-        url = f"http://{self.address}"
+        url = f"{self.scheme}://{self.address}"
         return pdpb_pb2.Member(
             name="pd-0",
             member_id=self.cluster_id ^ 0x5044,
@@ -226,9 +229,13 @@ class PdServicer:
 class PdServer:
     """The PD gRPC server on ``host:port`` (0 = any free port)."""
 
-    def __init__(self, cluster_id: int, tso: Tso, regions: RegionTable) -> None:
+    def __init__(
+        self, cluster_id: int, tso: Tso, regions: RegionTable, *, tls: ServerTls | None = None
+    ) -> None:
         self.servicer = PdServicer(cluster_id, tso, regions)
+        self.servicer.scheme = "https" if tls is not None else "http"
         self._server: grpc.aio.Server | None = None
+        self._tls = tls
         self.port = 0
 
     @property
@@ -240,7 +247,11 @@ class PdServer:
         """Listen and serve; returns the port."""
         server = grpc.aio.server(options=GRPC_OPTIONS)
         pdpb_pb2_grpc.add_PDServicer_to_server(self.servicer, server)
-        self.port = server.add_insecure_port(f"{host}:{port}")
+        where = f"{host}:{port}"
+        if self._tls is None:
+            self.port = server.add_insecure_port(where)
+        else:
+            self.port = server.add_secure_port(where, self._tls.credentials())
         self.servicer.address = f"{host}:{self.port}"
         await server.start()
         self._server = server
