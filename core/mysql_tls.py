@@ -51,7 +51,10 @@ def tls_failure(exc: BaseException, target: MySQLTarget) -> ConfigError | None:
         seen = seen.__cause__ or seen.__context__
     if seen is None:
         return None
-    reason = getattr(seen, "verify_message", None) or getattr(seen, "reason", None) or seen
+    if isinstance(seen, ssl.SSLCertVerificationError):
+        reason = f"certificate verify failed: {seen.verify_message}"
+    else:
+        reason = str(getattr(seen, "reason", None) or seen)
     return ConfigError(
         f"TLS with the downstream {target} failed ({reason}; ssl-mode={target.ssl_mode}, "
         f"ssl-ca={target.ssl_ca or 'system roots'})"

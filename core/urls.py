@@ -122,13 +122,13 @@ def _ssl_options(query: str, setting: str) -> dict[str, str]:
         raise ConfigError(
             f"{setting}: ssl-mode must be one of {', '.join(SSL_MODES)}, got {mode!r}"
         )
+    if bool(opts.get("ssl-cert")) != bool(opts.get("ssl-key")):
+        raise ConfigError(f"{setting}: ssl-cert and ssl-key go together")
     if not mode:
         mode = "VERIFY_CA" if opts.get("ssl-ca") else "REQUIRED" if opts.get("ssl-cert") else ""
     mode = mode or "DISABLED"
     if mode == "DISABLED" and any(opts.get(k) for k in ("ssl-ca", "ssl-cert", "ssl-key")):
         raise ConfigError(f"{setting}: ssl-mode=DISABLED with ssl-ca/ssl-cert/ssl-key: drop one")
-    if bool(opts.get("ssl-cert")) != bool(opts.get("ssl-key")):
-        raise ConfigError(f"{setting}: ssl-cert and ssl-key go together")
     opts["ssl-mode"] = mode
     return opts
 
