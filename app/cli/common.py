@@ -310,11 +310,13 @@ class Settings:
             kw["kafka"] = kafka_url(kw["kafka"])
         # --password-file / TIUNDO_DOWNSTREAM_PASSWORD go into the URL once, here, so every
         # stage and every worker this command starts connects with it
-        password = settings.from_env(
-            DownstreamPassword, password_file=params.get("password_file")
-        ).resolve()
-        if "downstream" in kw:
-            kw["downstream"] = with_password(kw["downstream"], password, "TIUNDO_DOWNSTREAM")
+        if kw.get("downstream"):
+            source = settings.from_env(
+                DownstreamPassword, password_file=params.get("password_file")
+            )
+            kw["downstream"] = with_password(
+                kw["downstream"], source.resolve(), "TIUNDO_DOWNSTREAM"
+            )
         return cls(**kw)
 
     def target_ts(self) -> int | None:
