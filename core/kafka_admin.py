@@ -28,6 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from core.errors import ConfigError, TransientError
+from core.kafka_security import kafka_options
 from core.retry import Backoff, retry_async
 
 __all__ = [
@@ -149,7 +150,9 @@ async def ensure_topics(
     another partition count, TopicNotReadyError when leaders do not appear within
     ``timeout_s``, and TransientError when Kafka does not answer.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         existing = [s for s in specs if not s.create]
@@ -186,7 +189,9 @@ async def create_topic_exclusive(bootstrap: str, spec: TopicSpec) -> bool:
 
     Two processes racing to create the same name get one True: a claim on the name.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         new = NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.configs))
@@ -205,7 +210,9 @@ async def create_topic_exclusive(bootstrap: str, spec: TopicSpec) -> bool:
 
 async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
     """Names of the topics that start with one of ``prefixes``, sorted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         return sorted(t for t in await admin.list_topics() if t.startswith(tuple(prefixes)))
@@ -217,7 +224,9 @@ async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
 
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
     """Delete the topics of ``names`` (exact names) that exist; their names, sorted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         wanted = set(names)
@@ -233,7 +242,9 @@ async def delete_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
 
 async def group_members(bootstrap: str, group: str) -> int:
     """How many consumers are members of ``group`` now (0: none, or the group is unknown)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         responses = await admin.describe_consumer_groups([group])

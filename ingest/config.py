@@ -19,7 +19,15 @@ from typing import Any, Final
 from core import settings
 from core.errors import ConfigError
 from core.settings import setting
-from core.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
+from core.tls import TlsFiles
+from core.urls import (
+    MySQLTarget,
+    parse_host_ports,
+    parse_http_url,
+    parse_mysql_url,
+    pd_scheme,
+    redact,
+)
 from ingest.patterns import parse_pattern
 
 __all__ = [
@@ -46,6 +54,12 @@ class IngestConfig:
     downstream: str = setting("TIUNDO_DOWNSTREAM", "")
     #: TiDB status API, ``http://host:port`` (schema of the tables)
     status_api: str = setting("TIUNDO_STATUS_API", "http://127.0.0.1:10080")
+    #: TLS to PD and every TiKV store, TiCDC's ``--ca/--cert/--key``: the CA's PEM file (empty
+    #: with an ``https://`` PD URL = the system roots) and this client's certificate and key
+    #: (mutual TLS). Any of them, or ``https://``, turns TLS on; ``http://`` with them is refused
+    ca: str = setting("TIUNDO_CA", "")
+    cert: str = setting("TIUNDO_CERT", "")
+    key: str = setting("TIUNDO_KEY", "")
     #: job name; the topic is ``<job>.kv`` and the GC service id ``tiundo-<job>``
     job: str = setting("TIUNDO_JOB", "tiundo")
     #: partitions of ``<job>.kv`` (same count as the Faust tables)
@@ -141,6 +155,24 @@ class IngestConfig:
         return parse_host_ports(self.pd, "pd")
 
     @property
+    def cluster_tls(self) -> TlsFiles | None:
+        """TLS for PD and TiKV (``None`` = plaintext); see :attr:`ca`.
+
+        ``http://`` with a CA or certificate is refused rather than upgraded: the URL and the
+        flags would say two different things, and a silent choice could be the plaintext one.
+        """
+        files = TlsFiles(self.ca, self.cert, self.key)
+        scheme = pd_scheme(self.pd)
+        if scheme == "http" and files.given:
+            raise ConfigError(
+                f"TIUNDO_PD is {redact(self.pd)!r} (http://, plaintext) but --ca/--cert/--key are "
+                "given: write https:// (or pd://) to use TLS, or drop them"
+            )
+        if scheme == "https" or files.given:
+            return files.validate()
+        return None
+
+    @property
     def kafka_bootstrap(self) -> str:
         """Kafka bootstrap servers as aiokafka wants them."""
         return ",".join(parse_host_ports(self.kafka, "kafka"))
@@ -174,6 +206,7 @@ class IngestConfig:
         if not _JOB_RE.match(self.job):
             raise ConfigError(f"job name {self.job!r}: use letters, digits, '.', '_', '-'")
         self.pd_endpoints  # noqa: B018 - parses or raises
+        self.cluster_tls  # noqa: B018
         self.kafka_bootstrap  # noqa: B018
         self.status_api_url  # noqa: B018
         if not self.tables:

@@ -21,6 +21,7 @@ from typing import TypeVar
 import grpc
 
 from core.errors import TransientError
+from ingest.grpc_tls import open_channel
 from ingest.model import RegionEpoch, RegionInfo, Span
 from proto import metapb_pb2, pdpb_pb2, pdpb_pb2_grpc
 
@@ -73,11 +74,19 @@ def _strip_url(url: str) -> str:
 class PDClient:
     """One PD cluster, reached through its leader. Create and use it inside the running loop."""
 
-    def __init__(self, endpoints: Sequence[str], *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         if not endpoints:
             raise ValueError("PD client needs at least one endpoint")
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
+        #: TLS for every PD member (:mod:`ingest.grpc_tls`); ``None`` = plaintext
+        self.credentials = credentials
         self.cluster_id = 0
         self.leader = ""
         #: client addresses of every member, from the last GetMembers answer
@@ -100,7 +109,7 @@ class PDClient:
             known = ([self.leader] if self.leader else []) + [*self.members, *self.endpoints]
             candidates = list(dict.fromkeys(known))
             for endpoint in candidates:
-                channel = grpc.aio.insecure_channel(endpoint, options=_GRPC_OPTIONS)
+                channel = open_channel(endpoint, _GRPC_OPTIONS, self.credentials)
                 try:
                     resp = await pdpb_pb2_grpc.PDStub(channel).GetMembers(
                         pdpb_pb2.GetMembersRequest(header=pdpb_pb2.RequestHeader()),
@@ -115,10 +124,18 @@ class PDClient:
                     errors.append(f"{endpoint}: no leader ({resp.header.error.message})")
                     await channel.close()
                     continue
+                if leader_urls[0].startswith("https://") and self.credentials is None:
+                    # never dial a TLS leader in plaintext; say how to turn TLS on
+                    errors.append(
+                        f"{endpoint}: the PD leader is {leader_urls[0]} (TLS), but no TLS is "
+                        "configured (give --ca, or an https:// PD URL)"
+                    )
+                    await channel.close()
+                    continue
                 leader = _strip_url(leader_urls[0])
                 if leader != endpoint:
                     await channel.close()
-                    channel = grpc.aio.insecure_channel(leader, options=_GRPC_OPTIONS)
+                    channel = open_channel(leader, _GRPC_OPTIONS, self.credentials)
                 old = self._channel
                 self._channel, self._stub = channel, pdpb_pb2_grpc.PDStub(channel)
                 self.cluster_id, self.leader = resp.header.cluster_id, leader

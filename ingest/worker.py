@@ -44,6 +44,7 @@ from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
 from ingest.feed import StoreChannels, StoreStream, StoreUnreachableError, StreamBrokenError
+from ingest.grpc_tls import channel_credentials
 from ingest.lock_resolver import LockResolver
 from ingest.locks import StallTracker
 from ingest.model import RegionInfo, Span
@@ -368,7 +369,10 @@ class IngestWorker:
     async def run(self) -> IngestResult:
         """Run the job to its end (or to :meth:`stop`); raise on a fatal error."""
         config = self.config.validate()
-        self.pd = pd = PDClient(config.pd_endpoints, timeout=config.request_timeout_s)
+        credentials = channel_credentials(config.cluster_tls)
+        self.pd = pd = PDClient(
+            config.pd_endpoints, timeout=config.request_timeout_s, credentials=credentials
+        )
         gc: GcSafepointKeeper | None = None
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -402,7 +406,9 @@ class IngestWorker:
             if config.record is not None:
                 self.recorder = RecordingWriter(config.record, self._header(pd.cluster_id))
             self.channels = StoreChannels(
-                max_receive_bytes=config.max_receive_bytes, multiplexing=config.multiplexing
+                max_receive_bytes=config.max_receive_bytes,
+                multiplexing=config.multiplexing,
+                credentials=credentials,
             )
             self.stores = await pd.get_all_stores()
             self.state = "ingesting"

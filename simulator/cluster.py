@@ -33,6 +33,7 @@ from simulator.mvcc import Change, MvccStore
 from simulator.pd_server import PdServer, PdShared
 from simulator.regions import RegionTable, record_key
 from simulator.tikv_server import TikvServer
+from simulator.tls import ServerTls
 from simulator.tso import Tso
 
 __all__ = ["DEFAULT_CLUSTER_ID", "FakeCluster"]
@@ -63,6 +64,7 @@ class FakeCluster:
         response_max_bytes: int = 6 * 1024 * 1024,
         spread_leaders: bool = True,
         pd_members: int = 1,
+        tls: ServerTls | None = None,
     ) -> None:
         if stores < 1:
             raise ValueError("a cluster needs at least one store")
@@ -86,7 +88,7 @@ class FakeCluster:
         self.catalog: Any = catalog if catalog is not None else _default_catalog(self.tso)
         self.pd_shared = PdShared(cluster_id, [""] * pd_members, [False] * pd_members)
         self.pd_servers = [
-            PdServer(cluster_id, self.tso, self.regions, self.pd_shared, i)
+            PdServer(cluster_id, self.tso, self.regions, self.pd_shared, i, tls=tls)
             for i in range(pd_members)
         ]
         self.pd = self.pd_servers[0]
@@ -99,6 +101,7 @@ class FakeCluster:
                 self.faults.state,
                 resolved_ts_interval=resolved_ts_interval,
                 response_max_bytes=response_max_bytes,
+                tls=tls,
             )
             for sid in range(1, stores + 1)
         ]

@@ -30,6 +30,7 @@ import grpc
 
 from proto import pdpb_pb2, pdpb_pb2_grpc
 from simulator.regions import Region, RegionTable, RegionView
+from simulator.tls import ServerTls
 from simulator.tso import Tso, logical, physical
 
 __all__ = ["PdServer", "PdServicer", "PdShared", "ServiceSafePoint"]
@@ -70,10 +71,12 @@ class PdShared:
     heartbeat_lag_s: float = 0.0
     #: (when, regions after a change), oldest first; kept only while a lag is set
     history: list[tuple[float, RegionView]] = field(default_factory=list)
+    #: ``https`` when the members serve TLS: the scheme of the URLs they advertise
+    scheme: str = "http"
 
     def member_pb(self, index: int) -> pdpb_pb2.Member:
         """Member ``index`` as ``pdpb.Member`` (ids derived from the cluster id, stable)."""
-        url = f"http://{self.addresses[index]}"
+        url = f"{self.scheme}://{self.addresses[index]}"
         return pdpb_pb2.Member(
             name=f"pd-{index}",
             member_id=(self.cluster_id ^ 0x5044) + index,
@@ -355,10 +358,15 @@ class PdServer:
         regions: RegionTable,
         shared: PdShared | None = None,
         index: int = 0,
+        *,
+        tls: ServerTls | None = None,
     ) -> None:
         self.servicer = PdServicer(cluster_id, tso, regions, shared, index)
         self._server: grpc.aio.Server | None = None
         self.host = "127.0.0.1"
+        #: ``https`` when serving TLS: the scheme of the member URLs every member advertises
+        self.servicer.shared.scheme = "https" if tls is not None else "http"
+        self._tls = tls
         self.port = 0
 
     @property
@@ -379,7 +387,11 @@ class PdServer:
         want = self.port if port is None else port
         server = grpc.aio.server(options=GRPC_OPTIONS)
         pdpb_pb2_grpc.add_PDServicer_to_server(self.servicer, server)
-        self.port = server.add_insecure_port(f"{self.host}:{want}")
+        where = f"{self.host}:{want}"
+        if self._tls is None:
+            self.port = server.add_insecure_port(where)
+        else:
+            self.port = server.add_secure_port(where, self._tls.credentials())
         if self.port == 0:
             raise OSError(f"PD member {self.servicer.index}: cannot listen on {self.host}:{want}")
         self.servicer.address = f"{self.host}:{self.port}"

@@ -40,7 +40,9 @@ from typing import Any, Final, NoReturn, TypeVar
 import click
 
 from app.config import UndoConfig
+from core import settings
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from core.secrets import DownstreamPassword, with_password
 from core.settings import default_of, env_name
 from core.urls import parse_host_ports
 from ingest.config import IngestConfig
@@ -292,6 +294,9 @@ class Settings:
     tz: str = default_of(UndoConfig, "tz")
     txn_source: int = default_of(UndoConfig, "txn_source")
     timeout_s: float = default_of(IngestConfig, "request_timeout_s")
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
@@ -303,6 +308,15 @@ class Settings:
                 kw[key] = _split_patterns(kw[key])
         if "kafka" in kw:
             kw["kafka"] = kafka_url(kw["kafka"])
+        # --password-file / TIUNDO_DOWNSTREAM_PASSWORD go into the URL once, here, so every
+        # stage and every worker this command starts connects with it
+        if kw.get("downstream"):
+            source = settings.from_env(
+                DownstreamPassword, password_file=params.get("password_file")
+            )
+            kw["downstream"] = with_password(
+                kw["downstream"], source.resolve(), "TIUNDO_DOWNSTREAM"
+            )
         return cls(**kw)
 
     def target_ts(self) -> int | None:
@@ -333,6 +347,9 @@ class Settings:
             "syncpoint_db": self.syncpoint_db,
             "own_source": self.txn_source,
             "request_timeout_s": self.timeout_s,
+            "ca": self.ca or None,
+            "cert": self.cert or None,
+            "key": self.key or None,
         }
         base.update(overrides)
         # settings with no flag (TIUNDO_KAFKA_OUTAGE_S, TIUNDO_LOCK_STALL_S, ...) still come
@@ -410,6 +427,15 @@ def cluster_options() -> Decorator:
              help="downstream SQL, mysql://user:pass@host:port (syncpoint table, undo target)"),
         _opt("--timeout", "timeout_s", env=CLI_ENV["timeout_s"], type=click.FloatRange(0.1),
              help=f"seconds per request to PD, status API, downstream [{_default('timeout_s'):g}]"),
+        _opt("--ca", env=_ingest("ca"),
+             help="PEM CA of PD and TiKV: TLS to both, as TiCDC's --ca "
+             "[https:// PD URL: the system roots]"),
+        _opt("--cert", env=_ingest("cert"),
+             help="PEM client certificate for PD and TiKV (mutual TLS), with --key"),
+        _opt("--key", env=_ingest("key"), help="PEM private key of --cert"),
+        _opt("--password-file", env=env_name(DownstreamPassword, "password_file"),
+             help="file holding the downstream password (or TIUNDO_DOWNSTREAM_PASSWORD); "
+             "not in --downstream then"),
     )  # fmt: skip
 
 

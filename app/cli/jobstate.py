@@ -33,6 +33,7 @@ from app.report import PartitionReport, job_status, with_foreign_writes
 from app.undo.barrier import takes_note
 from app.undo.owner import Owner
 from core.kafka_admin import delete_topics, list_topics
+from core.kafka_security import kafka_options
 from proto import tiundo_pb2
 
 __all__ = [
@@ -123,7 +124,9 @@ async def publish_status(
     bootstrap: str, status: tiundo_pb2.JobStatus, *, key: bytes | None = None
 ) -> None:
     """Write ``status`` on ``<job>.status`` under ``key`` (the job id), acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        **kafka_options(), bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    )
     try:
         await producer.start()
         await producer.send_and_wait(
@@ -139,7 +142,9 @@ async def publish_status(
 
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
     """Every key's latest value of a one-partition topic (empty if the topic is missing)."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    reader = AIOKafkaConsumer(
+        **kafka_options(), bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
     try:
         await reader.start()  # inside: a stop signal may cancel the start, stop() still closes
         if topic not in await reader.topics():
@@ -199,13 +204,14 @@ class JobWatcher:
     async def start(self) -> None:
         """Connect (``UnreachableError`` when Kafka does not answer)."""
         self._consumer = AIOKafkaConsumer(
+            **kafka_options(),
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
             group_id=None,
             request_timeout_ms=10_000,
         )
         self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=10_000
+            **kafka_options(), bootstrap_servers=self.bootstrap, request_timeout_ms=10_000
         )
         try:
             await self._consumer.start()
@@ -237,7 +243,10 @@ class JobWatcher:
             if topic not in await meta.topics():
                 return notes
             reader = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+                **kafka_options(),
+                bootstrap_servers=self.bootstrap,
+                enable_auto_commit=False,
+                group_id=None,
             )
             await reader.start()
             self._readers[topic] = reader

@@ -44,6 +44,7 @@ from core.kafka_admin import (
     group_members,
     list_topics,
 )
+from core.kafka_security import kafka_options
 from core.sqlident import quote_ident
 from core.urls import parse_mysql_url
 from ingest.patterns import quote_pattern
@@ -155,7 +156,9 @@ async def publish_record(bootstrap: str, record: tiundo_pb2.JobRecord) -> None:
     """Write the record to ``<job>.job`` (created compacted, one partition), acknowledged."""
     topic = job_topic(record.job_id)
     await ensure_topics(bootstrap, [TopicSpec(topic, 1, configs=COMPACTED)])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        **kafka_options(), bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    )
     try:
         await producer.start()
         await producer.send_and_wait(topic, record.SerializeToString(), key=record.job_id.encode())

@@ -31,6 +31,7 @@ from app.undo.barrier import barrier_open, keep_note
 from app.undo.owner import Owner, Strangers
 from core.errors import ConfigError
 from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
+from core.kafka_security import kafka_options
 from proto import tiundo_pb2
 
 __all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
@@ -97,11 +98,14 @@ class Board:
         """Check/create topics, start the producer and the progress reader."""
         await check_topics(self.cfg)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.cfg.kafka_bootstrap, acks="all", linger_ms=5
+            **kafka_options(), bootstrap_servers=self.cfg.kafka_bootstrap, acks="all", linger_ms=5
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.cfg.kafka_bootstrap, enable_auto_commit=False, group_id=None
+            **kafka_options(),
+            bootstrap_servers=self.cfg.kafka_bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])

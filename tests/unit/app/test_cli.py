@@ -29,6 +29,7 @@ from app.cli.common import (
 )
 from app.config import UndoConfig
 from core.errors import ConfigError
+from core.secrets import DownstreamPassword
 from core.settings import env_vars
 from ingest.config import IngestConfig
 from simulator.cluster import FakeCluster
@@ -147,7 +148,11 @@ def test_run_help_names_every_flag_and_env_var() -> None:
 
 def test_every_flag_env_var_is_a_declaration() -> None:
     """A flag's env var is a stage config's (core.settings) or the CLI's own, never a copy."""
-    stage = {*env_vars(IngestConfig).values(), *env_vars(UndoConfig).values()}
+    stage = {
+        *env_vars(IngestConfig).values(),
+        *env_vars(UndoConfig).values(),
+        *env_vars(DownstreamPassword).values(),
+    }
     cli = set(CLI_ENV.values())
     assert not stage & cli
     for name, command in main.commands.items():
