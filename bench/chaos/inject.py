@@ -8,6 +8,7 @@ sessions are killed only when they use the run's own database (``<db>_cdc``, the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -55,10 +56,8 @@ def kill_tree(pid: int) -> None:
     """kill -9 of ``pid`` and its children (the machine running ``tiundo run`` is lost)."""
     doomed = [pid, *children(pid)]
     for p in doomed:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def kill_downstream_sessions(mysql: dict[str, Any], db: str) -> int:

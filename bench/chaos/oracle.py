@@ -6,7 +6,8 @@ table's rows before the job. Rows are compared one by one as multisets (:func:`r
 by checksum. The classes:
 
 - ``ok``: the job said what is true — exit 0 and every table at T, or exit 5 after a foreign
-  write with the other tables at T;
+  write with the other tables at T (a write in the fence's last instant, ``foreign_late``,
+  may give either);
 - ``false-success``: exit 0 while some table is not at T, a non-selected table changed, or
   another writer wrote (the worst outcome, counted apart);
 - ``wrong``: anything else that is not ``ok`` (a job that failed under a fault it must ride
@@ -23,10 +24,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Observed", "Outcome", "TableDiff", "classify", "row_diff"]
+__all__ = ["Observed", "Outcome", "TableDiff", "classify", "foreign_in_time", "row_diff"]
 
 EXIT_OK = 0
 EXIT_FOREIGN = 5
+#: a foreign write must be reported when it committed this long before the job's last
+#: partition report (the fence closes then; a write in the last instant may still be in flight)
+FENCE_MARGIN_MS = 1000
 
 
 class Outcome(StrEnum):
@@ -64,7 +68,8 @@ class Observed:
     ``exit_code`` is the last ``tiundo run`` (or ``--resume``)'s; ``not_at_t`` the selected
     tables whose rows differ from T (tables the foreign writer wrote are left out by the
     runner: their rows are the other writer's); ``touched`` the non-selected tables that
-    changed; ``foreign`` whether another writer wrote during the job.
+    changed; ``foreign`` whether another writer wrote while the fence was surely open (exit 5
+    owed), ``foreign_late`` whether one wrote only around or after its close (0 or 5 true).
     """
 
     exit_code: int | None
@@ -72,6 +77,7 @@ class Observed:
     touched: Sequence[TableDiff] = field(default_factory=tuple)
     foreign: bool = False
     hung: bool = False
+    foreign_late: bool = False
 
 
 def classify(obs: Observed) -> Outcome:
@@ -81,7 +87,23 @@ def classify(obs: Observed) -> Outcome:
     true_state = not obs.not_at_t and not obs.touched
     if obs.exit_code == EXIT_OK:
         return Outcome.OK if true_state and not obs.foreign else Outcome.FALSE_SUCCESS
-    if obs.exit_code == EXIT_FOREIGN and obs.foreign and true_state:
+    if obs.exit_code == EXIT_FOREIGN and (obs.foreign or obs.foreign_late) and true_state:
         return Outcome.OK
     return Outcome.WRONG
 
+
+def foreign_in_time(
+    commit_ts: Sequence[int], finished_unix_ms: int, margin_ms: int = FENCE_MARGIN_MS
+) -> bool:
+    """Whether some foreign write committed while the fence was surely open.
+
+    The fence watches until the last partition reports (``finished_unix_ms`` of the final
+    status; 0 = the job never finished, so every write was in time); a TSO's physical part is
+    its unix milliseconds (``ts >> 18``). Writes after that are outside what tiundo promises to
+    see (README "Fence").
+    """
+    if not commit_ts:
+        return False
+    if finished_unix_ms <= 0:
+        return True
+    return any((ts >> 18) < finished_unix_ms - margin_ms for ts in commit_ts)

@@ -33,9 +33,7 @@ class View:
     barrier_workers: tuple[int, ...] = ()
 
 
-def view(
-    run_err: str, worker_logs: Sequence[str], applied: int, rowid_tids: Sequence[int]
-) -> View:
+def view(run_err: str, worker_logs: Sequence[str], applied: int, rowid_tids: Sequence[int]) -> View:
     """The phases reached, given the texts written since this attempt started."""
     got = {"start"}
     if "job record pinned" in run_err:

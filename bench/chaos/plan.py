@@ -65,7 +65,7 @@ _WHEN: dict[Kind, tuple[str, ...]] = {
     Kind.RUN_KILL: ("ingest", "apply"),
     Kind.RUN_TERM: ("ingest", "apply"),
     Kind.CONN_KILL: ("apply",),
-    Kind.FOREIGN: ("apply",),
+    Kind.FOREIGN: ("ingest", "end", "apply"),  # while the job runs: the fence is open
     Kind.REGION_ERROR: ("ingest",),
     Kind.SPLIT_SCAN: ("start",),  # armed before the scan; strikes during it
     Kind.LEADER_MOVE: ("ingest",),
@@ -201,7 +201,9 @@ def draw_plan(seed: int, size: str = "tiny", kinds: Sequence[Kind] = IMPLEMENTED
     faults = tuple(sorted(drawn, key=lambda f: (order[f.phase], f.delay_s)))
     left_out = rng.sample(_OPTIONAL, rng.randint(0, 2))
     selected = tuple(t for t in ALL_TABLES if t not in left_out)
-    long_apply = rng.random() < 0.5  # one statement per transaction: an apply worth hitting
+    # one statement per transaction: an apply long enough to hit (always under a foreign writer,
+    # who must strike while the fence is open)
+    long_apply = rng.random() < 0.5 or any(f.kind is Kind.FOREIGN for f in faults)
     return RunPlan(
         seed=seed,
         size=size,

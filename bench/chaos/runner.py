@@ -30,15 +30,23 @@ from typing import IO, Any
 
 import pymysql
 
-from app.cli.jobstate import delete_job_topics
+from app.cli.jobstate import delete_job_topics, read_compacted
 from bench.chaos import inject
 from bench.chaos.cluster_host import mysql_params
-from bench.chaos.oracle import Observed, Outcome, TableDiff, classify, row_diff
+from bench.chaos.oracle import (
+    Observed,
+    Outcome,
+    TableDiff,
+    classify,
+    foreign_in_time,
+    row_diff,
+)
 from bench.chaos.phases import View, latest, view, worker_pid
 from bench.chaos.plan import FENCE_TABLES, Fault, Kind, RunPlan
 from bench.chaos.report import Injected, RunResult
 from core.kafka_admin import group_members
 from core.sqlident import quote_ident
+from proto import tiundo_pb2
 
 __all__ = ["ChaosConfig", "run_one"]
 
@@ -90,6 +98,7 @@ class _Run:
         self.notes: list[str] = []
         self.t0 = 0.0
         self.attempts = 0
+        self.foreign_ts: list[int] = []
         self._db: Any = None
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -115,9 +124,7 @@ class _Run:
             if time.monotonic() > deadline:
                 raise RuntimeError("the cluster host did not come up in 180 s")
             time.sleep(0.1)
-        cenv = dict(
-            line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line
-        )
+        cenv = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
         self.control_port = int(cenv["CHAOS_CONTROL"])
         self.rowid_tids = [int(t) for t in cenv["CHAOS_ROWID_TIDS"].split(",")]
         env = self._base_env()
@@ -215,6 +222,7 @@ class _Run:
             for _ in range(10):  # a drawn transaction may write nothing (insert-then-delete)
                 answer = inject.control(self.control_port, "foreign")
                 if answer.startswith("ok") and not answer.endswith("commit_ts=0"):
+                    self.foreign_ts.append(int(answer.rsplit("=", 1)[1]))
                     return answer
             raise RuntimeError(f"{f.label()}: no foreign write landed ({answer!r})")
         words = [f.kind.value, *([f.arg] if f.arg else []), str(f.pick)]
@@ -302,6 +310,12 @@ class _Run:
         return True
 
     # ---- the oracle ------------------------------------------------------------------------
+    def finished_unix_ms(self) -> int:
+        """When the job's final status was published (0: none)."""
+        notes = asyncio.run(read_compacted(self.cfg.kafka, f"{self.job}.status"))
+        raw = notes.get(self.job.encode())
+        return tiundo_pb2.JobStatus.FromString(raw).finished_unix_ms if raw else 0
+
     def _rows(self, db: str, table: str) -> list[tuple[Any, ...]]:
         with self._sql().cursor() as cur:
             cur.execute(f"SELECT * FROM {quote_ident(db)}.{quote_ident(table)}")
@@ -371,10 +385,17 @@ def run_one(plan: RunPlan, cfg: ChaosConfig) -> RunResult:
         r.start_cluster()
         code = r.drive()
         rto = time.monotonic() - r.t0
-        foreign = any(i.fault.kind is Kind.FOREIGN and i.at_s is not None for i in r.injected)
-        not_at_t, touched = r.compare(foreign)
-        outcome = classify(Observed(code, not_at_t, touched, foreign, hung=code is None))
+        # the fence tables hold another writer's rows whenever it wrote; exit 5 is owed only
+        # for a write the fence was surely open for
+        not_at_t, touched = r.compare(bool(r.foreign_ts))
+        foreign = foreign_in_time(r.foreign_ts, r.finished_unix_ms())
+        late = bool(r.foreign_ts) and not foreign
+        outcome = classify(
+            Observed(code, not_at_t, touched, foreign, hung=code is None, foreign_late=late)
+        )
         parts = list(r.notes)
+        if late:
+            parts.append("the foreign write came at or after the last partition report")
         if not_at_t:
             parts.append("not at T: " + ", ".join(map(str, not_at_t)))
         if touched:
@@ -387,7 +408,7 @@ def run_one(plan: RunPlan, cfg: ChaosConfig) -> RunResult:
                 parts.append(last)
             parts.append(f"logs {r.dir}")
         detail = "; ".join(parts)
-    except Exception as exc:  # noqa: BLE001 - a run the soak could not drive is reported
+    except Exception as exc:  # a run the soak could not drive is reported
         rto = time.monotonic() - started
         detail = f"the soak could not drive this run: {type(exc).__name__}: {exc}; logs {r.dir}"
     finally:
