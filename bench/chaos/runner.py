@@ -217,7 +217,7 @@ class _Run:
             return "run"
         if f.kind is Kind.CONN_KILL:
             n = inject.kill_downstream_sessions(self.mysql, f"{self.db}_cdc")
-            return f"{n} session(s)"
+            return f"{n} session(s)" if n else None  # none open now: try again
         if f.kind is Kind.FOREIGN:
             for _ in range(10):  # a drawn transaction may write nothing (insert-then-delete)
                 answer = inject.control(self.control_port, "foreign")
