@@ -51,7 +51,9 @@ def create_app(config: UndoConfig) -> faust.App:
         datadir=config.state_dir,
         processing_guarantee="at_least_once",
         topic_partitions=config.partitions,
-        topic_replication_factor=1,
+        # Faust's own topics are created beforehand under the job's policy
+        # (app.stages.board.check_topics); this is the factor of any it still declares
+        topic_replication_factor=max(1, config.replication_factor),
         consumer_auto_offset_reset="earliest",
         web_enabled=config.web_port > 0,
         web_port=config.web_port or 6066,

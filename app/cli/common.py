@@ -41,6 +41,7 @@ import click
 
 from app.config import UndoConfig
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from core.jobnames import JobNames
 from core.settings import default_of, env_name
 from core.urls import parse_host_ports
 from ingest.config import IngestConfig
@@ -277,6 +278,7 @@ class Settings:
     downstream: str = ""
     status_api: str = default_of(IngestConfig, "status_api")
     job: str = ""
+    topic_prefix: str = default_of(IngestConfig, "topic_prefix")
     partitions: int = default_of(IngestConfig, "partitions")
     tables: tuple[str, ...] = ()
     spread: tuple[str, ...] = ()
@@ -305,6 +307,11 @@ class Settings:
             kw["kafka"] = kafka_url(kw["kafka"])
         return cls(**kw)
 
+    @property
+    def names(self) -> JobNames:
+        """The job's topic and group names (under ``--topic-prefix``)."""
+        return JobNames(self.job, self.topic_prefix)
+
     def target_ts(self) -> int | None:
         """T from ``--to-ts`` or ``--to-time`` (both given = an error), else ``None``."""
         if self.to_ts is not None and self.to_time is not None:
@@ -323,6 +330,7 @@ class Settings:
             "downstream": self.downstream,
             "status_api": self.status_api,
             "job": self.job,
+            "topic_prefix": self.topic_prefix,
             "partitions": self.partitions,
             "tables": self.tables,
             "spread_tables": self.spread,
@@ -347,6 +355,7 @@ class Settings:
         # come from the environment, read by UndoConfig itself
         cfg = UndoConfig.from_env().replace(
             job=self.job,
+            topic_prefix=self.topic_prefix,
             kafka=self.kafka,
             downstream=self.downstream,
             status_api=self.status_api,
@@ -395,6 +404,8 @@ def kafka_options() -> Decorator:
         _opt("--kafka", env=_ingest("kafka"),
              help=f"Kafka, kafka://host:port [{_default('kafka')}]"),
         _opt("--job", env=_ingest("job"), help="job name; topics <job>.kv, <job>.status, ..."),
+        _opt("--topic-prefix", env=_ingest("topic_prefix"),
+             help="prefix of every topic and the consumer group of the job (shared Kafka) ['']"),
         _opt("--partitions", env=_ingest("partitions"), type=click.IntRange(1, 4096),
              help=f"partitions of <job>.kv [{_default('partitions')}]"),
     )  # fmt: skip

@@ -52,6 +52,7 @@ from app.cli.common import (
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, store_foreign_writes
 from app.cli.pin import (
+    ingest_pinned,
     pin_job,
     publish_record,
     read_record,
@@ -201,10 +202,10 @@ async def _follow(
         if not workers and not snap.final and loop.time() >= next_check:
             # --attach: say so when nobody works on the job, instead of waiting in silence
             next_check = loop.time() + ATTACH_CHECK_S
-            if not await group_members(watcher.bootstrap, f"tiundo-{watcher.job}"):
+            if not await group_members(watcher.bootstrap, watcher.names.group):
                 click.echo(
                     f"tiundo run: waiting: no worker of job {watcher.job} is running (Kafka "
-                    f"group tiundo-{watcher.job} is empty); start `tiundo worker --job "
+                    f"group {watcher.names.group} is empty); start `tiundo worker --job "
                     f"{watcher.job}` where the workers run, or run without --attach",
                     err=True,
                 )
@@ -234,13 +235,14 @@ async def run_job(
     started = time.monotonic()
     bootstrap = s.undo_config().kafka_bootstrap  # (the tables of a resumed job are not known yet)
     resumed: tiundo_pb2.JobRecord | None = None
+    prefix = s.topic_prefix
     if resume:
-        resumed = await read_record(bootstrap, s.job)
+        resumed = await read_record(bootstrap, s.job, prefix=prefix)
         if resumed is None:
-            raise ConfigError(f"--resume {s.job}: no such job (no record on {s.job}.job)")
+            raise ConfigError(f"--resume {s.job}: no such job (no record on {s.names.record})")
         s = resume_settings(s, resumed)
     elif not replace:  # a taken name is refused before anything is asked of the cluster
-        await refuse_taken_name(bootstrap, s.job)
+        await refuse_taken_name(bootstrap, s.job, prefix=prefix)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     cfg = prep.pinned()
     w = prep.window
@@ -257,7 +259,7 @@ async def run_job(
         if dry_run is not None and not resumed.dry_run_dir:
             raise ConfigError(f"--dry-run: job {s.job} applies its undo; a resumed job keeps it")
         same_tables(prep, resumed)
-        await reset_for_resume(bootstrap, s.job)
+        await reset_for_resume(bootstrap, s.job, prefix=prefix)
         resumed.attempt += 1
         await publish_record(bootstrap, resumed)
         record = resumed
@@ -269,9 +271,11 @@ async def run_job(
     click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}", err=True)
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
-    cfg = cfg.replace(instance=owner.instance, attempt=owner.attempt)
+    cfg = ingest_pinned(cfg, record)
     await ride_out(  # a broker restart here is ridden out like the ingest's
-        lambda: ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions),
+        lambda: ensure_topic(
+            cfg.kafka_bootstrap, cfg.topic, cfg.partitions, policy=cfg.topic_policy
+        ),
         what=f"job {s.job}: Kafka at {cfg.kafka_bootstrap}",
         outage_s=cfg.kafka_outage_s,
     )
@@ -296,7 +300,9 @@ async def run_job(
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
-            watcher = JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner)
+            watcher = JobWatcher(
+                cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner, prefix=prefix
+            )
             await ride_out(  # Kafka down for a while (a broker restart): wait, like the rest
                 watcher.start,
                 what=f"job {s.job}: watching Kafka at {cfg.kafka_bootstrap}",
@@ -335,6 +341,7 @@ async def run_job(
             result.foreign_by_table,
             _names(prep),
             owner=owner,
+            prefix=prefix,
         )
         status = stored or with_foreign_writes(status, result.foreign_by_table, _names(prep))
     sql_file = None

@@ -48,6 +48,8 @@ async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
     ``changelogs`` (the tables' changelog topics) are created compacted with
     ``cfg.partitions`` partitions too: left to Faust, two workers starting together race to
     create them and one may cache "0 partitions" until its metadata refreshes (5 minutes).
+    Faust's assignor topic is created here too, so every topic of the job, Faust's included,
+    gets the job's replication factor and ``min.insync.replicas`` (``cfg.topic_policy``).
     """
     left_over = (
         "topic {topic} has {actual} partitions, expected {expected}: "
@@ -75,7 +77,9 @@ async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
             TopicSpec(cfg.progress_topic, 1, COMPACTED, mismatch=left_over),
             TopicSpec(cfg.status_topic, 1, COMPACTED, mismatch=left_over),
             *(TopicSpec(c, cfg.partitions, COMPACTED, mismatch=left_over) for c in changelogs),
+            *([TopicSpec(cfg.names.assignor, 1, mismatch=left_over)] if changelogs else []),
         ],
+        policy=cfg.topic_policy,
     )
 
 

@@ -22,6 +22,8 @@ PURE_GLOBS = (
     "core/private.py",
     "core/sqlident.py",
     "core/digest.py",
+    "core/jobnames.py",
+    "core/topicpolicy.py",
     "app/config.py",
     "app/report.py",
     "app/jobrecord.py",

@@ -112,6 +112,10 @@ def test_stage_configs_keep_their_variables() -> None:
         "status_api": "TIUNDO_STATUS_API",
         "job": "TIUNDO_JOB",
         "partitions": "TIUNDO_PARTITIONS",
+        "topic_prefix": "TIUNDO_TOPIC_PREFIX",
+        "replication_factor": "TIUNDO_REPLICATION_FACTOR",
+        "min_insync_replicas": "TIUNDO_MIN_INSYNC_REPLICAS",
+        "topic_retention_ms": "TIUNDO_TOPIC_RETENTION_MS",
         "kafka_outage_s": "TIUNDO_KAFKA_OUTAGE_S",
         "lock_stall_s": "TIUNDO_LOCK_STALL_S",
     }
