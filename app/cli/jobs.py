@@ -39,6 +39,7 @@ from app.jobrecord import describe, pin
 from app.report import render
 from app.undo.owner import Owner
 from core.errors import ConfigError, DecodeError
+from core.kafka_admin import resolve_policy
 from core.settings import env_name
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
@@ -211,6 +212,8 @@ async def _pin_and_ingest(
 ) -> IngestResult:
     if not replace:  # a taken name is refused before anything is asked of the cluster
         await refuse_taken_name(s.ingest_config().kafka_bootstrap, s.job, prefix=s.topic_prefix)
+    # topics the brokers cannot hold (replication factor) are refused before the cluster is asked
+    await resolve_policy(s.ingest_config().kafka_bootstrap, s.undo_config().topic_policy)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
     click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)

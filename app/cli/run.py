@@ -68,7 +68,7 @@ from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from app.undo.owner import Owner
 from core.errors import ConfigError
-from core.kafka_admin import ensure_topic, group_members
+from core.kafka_admin import ensure_topic, group_members, resolve_policy
 from core.private import private_folder
 from core.retry import ride_out
 from ingest.worker import IngestResult, IngestWorker
@@ -243,6 +243,8 @@ async def run_job(
         s = resume_settings(s, resumed)
     elif not replace:  # a taken name is refused before anything is asked of the cluster
         await refuse_taken_name(bootstrap, s.job, prefix=prefix)
+    if resumed is None:  # and topics the brokers cannot hold (replication factor)
+        await resolve_policy(bootstrap, s.undo_config().topic_policy)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     cfg = prep.pinned()
     w = prep.window
