@@ -21,6 +21,7 @@ from typing import Final
 from core import settings
 from core.errors import ConfigError
 from core.jobnames import PREFIX_ENV, JobNames, check_prefix
+from core.metrics_addr import ADDR_ENV, parse_addr
 from core.settings import env_var, setting
 from core.topicpolicy import MIN_INSYNC_ENV, REPLICATION_ENV, RETENTION_ENV, TopicPolicy
 from core.urls import parse_mysql_url, redact
@@ -106,6 +107,9 @@ class UndoConfig:
     """The syncpoint's upstream primary_ts, for the report (0 = unknown)."""
     web_port: int = setting("TIUNDO_WEB_PORT", 0)
     """Faust web port of this worker; 0 = web disabled."""
+    metrics_addr: str = setting(ADDR_ENV, "")
+    """``host:port`` this worker serves Prometheus ``/metrics`` on; empty = none. The
+    worker's own (never pinned): ``tiundo run`` gives its workers its own port + 1, + 2, …."""
     sink_retries: int = setting("TIUNDO_SINK_RETRIES", 10)
     """Attempts per transaction on transient errors."""
     retry_backoff_s: float = setting("TIUNDO_RETRY_BACKOFF_S", 0.2)
@@ -167,6 +171,8 @@ class UndoConfig:
             )
         check_prefix(self.topic_prefix)
         self.topic_policy.check()
+        if self.metrics_addr:
+            parse_addr(self.metrics_addr)
         if not self.kafka.startswith("kafka://") or not self.kafka.removeprefix("kafka://"):
             raise ConfigError(f"TIUNDO_KAFKA must be kafka://host:port, got {redact(self.kafka)!r}")
         parse_mysql_url(self.downstream)

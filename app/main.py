@@ -44,7 +44,7 @@ def create_app(config: UndoConfig) -> faust.App:
     config.validate()
     # the attempt's own folder (Faust creates only the last level); RocksDB holds row images
     private_folder(config.state_dir)
-    return _App(
+    app = _App(
         config.app_id,
         broker=config.kafka,
         store="rocksdb://",
@@ -67,6 +67,12 @@ def create_app(config: UndoConfig) -> faust.App:
         autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )
+    if config.metrics_addr:  # Faust's own sensor, served with tiundo's metrics (core.metrics)
+        from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+        from prometheus_client import REGISTRY
+
+        app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "tiundo_faust"))
+    return app
 
 
 def get_config() -> UndoConfig:

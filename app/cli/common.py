@@ -65,6 +65,7 @@ __all__ = [
     "fail_for",
     "interruptible",
     "kafka_url",
+    "metrics_option",
     "one_line",
     "run_command",
     "time_to_tso",
@@ -409,6 +410,13 @@ def kafka_options() -> Decorator:
         _opt("--partitions", env=_ingest("partitions"), type=click.IntRange(1, 4096),
              help=f"partitions of <job>.kv [{_default('partitions')}]"),
     )  # fmt: skip
+
+
+def metrics_option() -> Decorator:
+    """``--metrics-addr``: where this process serves Prometheus ``/metrics`` (off if empty)."""
+    return _opt("--metrics-addr", env=_undo("metrics_addr"),
+                help="serve Prometheus /metrics on host:port (run: its workers on port+1, "
+                "+2, ...) [off]")  # fmt: skip
 
 
 def cluster_options() -> Decorator:

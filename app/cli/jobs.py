@@ -26,6 +26,7 @@ from app.cli.common import (
     UnreachableError,
     cluster_options,
     kafka_options,
+    metrics_option,
     run_command,
     undo_options,
     window_options,
@@ -38,6 +39,7 @@ from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
 from app.undo.owner import Owner
+from core import metrics
 from core.errors import ConfigError, DecodeError
 from core.kafka_admin import resolve_policy
 from core.settings import env_name
@@ -155,6 +157,7 @@ def _echo_result(result: IngestResult) -> None:
 @window_options()
 @undo_options()
 @preflight_options
+@metrics_option()
 @click.option(
     "--replace",
     is_flag=True,
@@ -186,6 +189,7 @@ def ingest(**params: Any) -> None:  # fmt: skip
     record: Path | None = params["record"]
     if record is not None and record.exists():
         raise ConfigError(f"--record {record}: the file exists; a recording is never overwritten")
+    server = metrics.serve(params["metrics_addr"] or "")
     result = run_command(
         _pin_and_ingest(
             s,
@@ -196,6 +200,8 @@ def ingest(**params: Any) -> None:  # fmt: skip
             fence=params["fence"],
         )
     )
+    if server is not None:
+        server.close()
     _echo_result(result)
     if result.state != "done":
         raise SystemExit(EXIT_FAILED)
@@ -217,6 +223,7 @@ async def _pin_and_ingest(
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
     click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)
+    metrics.JOB_INFO.labels(s.job, job.instance_id, str(job.attempt), "ingest").set(1)
     owner = Owner(job.instance_id, job.attempt)
     cfg = ingest_pinned(prep.pinned().replace(record=record), job)
     worker = IngestWorker(cfg, print_progress)
@@ -277,6 +284,7 @@ def replay(file: Path, **params: Any) -> None:
 @kafka_options()
 @cluster_options()
 @undo_options()
+@metrics_option()
 @click.option(
     "--datadir",
     envvar=env_name(UndoConfig, "datadir"),
@@ -322,8 +330,11 @@ def worker(**params: Any) -> None:  # fmt: skip
         watch_stdin()
     s = Settings.from_params(params)
     job = _need_job(s)
-    extra = {k: params[k] for k in ("datadir", "web_port") if params.get(k) is not None}
+    extra = {
+        k: params[k] for k in ("datadir", "web_port", "metrics_addr") if params.get(k) is not None
+    }
     cfg = s.undo_config(**extra)
+    metrics.serve(cfg.metrics_addr)  # serves while the worker runs (a daemon thread)
     record = run_command(
         wait_for_record(
             cfg.kafka_bootstrap, job, timeout_s=params["record_wait_s"], prefix=cfg.topic_prefix
@@ -331,6 +342,7 @@ def worker(**params: Any) -> None:  # fmt: skip
     )
     cfg = pin(cfg, record)
     click.echo(f"tiundo worker: {describe(record)}", err=True)
+    metrics.JOB_INFO.labels(job, record.instance_id, str(record.attempt), "worker").set(1)
     from app.main import run_worker
 
     sys.argv = [sys.argv[0]]  # faust's worker parses argv itself

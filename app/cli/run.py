@@ -45,6 +45,7 @@ from app.cli.common import (
     cluster_options,
     default_job,
     kafka_options,
+    metrics_option,
     run_command,
     tso_time,
     undo_options,
@@ -67,8 +68,10 @@ from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from app.undo.owner import Owner
+from core import metrics
 from core.errors import ConfigError
 from core.kafka_admin import ensure_topic, group_members, resolve_policy
+from core.metrics_addr import worker_addr
 from core.private import private_folder
 from core.retry import ride_out
 from ingest.worker import IngestResult, IngestWorker
@@ -85,12 +88,15 @@ ATTACH_CHECK_S = 15.0
 
 
 class WorkerProcess:
-    """One ``tiundo worker`` subprocess with its own datadir and log file."""
+    """One ``tiundo worker`` subprocess with its own datadir, log file and metrics port."""
 
-    def __init__(self, config: UndoConfig, datadir: Path, log: Path) -> None:
+    def __init__(
+        self, config: UndoConfig, datadir: Path, log: Path, *, metrics_addr: str = ""
+    ) -> None:
         self.datadir = datadir
         self.log = log
-        own = config.replace(datadir=str(datadir), web_port=0)  # no web server per worker
+        # no web server per worker; metrics on their own port when run serves some
+        own = config.replace(datadir=str(datadir), web_port=0, metrics_addr=metrics_addr)
         self._env = {**os.environ, **own.to_env()}
         self._env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT), self._env.get("PYTHONPATH")) if p
@@ -183,6 +189,8 @@ async def _follow(
         failing_since = None
         model.job = snap
         display.update(model)
+        state = tiundo_pb2.JobStatus.State.Name(snap.status.state) if snap.status else "WAITING"
+        metrics.set_state(metrics.JOB_STATE, metrics.JOB_STATES, state)
         if snap.final:
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
@@ -230,6 +238,7 @@ async def run_job(
     dry_run: Path | None,
     job_timeout_s: float,
     display: Display,
+    metrics_addr: str = "",
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
     started = time.monotonic()
@@ -271,6 +280,7 @@ async def run_job(
     if record.dry_run_dir:
         sql_dir = Path(record.dry_run_dir)
     click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}", err=True)
+    metrics.JOB_INFO.labels(s.job, record.instance_id, str(record.attempt), "run").set(1)
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
     cfg = ingest_pinned(cfg, record)
@@ -296,7 +306,12 @@ async def run_job(
     try:
         if not attach:
             procs = [
-                WorkerProcess(ucfg, job_dir / "workers" / f"worker{i}", job_dir / f"worker{i}.log")
+                WorkerProcess(
+                    ucfg,
+                    job_dir / "workers" / f"worker{i}",
+                    job_dir / f"worker{i}.log",
+                    metrics_addr=worker_addr(metrics_addr, i) if metrics_addr else "",
+                )
                 for i in range(workers)
             ]
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
@@ -402,6 +417,7 @@ def render_outcome(out: RunOutcome) -> str:
 @window_options()
 @undo_options()
 @preflight_options
+@metrics_option()
 @click.option(
     "--workers",
     envvar=CLI_ENV["workers"],
@@ -478,6 +494,10 @@ def run(**params: Any) -> None:  # fmt: skip
     s.undo_config()  # a bad worker setting fails now, before PD is asked anything
     # absolute: the record names the dry-run folder, and attached workers run elsewhere
     job_dir = (params["job_dir"] or Path(".tiundo") / s.job).absolute()
+    metrics_addr = params["metrics_addr"] or ""
+    if metrics_addr:
+        worker_addr(metrics_addr, 0 if params["attach"] else params["workers"] - 1)
+    server = metrics.serve(metrics_addr)
     outcome = run_command(
         run_job(
             s,
@@ -491,8 +511,11 @@ def run(**params: Any) -> None:  # fmt: skip
             dry_run=params["dry_run"],
             job_timeout_s=params["job_timeout_s"],
             display=make_display(params["progress"]),
+            metrics_addr="" if params["attach"] else metrics_addr,
         )
     )
+    if server is not None:
+        server.close()
     click.echo(render_outcome(outcome))
     code = exit_status(outcome)
     if code:

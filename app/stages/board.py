@@ -31,6 +31,7 @@ from app.undo.barrier import barrier_open, keep_note
 from app.undo.owner import Owner, Strangers
 from core.errors import ConfigError
 from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
+from core.metrics import DEAD_LETTERS, JOB_STATE, JOB_STATES, set_state
 from proto import tiundo_pb2
 
 __all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
@@ -155,6 +156,7 @@ class Board:
         env = tiundo_pb2.Envelope(dead_letter=letter)
         key = str(letter.table_id).encode()
         await self._producer.send_and_wait(self.cfg.dead_topic, env.SerializeToString(), key=key)
+        DEAD_LETTERS.inc()
 
     async def publish_status(self, status: tiundo_pb2.JobStatus) -> None:
         """Write the job's status to ``<job>.status`` (key = job id; compacted: latest wins).
@@ -167,6 +169,8 @@ class Board:
         await self._producer.send_and_wait(
             self.cfg.status_topic, status.SerializeToString(), key=status.job_id.encode()
         )
+        state = tiundo_pb2.JobStatus.State.Name(status.state)
+        set_state(JOB_STATE, JOB_STATES, state)
 
     def reports(self) -> dict[int, PartitionReport]:
         """Partition reports seen so far."""

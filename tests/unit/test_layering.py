@@ -24,6 +24,7 @@ PURE_GLOBS = (
     "core/digest.py",
     "core/jobnames.py",
     "core/topicpolicy.py",
+    "core/metrics_addr.py",
     "app/config.py",
     "app/report.py",
     "app/jobrecord.py",
