@@ -55,7 +55,8 @@ JOB_STATE = Gauge(
 )
 INGEST_STATE = Gauge(
     "tiundo_ingest_state",
-    "1 for the ingest's current state (starting, ingesting, flushing, done, stopped, failed).",
+    "1 for the ingest's current state (starting, ingesting, fencing, flushing, done, stopped, "
+    "failed).",
     ["state"],
 )
 REGIONS = Gauge("tiundo_regions", "Regions of the selected tables the ingest follows.")
@@ -97,7 +98,15 @@ RETRIES = Counter(
 #: the states :data:`JOB_STATE` knows (``WAITING``: no status yet)
 JOB_STATES: Final = ("WAITING", "RUNNING", "SUCCEEDED", "FAILED", "INCOMPLETE")
 #: the states :data:`INGEST_STATE` knows
-INGEST_STATES: Final = ("starting", "ingesting", "flushing", "done", "stopped", "failed")
+INGEST_STATES: Final = (
+    "starting",
+    "ingesting",
+    "fencing",
+    "flushing",
+    "done",
+    "stopped",
+    "failed",
+)
 
 
 def set_state(gauge: Gauge, states: Iterable[str], current: str) -> None:

@@ -79,7 +79,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class Progress:
     """A snapshot of the job for the CLI to render (all counters since start)."""
 
-    state: str  # starting | ingesting | flushing | done | stopped | failed
+    state: str  # starting | ingesting | fencing | flushing | done | stopped | failed
     target_ts: int = 0
     end_ts: int = 0
     frontier_ts: int = 0
