@@ -63,7 +63,7 @@ def create_app(config: UndoConfig) -> faust.App:
     config.validate()
     # the attempt's own folder (Faust creates only the last level); RocksDB holds row images
     private_folder(config.state_dir)
-    return _App(
+    app = _App(
         config.app_id,
         broker=config.kafka,
         broker_credentials=broker_credentials(kafka_security()),
@@ -71,7 +71,9 @@ def create_app(config: UndoConfig) -> faust.App:
         datadir=config.state_dir,
         processing_guarantee="at_least_once",
         topic_partitions=config.partitions,
-        topic_replication_factor=1,
+        # Faust's own topics are created beforehand under the job's policy
+        # (app.stages.board.check_topics); this is the factor of any it still declares
+        topic_replication_factor=max(1, config.replication_factor),
         consumer_auto_offset_reset="earliest",
         web_enabled=config.web_port > 0,
         web_port=config.web_port or 6066,
@@ -85,6 +87,12 @@ def create_app(config: UndoConfig) -> faust.App:
         autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )
+    if config.metrics_addr:  # Faust's own sensor, served with tiundo's metrics (core.metrics)
+        from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+        from prometheus_client import REGISTRY
+
+        app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "tiundo_faust"))
+    return app
 
 
 def get_config() -> UndoConfig:

@@ -18,8 +18,10 @@ from typing import Any, Final
 
 from core import settings
 from core.errors import ConfigError
+from core.jobnames import PREFIX_ENV, JobNames, check_prefix
 from core.settings import setting
 from core.tls import TlsFiles
+from core.topicpolicy import MIN_INSYNC_ENV, REPLICATION_ENV, RETENTION_ENV, TopicPolicy
 from core.urls import (
     MySQLTarget,
     parse_host_ports,
@@ -64,6 +66,13 @@ class IngestConfig:
     job: str = setting("TIUNDO_JOB", "tiundo")
     #: partitions of ``<job>.kv`` (same count as the Faust tables)
     partitions: int = setting("TIUNDO_PARTITIONS", 8)
+    #: prefix of the job's topics (:class:`core.jobnames.JobNames`): ``<prefix><job>.kv``
+    topic_prefix: str = setting(PREFIX_ENV, "")
+    #: how ``<job>.kv`` is created (:class:`core.topicpolicy.TopicPolicy`; 0 = the default);
+    #: ``tiundo run``/``tiundo ingest`` take them from the job record
+    replication_factor: int = setting(REPLICATION_ENV, 0)
+    min_insync_replicas: int = setting(MIN_INSYNC_ENV, 0)
+    topic_retention_ms: int = setting(RETENTION_ENV, 0)
     #: the job start this ingest writes for: the pinned job record's ``instance_id`` and
     #: ``attempt``, stamped on every record so workers never take another start's records
     #: (set by ``tiundo run``/``tiundo ingest`` from the record; empty = none, e.g. a replay)
@@ -142,7 +151,14 @@ class IngestConfig:
     @property
     def topic(self) -> str:
         """Kafka topic of the job's change records."""
-        return f"{self.job}.kv"
+        return JobNames(self.job, self.topic_prefix).kv
+
+    @property
+    def topic_policy(self) -> TopicPolicy:
+        """How ``<job>.kv`` is created when this ingest creates it."""
+        return TopicPolicy(
+            self.replication_factor, self.min_insync_replicas, self.topic_retention_ms
+        )
 
     @property
     def gc_service_id(self) -> str:
@@ -205,6 +221,8 @@ class IngestConfig:
         """Raise :class:`ConfigError` naming the first bad setting; return ``self``."""
         if not _JOB_RE.match(self.job):
             raise ConfigError(f"job name {self.job!r}: use letters, digits, '.', '_', '-'")
+        check_prefix(self.topic_prefix)
+        self.topic_policy.check()
         self.pd_endpoints  # noqa: B018 - parses or raises
         self.cluster_tls  # noqa: B018
         self.kafka_bootstrap  # noqa: B018

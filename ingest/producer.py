@@ -395,7 +395,11 @@ class KvProducer:
 async def kafka_sink(config: IngestConfig, encoder: RecordEncoder) -> OutputSink:
     """The production sink: ``<job>.kv`` created (or checked) and an idempotent producer."""
     await ensure_topic(
-        config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
+        config.kafka_bootstrap,
+        config.topic,
+        config.partitions,
+        create=config.create_topic,
+        policy=config.topic_policy,
     )
     return KvProducer(
         config.kafka_bootstrap,

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 
+from core import metrics
 from core.errors import TiundoError, TransientError
 from core.retry import Backoff, is_retriable, ride_out
 from core.status_api import StatusApiClient
@@ -79,7 +80,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class Progress:
     """A snapshot of the job for the CLI to render (all counters since start)."""
 
-    state: str  # starting | ingesting | flushing | done | stopped | failed
+    state: str  # starting | ingesting | fencing | flushing | done | stopped | failed
     target_ts: int = 0
     end_ts: int = 0
     frontier_ts: int = 0
@@ -98,6 +99,23 @@ class Progress:
     region_errors: Mapping[str, int] = field(default_factory=dict)
     tables: Mapping[str, int] = field(default_factory=dict)  # table → its frontier ts
     elapsed_s: float = 0.0
+    #: writes by others to selected tables after E, seen by the fence so far
+    foreign_writes: int = 0
+
+
+_CHANGES = metrics.TotalCounter(metrics.CHANGES)
+_FOREIGN = metrics.TotalCounter(metrics.FOREIGN_WRITES)
+
+
+def export_metrics(p: Progress) -> None:
+    """The ingest's Prometheus metrics (:mod:`core.metrics`) from a progress snapshot."""
+    metrics.set_state(metrics.INGEST_STATE, metrics.INGEST_STATES, p.state)
+    metrics.REGIONS.set(p.regions)
+    metrics.REGIONS_INITIALIZED.set(p.regions_initialized)
+    if p.end_ts:
+        metrics.FRONTIER_LAG.set(p.lag_ms / 1000)
+    _CHANGES.observe(p.changes)
+    _FOREIGN.observe(p.foreign_writes)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -347,6 +365,7 @@ class IngestWorker:
             region_errors=dict(core.region_errors),
             tables={names.get(t, str(t)): ts for t, ts in core.table_resolved_ts().items()},
             elapsed_s=now - self._started,
+            foreign_writes=core.row_filter.foreign_after_end,
         )
 
     # -- the job ----------------------------------------------------------------------------
@@ -518,11 +537,13 @@ class IngestWorker:
             self._emit_progress()
 
     def _emit_progress(self) -> None:
-        if self.progress_cb is not None:
-            try:
-                self.progress_cb(self.progress())
-            except Exception:  # a rendering bug must not kill the job
-                log.exception("progress callback failed")
+        try:
+            p = self.progress()
+            export_metrics(p)
+            if self.progress_cb is not None:
+                self.progress_cb(p)
+        except Exception:  # a rendering bug must not kill the job
+            log.exception("progress callback failed")
 
     async def _close_streams(self) -> None:
         streams, self.streams = list(self.streams.values()), {}

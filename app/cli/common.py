@@ -42,6 +42,7 @@ import click
 from app.config import UndoConfig
 from core import settings
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from core.jobnames import JobNames
 from core.secrets import DownstreamPassword, with_password
 from core.settings import default_of, env_name
 from core.urls import parse_host_ports
@@ -66,6 +67,7 @@ __all__ = [
     "fail_for",
     "interruptible",
     "kafka_url",
+    "metrics_option",
     "one_line",
     "run_command",
     "time_to_tso",
@@ -279,6 +281,7 @@ class Settings:
     downstream: str = ""
     status_api: str = default_of(IngestConfig, "status_api")
     job: str = ""
+    topic_prefix: str = default_of(IngestConfig, "topic_prefix")
     partitions: int = default_of(IngestConfig, "partitions")
     tables: tuple[str, ...] = ()
     spread: tuple[str, ...] = ()
@@ -319,6 +322,11 @@ class Settings:
             )
         return cls(**kw)
 
+    @property
+    def names(self) -> JobNames:
+        """The job's topic and group names (under ``--topic-prefix``)."""
+        return JobNames(self.job, self.topic_prefix)
+
     def target_ts(self) -> int | None:
         """T from ``--to-ts`` or ``--to-time`` (both given = an error), else ``None``."""
         if self.to_ts is not None and self.to_time is not None:
@@ -337,6 +345,7 @@ class Settings:
             "downstream": self.downstream,
             "status_api": self.status_api,
             "job": self.job,
+            "topic_prefix": self.topic_prefix,
             "partitions": self.partitions,
             "tables": self.tables,
             "spread_tables": self.spread,
@@ -364,6 +373,7 @@ class Settings:
         # come from the environment, read by UndoConfig itself
         cfg = UndoConfig.from_env().replace(
             job=self.job,
+            topic_prefix=self.topic_prefix,
             kafka=self.kafka,
             downstream=self.downstream,
             status_api=self.status_api,
@@ -412,9 +422,18 @@ def kafka_options() -> Decorator:
         _opt("--kafka", env=_ingest("kafka"),
              help=f"Kafka, kafka://host:port [{_default('kafka')}]"),
         _opt("--job", env=_ingest("job"), help="job name; topics <job>.kv, <job>.status, ..."),
+        _opt("--topic-prefix", env=_ingest("topic_prefix"),
+             help="prefix of every topic and the consumer group of the job (shared Kafka) ['']"),
         _opt("--partitions", env=_ingest("partitions"), type=click.IntRange(1, 4096),
              help=f"partitions of <job>.kv [{_default('partitions')}]"),
     )  # fmt: skip
+
+
+def metrics_option() -> Decorator:
+    """``--metrics-addr``: where this process serves Prometheus ``/metrics`` (off if empty)."""
+    return _opt("--metrics-addr", env=_undo("metrics_addr"),
+                help="serve Prometheus /metrics on host:port (run: its workers on port+1, "
+                "+2, ...) [off]")  # fmt: skip
 
 
 def cluster_options() -> Decorator:

@@ -32,6 +32,7 @@ from app.config import job_topics
 from app.report import PartitionReport, job_status, with_foreign_writes
 from app.undo.barrier import takes_note
 from app.undo.owner import Owner
+from core.jobnames import JobNames
 from core.kafka_admin import delete_topics, list_topics
 from core.kafka_security import kafka_options
 from proto import tiundo_pb2
@@ -94,13 +95,15 @@ async def _drain(
                 notes[rec.key] = rec.value
 
 
-async def delete_job_topics(bootstrap: str, job: str, *, keep_record: bool = False) -> list[str]:
+async def delete_job_topics(
+    bootstrap: str, job: str, *, keep_record: bool = False, prefix: str = ""
+) -> list[str]:
     """Delete the job's topics and its Faust app's (:func:`app.config.job_topics`); their names.
 
     Returns once Kafka no longer lists them (a topic marked for deletion cannot be created
     again under the same name until it is gone).
     """
-    names = job_topics(job, keep_record=keep_record)
+    names = job_topics(job, keep_record=keep_record, prefix=prefix)
     deleted = await delete_topics(bootstrap, names)
     deadline = time.monotonic() + GONE_TIMEOUT_S
     while await list_topics(bootstrap, names):
@@ -121,7 +124,7 @@ def foreign_key(job: str) -> bytes:
 
 
 async def publish_status(
-    bootstrap: str, status: tiundo_pb2.JobStatus, *, key: bytes | None = None
+    bootstrap: str, status: tiundo_pb2.JobStatus, *, key: bytes | None = None, prefix: str = ""
 ) -> None:
     """Write ``status`` on ``<job>.status`` under ``key`` (the job id), acknowledged."""
     producer = AIOKafkaProducer(
@@ -130,7 +133,7 @@ async def publish_status(
     try:
         await producer.start()
         await producer.send_and_wait(
-            f"{status.job_id}.status",
+            JobNames(status.job_id, prefix).status,
             status.SerializeToString(),
             key=key if key is not None else status.job_id.encode(),
         )
@@ -183,10 +186,17 @@ class JobWatcher:
     """
 
     def __init__(
-        self, bootstrap: str, job: str, partitions: int, *, owner: Owner | None = None
+        self,
+        bootstrap: str,
+        job: str,
+        partitions: int,
+        *,
+        owner: Owner | None = None,
+        prefix: str = "",
     ) -> None:
         self.bootstrap = bootstrap
         self.job = job
+        self.names = JobNames(job, prefix)
         self.partitions = partitions
         self.owner = owner or Owner()
         self._consumer: AIOKafkaConsumer | None = None
@@ -259,13 +269,13 @@ class JobWatcher:
         """(topic exists, sum of end offsets, sum of the app group's committed offsets)."""
         consumer, admin = self._consumer, self._admin
         assert consumer is not None and admin is not None
-        topic = f"{self.job}.kv"
+        topic = self.names.kv
         if topic not in await consumer.topics():
             return False, 0, 0
         tps = [TopicPartition(topic, p) for p in range(self.partitions)]
         ends = await consumer.end_offsets(tps)
         try:
-            committed = await admin.list_consumer_group_offsets(f"tiundo-{self.job}")
+            committed = await admin.list_consumer_group_offsets(self.names.group)
         except KafkaError:
             committed = {}
         done = sum(meta.offset for tp, meta in committed.items() if tp.topic == topic)
@@ -276,10 +286,10 @@ class JobWatcher:
         try:
             owner = self.owner
             status_notes = await self._read_compacted(
-                f"{self.job}.status", lambda _, raw: takes_status(owner, raw)
+                self.names.status, lambda _, raw: takes_status(owner, raw)
             )
             progress = await self._read_compacted(
-                f"{self.job}.progress", lambda _, raw: takes_note(owner, raw)
+                self.names.progress, lambda _, raw: takes_note(owner, raw)
             )
             exists, end, consumed = await self._kv_offsets()
         except KafkaError as exc:
@@ -320,6 +330,7 @@ async def set_when_final(
     poll_s: float = 1.0,
     *,
     owner: Owner | None = None,
+    prefix: str = "",
 ) -> None:
     """Set ``fence`` once the job's status (of ``owner``'s start) is final.
 
@@ -330,7 +341,9 @@ async def set_when_final(
     said = float("-inf")
     while not fence.is_set():
         try:
-            async with JobWatcher(bootstrap, job, partitions, owner=owner) as watcher:
+            async with JobWatcher(
+                bootstrap, job, partitions, owner=owner, prefix=prefix
+            ) as watcher:
                 while not fence.is_set():
                     if (await watcher.snapshot()).final:
                         fence.set()
@@ -355,10 +368,11 @@ async def store_foreign_writes(
     names: Mapping[int, tuple[str, str]],
     *,
     owner: Owner | None = None,
+    prefix: str = "",
 ) -> tiundo_pb2.JobStatus | None:
     """Add the writes by others the fence saw to the job's final status, and store it."""
     owner = owner or Owner()
-    async with JobWatcher(bootstrap, job, partitions, owner=owner) as watcher:
+    async with JobWatcher(bootstrap, job, partitions, owner=owner, prefix=prefix) as watcher:
         snap = await watcher.snapshot()
     if snap.status is None:
         return None
@@ -371,7 +385,7 @@ async def store_foreign_writes(
     for tid in sorted(by_table):
         db, name = names.get(tid, ("", ""))
         seen.tables.add(table_id=tid, db_name=db, table_name=name, foreign_writes=by_table[tid])
-    await publish_status(bootstrap, seen, key=foreign_key(job))
+    await publish_status(bootstrap, seen, key=foreign_key(job), prefix=prefix)
     status = with_foreign_writes(snap.status, by_table, names)
-    await publish_status(bootstrap, status)
+    await publish_status(bootstrap, status, prefix=prefix)
     return status
