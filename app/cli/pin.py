@@ -103,8 +103,13 @@ async def _old_state(bootstrap: str, job: str, prefix: str) -> str:
     return tiundo_pb2.JobStatus.State.Name(status.state)
 
 
-async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
-    """Delete the job's exactly-once counter rows downstream; how many went."""
+async def _delete_counters(downstream: str, progress_db: str, job: str, instance: str) -> int:
+    """Delete the exactly-once counter rows of ``job``'s ``instance`` downstream; how many went.
+
+    Only that instance's: another job of the same name under another topic prefix (another
+    tenant of the Kafka cluster) may count its transactions in the same table, and deleting
+    its rows would make its next restart or ``--resume`` apply committed transactions again.
+    """
     if progress_db == "-":
         return 0
     conn = await connect(parse_mysql_url(downstream), timeout_s=COUNTERS_TIMEOUT_S)
@@ -118,7 +123,13 @@ async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
             if not (await cur.fetchone())[0]:
                 return 0
             table = f"{quote_ident(progress_db)}.{quote_ident('undo_progress')}"
-            return int(await cur.execute(f"DELETE FROM {table} WHERE job = %s", (job,)))
+            # settings = "<instance>/<cut>" (app.jobrecord.counter_settings); ids are hex
+            mine = instance.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
+            return int(
+                await cur.execute(
+                    f"DELETE FROM {table} WHERE job = %s AND settings LIKE %s", (job, mine)
+                )
+            )
     finally:
         conn.close()
 
@@ -155,9 +166,18 @@ async def replace_job(
     if not found:
         return
     await _refuse_live_workers(bootstrap, job, "--replace", prefix)
+    try:
+        old = await read_record(bootstrap, job, prefix=prefix)
+    except DecodeError:
+        old = None
     deleted = await delete_job_topics(bootstrap, job, prefix=prefix)
-    rows = await _delete_counters(downstream, progress_db, job)
-    log.warning("job %s: replaced; deleted topics %s and %d counter row(s)", job, deleted, rows)
+    if old is None:  # no instance to name: its rows (if any) stay, harmless (keyed by instance)
+        log.warning("job %s: replaced; deleted topics %s; no job record, so no counter row "
+                    "deleted", job, deleted)  # fmt: skip
+        return
+    rows = await _delete_counters(downstream, progress_db, job, old.instance_id)
+    log.warning("job %s: replaced; deleted topics %s and %d counter row(s) of instance %s",
+                job, deleted, rows, old.instance_id)  # fmt: skip
 
 
 async def publish_record(bootstrap: str, record: tiundo_pb2.JobRecord) -> None:
