@@ -294,8 +294,9 @@ class IngestWorker:
         self.streams: dict[tuple[int, int, int], StoreStream] = {}
         self.table_request_ids: dict[int, int] = {}
         self._store_backoff: dict[int, Backoff] = {}
-        #: store id → when its streams started failing before any message (store unreachable)
-        self._store_down_since: dict[int, float] = {}
+        #: store id → (when its streams started failing before any message, the last such
+        #: failure): one outage of an unreachable store
+        self._store_down_since: dict[int, tuple[float, float]] = {}
         # Re-registering a region / re-scanning PD: ×2 from the configured base, jitter 0.1;
         # each region counts its own attempts, so only the curve is shared.
         self._region_backoff = Backoff(
@@ -913,19 +914,37 @@ class IngestWorker:
         for sub in subs:
             self._later(_Resplit(sub.table_id, sub.span), delay)
 
+    def _outage_gap_s(self) -> float:
+        """The longest quiet time between two refusals of one outage of a store.
+
+        Regions of a broken stream go back to PD after the reconnect backoff (at most
+        ``reconnect_cap_s``, +10 % jitter), then to the store PD names; the next stream fails
+        within a PD request and a gRPC connect attempt (keepalive 10 + 3 s). Longer than that
+        without a refusal, no region waited on the store.
+        """
+        config = self.config
+        return config.reconnect_cap_s * 1.1 + 2 * config.request_timeout_s + 13.0
+
     def _store_gone_too_long(self, stream: StoreStream, subs: list[Subscription]) -> bool:
         """Fail the job once a store refused every stream for ``store_outage_s``.
 
         Only streams that broke before their first message count (a store that answers and
-        then breaks is restarting, not gone). While PD keeps naming the store leader, the
-        regions are re-resolved and sent back to it; the job would wait for ever without a
-        word, so after the deadline it stops with one line naming the store and its tables.
+        then breaks is restarting, not gone), and only while they keep coming (a refusal after
+        :meth:`_outage_gap_s` of quiet starts a new outage). While PD keeps naming the store
+        leader, the regions are re-resolved and sent back to it; the job would wait for ever
+        without a word, so after the deadline it stops with one line naming the store and its
+        tables.
         """
         if stream.messages:
             self._store_down_since.pop(stream.store_id, None)
             return False
         now = time.monotonic()
-        since = self._store_down_since.setdefault(stream.store_id, now)
+        since, last = self._store_down_since.get(stream.store_id, (now, now))
+        if now - last > self._outage_gap_s():
+            # nothing was retried on it for longer than retries of a refusing store take
+            # (PD had moved its leaders away): this refusal starts a new outage
+            since = now
+        self._store_down_since[stream.store_id] = (since, now)
         limit = self.config.store_outage_s
         if now - since < limit:
             return False
