@@ -92,10 +92,12 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def run_worker(config: UndoConfig, *, loglevel: str = "info") -> NoReturn:
+def run_worker(config: UndoConfig, *, logging_config: dict[str, Any] | None = None) -> NoReturn:
     """Run a worker of ``config``'s job in this process until it is stopped (for ``tiundo worker``).
 
-    Exits the process with the worker's status (faust's ``Worker.execute_from_commandline``).
+    ``logging_config`` (:func:`core.logs.dict_config`) replaces faust's own logging set-up, so
+    the worker's lines have the format, level and job id of every tiundo process. Exits the
+    process with the worker's status (faust's ``Worker.execute_from_commandline``).
     """
     config.validate()
     os.environ.update(config.to_env())
@@ -106,6 +108,7 @@ def run_worker(config: UndoConfig, *, loglevel: str = "info") -> NoReturn:
     app.worker_init()  # what `faust worker` does: fixups, agents, then on_worker_init
     app.discover()
     app.worker_init_post_autodiscover()
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    level = str(logging_config["root"]["level"]) if logging_config else "info"
+    worker = faust.Worker(app, loglevel=level, quiet=True, logging_config=logging_config)
     worker.execute_from_commandline()
     raise SystemExit(0)

@@ -26,7 +26,9 @@ from app.cli.common import (
     UnreachableError,
     cluster_options,
     kafka_options,
+    log_options,
     run_command,
+    start_logging,
     undo_options,
     window_options,
 )
@@ -39,6 +41,7 @@ from app.jobrecord import describe, pin
 from app.report import render
 from app.undo.owner import Owner
 from core.errors import ConfigError, DecodeError
+from core.logs import dict_config
 from core.settings import env_name
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
@@ -92,8 +95,10 @@ def status_line(job: str, snap: JobSnapshot) -> str:
 
 @click.command()
 @kafka_options()
+@log_options()
 def status(**params: Any) -> None:
     """One line: where a job is (exit 0 if it could be read)."""
+    start_logging(params, job=params.get("job") or "", role="status")
     s = Settings.from_params(params)
     snap = run_command(read_job(s))
     click.echo(status_line(s.job, snap))
@@ -111,8 +116,10 @@ async def _record_changefeed(s: Settings) -> str:
 @click.command()
 @kafka_options()
 @click.option("--json", "as_json", is_flag=True, help="print the JobStatus as JSON")
+@log_options()
 def report(**params: Any) -> None:
     """A job's final report; exit 0 only if it SUCCEEDED (5: and others wrote after E)."""
+    start_logging(params, job=params.get("job") or "", role="report")
     s = Settings.from_params(params)
     snap = run_command(read_job(s))
     if snap.status is None:
@@ -169,6 +176,7 @@ def _echo_result(result: IngestResult) -> None:
     show_envvar=True,
     help="also write the raw EventFeed stream to FILE (for replay; never overwritten)",
 )
+@log_options()
 def ingest(**params: Any) -> None:  # fmt: skip
     """Run only the ingest stage: check, pin the job, (T, E] of the tables into <job>.kv.
 
@@ -177,7 +185,7 @@ def ingest(**params: Any) -> None:  # fmt: skip
     is printed as JSON.
     """
     s = Settings.from_params(params)
-    _need_job(s)
+    start_logging(params, job=_need_job(s), role="ingest")
     record: Path | None = params["record"]
     if record is not None and record.exists():
         raise ConfigError(f"--record {record}: the file exists; a recording is never overwritten")
@@ -237,9 +245,11 @@ async def _pin_and_ingest(
 @kafka_options()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--spread", multiple=True, help="db.t spread over partitions by handle")
+@log_options()
 def replay(file: Path, **params: Any) -> None:
     """Push a recording (tiundo ingest --record) into <job>.kv; no cluster needed."""
     s = Settings.from_params(params)
+    start_logging(params, job=_need_job(s), role="replay")
     cfg = IngestConfig(
         kafka=s.kafka, job=_need_job(s), partitions=s.partitions, spread_tables=s.spread
     )
@@ -283,7 +293,8 @@ def replay(file: Path, **params: Any) -> None:
     help="stop when stdin reaches EOF: set by `tiundo run`, whose pipe closes when it dies "
     "(a flag only, never from the environment)",
 )
-@click.option("--loglevel", default="info", show_default=True)
+@log_options()
+@click.option("--log-role", default="worker", hidden=True, help="name on this worker's log lines")
 def worker(**params: Any) -> None:  # fmt: skip
     """Run one Faust undo worker of a job until stopped (joins the others).
 
@@ -298,6 +309,7 @@ def worker(**params: Any) -> None:  # fmt: skip
         watch_stdin()
     s = Settings.from_params(params)
     job = _need_job(s)
+    logs = start_logging(params, job=job, role=params["log_role"], default_level="info")
     extra = {k: params[k] for k in ("datadir", "web_port") if params.get(k) is not None}
     cfg = s.undo_config(**extra)
     record = run_command(
@@ -308,4 +320,4 @@ def worker(**params: Any) -> None:  # fmt: skip
     from app.main import run_worker
 
     sys.argv = [sys.argv[0]]  # faust's worker parses argv itself
-    run_worker(cfg, loglevel=params["loglevel"])
+    run_worker(cfg, logging_config=dict_config(logs, job=job, role=params["log_role"]))

@@ -21,7 +21,9 @@ from app.cli.common import (
     cluster_options,
     default_job,
     kafka_options,
+    log_options,
     run_command,
+    start_logging,
     tso_time,
     window_options,
 )
@@ -202,9 +204,11 @@ async def _plan(
     help="read (T, E] to count the changed rows per table",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@log_options()
 def plan(**params: Any) -> None:  # fmt: skip
     """Find T (syncpoint or flags), E, the tables and the rows each changed; write nothing."""
     params["job"] = params.get("job") or default_job().replace("undo-", "plan-")
+    start_logging(params, job=params["job"], role="plan")
     s = Settings.from_params(params)
     if not s.tables:
         raise ConfigError("no tables selected (--tables db.t / db.*, or TIUNDO_TABLES)")

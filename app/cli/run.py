@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -45,7 +46,9 @@ from app.cli.common import (
     cluster_options,
     default_job,
     kafka_options,
+    log_options,
     run_command,
+    start_logging,
     tso_time,
     undo_options,
     window_options,
@@ -86,9 +89,13 @@ ATTACH_CHECK_S = 15.0
 class WorkerProcess:
     """One ``tiundo worker`` subprocess with its own datadir and log file."""
 
-    def __init__(self, config: UndoConfig, datadir: Path, log: Path) -> None:
+    def __init__(
+        self, config: UndoConfig, datadir: Path, log: Path, log_args: Sequence[str] = ()
+    ) -> None:
         self.datadir = datadir
         self.log = log
+        #: ``--log-level``/``--log-format`` inherited from ``run``, and the worker's name
+        self._log_args = [*log_args, "--log-role", log.stem]
         own = config.replace(datadir=str(datadir), web_port=0)  # no web server per worker
         self._env = {**os.environ, **own.to_env()}
         self._env["PYTHONPATH"] = os.pathsep.join(
@@ -101,7 +108,7 @@ class WorkerProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof"],
+            [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof", *self._log_args],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -229,6 +236,7 @@ async def run_job(
     dry_run: Path | None,
     job_timeout_s: float,
     display: Display,
+    worker_log_args: Sequence[str] = (),
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
     started = time.monotonic()
@@ -290,7 +298,12 @@ async def run_job(
     try:
         if not attach:
             procs = [
-                WorkerProcess(ucfg, job_dir / "workers" / f"worker{i}", job_dir / f"worker{i}.log")
+                WorkerProcess(
+                    ucfg,
+                    job_dir / "workers" / f"worker{i}",
+                    job_dir / f"worker{i}.log",
+                    worker_log_args,
+                )
                 for i in range(workers)
             ]
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
@@ -393,6 +406,7 @@ def render_outcome(out: RunOutcome) -> str:
 @window_options()
 @undo_options()
 @preflight_options
+@log_options()
 @click.option(
     "--workers",
     envvar=CLI_ENV["workers"],
@@ -469,6 +483,10 @@ def run(**params: Any) -> None:  # fmt: skip
     s.undo_config()  # a bad worker setting fails now, before PD is asked anything
     # absolute: the record names the dry-run folder, and attached workers run elsewhere
     job_dir = (params["job_dir"] or Path(".tiundo") / s.job).absolute()
+    # the screen is the progress display's: log lines (aiokafka's too) go to a file
+    private_folder(job_dir)
+    logs = start_logging(params, job=s.job, role="run", default_file=job_dir / "run.log")
+    click.echo(f"tiundo run: job {s.job}: log in {logs.file}", err=True)
     outcome = run_command(
         run_job(
             s,
@@ -482,6 +500,7 @@ def run(**params: Any) -> None:  # fmt: skip
             dry_run=params["dry_run"],
             job_timeout_s=params["job_timeout_s"],
             display=make_display(params["progress"]),
+            worker_log_args=logs.worker_args(),
         )
     )
     click.echo(render_outcome(outcome))

@@ -30,7 +30,9 @@ from app.cli.common import (
     Settings,
     UnreachableError,
     cluster_options,
+    log_options,
     run_command,
+    start_logging,
     window_options,
 )
 from app.config import UndoConfig
@@ -193,8 +195,10 @@ def render_checks(checks: list[TableCheck]) -> str:
     help="tidb: snapshot read at T; mysql: --expect checksums [tidb]",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+@log_options()
 def verify(**params: Any) -> None:  # fmt: skip
     """Compare every table with its state at T; exit 1 if one differs."""
+    start_logging(params, job="", role="verify")
     s = Settings.from_params(params)
     if not s.downstream:
         raise ConfigError("no downstream (--downstream / TIUNDO_DOWNSTREAM mysql://…)")

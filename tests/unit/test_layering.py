@@ -22,6 +22,7 @@ PURE_GLOBS = (
     "core/private.py",
     "core/sqlident.py",
     "core/digest.py",
+    "core/logs.py",
     "app/config.py",
     "app/report.py",
     "app/jobrecord.py",
