@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from app.cli.common import Settings
+from app.cli.counters import delete_counters
 from app.cli.jobstate import delete_job_topics, read_compacted
 from app.cli.plan import Prepared
 from app.config import UndoConfig, job_topics
@@ -34,7 +35,6 @@ from app.jobrecord import (
     new_instance_id,
 )
 from app.sink.collation import read_new_collation
-from app.sink.connect import connect
 from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
 from core.kafka_admin import (
     COMPACTED,
@@ -44,7 +44,6 @@ from core.kafka_admin import (
     group_members,
     list_topics,
 )
-from core.sqlident import quote_ident
 from core.urls import parse_mysql_url
 from ingest.patterns import quote_pattern
 from proto import tiundo_pb2
@@ -64,10 +63,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-#: seconds the counter clean-up of ``--replace`` may wait for the downstream
-COUNTERS_TIMEOUT_S = 10.0
 
 
 def job_topic(job: str) -> str:
@@ -94,26 +89,6 @@ async def _old_state(bootstrap: str, job: str) -> str:
         return "no status"
     status = tiundo_pb2.JobStatus.FromString(raw)
     return tiundo_pb2.JobStatus.State.Name(status.state)
-
-
-async def _delete_counters(downstream: str, progress_db: str, job: str) -> int:
-    """Delete the job's exactly-once counter rows downstream; how many went."""
-    if progress_db == "-":
-        return 0
-    conn = await connect(parse_mysql_url(downstream), timeout_s=COUNTERS_TIMEOUT_S)
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(
-                "SELECT COUNT(*) FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'undo_progress'",
-                (progress_db,),
-            )
-            if not (await cur.fetchone())[0]:
-                return 0
-            table = f"{quote_ident(progress_db)}.{quote_ident('undo_progress')}"
-            return int(await cur.execute(f"DELETE FROM {table} WHERE job = %s", (job,)))
-    finally:
-        conn.close()
 
 
 async def refuse_taken_name(bootstrap: str, job: str) -> None:
@@ -147,7 +122,7 @@ async def replace_job(bootstrap: str, job: str, *, downstream: str, progress_db:
         return
     await _refuse_live_workers(bootstrap, job, "--replace")
     deleted = await delete_job_topics(bootstrap, job)
-    rows = await _delete_counters(downstream, progress_db, job)
+    rows = await delete_counters(downstream, progress_db, job)
     log.warning("job %s: replaced; deleted topics %s and %d counter row(s)", job, deleted, rows)
 
 

@@ -111,7 +111,8 @@ def test_spawned_workers_inherit_level_and_format() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", ["plan", "run", "verify", "status", "report", "ingest", "replay", "worker"]
+    "command",
+    ["plan", "run", "verify", "status", "report", "ingest", "replay", "worker", "cleanup"],
 )
 def test_every_command_takes_the_log_flags(command: str) -> None:
     from app.cli import main
