@@ -24,6 +24,7 @@ import click
 from app.cli.common import Settings, kafka_options, log_options, run_command, start_logging
 from app.cli.counters import count_counters, counter_table, delete_counters
 from app.cli.jobstate import delete_job_topics, read_compacted
+from app.cli.output import document, emit, json_errors
 from app.cli.pin import read_record
 from app.config import UndoConfig, job_topics
 from core.errors import ConfigError, DecodeError
@@ -179,6 +180,10 @@ async def remove(s: Settings, plan: CleanupPlan, progress_db: str) -> dict[str, 
     }
 
 
+def _nothing() -> dict[str, Any]:
+    return {"topics": [], "group": None, "counter_rows": 0, "folder": None}
+
+
 @click.command()
 @kafka_options()
 @click.option(
@@ -196,6 +201,7 @@ async def remove(s: Settings, plan: CleanupPlan, progress_db: str) -> dict[str, 
 @click.option(
     "--force", is_flag=True, help="remove even while workers of the job run (a flag only)"
 )
+@click.option("--json", "as_json", is_flag=True, help="print what was removed as JSON")
 @log_options()
 def cleanup(**params: Any) -> None:
     """Remove a job's topics, consumer group, downstream counter rows and local folder."""
@@ -203,6 +209,8 @@ def cleanup(**params: Any) -> None:
     if not s.job:
         raise ConfigError("which job? give --job NAME (or TIUNDO_JOB)")
     start_logging(params, job=s.job, role="cleanup")
+    if params["as_json"]:
+        json_errors("cleanup", s.job)
     folder = (params["job_dir"] or Path(".tiundo") / s.job).absolute()
     plan, progress_db = run_command(gather(s, folder, folder.is_dir()))
     why = refusal(plan, force=params["force"])
@@ -210,12 +218,17 @@ def cleanup(**params: Any) -> None:
         raise ConfigError(why)
     click.echo(render_cleanup(plan), err=True)
     if plan.empty:
+        if params["as_json"]:
+            emit(document("cleanup", s.job, 0, state=plan.state, removed=_nothing()))
         return
     if not params["yes"]:
         if not sys.stdin.isatty():
             raise ConfigError("not a terminal, so nothing to confirm with: add --yes")
         click.confirm("remove all of this?", abort=True, err=True)
     done = run_command(remove(s, plan, progress_db))
+    if params["as_json"]:
+        emit(document("cleanup", s.job, 0, state=plan.state, removed=done))
+        return
     click.echo(
         f"tiundo cleanup: job {s.job}: removed {len(done['topics'])} topic(s), "
         f"{'the consumer group, ' if done['group'] else ''}{done['counter_rows']} counter "

@@ -41,6 +41,7 @@ from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
+from app.cli.output import failed
 from app.config import UndoConfig
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
 from core.logs import FORMATS, LEVELS, LogConfig, setup_logging
@@ -130,7 +131,11 @@ def one_line(text: object) -> str:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print ``tiundo: error: message`` on stderr and exit with ``code``."""
+    """Print ``tiundo: error: message`` on stderr and exit with ``code``.
+
+    Under ``--json`` the command's document says it on stdout too (:mod:`app.cli.output`).
+    """
+    failed(one_line(message), code)
     click.echo(f"tiundo: error: {one_line(message)}", err=True)
     raise SystemExit(code)
 

@@ -54,6 +54,7 @@ from app.cli.common import (
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, store_foreign_writes
+from app.cli.output import document, emit, json_errors, proto_fields
 from app.cli.pin import (
     pin_job,
     publish_record,
@@ -400,6 +401,22 @@ def render_outcome(out: RunOutcome) -> str:
     return "\n".join(lines)
 
 
+def outcome_fields(out: RunOutcome, log_file: str) -> dict[str, Any]:
+    """``run --json``: the job's status (as ``report --json``), RTO and what the ingest read."""
+    st, ing = out.status, out.ingest
+    return {
+        "status": proto_fields(st),
+        "changefeed": out.changefeed,
+        "rto_s": round(out.wall_s, 3),
+        "rows_restored_or_deleted": sum(t.restored + t.deleted for t in st.tables),
+        "changes_read": ing.changes,
+        "ingest_s": round(ing.duration_s, 3),
+        "foreign_writes": max(st.foreign_writes, ing.foreign_writes),
+        "sql_file": str(out.sql_file) if out.sql_file is not None else None,
+        "log_file": log_file,
+    }
+
+
 @click.command()
 @cluster_options()
 @kafka_options()
@@ -467,6 +484,12 @@ def render_outcome(out: RunOutcome) -> str:
     show_default=True,
     help="bars on a terminal, lines otherwise",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="print the outcome as one JSON object instead of the report",
+)
 def run(**params: Any) -> None:  # fmt: skip
     """Undo (T, E] of the tables: ingest, start workers, show progress, print the report."""
     resume = params["resume"]
@@ -487,6 +510,8 @@ def run(**params: Any) -> None:  # fmt: skip
     private_folder(job_dir)
     logs = start_logging(params, job=s.job, role="run", default_file=job_dir / "run.log")
     click.echo(f"tiundo run: job {s.job}: log in {logs.file}", err=True)
+    if params["as_json"]:
+        json_errors("run", s.job)
     outcome = run_command(
         run_job(
             s,
@@ -503,7 +528,10 @@ def run(**params: Any) -> None:  # fmt: skip
             worker_log_args=logs.worker_args(),
         )
     )
-    click.echo(render_outcome(outcome))
     code = exit_status(outcome)
+    if params["as_json"]:
+        emit(document("run", s.job, code, **outcome_fields(outcome, logs.file)))
+    else:
+        click.echo(render_outcome(outcome))
     if code:
         raise SystemExit(code)
