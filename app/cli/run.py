@@ -109,7 +109,7 @@ class WorkerProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof", *self._log_args],
+            [sys.executable, "-m", "app.cli", "worker", *self._log_args, "--exit-on-stdin-eof"],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
