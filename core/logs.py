@@ -186,8 +186,10 @@ def setup_logging(
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-        old.close()
+        if getattr(old, "_tiundo", False):  # ours (an earlier set-up): its file is closed
+            old.close()
     handler = make_handler(config, job=job, role=role, stream=stream)
+    handler._tiundo = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(config.levelno)
     logging.captureWarnings(True)

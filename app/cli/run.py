@@ -238,6 +238,7 @@ async def run_job(
     job_timeout_s: float,
     display: Display,
     worker_log_args: Sequence[str] = (),
+    log_file: str = "",
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
     started = time.monotonic()
@@ -275,7 +276,8 @@ async def run_job(
     ucfg = pin(ucfg, record)
     if record.dry_run_dir:
         sql_dir = Path(record.dry_run_dir)
-    click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}", err=True)
+    logged = f"; log {log_file}" if log_file else ""
+    click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}{logged}", err=True)
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
     cfg = cfg.replace(instance=owner.instance, attempt=owner.attempt)
@@ -509,7 +511,6 @@ def run(**params: Any) -> None:  # fmt: skip
     # the screen is the progress display's: log lines (aiokafka's too) go to a file
     private_folder(job_dir)
     logs = start_logging(params, job=s.job, role="run", default_file=job_dir / "run.log")
-    click.echo(f"tiundo run: job {s.job}: log in {logs.file}", err=True)
     if params["as_json"]:
         json_errors("run", s.job)
     outcome = run_command(
@@ -526,6 +527,7 @@ def run(**params: Any) -> None:  # fmt: skip
             job_timeout_s=params["job_timeout_s"],
             display=make_display(params["progress"]),
             worker_log_args=logs.worker_args(),
+            log_file=logs.file,
         )
     )
     code = exit_status(outcome)
