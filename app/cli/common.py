@@ -18,6 +18,7 @@ traceback (:func:`run_command`):
  2    bad flags or settings (:class:`~core.errors.ConfigError`, click usage errors)
  3    unsafe to undo: no syncpoint, T below the GC safepoint, DDL after T, live changefeed
  4    a service did not answer (PD, Kafka, downstream, status API)
+ 5    the undo succeeded, but another writer changed selected tables after E
  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what was started is stopped
 ====  ==========================================================================
 
