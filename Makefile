@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export TIUNDO_KAFKA ?= 127.0.0.1:9092
 export TIUNDO_MYSQL ?= mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test
 
-.PHONY: venv proto services stop check lint types unit test clean
+.PHONY: venv proto services stop check lint types unit test soak clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,14 @@ unit: $(STAMP)
 test: $(STAMP) services
 	$(MAKE) check
 	TIUNDO_REQUIRE_SERVICES=1 $(BIN)/pytest -q
+	$(MAKE) soak
+
+## the chaos soak (bench/chaos): SOAK_RUNS tiny seeded runs, each with 1-3 random faults, checked
+## row by row against T; exit 1 on any wrong run, false success or hang (a few minutes)
+SOAK_RUNS ?= 6
+SOAK_SEED ?= 1
+soak: $(STAMP) services
+	$(BIN)/python -m bench.chaos --runs $(SOAK_RUNS) --seed $(SOAK_SEED) --size tiny
 
 clean:
 	rm -rf .run $(VENV) *.egg-info

@@ -20,7 +20,10 @@ from typing import Final
 
 from core import settings
 from core.errors import ConfigError
+from core.jobnames import PREFIX_ENV, JobNames, check_prefix
+from core.metrics_addr import ADDR_ENV, parse_addr
 from core.settings import env_var, setting
+from core.topicpolicy import MIN_INSYNC_ENV, REPLICATION_ENV, RETENTION_ENV, TopicPolicy
 from core.urls import parse_mysql_url, redact
 
 __all__ = ["FAUST_TABLES", "UndoConfig", "job_topics", "parse_tz"]
@@ -33,18 +36,13 @@ _TZ_RE = re.compile(r"^[+-](\d{2}):(\d{2})$")
 FAUST_TABLES: Final = ("compact", "progress")
 
 
-def job_topics(job: str, *, keep_record: bool = False) -> tuple[str, ...]:
-    """Every Kafka topic of ``job``, by its exact name.
+def job_topics(job: str, *, keep_record: bool = False, prefix: str = "") -> tuple[str, ...]:
+    """Every Kafka topic of ``job`` (under the topic ``prefix``), by its exact name.
 
     Never a prefix: job ``a``'s Faust topics ``tiundo-a-…`` share a prefix with job ``a-b``'s.
     ``keep_record`` leaves out ``<job>.job``.
     """
-    own = [f"{job}.{suffix}" for suffix in ("kv", "dead", "progress", "status")]
-    if not keep_record:
-        own.append(f"{job}.job")
-    app_id = f"tiundo-{job}"
-    faust = [f"{app_id}-{table}-changelog" for table in FAUST_TABLES]
-    return (*own, *faust, f"{app_id}-__assignor-__leader")
+    return JobNames(job, prefix).topics(FAUST_TABLES, keep_record=keep_record)
 
 
 def parse_tz(text: str) -> dt.timezone:
@@ -63,7 +61,17 @@ class UndoConfig:
     job: str = dataclasses.field(metadata=env_var("TIUNDO_JOB", unset=""))
     """Job id (unset = empty, which :meth:`validate` rejects); topics ``<job>.kv``,
     ``<job>.dead``, ``<job>.progress``, ``<job>.status`` and the Faust app id ``tiundo-<job>``
-    derive from it."""
+    derive from it (:class:`core.jobnames.JobNames`), each behind ``topic_prefix``."""
+    topic_prefix: str = setting(PREFIX_ENV, "")
+    """Prefix of every topic and of the consumer group of the job (shared Kafka clusters). A
+    worker's own: it finds the job record with it, and refuses a record pinned with another."""
+    replication_factor: int = setting(REPLICATION_ENV, 0)
+    """Replication factor of every topic the job creates; 0 = min(3, brokers). Pinned."""
+    min_insync_replicas: int = setting(MIN_INSYNC_ENV, 0)
+    """``min.insync.replicas`` of those topics; 0 = replication factor - 1 (>= 1). Pinned."""
+    topic_retention_ms: int = setting(RETENTION_ENV, 0)
+    """``retention.ms`` of ``<job>.kv`` and ``<job>.dead``; 0 = the broker's, -1 = for ever.
+    Pinned."""
     kafka: str = setting("TIUNDO_KAFKA", "kafka://127.0.0.1:9092")
     """``kafka://host:port[,host:port]``."""
     downstream: str = setting("TIUNDO_DOWNSTREAM", "mysql://root@127.0.0.1:4000")
@@ -99,6 +107,9 @@ class UndoConfig:
     """The syncpoint's upstream primary_ts, for the report (0 = unknown)."""
     web_port: int = setting("TIUNDO_WEB_PORT", 0)
     """Faust web port of this worker; 0 = web disabled."""
+    metrics_addr: str = setting(ADDR_ENV, "")
+    """``host:port`` this worker serves Prometheus ``/metrics`` on; empty = none. The
+    worker's own (never pinned): ``tiundo run`` gives its workers its own port + 1, + 2, …."""
     sink_retries: int = setting("TIUNDO_SINK_RETRIES", 10)
     """Attempts per transaction on transient errors."""
     retry_backoff_s: float = setting("TIUNDO_RETRY_BACKOFF_S", 0.2)
@@ -158,6 +169,10 @@ class UndoConfig:
             raise ConfigError(
                 f"TIUNDO_JOB must be 1-63 letters, digits, '_' or '-', got {self.job!r}"
             )
+        check_prefix(self.topic_prefix)
+        self.topic_policy.check()
+        if self.metrics_addr:
+            parse_addr(self.metrics_addr)
         if not self.kafka.startswith("kafka://") or not self.kafka.removeprefix("kafka://"):
             raise ConfigError(f"TIUNDO_KAFKA must be kafka://host:port, got {redact(self.kafka)!r}")
         parse_mysql_url(self.downstream)
@@ -233,26 +248,38 @@ class UndoConfig:
         return self.kafka.removeprefix("kafka://").rstrip("/")
 
     @property
+    def names(self) -> JobNames:
+        """The job's topic and group names under its prefix."""
+        return JobNames(self.job, self.topic_prefix)
+
+    @property
+    def topic_policy(self) -> TopicPolicy:
+        """How the job's topics are created (replication, min ISR, retention)."""
+        return TopicPolicy(
+            self.replication_factor, self.min_insync_replicas, self.topic_retention_ms
+        )
+
+    @property
     def app_id(self) -> str:
         """Faust app id (= consumer group and prefix of changelog topics)."""
-        return f"tiundo-{self.job}"
+        return self.names.group
 
     @property
     def kv_topic(self) -> str:
         """Changes from the ingest worker (pre-created with ``partitions`` partitions)."""
-        return f"{self.job}.kv"
+        return self.names.kv
 
     @property
     def dead_topic(self) -> str:
         """Dead letters (Envelope.dead_letter)."""
-        return f"{self.job}.dead"
+        return self.names.dead
 
     @property
     def progress_topic(self) -> str:
         """Compacted: per-partition phase completion (the cross-partition barrier) and reports."""
-        return f"{self.job}.progress"
+        return self.names.progress
 
     @property
     def status_topic(self) -> str:
         """Compacted: JobStatus records keyed by job id."""
-        return f"{self.job}.status"
+        return self.names.status

@@ -26,6 +26,7 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.config import UndoConfig
 from core.errors import ConfigError, DecodeError
+from core.jobnames import PREFIX_ENV
 from core.urls import parse_mysql_url
 from proto import tiundo_pb2
 
@@ -103,6 +104,10 @@ def build_record(
         new_collation=config.new_collation if config.new_collation != "auto" else "",
         txn_max_bytes=config.txn_max_bytes,
         txn_entry_max_bytes=config.txn_entry_max_bytes,
+        topic_prefix=config.topic_prefix,
+        replication_factor=config.replication_factor,
+        min_insync_replicas=config.min_insync_replicas,
+        topic_retention_ms=config.topic_retention_ms,
     )
 
 
@@ -133,11 +138,17 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
     """``config`` with every setting the record pins taken from the record.
 
     What stays the worker's own: where it runs (datadir, web port, Kafka and downstream
-    addresses, credentials, retries, timeouts). Raises :class:`ConfigError` when the record is of
-    another job or its checks did not pass.
+    addresses, credentials, retries, timeouts). The topic prefix is the worker's own too (it
+    finds the record with it) and must equal the record's, as the downstream must. Raises
+    :class:`ConfigError` when the record is of another job or its checks did not pass.
     """
     if record.job_id != config.job:
         raise ConfigError(f"job record of {record.job_id!r} handed to a worker of {config.job!r}")
+    if record.topic_prefix != config.topic_prefix:
+        raise ConfigError(
+            f"job {record.job_id}: this worker's topic prefix is {config.topic_prefix!r}, the "
+            f"job was pinned with {record.topic_prefix!r} ({PREFIX_ENV}): set the job's"
+        )
     missing = missing_checks(record)
     if missing:
         raise ConfigError(
@@ -173,6 +184,10 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
         primary_ts=record.primary_ts,
         schema_versions=schema_pins(record.tables),
         new_collation=record.new_collation or config.new_collation,
+        # a record of an older tiundo pins none: its topics were created with factor 1
+        replication_factor=record.replication_factor or 1,
+        min_insync_replicas=record.min_insync_replicas,
+        topic_retention_ms=record.topic_retention_ms,
     ).validate()
 
 

@@ -20,9 +20,10 @@ from typing import Any, NoReturn
 import faust
 
 from app.config import UndoConfig
+from core.kafka_security import KafkaSecurity, kafka_security
 from core.private import private_folder
 
-__all__ = ["create_app", "get_app", "get_config", "run_worker"]
+__all__ = ["broker_credentials", "create_app", "get_app", "get_config", "run_worker"]
 
 _state: dict[str, Any] = {}
 
@@ -32,6 +33,24 @@ class _App(faust.App):  # type: ignore[misc]
 
     def _on_autodiscovery_error(self, name: str) -> None:
         raise ImportError(f"tiundo: importing {name} failed") from sys.exc_info()[1]
+
+
+def broker_credentials(security: KafkaSecurity) -> Any:
+    """Faust's ``broker_credentials`` for ``security`` (``None`` = PLAINTEXT).
+
+    The same settings as every other Kafka client (:mod:`core.kafka_security`), from this
+    worker's own environment; Faust hands them to its producer, consumer and admin client.
+    """
+    if security.protocol == "PLAINTEXT":
+        return None
+    if security.protocol == "SSL":
+        return faust.SSLCredentials(security.ssl_context())
+    return faust.SASLCredentials(
+        username=security.sasl_user,
+        password=security.password(),
+        ssl_context=security.ssl_context(),  # None for SASL_PLAINTEXT
+        mechanism=security.sasl_mechanism,
+    )
 
 
 def create_app(config: UndoConfig) -> faust.App:
@@ -44,14 +63,17 @@ def create_app(config: UndoConfig) -> faust.App:
     config.validate()
     # the attempt's own folder (Faust creates only the last level); RocksDB holds row images
     private_folder(config.state_dir)
-    return _App(
+    app = _App(
         config.app_id,
         broker=config.kafka,
+        broker_credentials=broker_credentials(kafka_security()),
         store="rocksdb://",
         datadir=config.state_dir,
         processing_guarantee="at_least_once",
         topic_partitions=config.partitions,
-        topic_replication_factor=1,
+        # Faust's own topics are created beforehand under the job's policy
+        # (app.stages.board.check_topics); this is the factor of any it still declares
+        topic_replication_factor=max(1, config.replication_factor),
         consumer_auto_offset_reset="earliest",
         web_enabled=config.web_port > 0,
         web_port=config.web_port or 6066,
@@ -68,6 +90,12 @@ def create_app(config: UndoConfig) -> faust.App:
         autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )
+    if config.metrics_addr:  # Faust's own sensor, served with tiundo's metrics (core.metrics)
+        from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+        from prometheus_client import REGISTRY
+
+        app.monitor = PrometheusMonitor(metrics=FaustMetrics.create(REGISTRY, "tiundo_faust"))
+    return app
 
 
 def get_config() -> UndoConfig:

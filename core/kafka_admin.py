@@ -15,6 +15,11 @@ clear one-line error rather than be used. :func:`ensure_topics` does, for a list
 Creation is attempted before the first look-up of a topic that may be created: a metadata
 request may auto-create a missing topic with the broker's defaults (``auto.create.topics.enable``),
 which would leave it with the wrong count and no compaction.
+
+Every topic is created under a :class:`core.topicpolicy.TopicPolicy` (replication factor,
+``min.insync.replicas``, retention), resolved against the cluster's broker count
+(:func:`broker_count`) in the same admin session; a broker that still refuses the factor or a
+config is reported by the setting's name.
 """
 
 from __future__ import annotations
@@ -29,12 +34,15 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from core.errors import ConfigError, TransientError
+from core.kafka_security import kafka_options
 from core.retry import Backoff, retry_async
+from core.topicpolicy import MIN_INSYNC_ENV, REPLICATION_ENV, RETENTION_ENV, TopicPolicy
 
 __all__ = [
     "COMPACTED",
     "TopicNotReadyError",
     "TopicSpec",
+    "broker_count",
     "create_topic_exclusive",
     "delete_group",
     "delete_topics",
@@ -43,6 +51,7 @@ __all__ = [
     "ensure_topics",
     "group_members",
     "list_topics",
+    "resolve_policy",
 ]
 
 log = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ COMPACTED: Final[Mapping[str, str]] = {"cleanup.policy": "compact"}
 """Topic configs of a topic that keeps only each key's latest value."""
 
 _UNKNOWN_TOPIC: Final = 3  # UNKNOWN_TOPIC_OR_PARTITION
+_INVALID_REPLICATION_FACTOR: Final = 38
+_INVALID_CONFIG: Final = 40
 _REQUEST_TIMEOUT_MS: Final = 15_000
 
 
@@ -101,12 +112,42 @@ async def _describe(admin: AIOKafkaAdminClient, names: Sequence[str]) -> dict[st
     return {m["topic"]: m for m in await admin.describe_topics(list(names))}
 
 
-async def _create(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
-    wanted = [NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.configs)) for s in specs]
+def _new_topic(spec: TopicSpec, policy: TopicPolicy) -> NewTopic:
+    compacted = spec.configs.get("cleanup.policy") == "compact"
+    configs = {**policy.configs(compacted=compacted), **spec.configs}
+    return NewTopic(spec.name, spec.partitions, policy.replication_factor, topic_configs=configs)
+
+
+def _creation_error(err: Mapping[str, Any], policy: TopicPolicy) -> ConfigError:
+    """A refused creation as one line naming the setting the broker refused."""
+    code, topic = err["error_code"], err["topic"]
+    if code == _INVALID_REPLICATION_FACTOR:
+        return ConfigError(
+            f"cannot create topic {topic}: the brokers refuse replication factor "
+            f"{policy.replication_factor} ({REPLICATION_ENV})"
+        )
+    if code == _INVALID_CONFIG:
+        return ConfigError(
+            f"cannot create topic {topic}: the brokers refuse its configs "
+            f"(min.insync.replicas {policy.min_insync_replicas}, {MIN_INSYNC_ENV}; "
+            f"retention.ms {policy.retention_ms}, {RETENTION_ENV}): {err.get('error_message')}"
+        )
+    return ConfigError(f"cannot create topic {topic}: {dict(err)}")
+
+
+async def broker_count(admin: AIOKafkaAdminClient) -> int:
+    """How many brokers the cluster has now (its metadata)."""
+    return len((await admin.describe_cluster())["brokers"])
+
+
+async def _create(
+    admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec], policy: TopicPolicy
+) -> None:
+    wanted = [_new_topic(s, policy) for s in specs]
     resp = await admin.create_topics(wanted)  # per-topic errors come in the response
     for err in resp.to_object()["topic_errors"]:
         if err["error_code"] not in (0, TopicAlreadyExistsError.errno):
-            raise ConfigError(f"cannot create topic {err['topic']}: {err}")
+            raise _creation_error(err, policy)
 
 
 async def _await_leaders(
@@ -144,15 +185,23 @@ async def _await_leaders(
 
 
 async def ensure_topics(
-    bootstrap: str, specs: Sequence[TopicSpec], *, timeout_s: float = 15.0
+    bootstrap: str,
+    specs: Sequence[TopicSpec],
+    *,
+    policy: TopicPolicy | None = None,
+    timeout_s: float = 15.0,
 ) -> None:
-    """Check, create and await ``specs`` (see the module docstring).
+    """Check, create (under ``policy``, default: the defaults) and await ``specs``.
+
+    See the module docstring.
 
     Raises ConfigError (one line, from the spec's templates) when a topic is missing or has
     another partition count, TopicNotReadyError when leaders do not appear within
     ``timeout_s``, and TransientError when Kafka does not answer.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         existing = [s for s in specs if not s.create]
@@ -167,7 +216,8 @@ async def ensure_topics(
                     raise s.mismatch_error(found)
         created = [s for s in specs if s.create]
         if created:
-            await _create(admin, created)
+            resolved = (policy or TopicPolicy()).resolve(await broker_count(admin))
+            await _create(admin, created, resolved)
         metas = await _await_leaders(admin, specs, timeout_s)
         for s in specs:
             found = len(metas[s.name]["partitions"])
@@ -179,21 +229,47 @@ async def ensure_topics(
         await admin.close()
 
 
-async def ensure_topic(bootstrap: str, topic: str, partitions: int, *, create: bool = True) -> None:
+async def ensure_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    *,
+    create: bool = True,
+    policy: TopicPolicy | None = None,
+) -> None:
     """One topic with ``partitions`` partitions: created, or the existing one checked."""
-    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, create=create)])
+    await ensure_topics(bootstrap, [TopicSpec(topic, partitions, create=create)], policy=policy)
 
 
-async def create_topic_exclusive(bootstrap: str, spec: TopicSpec) -> bool:
+async def resolve_policy(bootstrap: str, policy: TopicPolicy) -> TopicPolicy:
+    """``policy`` with its defaults resolved against the cluster's broker count now."""
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
+    try:
+        await admin.start()
+        brokers = await broker_count(admin)
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    return policy.resolve(brokers)
+
+
+async def create_topic_exclusive(
+    bootstrap: str, spec: TopicSpec, *, policy: TopicPolicy | None = None
+) -> bool:
     """Create ``spec``'s topic; False when it exists already (the broker decides: atomic).
 
     Two processes racing to create the same name get one True: a claim on the name.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
-        new = NewTopic(spec.name, spec.partitions, 1, topic_configs=dict(spec.configs))
-        resp = await admin.create_topics([new])
+        resolved = (policy or TopicPolicy()).resolve(await broker_count(admin))
+        resp = await admin.create_topics([_new_topic(spec, resolved)])
     except KafkaError as exc:
         raise TransientError(f"Kafka at {bootstrap}: {exc!r}") from exc
     finally:
@@ -202,13 +278,15 @@ async def create_topic_exclusive(bootstrap: str, spec: TopicSpec) -> bool:
         if err["error_code"] == TopicAlreadyExistsError.errno:
             return False
         if err["error_code"] != 0:
-            raise ConfigError(f"cannot create topic {err['topic']}: {err}")
+            raise _creation_error(err, resolved)
     return True
 
 
 async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
     """Names of the topics that start with one of ``prefixes``, sorted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         return sorted(t for t in await admin.list_topics() if t.startswith(tuple(prefixes)))
@@ -220,7 +298,9 @@ async def list_topics(bootstrap: str, prefixes: Sequence[str]) -> list[str]:
 
 async def delete_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
     """Delete the topics of ``names`` (exact names) that exist; their names, sorted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         wanted = set(names)
@@ -241,7 +321,9 @@ async def group_members(bootstrap: str, group: str) -> int:
 
 async def describe_group(bootstrap: str, group: str) -> tuple[bool, int]:
     """(whether Kafka knows ``group``: members or committed offsets, its member count)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         responses = await admin.describe_consumer_groups([group])
@@ -269,7 +351,9 @@ async def delete_group(bootstrap: str, group: str) -> bool:
     client has no call for DeleteGroups (API 42), so its request goes to the group's
     coordinator through the client's request path.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS)
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
     try:
         await admin.start()
         coordinator = await admin.find_coordinator(group)

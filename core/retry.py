@@ -8,7 +8,8 @@ the downstream sink (:mod:`app.sink.mysql`, ``attempts``, its own ``is_transient
 Polling loops that wait for a condition at a fixed interval are not retries and do not.
 What is retried is decided by the error itself (:attr:`core.errors.TiundoError.retriable`,
 see :func:`is_retriable`) unless the caller classifies foreign exceptions of its own
-(the sink's MySQL error codes). Giving up is bounded by ``attempts``, ``deadline_s`` (since
+(the sink's MySQL error codes). Every retry counts in ``tiundo_transient_retries_total``
+(:mod:`core.metrics`), by error class. Giving up is bounded by ``attempts``, ``deadline_s`` (since
 the first call) and/or ``failing_s`` (since the first failure: a long call that fails late still
 gets its retries); the last error is raised as it was, so its message still names what failed.
 
@@ -27,6 +28,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_nev
 from tenacity.stop import stop_after_attempt, stop_after_delay, stop_base
 
 from core.errors import TiundoError
+from core.metrics import RETRIES
 
 __all__ = ["Backoff", "is_retriable", "retry_async", "ride_out"]
 
@@ -146,6 +148,7 @@ async def retry_async(
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         delay = state.upcoming_sleep
+        RETRIES.labels(error=type(exc).__name__).inc()
         if on_retry is not None and exc is not None:
             on_retry(state.attempt_number, exc, delay)
         else:

@@ -18,8 +18,18 @@ from typing import Any, Final
 
 from core import settings
 from core.errors import ConfigError
+from core.jobnames import PREFIX_ENV, JobNames, check_prefix
 from core.settings import setting
-from core.urls import MySQLTarget, parse_host_ports, parse_http_url, parse_mysql_url
+from core.tls import TlsFiles
+from core.topicpolicy import MIN_INSYNC_ENV, REPLICATION_ENV, RETENTION_ENV, TopicPolicy
+from core.urls import (
+    MySQLTarget,
+    parse_host_ports,
+    parse_http_url,
+    parse_mysql_url,
+    pd_scheme,
+    redact,
+)
 from ingest.patterns import parse_pattern
 
 __all__ = [
@@ -46,10 +56,23 @@ class IngestConfig:
     downstream: str = setting("TIUNDO_DOWNSTREAM", "")
     #: TiDB status API, ``http://host:port`` (schema of the tables)
     status_api: str = setting("TIUNDO_STATUS_API", "http://127.0.0.1:10080")
+    #: TLS to PD and every TiKV store, TiCDC's ``--ca/--cert/--key``: the CA's PEM file (empty
+    #: with an ``https://`` PD URL = the system roots) and this client's certificate and key
+    #: (mutual TLS). Any of them, or ``https://``, turns TLS on; ``http://`` with them is refused
+    ca: str = setting("TIUNDO_CA", "")
+    cert: str = setting("TIUNDO_CERT", "")
+    key: str = setting("TIUNDO_KEY", "")
     #: job name; the topic is ``<job>.kv`` and the GC service id ``tiundo-<job>``
     job: str = setting("TIUNDO_JOB", "tiundo")
     #: partitions of ``<job>.kv`` (same count as the Faust tables)
     partitions: int = setting("TIUNDO_PARTITIONS", 8)
+    #: prefix of the job's topics (:class:`core.jobnames.JobNames`): ``<prefix><job>.kv``
+    topic_prefix: str = setting(PREFIX_ENV, "")
+    #: how ``<job>.kv`` is created (:class:`core.topicpolicy.TopicPolicy`; 0 = the default);
+    #: ``tiundo run``/``tiundo ingest`` take them from the job record
+    replication_factor: int = setting(REPLICATION_ENV, 0)
+    min_insync_replicas: int = setting(MIN_INSYNC_ENV, 0)
+    topic_retention_ms: int = setting(RETENTION_ENV, 0)
     #: the job start this ingest writes for: the pinned job record's ``instance_id`` and
     #: ``attempt``, stamped on every record so workers never take another start's records
     #: (set by ``tiundo run``/``tiundo ingest`` from the record; empty = none, e.g. a replay)
@@ -90,6 +113,10 @@ class IngestConfig:
     scan_limit: int = 1024
     #: timeout of each PD / status API / MySQL request
     request_timeout_s: float = 10.0
+    #: how long a TiKV store may refuse every stream while PD still names it leader of regions
+    #: the job needs (a dead store's leaders are normally re-elected elsewhere within ~10 s);
+    #: then the job fails naming the store, its GC safepoint kept for ``--resume``
+    store_outage_s: float = setting("TIUNDO_STORE_OUTAGE_S", 300.0)
 
     #: a region whose resolved ts has not moved for this long while below E gets its locks
     #: checked and resolved (orphans of a crashed TiDB hold it for ever); again after as long
@@ -124,7 +151,14 @@ class IngestConfig:
     @property
     def topic(self) -> str:
         """Kafka topic of the job's change records."""
-        return f"{self.job}.kv"
+        return JobNames(self.job, self.topic_prefix).kv
+
+    @property
+    def topic_policy(self) -> TopicPolicy:
+        """How ``<job>.kv`` is created when this ingest creates it."""
+        return TopicPolicy(
+            self.replication_factor, self.min_insync_replicas, self.topic_retention_ms
+        )
 
     @property
     def gc_service_id(self) -> str:
@@ -135,6 +169,24 @@ class IngestConfig:
     def pd_endpoints(self) -> tuple[str, ...]:
         """PD endpoints as ``host:port``."""
         return parse_host_ports(self.pd, "pd")
+
+    @property
+    def cluster_tls(self) -> TlsFiles | None:
+        """TLS for PD and TiKV (``None`` = plaintext); see :attr:`ca`.
+
+        ``http://`` with a CA or certificate is refused rather than upgraded: the URL and the
+        flags would say two different things, and a silent choice could be the plaintext one.
+        """
+        files = TlsFiles(self.ca, self.cert, self.key)
+        scheme = pd_scheme(self.pd)
+        if scheme == "http" and files.given:
+            raise ConfigError(
+                f"TIUNDO_PD is {redact(self.pd)!r} (http://, plaintext) but --ca/--cert/--key are "
+                "given: write https:// (or pd://) to use TLS, or drop them"
+            )
+        if scheme == "https" or files.given:
+            return files.validate()
+        return None
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -169,7 +221,10 @@ class IngestConfig:
         """Raise :class:`ConfigError` naming the first bad setting; return ``self``."""
         if not _JOB_RE.match(self.job):
             raise ConfigError(f"job name {self.job!r}: use letters, digits, '.', '_', '-'")
+        check_prefix(self.topic_prefix)
+        self.topic_policy.check()
         self.pd_endpoints  # noqa: B018 - parses or raises
+        self.cluster_tls  # noqa: B018
         self.kafka_bootstrap  # noqa: B018
         self.status_api_url  # noqa: B018
         if not self.tables:
@@ -195,6 +250,7 @@ class IngestConfig:
             "region_retry_base_s",
             "request_timeout_s",
             "kafka_outage_s",
+            "store_outage_s",
             "lock_stall_s",
         ):
             if getattr(self, name) <= 0:

@@ -30,6 +30,7 @@ from typing import Any
 import grpc
 
 from core.errors import TransientError
+from ingest.grpc_tls import open_channel
 from proto import cdcpb_pb2
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "FEATURES",
     "StoreChannels",
     "StoreStream",
+    "StoreUnreachableError",
     "StreamBrokenError",
     "probe_multiplexing",
 ]
@@ -52,6 +54,10 @@ _PROBE_TIMEOUT_S = 5.0
 
 class StreamBrokenError(TransientError):
     """A store stream ended or failed; every region on it must be registered again."""
+
+
+class StoreUnreachableError(TransientError):
+    """A store refused every stream for longer than the job waits, and PD kept naming it."""
 
 
 def channel_options(max_receive_bytes: int) -> list[tuple[str, Any]]:
@@ -96,8 +102,15 @@ async def probe_multiplexing(channel: grpc.aio.Channel) -> bool:
 class StoreChannels:
     """One gRPC channel per store address, and whether each store multiplexes (probed once)."""
 
-    def __init__(self, *, max_receive_bytes: int, multiplexing: bool) -> None:
+    def __init__(
+        self,
+        *,
+        max_receive_bytes: int,
+        multiplexing: bool,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self._options = channel_options(max_receive_bytes)
+        self._credentials = credentials
         self._want_multiplexing = multiplexing
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._multiplexing: dict[str, bool] = {}
@@ -106,7 +119,8 @@ class StoreChannels:
         """The (lazily connecting) channel to ``address``."""
         ch = self._channels.get(address)
         if ch is None:
-            ch = self._channels[address] = grpc.aio.insecure_channel(address, options=self._options)
+            ch = open_channel(address, self._options, self._credentials)
+            self._channels[address] = ch
         return ch
 
     async def multiplexing(self, address: str) -> bool:

@@ -1,10 +1,13 @@
 """PD client: cluster id and leader, TSO, regions of a span, stores, GC safepoints.
 
 Follows the Go PD client / TiCDC flow (facts/eventfeed.md §2.5): ``GetMembers`` on any
-configured endpoint gives the cluster id (its header) and the leader's client URL; every later
-call goes to the leader with ``RequestHeader.cluster_id`` set. A gRPC failure or a "not leader"
-answer makes the client ask ``GetMembers`` again and retry once on the new leader; what still
-fails is a :class:`PDError` (retriable), so callers retry with their own backoff.
+configured endpoint gives the cluster id (its header), the leader's client URL and every
+member's; every later call goes to the leader with ``RequestHeader.cluster_id`` set. A gRPC
+failure — a PD that is no longer leader answers gRPC ``UNAVAILABLE`` "not leader", a dead one
+refuses the connection — makes the client ask ``GetMembers`` again and retry once on the new
+leader. Like the Go client (``updateURLs``), it remembers the members' URLs, so it still finds
+the leader after the member it was configured with died; what still fails is a
+:class:`PDError` (retriable), so callers retry with their own backoff.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TypeVar
 import grpc
 
 from core.errors import TransientError
+from ingest.grpc_tls import open_channel
 from ingest.model import RegionEpoch, RegionInfo, Span
 from proto import metapb_pb2, pdpb_pb2, pdpb_pb2_grpc
 
@@ -70,13 +74,23 @@ def _strip_url(url: str) -> str:
 class PDClient:
     """One PD cluster, reached through its leader. Create and use it inside the running loop."""
 
-    def __init__(self, endpoints: Sequence[str], *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        endpoints: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         if not endpoints:
             raise ValueError("PD client needs at least one endpoint")
         self.endpoints = tuple(endpoints)
         self.timeout = timeout
+        #: TLS for every PD member (:mod:`ingest.grpc_tls`); ``None`` = plaintext
+        self.credentials = credentials
         self.cluster_id = 0
         self.leader = ""
+        #: client addresses of every member, from the last GetMembers answer
+        self.members: tuple[str, ...] = ()
         self._channel: grpc.aio.Channel | None = None
         self._stub: pdpb_pb2_grpc.PDStub | None = None
         self._lock = asyncio.Lock()
@@ -92,9 +106,10 @@ class PDClient:
         """Find the cluster id and leader via ``GetMembers`` on each endpoint in turn."""
         async with self._lock:
             errors: list[str] = []
-            candidates = ([self.leader] if self.leader else []) + list(self.endpoints)
+            known = ([self.leader] if self.leader else []) + [*self.members, *self.endpoints]
+            candidates = list(dict.fromkeys(known))
             for endpoint in candidates:
-                channel = grpc.aio.insecure_channel(endpoint, options=_GRPC_OPTIONS)
+                channel = open_channel(endpoint, _GRPC_OPTIONS, self.credentials)
                 try:
                     resp = await pdpb_pb2_grpc.PDStub(channel).GetMembers(
                         pdpb_pb2.GetMembersRequest(header=pdpb_pb2.RequestHeader()),
@@ -109,13 +124,24 @@ class PDClient:
                     errors.append(f"{endpoint}: no leader ({resp.header.error.message})")
                     await channel.close()
                     continue
+                if leader_urls[0].startswith("https://") and self.credentials is None:
+                    # never dial a TLS leader in plaintext; say how to turn TLS on
+                    errors.append(
+                        f"{endpoint}: the PD leader is {leader_urls[0]} (TLS), but no TLS is "
+                        "configured (give --ca, or an https:// PD URL)"
+                    )
+                    await channel.close()
+                    continue
                 leader = _strip_url(leader_urls[0])
                 if leader != endpoint:
                     await channel.close()
-                    channel = grpc.aio.insecure_channel(leader, options=_GRPC_OPTIONS)
+                    channel = open_channel(leader, _GRPC_OPTIONS, self.credentials)
                 old = self._channel
                 self._channel, self._stub = channel, pdpb_pb2_grpc.PDStub(channel)
                 self.cluster_id, self.leader = resp.header.cluster_id, leader
+                self.members = tuple(
+                    _strip_url(m.client_urls[0]) for m in resp.members if m.client_urls
+                )
                 if old is not None and old is not channel:
                     await old.close()
                 log.info("pd: cluster %d, leader %s", self.cluster_id, leader)

@@ -32,6 +32,7 @@ from aiokafka.errors import KafkaError
 
 from core.errors import TiundoError, TransientError
 from core.kafka_admin import ensure_topic
+from core.kafka_security import kafka_options
 from ingest.batcher import ChangeBatch, End, Output, Watermark
 from ingest.config import IngestConfig
 from ingest.partitioner import table_key
@@ -197,6 +198,7 @@ class KvProducer:
         self.max_pending = max_pending
         self.bytes_sent = 0
         self._settings: dict[str, Any] = {
+            **kafka_options(),  # security.protocol, SASL, TLS: this process's environment
             "bootstrap_servers": bootstrap,
             "acks": "all",
             "enable_idempotence": True,
@@ -393,7 +395,11 @@ class KvProducer:
 async def kafka_sink(config: IngestConfig, encoder: RecordEncoder) -> OutputSink:
     """The production sink: ``<job>.kv`` created (or checked) and an idempotent producer."""
     await ensure_topic(
-        config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
+        config.kafka_bootstrap,
+        config.topic,
+        config.partitions,
+        create=config.create_topic,
+        policy=config.topic_policy,
     )
     return KvProducer(
         config.kafka_bootstrap,

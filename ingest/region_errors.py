@@ -11,6 +11,10 @@ error field              action                     shell does
 ``not_leader``           UPDATE_LEADER_AND_RETRY    same region and span, to ``store_id``
                                                     (the new leader; if TiKV did not name one,
                                                     the next peer, as client-go rotates)
+``epoch_not_match``      REGISTER_CURRENT           register the newer regions TiKV named in
+  (with newer                                       ``current_regions`` on the store that
+  ``current_regions``)                              answered; ``ScanRegions`` for any part
+                                                    of the span they leave uncovered
 ``epoch_not_match``      RESPLIT_VIA_PD             ``ScanRegions`` over the failed span and
 ``region_not_found``     RESPLIT_VIA_PD             register each region found
 ``server_is_busy``       RETRY_SAME                 same region (after ``backoff_ms`` if given)
@@ -21,6 +25,12 @@ empty / unknown field    RETRY_SAME                 same region
 ``cluster_id_mismatch``  FATAL                      idem (wrong PD for this TiKV)
 =======================  =========================  ============================================
 
+``current_regions`` are used as client-go's region cache does (``OnRegionEpochNotMatch``):
+only regions whose epoch is not behind the failed one's (a lagging TiKV peer's older view is
+ignored), with the answering store as their first guess of leader — after a split both halves'
+leaders are on the store that split them. A real PD learns of a split from the next region
+heartbeat, so asking it right away may return the old region, which TiKV refuses again.
+
 Not errors of a region but handled by the same shell, as TiCDC does: a region with no known
 leader/store → RESPLIT_VIA_PD (:func:`no_leader`); a broken store stream → every region on it is
 retried (RETRY_SAME) once the stream is reconnected, waiting :meth:`Backoff.store_reconnect`
@@ -30,11 +40,12 @@ delays between attempts. Every re-registration uses the range's last resolved ts
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from core.errors import TiundoError
-from ingest.model import RegionInfo
+from ingest.model import RegionInfo, Span
 
 __all__ = [
     "Action",
@@ -43,6 +54,7 @@ __all__ = [
     "RegionError",
     "RegionFatalError",
     "classify",
+    "cover",
     "no_leader",
 ]
 
@@ -74,6 +86,7 @@ class Action(Enum):
 
     RETRY_SAME = "retry_same"
     UPDATE_LEADER_AND_RETRY = "update_leader_and_retry"
+    REGISTER_CURRENT = "register_current"
     RESPLIT_VIA_PD = "resplit_via_pd"
     FATAL = "fatal"
 
@@ -83,8 +96,9 @@ class RegionError:
     """A ``cdcpb.Error`` reduced to what the decision needs.
 
     ``leader_store_id`` is ``not_leader.leader.store_id`` (0 when TiKV knows no leader);
-    ``backoff_ms`` is ``server_is_busy.backoff_ms``; ``detail`` is a printable form of the
-    error for messages (e.g. the proto's text format).
+    ``backoff_ms`` is ``server_is_busy.backoff_ms``; ``current_regions`` are
+    ``epoch_not_match.current_regions`` (leaders unknown); ``detail`` is a printable form of
+    the error for messages (e.g. the proto's text format).
     """
 
     kind: ErrorKind
@@ -92,17 +106,23 @@ class RegionError:
     leader_store_id: int = 0
     backoff_ms: int = 0
     detail: str = ""
+    current_regions: tuple[RegionInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The action, the store to send a retry to (0 = whatever PD/region cache says), a reason."""
+    """The action, the store to send a retry to (0 = whatever PD/region cache says), a reason.
+
+    ``regions`` (REGISTER_CURRENT only) are TiKV's newer regions, each with ``store_id`` as
+    its leader guess.
+    """
 
     action: Action
     region_id: int
     reason: str
     store_id: int = 0
     backoff_ms: int = 0
+    regions: tuple[RegionInfo, ...] = ()
 
     def raise_if_fatal(self) -> None:
         """Raise :class:`RegionFatalError` when the job must stop."""
@@ -166,6 +186,18 @@ def classify(
                 store_id=nxt,
             )
         return no_leader(rid)
+    if kind is ErrorKind.EPOCH_NOT_MATCH and region is not None and current_store_id:
+        fresh = _newer_regions(error.current_regions, region, current_store_id)
+        if fresh:
+            ids = ", ".join(str(r.region_id) for r in fresh)
+            return Decision(
+                Action.REGISTER_CURRENT,
+                rid,
+                f"region {rid}: epoch_not_match; registering TiKV's current regions {ids} on "
+                f"store {current_store_id}{detail}",
+                store_id=current_store_id,
+                regions=fresh,
+            )
     if kind in (ErrorKind.EPOCH_NOT_MATCH, ErrorKind.REGION_NOT_FOUND):
         return Decision(
             Action.RESPLIT_VIA_PD,
@@ -207,3 +239,50 @@ def _next_peer(region: RegionInfo | None, current_store_id: int) -> int:
     if current_store_id in stores:
         return stores[(stores.index(current_store_id) + 1) % len(stores)]
     return stores[0]
+
+
+def _newer_regions(
+    current: Sequence[RegionInfo], failed: RegionInfo, store_id: int
+) -> tuple[RegionInfo, ...]:
+    """TiKV's regions worth registering in place of ``failed``, led (first guess) by the store.
+
+    Kept: regions overlapping the failed span, with a peer on ``store_id``, whose epoch is in
+    no part behind the failed region's and which are not the failed region itself.
+    """
+    mine = failed.epoch
+    out = []
+    for r in current:
+        if not r.span.overlaps(failed.span) or store_id not in r.peer_store_ids:
+            continue
+        if r.epoch.version < mine.version or r.epoch.conf_ver < mine.conf_ver:
+            continue
+        if r.region_id == failed.region_id and r.epoch == mine:
+            continue
+        out.append(replace(r, leader_store_id=store_id))
+    return tuple(sorted(out, key=lambda r: r.span.start))
+
+
+def cover(
+    span: Span, regions: Sequence[RegionInfo]
+) -> tuple[list[tuple[RegionInfo, Span]], list[Span]]:
+    """Split ``span`` into the parts ``regions`` hold and the gaps none holds, in key order.
+
+    Regions are taken by start key; one overlapping an earlier region's part only gets what is
+    left after it (TiKV's current regions never overlap, a buggy answer cannot double a key).
+    """
+    parts: list[tuple[RegionInfo, Span]] = []
+    gaps: list[Span] = []
+    at: bytes | None = span.start  # None: the whole span is accounted for
+    for r in sorted(regions, key=lambda r: r.span.start):
+        if at is None:
+            break
+        part = r.span.intersect(Span(at, span.end))
+        if part is None:
+            continue
+        if part.start > at:
+            gaps.append(Span(at, part.start))
+        parts.append((r, part))
+        at = None if part.end == span.end else part.end
+    if at is not None:
+        gaps.append(Span(at, span.end))
+    return parts, gaps

@@ -40,7 +40,7 @@ from ingest.batcher import Batcher, LateChangeError, Output
 from ingest.frontier import JobFrontier
 from ingest.keyspace import RowFilter
 from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
-from ingest.model import RegionInfo, RowChange, Span
+from ingest.model import RegionEpoch, RegionInfo, RowChange, Span
 from ingest.partitioner import Partitioner
 from ingest.region_errors import (
     Action,
@@ -50,7 +50,7 @@ from ingest.region_errors import (
     RegionFatalError,
     classify,
 )
-from proto import cdcpb_pb2
+from proto import cdcpb_pb2, metapb_pb2
 
 __all__ = ["Failure", "MessageResult", "RegionWorker", "Subscription", "region_error"]
 
@@ -145,12 +145,28 @@ def region_error(ev: cdcpb_pb2.Event) -> RegionError:
     err = ev.error
     fields = err.ListFields()
     name = fields[0][0].name if fields else ""
+    current = err.epoch_not_match.current_regions if name == "epoch_not_match" else ()
     return RegionError(
         kind=ErrorKind.from_field(name),
         region_id=ev.region_id,
         leader_store_id=err.not_leader.leader.store_id if name == "not_leader" else 0,
         backoff_ms=err.server_is_busy.backoff_ms if name == "server_is_busy" else 0,
         detail=text_format.MessageToString(err, as_one_line=True)[:300],
+        current_regions=tuple(info for r in current if (info := _region_info(r)) is not None),
+    )
+
+
+def _region_info(region: metapb_pb2.Region) -> RegionInfo | None:
+    """A ``metapb.Region`` named in an error, leader unknown (``None`` if it spans nothing)."""
+    start, end = bytes(region.start_key), bytes(region.end_key)
+    if end and end <= start:
+        return None
+    epoch = region.region_epoch
+    return RegionInfo(
+        region_id=region.id,
+        span=Span(start, end),
+        epoch=RegionEpoch(conf_ver=epoch.conf_ver, version=epoch.version),
+        peer_store_ids=tuple(p.store_id for p in region.peers),
     )
 
 

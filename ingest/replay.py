@@ -103,7 +103,11 @@ async def run_replay(
         raise DecodeError(f"{path}: recording names no table")
     core = build_region_worker(config, tables, h.target_ts, h.end_ts)
     await ensure_topic(
-        config.kafka_bootstrap, config.topic, config.partitions, create=config.create_topic
+        config.kafka_bootstrap,
+        config.topic,
+        config.partitions,
+        create=config.create_topic,
+        policy=config.topic_policy,
     )
     encoder = RecordEncoder(
         config.job,

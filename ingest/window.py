@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import aiomysql
 
 from core.errors import ConfigError, TransientError, UnsafeToUndoError
+from core.mysql_tls import check_tls, connect_args, tls_failure
 from core.sqlident import quote_ident
 from core.urls import MySQLTarget
 from ingest.changefeeds import Syncpoint, choose_syncpoint, newest_per_changefeed
@@ -97,16 +98,17 @@ async def read_syncpoints(
     sql = syncpoints_query(db)
     try:
         conn = await aiomysql.connect(
-            host=target.host,
-            port=target.port,
-            user=target.user,
-            password=target.password,
+            **connect_args(target),
             db=target.db,
             connect_timeout=connect_timeout_s,
             autocommit=True,
         )
     except Exception as exc:  # PyMySQL raises OperationalError and plain OSErrors
+        tls = tls_failure(exc, target)
+        if tls is not None:
+            raise tls from exc
         raise TransientError(f"cannot connect to the downstream {target}: {exc}") from exc
+    check_tls(conn, target)
     try:
         async with conn.cursor() as cur:
             try:

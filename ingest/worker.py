@@ -38,12 +38,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import count
 
+from core import metrics
 from core.errors import TiundoError, TransientError
 from core.retry import Backoff, is_retriable, ride_out
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, physical_spans, select_tables, table_names
-from ingest.feed import StoreChannels, StoreStream, StreamBrokenError
+from ingest.feed import StoreChannels, StoreStream, StoreUnreachableError, StreamBrokenError
+from ingest.grpc_tls import channel_credentials
 from ingest.lock_resolver import LockResolver
 from ingest.locks import StallTracker
 from ingest.model import RegionInfo, Span
@@ -52,7 +54,7 @@ from ingest.patterns import parse_pattern
 from ingest.pd import PDClient, PDError, StoreInfo
 from ingest.producer import OutputSink, RecordEncoder, kafka_sink
 from ingest.recording import RecordingHeader, RecordingWriter, Registration
-from ingest.region_errors import Action
+from ingest.region_errors import Action, cover
 from ingest.region_worker import Failure, RegionWorker, Subscription
 from ingest.window import GcSafepointKeeper, UndoWindow, undo_window
 from proto import cdcpb_pb2, kvrpcpb_pb2, metapb_pb2
@@ -78,7 +80,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class Progress:
     """A snapshot of the job for the CLI to render (all counters since start)."""
 
-    state: str  # starting | ingesting | flushing | done | stopped | failed
+    state: str  # starting | ingesting | fencing | flushing | done | stopped | failed
     target_ts: int = 0
     end_ts: int = 0
     frontier_ts: int = 0
@@ -97,6 +99,23 @@ class Progress:
     region_errors: Mapping[str, int] = field(default_factory=dict)
     tables: Mapping[str, int] = field(default_factory=dict)  # table → its frontier ts
     elapsed_s: float = 0.0
+    #: writes by others to selected tables after E, seen by the fence so far
+    foreign_writes: int = 0
+
+
+_CHANGES = metrics.TotalCounter(metrics.CHANGES)
+_FOREIGN = metrics.TotalCounter(metrics.FOREIGN_WRITES)
+
+
+def export_metrics(p: Progress) -> None:
+    """The ingest's Prometheus metrics (:mod:`core.metrics`) from a progress snapshot."""
+    metrics.set_state(metrics.INGEST_STATE, metrics.INGEST_STATES, p.state)
+    metrics.REGIONS.set(p.regions)
+    metrics.REGIONS_INITIALIZED.set(p.regions_initialized)
+    if p.end_ts:
+        metrics.FRONTIER_LAG.set(p.lag_ms / 1000)
+    _CHANGES.observe(p.changes)
+    _FOREIGN.observe(p.foreign_writes)
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -275,6 +294,8 @@ class IngestWorker:
         self.streams: dict[tuple[int, int, int], StoreStream] = {}
         self.table_request_ids: dict[int, int] = {}
         self._store_backoff: dict[int, Backoff] = {}
+        #: store id → when its streams started failing before any message (store unreachable)
+        self._store_down_since: dict[int, float] = {}
         # Re-registering a region / re-scanning PD: ×2 from the configured base, jitter 0.1;
         # each region counts its own attempts, so only the curve is shared.
         self._region_backoff = Backoff(
@@ -344,6 +365,7 @@ class IngestWorker:
             region_errors=dict(core.region_errors),
             tables={names.get(t, str(t)): ts for t, ts in core.table_resolved_ts().items()},
             elapsed_s=now - self._started,
+            foreign_writes=core.row_filter.foreign_after_end,
         )
 
     # -- the job ----------------------------------------------------------------------------
@@ -366,7 +388,10 @@ class IngestWorker:
     async def run(self) -> IngestResult:
         """Run the job to its end (or to :meth:`stop`); raise on a fatal error."""
         config = self.config.validate()
-        self.pd = pd = PDClient(config.pd_endpoints, timeout=config.request_timeout_s)
+        credentials = channel_credentials(config.cluster_tls)
+        self.pd = pd = PDClient(
+            config.pd_endpoints, timeout=config.request_timeout_s, credentials=credentials
+        )
         gc: GcSafepointKeeper | None = None
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -400,7 +425,9 @@ class IngestWorker:
             if config.record is not None:
                 self.recorder = RecordingWriter(config.record, self._header(pd.cluster_id))
             self.channels = StoreChannels(
-                max_receive_bytes=config.max_receive_bytes, multiplexing=config.multiplexing
+                max_receive_bytes=config.max_receive_bytes,
+                multiplexing=config.multiplexing,
+                credentials=credentials,
             )
             self.stores = await pd.get_all_stores()
             self.state = "ingesting"
@@ -510,11 +537,13 @@ class IngestWorker:
             self._emit_progress()
 
     def _emit_progress(self) -> None:
-        if self.progress_cb is not None:
-            try:
-                self.progress_cb(self.progress())
-            except Exception:  # a rendering bug must not kill the job
-                log.exception("progress callback failed")
+        try:
+            p = self.progress()
+            export_metrics(p)
+            if self.progress_cb is not None:
+                self.progress_cb(p)
+        except Exception:  # a rendering bug must not kill the job
+            log.exception("progress callback failed")
 
     async def _close_streams(self) -> None:
         streams, self.streams = list(self.streams.values()), {}
@@ -782,6 +811,7 @@ class IngestWorker:
             self.recorder.message(stream.stream_id, data)
         if stream.messages == 1:
             self._store_backoff.pop(stream.store_id, None)
+            self._store_down_since.pop(stream.store_id, None)
         result = core.on_message(stream.stream_id, data)
         for failure in result.failures:
             self._handle_failure(failure)
@@ -817,7 +847,20 @@ class IngestWorker:
         attempt = self._region_attempts.get(sub.region_id, 0)
         self._region_attempts[sub.region_id] = attempt + 1
         log.info("%s: %s", sub.describe(), decision.reason)
-        if decision.action is Action.RESPLIT_VIA_PD:
+        if decision.action is Action.REGISTER_CURRENT:
+            # TiKV named the regions now holding the span (a split): register them where it
+            # answered, at once, instead of asking a PD that may not have heard of them yet.
+            parts, gaps = cover(sub.span, decision.regions)
+            delay = 0 if attempt == 0 else self._region_backoff.delay(attempt)
+            for region, part in parts:
+                self._later(
+                    _Register(sub.table_id, region, part, decision.store_id, attempt), delay
+                )
+            for gap in gaps:
+                self._later(
+                    _Resplit(sub.table_id, gap, attempt), self._region_backoff.delay(attempt)
+                )
+        elif decision.action is Action.RESPLIT_VIA_PD:
             self._later(
                 _Resplit(sub.table_id, sub.span, attempt), self._region_backoff.delay(attempt)
             )
@@ -850,6 +893,8 @@ class IngestWorker:
         if self.recorder is not None:
             self.recorder.broken(stream.stream_id)
         subs = core.drop_stream(stream.stream_id)
+        if self._store_gone_too_long(stream, subs):
+            return
         self.stream_reconnects += 1
         self.channels.forget(stream.address)
         backoff = self._store_backoff.get(stream.store_id)
@@ -867,6 +912,36 @@ class IngestWorker:
         )
         for sub in subs:
             self._later(_Resplit(sub.table_id, sub.span), delay)
+
+    def _store_gone_too_long(self, stream: StoreStream, subs: list[Subscription]) -> bool:
+        """Fail the job once a store refused every stream for ``store_outage_s``.
+
+        Only streams that broke before their first message count (a store that answers and
+        then breaks is restarting, not gone). While PD keeps naming the store leader, the
+        regions are re-resolved and sent back to it; the job would wait for ever without a
+        word, so after the deadline it stops with one line naming the store and its tables.
+        """
+        if stream.messages:
+            self._store_down_since.pop(stream.store_id, None)
+            return False
+        now = time.monotonic()
+        since = self._store_down_since.setdefault(stream.store_id, now)
+        limit = self.config.store_outage_s
+        if now - since < limit:
+            return False
+        assert self.core is not None
+        names = sorted({self.core.table_names.get(s.table_id, str(s.table_id)) for s in subs})
+        regions = sorted({s.region_id for s in subs})
+        self._fail(
+            StoreUnreachableError(
+                f"TiKV store {stream.store_id} at {stream.address} refused every stream for "
+                f"{now - since:.0f} s (TIUNDO_STORE_OUTAGE_S={limit:g}) while PD still names it "
+                f"leader of region(s) {', '.join(map(str, regions)) or '-'} of "
+                f"{', '.join(names) or 'the job'}; bring the store back or let PD move its "
+                "leaders, then tiundo run --resume"
+            )
+        )
+        return True
 
 
 async def run_ingest(

@@ -287,7 +287,7 @@ class Connection:
         if (rid, region_id) in self.subs:
             return fail(ErrorKind.DUPLICATE_REQUEST)
         if request.region_epoch.version != region.version:
-            return fail(ErrorKind.EPOCH_NOT_MATCH, regions=[region])
+            return fail(ErrorKind.EPOCH_NOT_MATCH, regions=self._current_regions(region))
         if region.leader_store != self.store_id:
             return fail(ErrorKind.NOT_LEADER, leader=region)
 
@@ -300,6 +300,20 @@ class Connection:
         sub = Subscription(rid, region, lo, hi, request.checkpoint_ts, request.filter_loop)
         self.subs[(rid, region_id)] = sub
         return self.scan(sub)
+
+    def _current_regions(self, region: Region) -> list[Region]:
+        """``EpochNotMatch.current_regions`` of a refused registration, as raftstore fills it.
+
+        TiKV's ``check_region_epoch`` names the region as the store has it now, and the peer
+        adds its sibling (``find_sibling_region``: with ``right-derive-when-split`` the region
+        that ends where this one starts, the left half of the last split) when this store holds
+        a peer of it, so a client can register both halves without asking PD.
+        """
+        out = [region]
+        left = self.regions.left_of(region)
+        if left is not None and left.peer_on(self.store_id) is not None:
+            out.append(left)
+        return out
 
     def scan(self, sub: Subscription) -> Scan:
         """The incremental scan of ``sub`` (snapshot of now), INITIALIZED included."""

@@ -1,12 +1,18 @@
 """The whole fake downstream cluster on loopback: PD, N TiKV stores, the TiDB status API.
 
+PD has ``pd_members`` members (one by default) sharing one leader, TSO and GC state
+(:class:`~simulator.pd_server.PdShared`); ``cluster.pd`` is the first.
+
 ``FakeCluster`` wires one :class:`~simulator.tso.Tso`, one :class:`~simulator.mvcc.MvccStore`
 and one :class:`~simulator.regions.RegionTable` to a PD server and one ``ChangeData`` server
 per store, each on its own ``127.0.0.1`` port, all created inside the running loop. Tables get
 regions the first time a key of theirs is written (TiDB splits at table boundaries on CREATE
 TABLE): at ``t{id}``, and ``regions_per_table - 1`` more inside the record range at int
 handles ``handle_step, 2·handle_step, …``; the split happens before the TiKV servers see the
-write, so no subscription is broken by it.
+write, so no subscription is broken by it. A raft split leaves every half's leader on the
+parent's store; PD's balance-leader scheduler then spreads them, so with ``spread_leaders``
+(the default) each new table's regions get their leaders from a rotation over the stores,
+as a settled real cluster has them (not all on store 1).
 
 The TiDB status API (part B: ``simulator.status_api.StatusApiServer(catalog)``) is started
 over :attr:`FakeCluster.catalog` when both modules are present; ``catalog`` may be any object
@@ -20,12 +26,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from core.codec.bytescodec import encode_bytes
 from core.codec.keys import table_id_of, table_prefix
 from simulator.faults import Faults
 from simulator.mvcc import Change, MvccStore
-from simulator.pd_server import PdServer
+from simulator.pd_server import PdServer, PdShared
 from simulator.regions import RegionTable, record_key
 from simulator.tikv_server import TikvServer
+from simulator.tls import ServerTls
 from simulator.tso import Tso
 
 __all__ = ["DEFAULT_CLUSTER_ID", "FakeCluster"]
@@ -54,14 +62,20 @@ class FakeCluster:
         catalog: Any = None,
         status_api: bool = True,
         response_max_bytes: int = 6 * 1024 * 1024,
+        spread_leaders: bool = True,
+        pd_members: int = 1,
+        tls: ServerTls | None = None,
     ) -> None:
         if stores < 1:
             raise ValueError("a cluster needs at least one store")
         if regions_per_table < 1:
             raise ValueError("regions_per_table must be >= 1")
+        if pd_members < 1:
+            raise ValueError("a cluster needs at least one PD member")
         self.cluster_id = cluster_id
         self.regions_per_table = regions_per_table
         self.handle_step = handle_step
+        self.spread_leaders = spread_leaders
         self.host = host
         self._pd_port = pd_port
         self._store_ports = list(store_ports) + [0] * (stores - len(store_ports))
@@ -72,7 +86,12 @@ class FakeCluster:
         self.regions = RegionTable(list(range(1, stores + 1)), replicas=replicas)
         self.faults = Faults(self)
         self.catalog: Any = catalog if catalog is not None else _default_catalog(self.tso)
-        self.pd = PdServer(cluster_id, self.tso, self.regions)
+        self.pd_shared = PdShared(cluster_id, [""] * pd_members, [False] * pd_members)
+        self.pd_servers = [
+            PdServer(cluster_id, self.tso, self.regions, self.pd_shared, i, tls=tls)
+            for i in range(pd_members)
+        ]
+        self.pd = self.pd_servers[0]
         self.tikv_servers = [
             TikvServer(
                 sid,
@@ -82,20 +101,31 @@ class FakeCluster:
                 self.faults.state,
                 resolved_ts_interval=resolved_ts_interval,
                 response_max_bytes=response_max_bytes,
+                tls=tls,
             )
             for sid in range(1, stores + 1)
         ]
         self.status_api: Any = None
         self._tables: set[int] = set()
         self._unsubscribe = self.mvcc.subscribe(self._split_new_tables)  # before the servers
+        self.regions.subscribe(lambda _change: self.pd_shared.on_region_change(self.regions))
         self._started = False
 
     # -- addresses ----------------------------------------------------------------------------
 
     @property
     def pd_address(self) -> str:
-        """``127.0.0.1:port`` of PD."""
+        """``127.0.0.1:port`` of the first PD member (the leader unless a fault moved it)."""
         return self.pd.address
+
+    @property
+    def pd_addresses(self) -> list[str]:
+        """``host:port`` of every PD member, in member order."""
+        return [s.address for s in self.pd_servers]
+
+    def pd_server(self, index: int) -> PdServer:
+        """PD member ``index``."""
+        return self.pd_servers[index]
 
     @property
     def store_addresses(self) -> dict[int, str]:
@@ -122,6 +152,8 @@ class FakeCluster:
         self._started = True
         try:
             await self.pd.start(self.host, self._pd_port)
+            for member in self.pd_servers[1:]:
+                await member.start(self.host, 0)
             for server, port in zip(self.tikv_servers, self._store_ports, strict=True):
                 await server.start(self.host, port)
             await self._start_status_api()
@@ -139,7 +171,8 @@ class FakeCluster:
             await api.stop()
         for server in self.tikv_servers:
             await server.stop()
-        await self.pd.stop()
+        for member in self.pd_servers:
+            await member.stop()
 
     async def __aenter__(self) -> FakeCluster:
         await self.start()
@@ -175,6 +208,9 @@ class FakeCluster:
             record_key(table_id, i * self.handle_step) for i in range(1, self.regions_per_table)
         ]
         self.regions.split_at(keys)
+        if self.spread_leaders:
+            mine = self.regions.scan(encode_bytes(keys[0]), encode_bytes(keys[1]))
+            self.regions.spread_leaders(r.id for r in mine)
 
     def _split_new_tables(self, changes: Sequence[Change]) -> None:
         for c in changes:

@@ -11,6 +11,16 @@ call                                        what the client sees
 ``split_during_scan(region_id, raw_key)``   the same, after ``after_messages`` scan messages
 ``move_leader(region_id, store_id)``        ``not_leader`` naming the new leader
 ``await stop_store(id)`` / ``restart``      the store's streams break (gRPC UNAVAILABLE)
+``await kill_store(id, elect_after=s)``     the same, and new connections are refused; only
+                                            ``s`` seconds later (raft election timeout) do its
+                                            regions get leaders on other stores, and PD says so
+``pd_heartbeat_lag(seconds)``               PD answers region metadata that old (TiKV already
+                                            refuses it with ``epoch_not_match``)
+``move_pd_leader(index)``                   another PD member leads; the old one answers
+                                            everything but GetMembers with UNAVAILABLE
+                                            "not leader"
+``await stop_pd(index, elect_after=s)``     a PD member dies; if it led, another is elected
+                                            ``s`` seconds later (PD's leader lease)
 ``fail_region(region_id, kind)``            one error event of ``kind`` on live subscriptions
 ``fail_next_register(kind, region_id)``     the next registration(s) answer ``kind``
 ``server_is_busy`` / ``congested``          shortcuts of ``fail_next_register``
@@ -28,8 +38,9 @@ call                                        what the client sees
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
@@ -107,6 +118,19 @@ class Faults:
     def __init__(self, cluster: FakeCluster) -> None:
         self._cluster = cluster
         self.state = FaultState()
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    def _after(self, seconds: float, action: Callable[[], object]) -> None:
+        if seconds <= 0:
+            action()
+            return
+
+        def fire() -> None:
+            self._timers.discard(handle)
+            action()
+
+        handle = asyncio.get_running_loop().call_later(seconds, fire)
+        self._timers.add(handle)
 
     # -- topology ------------------------------------------------------------------------------
 
@@ -138,6 +162,55 @@ class Faults:
     async def restart_store(self, store_id: int) -> None:
         """Start a stopped store again on the same port."""
         await self._cluster.tikv(store_id).start()
+
+    async def kill_store(self, store_id: int, *, elect_after: float) -> None:
+        """A TiKV process that dies and stays down: its port refuses connections.
+
+        On a real cluster the other peers of each region it led elect a new leader once the
+        raft election timeout passed (10 s by default), and PD learns the new leaders from
+        their heartbeats; until then PD still names the dead store. The fake moves those
+        leaders ``elect_after`` seconds after the stop.
+        """
+        await self._cluster.tikv(store_id).stop()
+        self._after(elect_after, lambda: self._cluster.regions.move_leaders_off(store_id))
+
+    # -- PD ------------------------------------------------------------------------------------
+
+    def pd_heartbeat_lag(self, seconds: float) -> None:
+        """PD answers regions as they were ``seconds`` ago (0 to undo); TiKV stays current.
+
+        A real PD hears of a split or leader change from the region's heartbeat, so a client
+        that asks PD right after TiKV refused its epoch may get the old region back.
+        """
+        self._cluster.pd_shared.set_lag(seconds, self._cluster.regions)
+
+    def move_pd_leader(self, index: int | None = None) -> int:
+        """Make PD member ``index`` (default: the next running one) the leader; returns it."""
+        shared = self._cluster.pd_shared
+        if index is None:
+            new = shared.elect(exclude=shared.leader)
+            if new is None:
+                raise RuntimeError("no other PD member runs")
+            return new
+        if not shared.running[index]:
+            raise RuntimeError(f"PD member {index} is not running")
+        shared.leader = index
+        return index
+
+    async def stop_pd(self, index: int, *, elect_after: float = 0.0) -> None:
+        """Stop PD member ``index``; if it led, another leads ``elect_after`` seconds later.
+
+        Until then GetMembers names no leader, as while a dead PD leader's lease runs out.
+        """
+        shared = self._cluster.pd_shared
+        await self._cluster.pd_server(index).stop()
+        if shared.leader == index:
+            shared.leader = None
+            self._after(elect_after, lambda: shared.leader is None and shared.elect(index))
+
+    async def restart_pd(self, index: int) -> None:
+        """Start a stopped PD member again on the same port (a follower unless none leads)."""
+        await self._cluster.pd_server(index).start()
 
     # -- errors --------------------------------------------------------------------------------
 
@@ -261,7 +334,11 @@ class Faults:
         self.state.scan_delay = seconds
 
     def clear(self) -> None:
-        """Remove every injected fault (topology changes stay)."""
+        """Remove every injected fault (topology changes stay; pending elections are dropped)."""
+        for handle in self._timers:
+            handle.cancel()
+        self._timers.clear()
+        self._cluster.pd_shared.set_lag(0, self._cluster.regions)
         fresh = FaultState()
         for f in fields(FaultState):
             setattr(self.state, f.name, getattr(fresh, f.name))

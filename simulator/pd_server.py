@@ -1,27 +1,39 @@
 """Fake PD: the ``pdpb.PD`` gRPC service over the simulator's TSO and region table.
 
 A thin shell: every answer is read from :class:`~simulator.regions.RegionTable` and
-:class:`~simulator.tso.Tso` (facts/eventfeed.md §2). As the real PD leader it checks the
-request header's cluster id (gRPC ``FAILED_PRECONDITION`` "mismatch cluster id, need X but got
-Y", tikv/pd ``ValidateRequest``) on every RPC but ``GetMembers``, which is how a client learns
-the id. Unknown stores answer header error ``UNKNOWN``; ``Tso`` with ``count == 0`` fails the
-stream (gRPC ``UNKNOWN`` "tso count should be positive").
+:class:`~simulator.tso.Tso` (facts/eventfeed.md §2). As tikv/pd's ``validateRequest`` does,
+every RPC but ``GetMembers`` first checks that this member is the leader (a follower, or a
+member with no leader elected, fails the call with gRPC ``UNAVAILABLE`` "not leader", PD's
+``ErrNotLeader``: PD answers a misdirected request with a gRPC status, not a header error),
+then the request header's cluster id (``FAILED_PRECONDITION`` "mismatch cluster id, need X but
+got Y"). ``GetMembers`` is served by any member, leader or not: it lists every member of the
+(etcd) membership, stopped ones included, and names the current leader, which is how a client
+learns the cluster id and finds the leader after a change. Unknown stores answer header error
+``UNKNOWN``; ``Tso`` with ``count == 0`` fails the stream (gRPC ``UNKNOWN`` "tso count should
+be positive").
+
+Several :class:`PdServer` members share one :class:`PdShared` (what PD keeps in etcd: the
+leader, the GC safe points) and one TSO, so timestamps stay monotone across a leader change.
+``PdShared.heartbeat_lag_s`` models PD learning region changes only from the region leaders'
+heartbeats: for that long after a split or leader move, region RPCs still answer the old
+metadata, while TiKV already refuses it (``epoch_not_match`` carrying the new regions).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
 
 from proto import pdpb_pb2, pdpb_pb2_grpc
-from simulator.regions import Region, RegionTable
+from simulator.regions import Region, RegionTable, RegionView
+from simulator.tls import ServerTls
 from simulator.tso import Tso, logical, physical
 
-__all__ = ["PdServer", "PdServicer", "ServiceSafePoint"]
+__all__ = ["PdServer", "PdServicer", "PdShared", "ServiceSafePoint"]
 
 PD_VERSION = "8.5.0"
 MAX_MESSAGE = 256 * 1024 * 1024
@@ -41,16 +53,131 @@ class ServiceSafePoint:
     expire_at: float  # time.monotonic() seconds
 
 
-class PdServicer:
-    """The ``pdpb.PD`` RPCs tiundo and TiCDC use."""
+@dataclass(slots=True)
+class PdShared:
+    """What every PD member sees alike: the membership, the leader, GC state, region lag.
 
-    def __init__(self, cluster_id: int, tso: Tso, regions: RegionTable) -> None:
+    ``addresses[i]`` is member ``i``'s ``host:port`` once it listened (kept while it is down,
+    as etcd keeps a stopped member); ``running[i]`` whether it serves; ``leader`` the leading
+    member's index, ``None`` while no leader is elected.
+    """
+
+    cluster_id: int
+    addresses: list[str] = field(default_factory=list)
+    running: list[bool] = field(default_factory=list)
+    leader: int | None = 0
+    gc_safe_point: int = 0
+    service_safe_points: dict[bytes, ServiceSafePoint] = field(default_factory=dict)
+    heartbeat_lag_s: float = 0.0
+    #: (when, regions after a change), oldest first; kept only while a lag is set
+    history: list[tuple[float, RegionView]] = field(default_factory=list)
+    #: ``https`` when the members serve TLS: the scheme of the URLs they advertise
+    scheme: str = "http"
+
+    def member_pb(self, index: int) -> pdpb_pb2.Member:
+        """Member ``index`` as ``pdpb.Member`` (ids derived from the cluster id, stable)."""
+        url = f"{self.scheme}://{self.addresses[index]}"
+        return pdpb_pb2.Member(
+            name=f"pd-{index}",
+            member_id=(self.cluster_id ^ 0x5044) + index,
+            peer_urls=[url],
+            client_urls=[url],
+            binary_version=PD_VERSION,
+            git_hash="0" * 40,
+        )
+
+    def elect(self, exclude: int | None = None) -> int | None:
+        """Make the first running member after ``exclude`` the leader (``None``: none runs)."""
+        n = len(self.addresses)
+        start = 0 if exclude is None else exclude + 1
+        for k in range(n):
+            i = (start + k) % n
+            if i != exclude and self.running[i]:
+                self.leader = i
+                return i
+        self.leader = None
+        return None
+
+    def set_lag(self, seconds: float, regions: RegionTable) -> None:
+        """From now on, region RPCs answer what the regions were ``seconds`` earlier."""
+        self.heartbeat_lag_s = seconds
+        self.history = [(float("-inf"), regions.snapshot())] if seconds > 0 else []
+
+    def on_region_change(self, regions: RegionTable) -> None:
+        """Note the regions after a change (the heartbeat PD will get ``lag`` seconds later)."""
+        if self.heartbeat_lag_s > 0:
+            now = time.monotonic()
+            self.history.append((now, regions.snapshot()))
+            cut = now - self.heartbeat_lag_s
+            while len(self.history) > 1 and self.history[1][0] <= cut:
+                self.history.pop(0)
+
+    def view(self, regions: RegionTable) -> RegionTable | RegionView:
+        """The regions as PD knows them now."""
+        if self.heartbeat_lag_s <= 0 or not self.history:
+            return regions
+        cut = time.monotonic() - self.heartbeat_lag_s
+        known = self.history[0][1]
+        for when, snap in self.history:
+            if when > cut:
+                break
+            known = snap
+        return known
+
+
+class PdServicer:
+    """The ``pdpb.PD`` RPCs tiundo and TiCDC use, as member ``index`` of ``shared``."""
+
+    def __init__(
+        self,
+        cluster_id: int,
+        tso: Tso,
+        regions: RegionTable,
+        shared: PdShared | None = None,
+        index: int = 0,
+    ) -> None:
         self.cluster_id = cluster_id
         self.tso = tso
         self.regions = regions
-        self.address = ""
-        self.gc_safe_point = 0
-        self.service_safe_points: dict[bytes, ServiceSafePoint] = {}
+        if shared is None:
+            shared = PdShared(cluster_id, [""], [False])
+        self.shared = shared
+        self.index = index
+
+    @property
+    def address(self) -> str:
+        """The member's ``host:port`` (empty before its first start)."""
+        return self.shared.addresses[self.index]
+
+    @address.setter
+    def address(self, value: str) -> None:
+        self.shared.addresses[self.index] = value
+
+    @property
+    def gc_safe_point(self) -> int:
+        """The cluster GC safe point (shared by every member)."""
+        return self.shared.gc_safe_point
+
+    @gc_safe_point.setter
+    def gc_safe_point(self, value: int) -> None:
+        self.shared.gc_safe_point = value
+
+    @property
+    def service_safe_points(self) -> dict[bytes, ServiceSafePoint]:
+        """Service GC safe points by service id (shared by every member)."""
+        return self.shared.service_safe_points
+
+    @service_safe_points.setter
+    def service_safe_points(self, value: dict[bytes, ServiceSafePoint]) -> None:
+        self.shared.service_safe_points = value
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this member leads (only the leader serves anything but GetMembers)."""
+        return self.shared.leader == self.index
+
+    def _view(self) -> RegionTable | RegionView:
+        return self.shared.view(self.regions)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -61,22 +188,13 @@ class PdServicer:
         return h
 
     async def _validate(self, header: pdpb_pb2.RequestHeader, context: Context) -> None:
+        if not self.is_leader:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "not leader")
         if header.cluster_id != self.cluster_id:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"mismatch cluster id, need {self.cluster_id} but got {header.cluster_id}",
             )
-
-    def _member(self) -> pdpb_pb2.Member:
-        url = f"http://{self.address}"
-        return pdpb_pb2.Member(
-            name="pd-0",
-            member_id=self.cluster_id ^ 0x5044,
-            peer_urls=[url],
-            client_urls=[url],
-            binary_version=PD_VERSION,
-            git_hash="0" * 40,
-        )
 
     @staticmethod
     def _pd_region(region: Region) -> pdpb_pb2.Region:
@@ -87,11 +205,17 @@ class PdServicer:
     async def GetMembers(
         self, request: pdpb_pb2.GetMembersRequest, context: Context
     ) -> pdpb_pb2.GetMembersResponse:
-        """Members and leader; the header carries the cluster id (no id check here)."""
-        m = self._member()
-        return pdpb_pb2.GetMembersResponse(
-            header=self._header(), members=[m], leader=m, etcd_leader=m
-        )
+        """Members and leader, from any member; the header carries the cluster id (no checks).
+
+        With no leader elected the answer has no ``leader`` (a client must ask again).
+        """
+        shared = self.shared
+        members = [shared.member_pb(i) for i in range(len(shared.addresses))]
+        resp = pdpb_pb2.GetMembersResponse(header=self._header(), members=members)
+        if shared.leader is not None:
+            resp.leader.CopyFrom(members[shared.leader])
+            resp.etcd_leader.CopyFrom(members[shared.leader])
+        return resp
 
     async def Tso(
         self, request_iterator: AsyncIterator[pdpb_pb2.TsoRequest], context: Context
@@ -113,7 +237,7 @@ class PdServicer:
     ) -> pdpb_pb2.GetRegionResponse:
         """The region holding an ENCODED key, with its leader."""
         await self._validate(request.header, context)
-        r = self.regions.locate(request.region_key)
+        r = self._view().locate(request.region_key)
         return pdpb_pb2.GetRegionResponse(
             header=self._header(), region=r.to_pb(), leader=r.leader_pb()
         )
@@ -123,7 +247,7 @@ class PdServicer:
     ) -> pdpb_pb2.GetRegionResponse:
         """The region by id; an unknown id answers an OK header and no region, as PD does."""
         await self._validate(request.header, context)
-        r = self.regions.by_id(request.region_id)
+        r = self._view().by_id(request.region_id)
         if r is None:
             return pdpb_pb2.GetRegionResponse(header=self._header())
         return pdpb_pb2.GetRegionResponse(
@@ -135,7 +259,7 @@ class PdServicer:
     ) -> pdpb_pb2.ScanRegionsResponse:
         """Regions over ENCODED ``[start_key, end_key)``; legacy pair and ``regions`` both set."""
         await self._validate(request.header, context)
-        found = self.regions.scan(request.start_key, request.end_key, request.limit)
+        found = self._view().scan(request.start_key, request.end_key, request.limit)
         return pdpb_pb2.ScanRegionsResponse(
             header=self._header(),
             region_metas=[r.to_pb() for r in found],
@@ -150,8 +274,9 @@ class PdServicer:
         await self._validate(request.header, context)
         seen: set[int] = set()
         out: list[pdpb_pb2.Region] = []
+        view = self._view()
         for rng in request.ranges:
-            for r in self.regions.scan(rng.start_key, rng.end_key):
+            for r in view.scan(rng.start_key, rng.end_key):
                 if r.id not in seen:
                     seen.add(r.id)
                     out.append(self._pd_region(r))
@@ -224,11 +349,24 @@ class PdServicer:
 
 
 class PdServer:
-    """The PD gRPC server on ``host:port`` (0 = any free port)."""
+    """One PD member's gRPC server on ``host:port`` (0 = any free port)."""
 
-    def __init__(self, cluster_id: int, tso: Tso, regions: RegionTable) -> None:
-        self.servicer = PdServicer(cluster_id, tso, regions)
+    def __init__(
+        self,
+        cluster_id: int,
+        tso: Tso,
+        regions: RegionTable,
+        shared: PdShared | None = None,
+        index: int = 0,
+        *,
+        tls: ServerTls | None = None,
+    ) -> None:
+        self.servicer = PdServicer(cluster_id, tso, regions, shared, index)
         self._server: grpc.aio.Server | None = None
+        self.host = "127.0.0.1"
+        #: ``https`` when serving TLS: the scheme of the member URLs every member advertises
+        self.servicer.shared.scheme = "https" if tls is not None else "http"
+        self._tls = tls
         self.port = 0
 
     @property
@@ -236,18 +374,39 @@ class PdServer:
         """``127.0.0.1:port`` once started."""
         return self.servicer.address
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen and serve; returns the port."""
+    @property
+    def running(self) -> bool:
+        """Whether this member serves."""
+        return self._server is not None
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Listen and serve (a restart reuses the port); returns the port."""
+        if self._server is not None:
+            return self.port
+        self.host = host or self.host
+        want = self.port if port is None else port
         server = grpc.aio.server(options=GRPC_OPTIONS)
         pdpb_pb2_grpc.add_PDServicer_to_server(self.servicer, server)
-        self.port = server.add_insecure_port(f"{host}:{port}")
-        self.servicer.address = f"{host}:{self.port}"
+        where = f"{self.host}:{want}"
+        if self._tls is None:
+            self.port = server.add_insecure_port(where)
+        else:
+            self.port = server.add_secure_port(where, self._tls.credentials())
+        if self.port == 0:
+            raise OSError(f"PD member {self.servicer.index}: cannot listen on {self.host}:{want}")
+        self.servicer.address = f"{self.host}:{self.port}"
         await server.start()
         self._server = server
+        shared = self.servicer.shared
+        shared.running[self.servicer.index] = True
+        if shared.leader is None:
+            shared.elect()
         return self.port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stop serving; open streams are cancelled."""
+        """Stop serving; open streams are cancelled. The leadership stays until re-elected."""
+        shared = self.servicer.shared
+        shared.running[self.servicer.index] = False
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None

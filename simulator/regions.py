@@ -4,9 +4,15 @@ Pure (stdlib + generated ``metapb``). Region boundaries are memcomparable-encode
 and TiKV keep them (facts/eventfeed.md §2.6); ``b""`` is -∞ as a start and +∞ as an end. The
 raw bounds of each region are kept beside them so live rows (RAW keys) route without
 re-encoding. A split keeps the parent's id on the RIGHT part (TiKV's ``right-derive-when-split``
-default) and gives the left part a new id; both get ``version + 1``. A leader move keeps the
-epoch. Listeners get a :class:`RegionChange` after each change so the fake TiKV can end the
-subscriptions it broke, with the error TiKV sends.
+default) and gives the left part a new id; both get ``version + 1``; both halves keep the
+parent's leader store, as a raft split does. A leader move keeps the epoch. Listeners get a
+:class:`RegionChange` after each change so the fake TiKV can end the subscriptions it broke,
+with the error TiKV sends.
+
+:meth:`RegionTable.spread_leaders` stands in for PD's ``balance-leader`` scheduler: on a real
+cluster the leaders of a table's regions end up spread over the stores within seconds of the
+splits, so a client must keep one stream per store. :meth:`RegionTable.snapshot` is a frozen
+:class:`RegionView`, what a PD that has not yet heard a region heartbeat still answers.
 
 Not thread-safe: the asyncio loop thread only.
 """
@@ -30,6 +36,7 @@ __all__ = [
     "RegionChangeKind",
     "RegionError",
     "RegionTable",
+    "RegionView",
     "StoreInfo",
     "record_key",
 ]
@@ -156,39 +163,11 @@ class RegionChange:
 Listener = Callable[[RegionChange], None]
 
 
-class RegionTable:
-    """All regions, sorted by start key; ids for regions and peers come from one counter."""
+class _RegionIndex:
+    """Queries over regions sorted by start key (shared by the live table and its snapshots)."""
 
-    def __init__(self, store_ids: Sequence[int], replicas: int = 3) -> None:
-        if not store_ids:
-            raise RegionError("a cluster needs at least one store")
-        self.stores: dict[int, StoreInfo] = {sid: StoreInfo(sid) for sid in store_ids}
-        self._replicas = max(1, min(replicas, len(store_ids)))
-        self._ids = itertools.count(max(store_ids) + 1)
-        self._regions: list[Region] = []  # sorted by start_key
-        self._starts: list[bytes] = []
-        self._listeners: list[Listener] = []
-        self._next_leader = 0
-        peers, leader = self._place()
-        self._set([self._make(b"", b"", 1, 1, peers, leader)])
-
-    # -- listeners ----------------------------------------------------------------------------
-
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
-        """Call ``listener`` after every split or leader move; returns the unsubscribe."""
-        self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return unsubscribe
-
-    def _notify(self, change: RegionChange) -> None:
-        for listener in tuple(self._listeners):
-            listener(change)
-
-    # -- queries ------------------------------------------------------------------------------
+    _regions: list[Region]
+    _starts: list[bytes]
 
     def __len__(self) -> int:
         return len(self._regions)
@@ -229,6 +208,58 @@ class RegionTable:
         """Regions with a peer on ``store_id``."""
         return [r for r in self._regions if r.peer_on(store_id) is not None]
 
+    def left_of(self, region: Region) -> Region | None:
+        """The region ending where ``region`` starts (``None`` for the first)."""
+        if not region.start_key:
+            return None
+        i = bisect.bisect_left(self._starts, region.start_key)
+        return self._regions[i - 1] if i > 0 else None
+
+
+class RegionView(_RegionIndex):
+    """A frozen copy of the regions at one moment (what a lagging PD still believes)."""
+
+    def __init__(self, regions: Iterable[Region]) -> None:
+        self._regions = list(regions)
+        self._starts = [r.start_key for r in self._regions]
+
+
+class RegionTable(_RegionIndex):
+    """All regions, sorted by start key; ids for regions and peers come from one counter."""
+
+    def __init__(self, store_ids: Sequence[int], replicas: int = 3) -> None:
+        if not store_ids:
+            raise RegionError("a cluster needs at least one store")
+        self.stores: dict[int, StoreInfo] = {sid: StoreInfo(sid) for sid in store_ids}
+        self._replicas = max(1, min(replicas, len(store_ids)))
+        self._ids = itertools.count(max(store_ids) + 1)
+        self._regions: list[Region] = []  # sorted by start_key
+        self._starts: list[bytes] = []
+        self._listeners: list[Listener] = []
+        self._next_leader = 0
+        peers, leader = self._place()
+        self._set([self._make(b"", b"", 1, 1, peers, leader)])
+
+    # -- listeners ----------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` after every split or leader move; returns the unsubscribe."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _notify(self, change: RegionChange) -> None:
+        for listener in tuple(self._listeners):
+            listener(change)
+
+    def snapshot(self) -> RegionView:
+        """The regions as they are now, frozen."""
+        return RegionView(self._regions)
+
     # -- changes ------------------------------------------------------------------------------
 
     def split(self, region_id: int, raw_key: bytes) -> tuple[Region, Region]:
@@ -266,6 +297,27 @@ class RegionTable:
         self._regions[self._index(region_id)] = new
         self._notify(RegionChange(RegionChangeKind.LEADER_MOVED, old, (new,)))
         return new
+
+    def spread_leaders(self, region_ids: Iterable[int]) -> list[Region]:
+        """Give the regions' leaders to the stores in turn (PD's balance-leader, settled).
+
+        Each region, in key order, gets the next store of a cluster-wide rotation that holds
+        one of its peers; returns the regions whose leader moved (listeners are told, as a
+        real transfer ends the old leader's subscriptions with ``not_leader``).
+        """
+        wanted = set(region_ids)
+        ids = sorted(self.stores)
+        moved = []
+        for r in [r for r in self._regions if r.id in wanted]:
+            holders = {p.store_id for p in r.peers}
+            for _ in ids:
+                store = ids[self._next_leader % len(ids)]
+                self._next_leader += 1
+                if store in holders:
+                    if store != r.leader_store:
+                        moved.append(self.transfer_leader(r.id, store))
+                    break
+        return moved
 
     def move_leaders_off(self, store_id: int) -> list[Region]:
         """Move every leader away from ``store_id`` (before stopping it); returns moved regions."""

@@ -33,6 +33,7 @@ from simulator.lock_service import LockService
 from simulator.mvcc import Change, MvccStore
 from simulator.pd_server import GRPC_OPTIONS
 from simulator.regions import RegionChange, RegionTable
+from simulator.tls import ServerTls
 
 __all__ = ["TikvServer"]
 
@@ -195,8 +196,10 @@ class TikvServer:
         resolved_ts_interval: float = 1.0,
         response_max_bytes: int = 6 * 1024 * 1024,
         on_address: Callable[[int, str], None] | None = None,
+        tls: ServerTls | None = None,
     ) -> None:
         self.store_id = store_id
+        self._tls = tls
         self.cluster_id = cluster_id
         self.mvcc = mvcc
         self.regions = regions
@@ -230,7 +233,11 @@ class TikvServer:
         server = grpc.aio.server(options=GRPC_OPTIONS)
         cdcpb_pb2_grpc.add_ChangeDataServicer_to_server(_Servicer(self), server)
         tikvpb_pb2_grpc.add_TikvServicer_to_server(_TikvServicer(self.locks), server)
-        self.port = server.add_insecure_port(f"{self.host}:{want}")
+        where = f"{self.host}:{want}"
+        if self._tls is None:
+            self.port = server.add_insecure_port(where)
+        else:
+            self.port = server.add_secure_port(where, self._tls.credentials())
         if self.port == 0:
             raise OSError(f"store {self.store_id}: cannot listen on {self.host}:{want}")
         await server.start()

@@ -1,7 +1,8 @@
 """``tiundo cleanup --job J``: remove what a job left behind, after showing it.
 
 A job leaves its Kafka topics (:func:`app.config.job_topics`), its workers' consumer group
-``tiundo-<job>`` (committed offsets), its exactly-once counter rows downstream
+``tiundo-<job>`` (committed offsets; both under ``--topic-prefix``), its exactly-once counter
+rows downstream
 (:mod:`app.cli.counters`) and its local folder (``--job-dir``, ``.tiundo/<job>``: worker state,
 logs, dry-run SQL). :func:`plan_cleanup` says what of that exists, and is pure;
 :func:`render_cleanup` shows it; after a confirmation (``--yes`` skips it) :func:`remove` deletes
@@ -28,6 +29,7 @@ from app.cli.output import document, emit, json_errors
 from app.cli.pin import read_record
 from app.config import UndoConfig, job_topics
 from core.errors import ConfigError, DecodeError
+from core.jobnames import JobNames
 from core.kafka_admin import delete_group, describe_group, list_topics
 from core.settings import env_name
 from proto import tiundo_pb2
@@ -67,13 +69,14 @@ def plan_cleanup(
     folder: Path,
     folder_exists: bool,
     state: str,
+    topic_prefix: str = "",
 ) -> CleanupPlan:
     """The plan from what was found: the job's own topics by exact name, never by prefix."""
-    own = [t for t in job_topics(job) if t in set(existing_topics)]
+    own = [t for t in job_topics(job, prefix=topic_prefix) if t in set(existing_topics)]
     return CleanupPlan(
         job=job,
         topics=tuple(sorted(own)),
-        group=f"tiundo-{job}" if group_known else None,
+        group=JobNames(job, topic_prefix).group if group_known else None,
         counter_rows=counter_rows,
         counter_table=counter_table(progress_db) if counter_rows else None,
         folder=str(folder) if folder_exists else None,
@@ -87,7 +90,7 @@ def refusal(plan: CleanupPlan, *, force: bool) -> str | None:
     if plan.live_workers and not force:
         return (
             f"job {plan.job} is {plan.state} and {plan.live_workers} worker(s) still run (Kafka "
-            f"group tiundo-{plan.job}); stop them first, or --force"
+            f"group {plan.group}); stop them first, or --force"
         )
     return None
 
@@ -109,8 +112,8 @@ def render_cleanup(plan: CleanupPlan) -> str:
     return "\n".join(lines)
 
 
-async def _state(bootstrap: str, job: str) -> str:
-    raw = (await read_compacted(bootstrap, f"{job}.status")).get(job.encode())
+async def _state(bootstrap: str, names: JobNames) -> str:
+    raw = (await read_compacted(bootstrap, names.status)).get(names.job.encode())
     if raw is None:
         return "NOT STARTED"
     try:
@@ -120,10 +123,10 @@ async def _state(bootstrap: str, job: str) -> str:
     return tiundo_pb2.JobStatus.State.Name(status.state)
 
 
-async def _progress_db(bootstrap: str, job: str) -> str:
+async def _progress_db(bootstrap: str, names: JobNames) -> str:
     """The record's counter database (the job's), else this environment's."""
     try:
-        record = await read_record(bootstrap, job)
+        record = await read_record(bootstrap, names.job, prefix=names.prefix)
     except DecodeError:
         record = None
     if record is not None and record.progress_db:
@@ -135,9 +138,10 @@ async def gather(s: Settings, folder: Path, folder_exists: bool) -> tuple[Cleanu
     """Look at Kafka, the downstream and the folder; the plan and the counter database."""
     job = s.job
     bootstrap = s.kafka.removeprefix("kafka://")
-    topics = await list_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"])
-    known, members = await describe_group(bootstrap, f"tiundo-{job}")
-    progress_db = await _progress_db(bootstrap, job)
+    names = s.names
+    topics = await list_topics(bootstrap, list(names.listing_prefixes))
+    known, members = await describe_group(bootstrap, names.group)
+    progress_db = await _progress_db(bootstrap, names)
     if progress_db != "-" and not s.downstream:
         raise ConfigError(
             f"no downstream (--downstream / TIUNDO_DOWNSTREAM mysql://…): job {job}'s counter "
@@ -153,7 +157,8 @@ async def gather(s: Settings, folder: Path, folder_exists: bool) -> tuple[Cleanu
         progress_db=progress_db,
         folder=folder,
         folder_exists=folder_exists,
-        state=await _state(bootstrap, job) if topics else "NOT STARTED",
+        state=await _state(bootstrap, names) if topics else "NOT STARTED",
+        topic_prefix=names.prefix,
     )
     return plan, progress_db
 
@@ -163,7 +168,7 @@ async def remove(s: Settings, plan: CleanupPlan, progress_db: str) -> dict[str, 
     bootstrap = s.kafka.removeprefix("kafka://")
     deleted: list[str] = []
     if plan.topics:
-        deleted = await delete_job_topics(bootstrap, plan.job)
+        deleted = await delete_job_topics(bootstrap, plan.job, prefix=s.topic_prefix)
     group = False
     if plan.group:
         group = await delete_group(bootstrap, plan.group)

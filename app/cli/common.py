@@ -44,8 +44,11 @@ import click
 
 from app.cli.output import failed
 from app.config import UndoConfig
+from core import settings
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
+from core.jobnames import JobNames
 from core.logs import FORMATS, LEVELS, LogConfig, setup_logging
+from core.secrets import DownstreamPassword, with_password
 from core.settings import default_of, env_name
 from core.urls import parse_host_ports
 from ingest.config import IngestConfig
@@ -70,6 +73,7 @@ __all__ = [
     "interruptible",
     "kafka_url",
     "log_options",
+    "metrics_option",
     "one_line",
     "run_command",
     "start_logging",
@@ -288,6 +292,7 @@ class Settings:
     downstream: str = ""
     status_api: str = default_of(IngestConfig, "status_api")
     job: str = ""
+    topic_prefix: str = default_of(IngestConfig, "topic_prefix")
     partitions: int = default_of(IngestConfig, "partitions")
     tables: tuple[str, ...] = ()
     spread: tuple[str, ...] = ()
@@ -303,6 +308,9 @@ class Settings:
     tz: str = default_of(UndoConfig, "tz")
     txn_source: int = default_of(UndoConfig, "txn_source")
     timeout_s: float = default_of(IngestConfig, "request_timeout_s")
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
@@ -314,7 +322,21 @@ class Settings:
                 kw[key] = _split_patterns(kw[key])
         if "kafka" in kw:
             kw["kafka"] = kafka_url(kw["kafka"])
+        # --password-file / TIUNDO_DOWNSTREAM_PASSWORD go into the URL once, here, so every
+        # stage and every worker this command starts connects with it
+        if kw.get("downstream"):
+            source = settings.from_env(
+                DownstreamPassword, password_file=params.get("password_file")
+            )
+            kw["downstream"] = with_password(
+                kw["downstream"], source.resolve(), "TIUNDO_DOWNSTREAM"
+            )
         return cls(**kw)
+
+    @property
+    def names(self) -> JobNames:
+        """The job's topic and group names (under ``--topic-prefix``)."""
+        return JobNames(self.job, self.topic_prefix)
 
     def target_ts(self) -> int | None:
         """T from ``--to-ts`` or ``--to-time`` (both given = an error), else ``None``."""
@@ -334,6 +356,7 @@ class Settings:
             "downstream": self.downstream,
             "status_api": self.status_api,
             "job": self.job,
+            "topic_prefix": self.topic_prefix,
             "partitions": self.partitions,
             "tables": self.tables,
             "spread_tables": self.spread,
@@ -344,6 +367,9 @@ class Settings:
             "syncpoint_db": self.syncpoint_db,
             "own_source": self.txn_source,
             "request_timeout_s": self.timeout_s,
+            "ca": self.ca or None,
+            "cert": self.cert or None,
+            "key": self.key or None,
         }
         base.update(overrides)
         # settings with no flag (TIUNDO_KAFKA_OUTAGE_S, TIUNDO_LOCK_STALL_S, ...) still come
@@ -358,6 +384,7 @@ class Settings:
         # come from the environment, read by UndoConfig itself
         cfg = UndoConfig.from_env().replace(
             job=self.job,
+            topic_prefix=self.topic_prefix,
             kafka=self.kafka,
             downstream=self.downstream,
             status_api=self.status_api,
@@ -406,9 +433,18 @@ def kafka_options() -> Decorator:
         _opt("--kafka", env=_ingest("kafka"),
              help=f"Kafka, kafka://host:port [{_default('kafka')}]"),
         _opt("--job", env=_ingest("job"), help="job name; topics <job>.kv, <job>.status, ..."),
+        _opt("--topic-prefix", env=_ingest("topic_prefix"),
+             help="prefix of every topic and the consumer group of the job (shared Kafka) ['']"),
         _opt("--partitions", env=_ingest("partitions"), type=click.IntRange(1, 4096),
              help=f"partitions of <job>.kv [{_default('partitions')}]"),
     )  # fmt: skip
+
+
+def metrics_option() -> Decorator:
+    """``--metrics-addr``: where this process serves Prometheus ``/metrics`` (off if empty)."""
+    return _opt("--metrics-addr", env=_undo("metrics_addr"),
+                help="serve Prometheus /metrics on host:port (run: its workers on port+1, "
+                "+2, ...) [off]")  # fmt: skip
 
 
 def cluster_options() -> Decorator:
@@ -421,6 +457,15 @@ def cluster_options() -> Decorator:
              help="downstream SQL, mysql://user:pass@host:port (syncpoint table, undo target)"),
         _opt("--timeout", "timeout_s", env=CLI_ENV["timeout_s"], type=click.FloatRange(0.1),
              help=f"seconds per request to PD, status API, downstream [{_default('timeout_s'):g}]"),
+        _opt("--ca", env=_ingest("ca"),
+             help="PEM CA of PD and TiKV: TLS to both, as TiCDC's --ca "
+             "[https:// PD URL: the system roots]"),
+        _opt("--cert", env=_ingest("cert"),
+             help="PEM client certificate for PD and TiKV (mutual TLS), with --key"),
+        _opt("--key", env=_ingest("key"), help="PEM private key of --cert"),
+        _opt("--password-file", env=env_name(DownstreamPassword, "password_file"),
+             help="file holding the downstream password (or TIUNDO_DOWNSTREAM_PASSWORD); "
+             "not in --downstream then"),
     )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from app.cli.common import (
     cluster_options,
     kafka_options,
     log_options,
+    metrics_option,
     run_command,
     start_logging,
     undo_options,
@@ -35,13 +36,15 @@ from app.cli.common import (
 from app.cli.jobstate import JobSnapshot, JobWatcher, set_when_final, store_foreign_writes
 from app.cli.lifeline import watch_stdin
 from app.cli.output import document, emit, json_errors, proto_fields
-from app.cli.pin import pin_job, read_record, refuse_taken_name, wait_for_record
+from app.cli.pin import ingest_pinned, pin_job, read_record, refuse_taken_name, wait_for_record
 from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
 from app.undo.owner import Owner
+from core import metrics
 from core.errors import ConfigError, DecodeError
+from core.kafka_admin import resolve_policy
 from core.logs import dict_config
 from core.settings import env_name
 from ingest.config import IngestConfig
@@ -62,18 +65,20 @@ async def read_job(s: Settings) -> JobSnapshot:
     """One snapshot of the job's topics; ``ConfigError`` if Kafka knows nothing of it."""
     job = _need_job(s)
     bootstrap = s.kafka.removeprefix("kafka://")
-    owner = await _record_owner(bootstrap, job)
-    async with JobWatcher(bootstrap, job, s.partitions, owner=owner) as watcher:
+    owner = await _record_owner(bootstrap, job, s.topic_prefix)
+    async with JobWatcher(
+        bootstrap, job, s.partitions, owner=owner, prefix=s.topic_prefix
+    ) as watcher:
         snap = await watcher.snapshot()
     if snap.status is None and not snap.topic_exists:
-        raise ConfigError(f"no job {job!r} in Kafka at {s.kafka} (no {job}.kv, no status)")
+        raise ConfigError(f"no job {job!r} in Kafka at {s.kafka} (no {s.names.kv}, no status)")
     return snap
 
 
-async def _record_owner(bootstrap: str, job: str) -> Owner | None:
+async def _record_owner(bootstrap: str, job: str, prefix: str) -> Owner | None:
     """The start the job's record names (its statuses are the job's); ``None`` without one."""
     try:
-        record = await read_record(bootstrap, job)
+        record = await read_record(bootstrap, job, prefix=prefix)
     except DecodeError:
         return None
     except (KafkaError, OSError) as exc:
@@ -127,7 +132,9 @@ def status(**params: Any) -> None:
 async def _record_changefeed(s: Settings) -> str:
     """The changefeed the job record names (for the report; empty when unknown)."""
     try:
-        record = await read_record(s.kafka.removeprefix("kafka://"), _need_job(s))
+        record = await read_record(
+            s.kafka.removeprefix("kafka://"), _need_job(s), prefix=s.topic_prefix
+        )
     except DecodeError:  # a report is still worth printing without it
         return ""
     return record.changefeed if record is not None else ""
@@ -192,6 +199,7 @@ def _echo_result(command: str, result: IngestResult) -> None:
 @window_options()
 @undo_options()
 @preflight_options
+@metrics_option()
 @click.option(
     "--replace",
     is_flag=True,
@@ -225,6 +233,7 @@ def ingest(**params: Any) -> None:  # fmt: skip
     record: Path | None = params["record"]
     if record is not None and record.exists():
         raise ConfigError(f"--record {record}: the file exists; a recording is never overwritten")
+    server = metrics.serve(params["metrics_addr"] or "")
     result = run_command(
         _pin_and_ingest(
             s,
@@ -235,6 +244,8 @@ def ingest(**params: Any) -> None:  # fmt: skip
             fence=params["fence"],
         )
     )
+    if server is not None:
+        server.close()
     _echo_result("ingest", result)
     if result.state != "done":
         raise SystemExit(EXIT_FAILED)
@@ -250,18 +261,28 @@ async def _pin_and_ingest(
     fence: bool,
 ) -> IngestResult:
     if not replace:  # a taken name is refused before anything is asked of the cluster
-        await refuse_taken_name(s.ingest_config().kafka_bootstrap, s.job)
+        await refuse_taken_name(s.ingest_config().kafka_bootstrap, s.job, prefix=s.topic_prefix)
+    # topics the brokers cannot hold (replication factor) are refused before the cluster is asked
+    await resolve_policy(s.ingest_config().kafka_bootstrap, s.undo_config().topic_policy)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     job = await pin_job(prep, s.undo_config(primary_ts=prep.window.primary_ts), replace=replace)
     click.echo(f"tiundo ingest: job record pinned: {describe(job)}", err=True)
+    metrics.JOB_INFO.labels(s.job, job.instance_id, str(job.attempt), "ingest").set(1)
     owner = Owner(job.instance_id, job.attempt)
-    cfg = prep.pinned().replace(record=record, instance=owner.instance, attempt=owner.attempt)
+    cfg = ingest_pinned(prep.pinned().replace(record=record), job)
     worker = IngestWorker(cfg, print_progress)
     if not fence:
         return await worker.run_until_signalled()
     worker.fence = asyncio.Event()
     watch = asyncio.create_task(
-        set_when_final(cfg.kafka_bootstrap, s.job, cfg.partitions, worker.fence, owner=owner)
+        set_when_final(
+            cfg.kafka_bootstrap,
+            s.job,
+            cfg.partitions,
+            worker.fence,
+            owner=owner,
+            prefix=s.topic_prefix,
+        )
     )
     try:
         result = await worker.run_until_signalled()
@@ -272,7 +293,13 @@ async def _pin_and_ingest(
     if result.foreign_by_table and worker.fence.is_set():
         names = {pid: (t.db, t.name) for t in prep.tables for pid in t.physical_ids}
         await store_foreign_writes(
-            cfg.kafka_bootstrap, s.job, cfg.partitions, result.foreign_by_table, names, owner=owner
+            cfg.kafka_bootstrap,
+            s.job,
+            cfg.partitions,
+            result.foreign_by_table,
+            names,
+            owner=owner,
+            prefix=s.topic_prefix,
         )
     return result
 
@@ -287,8 +314,12 @@ def replay(file: Path, **params: Any) -> None:
     s = Settings.from_params(params)
     start_logging(params, job=_need_job(s), role="replay")
     json_errors("replay", s.job)
-    cfg = IngestConfig(
-        kafka=s.kafka, job=_need_job(s), partitions=s.partitions, spread_tables=s.spread
+    cfg = IngestConfig.from_env(
+        kafka=s.kafka,
+        job=_need_job(s),
+        topic_prefix=s.topic_prefix,
+        partitions=s.partitions,
+        spread_tables=s.spread,
     )
     result = run_command(run_replay(file, cfg))
     _echo_result("replay", result)
@@ -300,6 +331,7 @@ def replay(file: Path, **params: Any) -> None:
 @kafka_options()
 @cluster_options()
 @undo_options()
+@metrics_option()
 @click.option(
     "--datadir",
     envvar=env_name(UndoConfig, "datadir"),
@@ -347,13 +379,19 @@ def worker(**params: Any) -> None:  # fmt: skip
     s = Settings.from_params(params)
     job = _need_job(s)
     logs = start_logging(params, job=job, role=params["log_role"], default_level="info")
-    extra = {k: params[k] for k in ("datadir", "web_port") if params.get(k) is not None}
+    extra = {
+        k: params[k] for k in ("datadir", "web_port", "metrics_addr") if params.get(k) is not None
+    }
     cfg = s.undo_config(**extra)
+    metrics.serve(cfg.metrics_addr)  # serves while the worker runs (a daemon thread)
     record = run_command(
-        wait_for_record(cfg.kafka_bootstrap, job, timeout_s=params["record_wait_s"])
+        wait_for_record(
+            cfg.kafka_bootstrap, job, timeout_s=params["record_wait_s"], prefix=cfg.topic_prefix
+        )
     )
     cfg = pin(cfg, record)
     click.echo(f"tiundo worker: {describe(record)}", err=True)
+    metrics.JOB_INFO.labels(job, record.instance_id, str(record.attempt), "worker").set(1)
     from app.main import run_worker
 
     sys.argv = [sys.argv[0]]  # faust's worker parses argv itself

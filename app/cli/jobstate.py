@@ -32,7 +32,9 @@ from app.config import job_topics
 from app.report import PartitionReport, job_status, with_foreign_writes
 from app.undo.barrier import takes_note
 from app.undo.owner import Owner
+from core.jobnames import JobNames
 from core.kafka_admin import delete_topics, list_topics
+from core.kafka_security import kafka_options
 from proto import tiundo_pb2
 
 __all__ = [
@@ -95,13 +97,15 @@ async def _drain(
                 notes[rec.key] = rec.value
 
 
-async def delete_job_topics(bootstrap: str, job: str, *, keep_record: bool = False) -> list[str]:
+async def delete_job_topics(
+    bootstrap: str, job: str, *, keep_record: bool = False, prefix: str = ""
+) -> list[str]:
     """Delete the job's topics and its Faust app's (:func:`app.config.job_topics`); their names.
 
     Returns once Kafka no longer lists them (a topic marked for deletion cannot be created
     again under the same name until it is gone).
     """
-    names = job_topics(job, keep_record=keep_record)
+    names = job_topics(job, keep_record=keep_record, prefix=prefix)
     deleted = await delete_topics(bootstrap, names)
     deadline = time.monotonic() + GONE_TIMEOUT_S
     while await list_topics(bootstrap, names):
@@ -122,14 +126,16 @@ def foreign_key(job: str) -> bytes:
 
 
 async def publish_status(
-    bootstrap: str, status: tiundo_pb2.JobStatus, *, key: bytes | None = None
+    bootstrap: str, status: tiundo_pb2.JobStatus, *, key: bytes | None = None, prefix: str = ""
 ) -> None:
     """Write ``status`` on ``<job>.status`` under ``key`` (the job id), acknowledged."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        **kafka_options(), bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    )
     try:
         await producer.start()
         await producer.send_and_wait(
-            f"{status.job_id}.status",
+            JobNames(status.job_id, prefix).status,
             status.SerializeToString(),
             key=key if key is not None else status.job_id.encode(),
         )
@@ -141,7 +147,9 @@ async def publish_status(
 
 async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
     """Every key's latest value of a one-partition topic (empty if the topic is missing)."""
-    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    reader = AIOKafkaConsumer(
+        **kafka_options(), bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
     try:
         await reader.start()  # inside: a stop signal may cancel the start, stop() still closes
         if topic not in await reader.topics():
@@ -209,10 +217,17 @@ class JobWatcher:
     """
 
     def __init__(
-        self, bootstrap: str, job: str, partitions: int, *, owner: Owner | None = None
+        self,
+        bootstrap: str,
+        job: str,
+        partitions: int,
+        *,
+        owner: Owner | None = None,
+        prefix: str = "",
     ) -> None:
         self.bootstrap = bootstrap
         self.job = job
+        self.names = JobNames(job, prefix)
         self.partitions = partitions
         self.owner = owner or Owner()
         self._consumer: AIOKafkaConsumer | None = None
@@ -230,13 +245,14 @@ class JobWatcher:
     async def start(self) -> None:
         """Connect (``UnreachableError`` when Kafka does not answer)."""
         self._consumer = AIOKafkaConsumer(
+            **kafka_options(),
             bootstrap_servers=self.bootstrap,
             enable_auto_commit=False,
             group_id=None,
             request_timeout_ms=10_000,
         )
         self._admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap, request_timeout_ms=10_000
+            **kafka_options(), bootstrap_servers=self.bootstrap, request_timeout_ms=10_000
         )
         try:
             await self._consumer.start()
@@ -268,7 +284,10 @@ class JobWatcher:
             if topic not in await meta.topics():
                 return notes
             reader = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None
+                **kafka_options(),
+                bootstrap_servers=self.bootstrap,
+                enable_auto_commit=False,
+                group_id=None,
             )
             await reader.start()
             self._readers[topic] = reader
@@ -281,13 +300,13 @@ class JobWatcher:
         """(topic exists, end offset per partition, the app group's committed offset per one)."""
         consumer, admin = self._consumer, self._admin
         assert consumer is not None and admin is not None
-        topic = f"{self.job}.kv"
+        topic = self.names.kv
         if topic not in await consumer.topics():
             return False, {}, {}
         tps = [TopicPartition(topic, p) for p in range(self.partitions)]
         ends = await consumer.end_offsets(tps)
         try:
-            committed = await admin.list_consumer_group_offsets(f"tiundo-{self.job}")
+            committed = await admin.list_consumer_group_offsets(self.names.group)
         except KafkaError:
             committed = {}
         done = {tp.partition: m.offset for tp, m in committed.items() if tp.topic == topic}
@@ -298,10 +317,10 @@ class JobWatcher:
         try:
             owner = self.owner
             status_notes = await self._read_compacted(
-                f"{self.job}.status", lambda _, raw: takes_status(owner, raw)
+                self.names.status, lambda _, raw: takes_status(owner, raw)
             )
             progress = await self._read_compacted(
-                f"{self.job}.progress", lambda _, raw: takes_note(owner, raw)
+                self.names.progress, lambda _, raw: takes_note(owner, raw)
             )
             exists, ends, committed = await self._kv_offsets()
         except KafkaError as exc:
@@ -343,6 +362,7 @@ async def set_when_final(
     poll_s: float = 1.0,
     *,
     owner: Owner | None = None,
+    prefix: str = "",
 ) -> None:
     """Set ``fence`` once the job's status (of ``owner``'s start) is final.
 
@@ -353,7 +373,9 @@ async def set_when_final(
     said = float("-inf")
     while not fence.is_set():
         try:
-            async with JobWatcher(bootstrap, job, partitions, owner=owner) as watcher:
+            async with JobWatcher(
+                bootstrap, job, partitions, owner=owner, prefix=prefix
+            ) as watcher:
                 while not fence.is_set():
                     if (await watcher.snapshot()).final:
                         fence.set()
@@ -378,10 +400,11 @@ async def store_foreign_writes(
     names: Mapping[int, tuple[str, str]],
     *,
     owner: Owner | None = None,
+    prefix: str = "",
 ) -> tiundo_pb2.JobStatus | None:
     """Add the writes by others the fence saw to the job's final status, and store it."""
     owner = owner or Owner()
-    async with JobWatcher(bootstrap, job, partitions, owner=owner) as watcher:
+    async with JobWatcher(bootstrap, job, partitions, owner=owner, prefix=prefix) as watcher:
         snap = await watcher.snapshot()
     if snap.status is None:
         return None
@@ -394,7 +417,7 @@ async def store_foreign_writes(
     for tid in sorted(by_table):
         db, name = names.get(tid, ("", ""))
         seen.tables.add(table_id=tid, db_name=db, table_name=name, foreign_writes=by_table[tid])
-    await publish_status(bootstrap, seen, key=foreign_key(job))
+    await publish_status(bootstrap, seen, key=foreign_key(job), prefix=prefix)
     status = with_foreign_writes(snap.status, by_table, names)
-    await publish_status(bootstrap, status)
+    await publish_status(bootstrap, status, prefix=prefix)
     return status

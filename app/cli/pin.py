@@ -28,7 +28,6 @@ from app.jobrecord import (
     CHECK_GC,
     CHECK_WRITER,
     CHECK_WRITER_FORCED,
-    JOB_TOPIC_SUFFIX,
     build_record,
     decode_record,
     describe,
@@ -36,6 +35,7 @@ from app.jobrecord import (
 )
 from app.sink.collation import read_new_collation
 from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
+from core.jobnames import JobNames
 from core.kafka_admin import (
     COMPACTED,
     TopicSpec,
@@ -43,12 +43,17 @@ from core.kafka_admin import (
     ensure_topics,
     group_members,
     list_topics,
+    resolve_policy,
 )
+from core.kafka_security import kafka_options
+from core.topicpolicy import TopicPolicy
 from core.urls import parse_mysql_url
+from ingest.config import IngestConfig
 from ingest.patterns import quote_pattern
 from proto import tiundo_pb2
 
 __all__ = [
+    "ingest_pinned",
     "job_tables",
     "passed_checks",
     "pin_job",
@@ -65,25 +70,27 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def job_topic(job: str) -> str:
+def job_topic(job: str, prefix: str = "") -> str:
     """The compacted topic holding the job record."""
-    return f"{job}{JOB_TOPIC_SUFFIX}"
+    return JobNames(job, prefix).record
 
 
-def _taken(names: list[str], job: str) -> list[str]:
-    own = set(job_topics(job))
-    return [n for n in names if n in own]
+async def _taken(bootstrap: str, job: str, prefix: str) -> list[str]:
+    """The job's topics that exist (exact names, never a prefix match)."""
+    names = JobNames(job, prefix)
+    own = set(job_topics(job, prefix=prefix))
+    return [n for n in await list_topics(bootstrap, names.listing_prefixes) if n in own]
 
 
-async def read_record(bootstrap: str, job: str) -> tiundo_pb2.JobRecord | None:
+async def read_record(bootstrap: str, job: str, *, prefix: str = "") -> tiundo_pb2.JobRecord | None:
     """The job's record, or ``None`` when the job was never pinned."""
-    notes = await read_compacted(bootstrap, job_topic(job))
+    notes = await read_compacted(bootstrap, job_topic(job, prefix))
     raw = notes.get(job.encode())
     return None if raw is None else decode_record(raw, job)
 
 
-async def _old_state(bootstrap: str, job: str) -> str:
-    notes = await read_compacted(bootstrap, f"{job}.status")
+async def _old_state(bootstrap: str, job: str, prefix: str) -> str:
+    notes = await read_compacted(bootstrap, JobNames(job, prefix).status)
     raw = notes.get(job.encode())
     if raw is None:
         return "no status"
@@ -91,46 +98,50 @@ async def _old_state(bootstrap: str, job: str) -> str:
     return tiundo_pb2.JobStatus.State.Name(status.state)
 
 
-async def refuse_taken_name(bootstrap: str, job: str) -> None:
+async def refuse_taken_name(bootstrap: str, job: str, *, prefix: str = "") -> None:
     """Raise :class:`ConfigError` naming the earlier job when ``job``'s name is taken.
 
     Cheap, so it runs before anything is asked of the cluster; the atomic claim is
     :func:`pin_job`'s exclusive creation of ``<job>.job``.
     """
-    found = _taken(await list_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"]), job)
+    found = await _taken(bootstrap, job, prefix)
     if not found:
         return
     try:
-        old = await read_record(bootstrap, job)
+        old = await read_record(bootstrap, job, prefix=prefix)
     except DecodeError:
         old = None
     what = describe(old) if old is not None else f"job {job} (topics {', '.join(found[:3])})"
-    state = await _old_state(bootstrap, job)
+    state = await _old_state(bootstrap, job, prefix)
     raise ConfigError(
         f"the job name {job!r} is taken: {what}, state {state}; choose another --job, or "
         "--replace to delete that job's topics and downstream counters first"
     )
 
 
-async def replace_job(bootstrap: str, job: str, *, downstream: str, progress_db: str) -> None:
+async def replace_job(
+    bootstrap: str, job: str, *, downstream: str, progress_db: str, prefix: str = ""
+) -> None:
     """Delete an earlier job of this name: its topics and its downstream counter rows.
 
     Refused while its workers run; returns once Kafka shows the topics gone.
     """
-    found = _taken(await list_topics(bootstrap, [f"{job}.", f"tiundo-{job}-"]), job)
+    found = await _taken(bootstrap, job, prefix)
     if not found:
         return
-    await _refuse_live_workers(bootstrap, job, "--replace")
-    deleted = await delete_job_topics(bootstrap, job)
+    await _refuse_live_workers(bootstrap, job, "--replace", prefix)
+    deleted = await delete_job_topics(bootstrap, job, prefix=prefix)
     rows = await delete_counters(downstream, progress_db, job)
     log.warning("job %s: replaced; deleted topics %s and %d counter row(s)", job, deleted, rows)
 
 
 async def publish_record(bootstrap: str, record: tiundo_pb2.JobRecord) -> None:
     """Write the record to ``<job>.job`` (created compacted, one partition), acknowledged."""
-    topic = job_topic(record.job_id)
-    await ensure_topics(bootstrap, [TopicSpec(topic, 1, configs=COMPACTED)])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    topic = job_topic(record.job_id, record.topic_prefix)
+    await ensure_topics(bootstrap, [TopicSpec(topic, 1, configs=COMPACTED)], policy=_policy(record))
+    producer = AIOKafkaProducer(
+        **kafka_options(), bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    )
     try:
         await producer.start()
         await producer.send_and_wait(topic, record.SerializeToString(), key=record.job_id.encode())
@@ -142,23 +153,44 @@ async def publish_record(bootstrap: str, record: tiundo_pb2.JobRecord) -> None:
         await producer.stop()
 
 
+def _policy(record: tiundo_pb2.JobRecord) -> TopicPolicy:
+    """How the record's job creates its topics (a record of an older tiundo: factor 1)."""
+    return TopicPolicy(
+        record.replication_factor or 1, record.min_insync_replicas, record.topic_retention_ms
+    )
+
+
+def ingest_pinned(cfg: IngestConfig, record: tiundo_pb2.JobRecord) -> IngestConfig:
+    """The ingest config writing for ``record``'s start, its topic created as pinned."""
+    policy = _policy(record)
+    return cfg.replace(
+        instance=record.instance_id,
+        attempt=record.attempt,
+        topic_prefix=record.topic_prefix,
+        replication_factor=policy.replication_factor,
+        min_insync_replicas=policy.min_insync_replicas,
+        topic_retention_ms=policy.retention_ms,
+    )
+
+
 async def wait_for_record(
-    bootstrap: str, job: str, *, timeout_s: float, poll_s: float = 1.0
+    bootstrap: str, job: str, *, timeout_s: float, poll_s: float = 1.0, prefix: str = ""
 ) -> tiundo_pb2.JobRecord:
     """The job's record, waiting up to ``timeout_s`` for ``tiundo run`` to publish it."""
     deadline = time.monotonic() + timeout_s
     said = False
+    topic = job_topic(job, prefix)
     while True:
-        record = await read_record(bootstrap, job)
+        record = await read_record(bootstrap, job, prefix=prefix)
         if record is not None:
             return record
         if time.monotonic() > deadline:
             raise ConfigError(
-                f"job {job}: no job record on {job_topic(job)} after {timeout_s:.0f} s; "
+                f"job {job}: no job record on {topic} after {timeout_s:.0f} s; "
                 "start the job with `tiundo run` (or `tiundo ingest`) first"
             )
         if not said:
-            log.warning("job %s: waiting for its job record on %s", job, job_topic(job))
+            log.warning("job %s: waiting for its job record on %s", job, topic)
             said = True
         await asyncio.sleep(poll_s)
 
@@ -195,15 +227,29 @@ async def pinned_collation(config: UndoConfig) -> str:
 
 
 async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiundo_pb2.JobRecord:
-    """Claim the job's name and publish its record; ``config`` with the record's instance."""
-    config = config.replace(new_collation=await pinned_collation(config))
+    """Claim the job's name and publish its record; ``config`` with the record's instance.
+
+    The topic policy is resolved against the cluster's broker count here, once, and pinned.
+    """
     bootstrap = config.kafka_bootstrap
+    policy = await resolve_policy(bootstrap, config.topic_policy)
+    config = config.replace(
+        new_collation=await pinned_collation(config),
+        replication_factor=policy.replication_factor,
+        min_insync_replicas=policy.min_insync_replicas,
+        topic_retention_ms=policy.retention_ms,
+    )
+    prefix = config.topic_prefix
     if replace:
         await replace_job(
-            bootstrap, config.job, downstream=config.downstream, progress_db=config.progress_db
+            bootstrap,
+            config.job,
+            downstream=config.downstream,
+            progress_db=config.progress_db,
+            prefix=prefix,
         )
     else:
-        await refuse_taken_name(bootstrap, config.job)
+        await refuse_taken_name(bootstrap, config.job, prefix=prefix)
     w = prep.window
     record = build_record(
         config,
@@ -218,7 +264,8 @@ async def pin_job(prep: Prepared, config: UndoConfig, *, replace: bool) -> tiund
         spread_tables=prep.config.spread_tables,
     )
     # the claim itself: the broker creates <job>.job for one of two racing starts only
-    if not await create_topic_exclusive(bootstrap, TopicSpec(job_topic(config.job), 1, COMPACTED)):
+    claim = TopicSpec(job_topic(config.job, prefix), 1, COMPACTED)
+    if not await create_topic_exclusive(bootstrap, claim, policy=policy):
         raise ConfigError(
             f"the job name {config.job!r} was just taken by another start of tiundo; choose "
             "another --job"
@@ -261,7 +308,7 @@ def same_tables(prep: Prepared, record: tiundo_pb2.JobRecord) -> None:
         )
 
 
-async def reset_for_resume(bootstrap: str, job: str) -> list[str]:
+async def reset_for_resume(bootstrap: str, job: str, *, prefix: str = "") -> list[str]:
     """Delete what a resumed job redoes; keep its record and its downstream counters.
 
     The transactions of a job are a function of its record alone (window, tables, how
@@ -271,13 +318,13 @@ async def reset_for_resume(bootstrap: str, job: str) -> list[str]:
     transactions the first attempt committed: nothing applied twice, nothing skipped.
     Refused while workers of the job are still members of its consumer group.
     """
-    await _refuse_live_workers(bootstrap, job, "--resume")
-    return await delete_job_topics(bootstrap, job, keep_record=True)
+    await _refuse_live_workers(bootstrap, job, "--resume", prefix)
+    return await delete_job_topics(bootstrap, job, keep_record=True, prefix=prefix)
 
 
-async def _refuse_live_workers(bootstrap: str, job: str, what: str) -> None:
+async def _refuse_live_workers(bootstrap: str, job: str, what: str, prefix: str = "") -> None:
     """A job whose workers still run is neither replaced nor resumed under their feet."""
-    group = f"tiundo-{job}"
+    group = JobNames(job, prefix).group
     members = await group_members(bootstrap, group)
     if members:
         raise ConfigError(

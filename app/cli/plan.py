@@ -33,6 +33,7 @@ from core.errors import ConfigError
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable, select_tables
+from ingest.grpc_tls import channel_credentials
 from ingest.pd import PDClient
 from ingest.window import UndoWindow, undo_window
 
@@ -63,7 +64,8 @@ class Prepared:
 async def prepare(s: Settings, *, force: bool, writer_check_s: float) -> Prepared:
     """Resolve tables and the window, then run the preflight checks (refusing when unsafe)."""
     cfg = s.ingest_config()
-    pd = PDClient(cfg.pd_endpoints, timeout=cfg.request_timeout_s)
+    credentials = channel_credentials(cfg.cluster_tls)
+    pd = PDClient(cfg.pd_endpoints, timeout=cfg.request_timeout_s, credentials=credentials)
     try:
         await pd.connect()
         async with StatusApiClient(cfg.status_api_url, timeout=cfg.request_timeout_s) as status:

@@ -47,6 +47,7 @@ from app.cli.common import (
     default_job,
     kafka_options,
     log_options,
+    metrics_option,
     run_command,
     start_logging,
     tso_time,
@@ -56,6 +57,7 @@ from app.cli.common import (
 from app.cli.jobstate import JobSnapshot, JobWatcher, store_foreign_writes
 from app.cli.output import document, emit, json_errors, proto_fields
 from app.cli.pin import (
+    ingest_pinned,
     pin_job,
     publish_record,
     read_record,
@@ -70,8 +72,10 @@ from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from app.undo.owner import Owner
+from core import metrics
 from core.errors import ConfigError
-from core.kafka_admin import ensure_topic, group_members
+from core.kafka_admin import ensure_topic, group_members, resolve_policy
+from core.metrics_addr import worker_addr
 from core.private import private_folder
 from core.retry import ride_out
 from ingest.worker import IngestResult, IngestWorker
@@ -88,16 +92,23 @@ ATTACH_CHECK_S = 15.0
 
 
 class WorkerProcess:
-    """One ``tiundo worker`` subprocess with its own datadir and log file."""
+    """One ``tiundo worker`` subprocess with its own datadir, log file and metrics port."""
 
     def __init__(
-        self, config: UndoConfig, datadir: Path, log: Path, log_args: Sequence[str] = ()
+        self,
+        config: UndoConfig,
+        datadir: Path,
+        log: Path,
+        log_args: Sequence[str] = (),
+        *,
+        metrics_addr: str = "",
     ) -> None:
         self.datadir = datadir
         self.log = log
         #: ``--log-level``/``--log-format`` inherited from ``run``, and the worker's name
         self._log_args = [*log_args, "--log-role", log.stem]
-        own = config.replace(datadir=str(datadir), web_port=0)  # no web server per worker
+        # no web server per worker; metrics on their own port when run serves some
+        own = config.replace(datadir=str(datadir), web_port=0, metrics_addr=metrics_addr)
         self._env = {**os.environ, **own.to_env()}
         self._env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT), self._env.get("PYTHONPATH")) if p
@@ -190,6 +201,8 @@ async def _follow(
         failing_since = None
         model.job = snap
         display.update(model)
+        state = tiundo_pb2.JobStatus.State.Name(snap.status.state) if snap.status else "WAITING"
+        metrics.set_state(metrics.JOB_STATE, metrics.JOB_STATES, state)
         if snap.final:
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
@@ -209,10 +222,10 @@ async def _follow(
         if not workers and not snap.final and loop.time() >= next_check:
             # --attach: say so when nobody works on the job, instead of waiting in silence
             next_check = loop.time() + ATTACH_CHECK_S
-            if not await group_members(watcher.bootstrap, f"tiundo-{watcher.job}"):
+            if not await group_members(watcher.bootstrap, watcher.names.group):
                 click.echo(
                     f"tiundo run: waiting: no worker of job {watcher.job} is running (Kafka "
-                    f"group tiundo-{watcher.job} is empty); start `tiundo worker --job "
+                    f"group {watcher.names.group} is empty); start `tiundo worker --job "
                     f"{watcher.job}` where the workers run, or run without --attach",
                     err=True,
                 )
@@ -239,18 +252,22 @@ async def run_job(
     display: Display,
     worker_log_args: Sequence[str] = (),
     log_file: str = "",
+    metrics_addr: str = "",
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
     started = time.monotonic()
     bootstrap = s.undo_config().kafka_bootstrap  # (the tables of a resumed job are not known yet)
     resumed: tiundo_pb2.JobRecord | None = None
+    prefix = s.topic_prefix
     if resume:
-        resumed = await read_record(bootstrap, s.job)
+        resumed = await read_record(bootstrap, s.job, prefix=prefix)
         if resumed is None:
-            raise ConfigError(f"--resume {s.job}: no such job (no record on {s.job}.job)")
+            raise ConfigError(f"--resume {s.job}: no such job (no record on {s.names.record})")
         s = resume_settings(s, resumed)
     elif not replace:  # a taken name is refused before anything is asked of the cluster
-        await refuse_taken_name(bootstrap, s.job)
+        await refuse_taken_name(bootstrap, s.job, prefix=prefix)
+    if resumed is None:  # and topics the brokers cannot hold (replication factor)
+        await resolve_policy(bootstrap, s.undo_config().topic_policy)
     prep = await prepare(s, force=force, writer_check_s=writer_check_s)
     cfg = prep.pinned()
     w = prep.window
@@ -267,7 +284,7 @@ async def run_job(
         if dry_run is not None and not resumed.dry_run_dir:
             raise ConfigError(f"--dry-run: job {s.job} applies its undo; a resumed job keeps it")
         same_tables(prep, resumed)
-        await reset_for_resume(bootstrap, s.job)
+        await reset_for_resume(bootstrap, s.job, prefix=prefix)
         resumed.attempt += 1
         await publish_record(bootstrap, resumed)
         record = resumed
@@ -278,11 +295,14 @@ async def run_job(
         sql_dir = Path(record.dry_run_dir)
     logged = f"; log {log_file}" if log_file else ""
     click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}{logged}", err=True)
+    metrics.JOB_INFO.labels(s.job, record.instance_id, str(record.attempt), "run").set(1)
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
-    cfg = cfg.replace(instance=owner.instance, attempt=owner.attempt)
+    cfg = ingest_pinned(cfg, record)
     await ride_out(  # a broker restart here is ridden out like the ingest's
-        lambda: ensure_topic(cfg.kafka_bootstrap, cfg.topic, cfg.partitions),
+        lambda: ensure_topic(
+            cfg.kafka_bootstrap, cfg.topic, cfg.partitions, policy=cfg.topic_policy
+        ),
         what=f"job {s.job}: Kafka at {cfg.kafka_bootstrap}",
         outage_s=cfg.kafka_outage_s,
     )
@@ -306,13 +326,16 @@ async def run_job(
                     job_dir / "workers" / f"worker{i}",
                     job_dir / f"worker{i}.log",
                     worker_log_args,
+                    metrics_addr=worker_addr(metrics_addr, i) if metrics_addr else "",
                 )
                 for i in range(workers)
             ]
         ingest_task = asyncio.create_task(ingest_worker.run(), name="tiundo-ingest")
         deadline = asyncio.get_running_loop().time() + job_timeout_s
         with display:
-            watcher = JobWatcher(cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner)
+            watcher = JobWatcher(
+                cfg.kafka_bootstrap, s.job, cfg.partitions, owner=owner, prefix=prefix
+            )
             await ride_out(  # Kafka down for a while (a broker restart): wait, like the rest
                 watcher.start,
                 what=f"job {s.job}: watching Kafka at {cfg.kafka_bootstrap}",
@@ -351,6 +374,7 @@ async def run_job(
             result.foreign_by_table,
             _names(prep),
             owner=owner,
+            prefix=prefix,
         )
         status = stored or with_foreign_writes(status, result.foreign_by_table, _names(prep))
     sql_file = None
@@ -426,6 +450,7 @@ def outcome_fields(out: RunOutcome, log_file: str) -> dict[str, Any]:
 @undo_options()
 @preflight_options
 @log_options()
+@metrics_option()
 @click.option(
     "--workers",
     envvar=CLI_ENV["workers"],
@@ -513,6 +538,10 @@ def run(**params: Any) -> None:  # fmt: skip
     logs = start_logging(params, job=s.job, role="run", default_file=job_dir / "run.log")
     if params["as_json"]:
         json_errors("run", s.job)
+    metrics_addr = params["metrics_addr"] or ""
+    if metrics_addr:
+        worker_addr(metrics_addr, 0 if params["attach"] else params["workers"] - 1)
+    server = metrics.serve(metrics_addr)
     outcome = run_command(
         run_job(
             s,
@@ -528,8 +557,11 @@ def run(**params: Any) -> None:  # fmt: skip
             display=make_display(params["progress"]),
             worker_log_args=logs.worker_args(),
             log_file=logs.file,
+            metrics_addr="" if params["attach"] else metrics_addr,
         )
     )
+    if server is not None:
+        server.close()
     code = exit_status(outcome)
     if params["as_json"]:
         emit(document("run", s.job, code, **outcome_fields(outcome, logs.file)))

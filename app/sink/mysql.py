@@ -59,6 +59,7 @@ import pymysql
 
 from app.undo.sqlgen import Dialect, Statement, session_statements
 from core.errors import TiundoError, TransientError
+from core.mysql_tls import check_tls, connect_args, tls_failure
 from core.retry import Backoff, retry_async
 from core.sqlident import quote_ident
 from core.urls import MySQLTarget
@@ -204,10 +205,7 @@ class MySQLSink:
                 self._pool = await aiomysql.create_pool(
                     minsize=0,
                     maxsize=self._pool_size,
-                    host=self._url.host,
-                    port=self._url.port,
-                    user=self._url.user,
-                    password=self._url.password,
+                    **connect_args(self._url),
                     db=self._url.db or None,
                     charset="utf8mb4",
                     autocommit=False,
@@ -228,9 +226,16 @@ class MySQLSink:
 
         A timeout (or a cancel) skips the rollback: it would wait on the same silent server.
         """
-        async with asyncio.timeout(self._connect_timeout_s):
-            conn = await self._pool.acquire()
         try:
+            async with asyncio.timeout(self._connect_timeout_s):
+                conn = await self._pool.acquire()
+        except Exception as exc:
+            tls = tls_failure(exc, self._url)  # a bad certificate: no retry fixes it
+            if tls is not None:
+                raise tls from exc
+            raise
+        try:
+            check_tls(conn, self._url)
             async with asyncio.timeout(self._connect_timeout_s):
                 await self._prepare(conn)
             yield conn

@@ -31,6 +31,8 @@ from app.undo.barrier import barrier_open, keep_note
 from app.undo.owner import Owner, Strangers
 from core.errors import ConfigError
 from core.kafka_admin import COMPACTED, TopicSpec, ensure_topics
+from core.kafka_security import kafka_options
+from core.metrics import DEAD_LETTERS, JOB_STATE, JOB_STATES, set_state
 from proto import tiundo_pb2
 
 __all__ = ["Board", "PartitionFailedError", "check_topics", "get_board"]
@@ -48,6 +50,8 @@ async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
     ``changelogs`` (the tables' changelog topics) are created compacted with
     ``cfg.partitions`` partitions too: left to Faust, two workers starting together race to
     create them and one may cache "0 partitions" until its metadata refreshes (5 minutes).
+    Faust's assignor topic is created here too, so every topic of the job, Faust's included,
+    gets the job's replication factor and ``min.insync.replicas`` (``cfg.topic_policy``).
     """
     left_over = (
         "topic {topic} has {actual} partitions, expected {expected}: "
@@ -75,7 +79,9 @@ async def check_topics(cfg: UndoConfig, changelogs: Sequence[str] = ()) -> None:
             TopicSpec(cfg.progress_topic, 1, COMPACTED, mismatch=left_over),
             TopicSpec(cfg.status_topic, 1, COMPACTED, mismatch=left_over),
             *(TopicSpec(c, cfg.partitions, COMPACTED, mismatch=left_over) for c in changelogs),
+            *([TopicSpec(cfg.names.assignor, 1, mismatch=left_over)] if changelogs else []),
         ],
+        policy=cfg.topic_policy,
     )
 
 
@@ -97,11 +103,14 @@ class Board:
         """Check/create topics, start the producer and the progress reader."""
         await check_topics(self.cfg)
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.cfg.kafka_bootstrap, acks="all", linger_ms=5
+            **kafka_options(), bootstrap_servers=self.cfg.kafka_bootstrap, acks="all", linger_ms=5
         )
         await self._producer.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.cfg.kafka_bootstrap, enable_auto_commit=False, group_id=None
+            **kafka_options(),
+            bootstrap_servers=self.cfg.kafka_bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
         )
         await self._consumer.start()
         self._consumer.assign([self._tp])
@@ -151,6 +160,7 @@ class Board:
         env = tiundo_pb2.Envelope(dead_letter=letter)
         key = str(letter.table_id).encode()
         await self._producer.send_and_wait(self.cfg.dead_topic, env.SerializeToString(), key=key)
+        DEAD_LETTERS.inc()
 
     async def publish_status(self, status: tiundo_pb2.JobStatus) -> None:
         """Write the job's status to ``<job>.status`` (key = job id; compacted: latest wins).
@@ -163,6 +173,8 @@ class Board:
         await self._producer.send_and_wait(
             self.cfg.status_topic, status.SerializeToString(), key=status.job_id.encode()
         )
+        state = tiundo_pb2.JobStatus.State.Name(status.state)
+        set_state(JOB_STATE, JOB_STATES, state)
 
     def reports(self) -> dict[int, PartitionReport]:
         """Partition reports seen so far."""

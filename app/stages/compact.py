@@ -39,6 +39,7 @@ from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
 from app.undo.owner import Owner, Strangers
 from core.codec.keys import has_record_prefix
+from core.metrics import RECORDS_COMPACTED
 from core.retry import Backoff, retry_async
 from proto import tiundo_pb2
 
@@ -214,4 +215,6 @@ async def _report_failure(partition: int, why: str) -> None:
 async def compact_kv(stream: Any) -> None:
     """Compact every record; one that keeps failing fails its partition, never the agent."""
     async for event in stream.events():
-        await _handle_in_place(event.message.partition, event.message.offset, event.value)
+        partition = event.message.partition
+        await _handle_in_place(partition, event.message.offset, event.value)
+        RECORDS_COMPACTED.labels(partition=str(partition)).inc()

@@ -63,6 +63,7 @@ from app.undo.sqlgen import (
 )
 from core.codec.keys import record_key_range
 from core.errors import DecodeError
+from core.metrics import ROWS_APPLIED
 from core.urls import parse_mysql_url
 from proto import tiundo_pb2
 
@@ -225,6 +226,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     )
     started = time.monotonic()
     sink_s = 0.0
+    table_label = f"{t.spec.db}.{t.spec.name}" if t.spec else str(t.tid)
 
     async def flush(txn: list[Statement]) -> None:
         nonlocal n_txn, sink_s
@@ -235,6 +237,8 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
             await sink.apply(txn, Step(config.job, p, t.tid, phase, settings, n_txn))
             sink_s += time.monotonic() - t0
             progress_table[txn_key] = str(n_txn).encode()
+            for st in txn:  # committed: these rows are downstream now
+                ROWS_APPLIED.labels(table=table_label, kind=st.kind).inc(st.rows)
 
     for chunk in chunks(iter_range(cdb, *record_key_range(t.tid)), config.mount_chunk):
         planned = _plan(chunk, t, counts)

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from core.errors import TiundoError
+from ingest.feed import StoreUnreachableError
 from ingest.region_errors import RegionFatalError
 from ingest.worker import IngestResult, IngestWorker
 from simulator.faults import ErrorKind, Orphan
@@ -120,6 +121,39 @@ async def split_live(env: Env, worker: IngestWorker) -> None:
     env.cluster.faults.split(region.id, record_key(pid, 5))
 
 
+async def split_while_pd_lags(env: Env, worker: IngestWorker) -> None:
+    """PD hears of the split 3 s late; TiKV's epoch_not_match already names both halves."""
+    env.cluster.faults.pd_heartbeat_lag(3.0)
+    await split_live(env, worker)
+
+
+async def kill_a_leading_store(env: Env, worker: IngestWorker) -> None:
+    """A store dies for good; raft elects new leaders on the other stores 2 s later.
+
+    2 s is ten times the job's reconnect backoff cap (0.2 s): the worker keeps failing to
+    reach it, asking PD each time, until PD names the new leaders.
+    """
+    pid = env.physical_ids()[0]
+    store = env.cluster.regions.locate_raw(record_key(pid, 5)).leader_store
+    await env.cluster.faults.kill_store(store, elect_after=2.0)
+    assert not env.cluster.tikv(store).running
+
+
+def pd_leader_change(*, die: bool) -> Inject:
+    """The PD leader moves (or dies: a new one is elected 0.5 s later), then every table
+    region ends with region_not_found, so the worker must ask the new leader for regions."""
+
+    async def inject(env: Env, worker: IngestWorker) -> None:
+        if die:
+            await env.cluster.faults.stop_pd(0, elect_after=0.5)
+        else:
+            env.cluster.faults.move_pd_leader(2)
+        for rid in table_regions(env):
+            env.cluster.faults.fail_region(rid, ErrorKind.REGION_NOT_FOUND)
+
+    return inject
+
+
 def fail_regions(kind: ErrorKind) -> Inject:
     async def inject(env: Env, worker: IngestWorker) -> None:
         for rid in table_regions(env):
@@ -175,7 +209,17 @@ CASES: dict[str, tuple[Inject, Callable[[Env], None] | None, Callable[[IngestRes
     "server_is_busy": (fail_registers(ErrorKind.SERVER_IS_BUSY, 4), None, saw("server_is_busy")),
     "congested": (fail_registers(ErrorKind.CONGESTED, 4), None, saw("congested")),
     "duplicate_delivery": (duplicates, None, saw("region_not_found")),
+    # TiKV's current_regions are registered at once: one error, no round of stale PD answers
+    "split_pd_lagging": (
+        split_while_pd_lags,
+        None,
+        lambda r: r.region_errors == {"epoch_not_match": 1},
+    ),
+    "store_killed": (kill_a_leading_store, None, lambda r: r.stream_reconnects > 0),
+    "pd_leader_moved": (pd_leader_change(die=False), None, saw("region_not_found")),
+    "pd_leader_died": (pd_leader_change(die=True), None, saw("region_not_found")),
 }
+PD_MEMBERS = {"pd_leader_moved", "pd_leader_died"}
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -184,7 +228,9 @@ async def test_window_is_complete_under_fault(
 ) -> None:
     inject, before, fault_seen = CASES[case]
     # small responses, so that a scan takes several messages and can be split in between
-    cluster_kw = {"response_max_bytes": 40_000} if case == "split_mid_scan" else {}
+    cluster_kw: dict[str, Any] = {"response_max_bytes": 40_000} if case == "split_mid_scan" else {}
+    if case in PD_MEMBERS:
+        cluster_kw["pd_members"] = 3  # the job is given only member 0, the first leader
     result = await run_case(mysql_db, kafka_bootstrap, inject, before=before, cluster_kw=cluster_kw)
     assert fault_seen(result), f"the fault did not reach the worker: {result}"
 
@@ -249,6 +295,35 @@ async def test_frontier_never_passes_an_open_lock(mysql_db: Any, kafka_bootstrap
             if e.WhichOneof("body") == "watermark"
         ]
         assert marks and all(m <= lock_ts or m == result.end_ts for m in marks)
+
+
+async def test_store_gone_with_no_new_leaders_fails_naming_it(
+    mysql_db: Any, kafka_bootstrap: str
+) -> None:
+    """A dead store whose regions get no new leader: one line naming it, not a silent wait."""
+    async with cluster_env(mysql_db, seed=3, rows=4) as env:
+        sp = await env.workload.take_syncpoint()
+        await env.workload.run(5)
+        pid = env.physical_ids()[0]
+        store = env.cluster.regions.locate_raw(record_key(pid, 5)).leader_store
+        await env.cluster.faults.kill_store(store, elect_after=3600)  # never within the test
+        cfg = env.config(
+            kafka_bootstrap, f"gone-{uuid.uuid4().hex[:8]}", to_ts=sp.ts, store_outage_s=1.0
+        )
+        try:
+            with pytest.raises(StoreUnreachableError) as info:
+                await asyncio.wait_for(IngestWorker(cfg).run(), 30)
+        finally:
+            env.cluster.faults.clear()
+            await delete_topics(kafka_bootstrap, [cfg.topic])
+        msg = str(info.value)
+        assert "\n" not in msg
+        assert f"TiKV store {store} at {env.cluster.tikv(store).address}" in msg
+        assert "TIUNDO_STORE_OUTAGE_S=1" in msg and env.db in msg
+        assert info.value.retriable  # exit 4; the GC safepoint is kept for --resume
+        assert any(
+            k.startswith(b"tiundo-gone") for k in env.cluster.pd.servicer.service_safe_points
+        )
 
 
 def test_fatal_errors_are_not_retriable() -> None:

@@ -141,6 +141,64 @@ async def test_service_gc_safe_point(pd: Pd, cluster: FakeCluster) -> None:
     assert cluster.pd.servicer.min_service_safe_point() is None
 
 
+async def test_several_members_and_a_leader_move() -> None:
+    """Any member answers GetMembers naming the leader; the others refuse with "not leader"."""
+    async with FakeCluster(stores=3, status_api=False, pd_members=3, cluster_id=4242) as c:
+        clients = [Pd(a) for a in c.pd_addresses]
+        try:
+            for client in clients:
+                resp = await client.stub.GetMembers(pdpb_pb2.GetMembersRequest())
+                assert [m.client_urls[0] for m in resp.members] == [
+                    f"http://{a}" for a in c.pd_addresses
+                ]
+                assert resp.leader.client_urls == [f"http://{c.pd_addresses[0]}"]
+                assert len({m.member_id for m in resp.members}) == 3
+                await client.connect()
+            req = pdpb_pb2.GetAllStoresRequest(header=clients[0].header())
+            assert len((await clients[0].stub.GetAllStores(req)).stores) == 3
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await clients[1].stub.GetAllStores(req)
+            assert (err.value.code(), err.value.details()) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "not leader",
+            )
+            c.faults.move_pd_leader(1)
+            assert len((await clients[1].stub.GetAllStores(req)).stores) == 3
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await clients[0].stub.GetAllStores(req)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            # the leader dies: no leader until the lease runs out, then another member leads
+            await c.faults.stop_pd(1, elect_after=0.3)
+            resp = await clients[2].stub.GetMembers(pdpb_pb2.GetMembersRequest())
+            assert not resp.HasField("leader") and len(resp.members) == 3
+            await asyncio.sleep(0.5)
+            resp = await clients[2].stub.GetMembers(pdpb_pb2.GetMembersRequest())
+            assert resp.leader.client_urls == [f"http://{c.pd_addresses[2]}"]
+            await c.faults.restart_pd(1)
+            assert c.pd_shared.leader == 2  # a restarted member comes back as a follower
+        finally:
+            for client in clients:
+                await client.close()
+
+
+async def test_pd_hears_of_a_split_only_after_the_heartbeat_lag(
+    pd: Pd, cluster: FakeCluster
+) -> None:
+    await pd.connect()
+    cluster.ensure_table(70)
+    start = encode_bytes(table_prefix(70) + b"_r")
+    end = encode_bytes(table_prefix(70) + b"_s")
+    before = [r.region.id for r in await pd.scan(start, end)]
+    cluster.faults.pd_heartbeat_lag(0.5)
+    parent = cluster.regions.locate_raw(record_key(70, 5))
+    left, right = cluster.faults.split(parent.id, record_key(70, 5))
+    stale = await pd.scan(start, end)
+    assert [r.region.id for r in stale] == before  # PD still has the parent, old epoch
+    assert stale[0].region.region_epoch.version == parent.version
+    await asyncio.sleep(0.6)
+    assert [r.region.id for r in await pd.scan(start, end)] == [left, right, *before[1:]]
+
+
 async def test_entry_point_prints_pd_address_and_stops_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "simulator", "--stores", "2", "--no-status-api",

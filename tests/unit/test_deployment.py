@@ -25,19 +25,20 @@ def _compose() -> dict[str, Any]:
 
 def test_compose_has_the_pipeline_services() -> None:
     services = _compose()["services"]
-    assert {"kafka", "pd", "tikv", "tidb", "ingest", "worker"} <= set(services)
+    # `job` runs `tiundo run --attach`: the checks, the pin and the ingest (by hand, never on `up`)
+    assert {"kafka", "pd", "tikv", "tidb", "job", "worker"} <= set(services)
 
 
 def test_tiundo_services_get_every_setting_by_url() -> None:
     services = _compose()["services"]
-    for name in ("ingest", "worker"):
+    for name in ("job", "worker"):
         env = services[name]["environment"]
         assert env["TIUNDO_PD"].startswith("pd://")
         assert env["TIUNDO_KAFKA"].startswith("kafka://")
         assert env["TIUNDO_DOWNSTREAM"].startswith("mysql://")
         assert env["TIUNDO_STATUS_API"].startswith("http://")
         assert env["TIUNDO_JOB"]
-        assert env["TIUNDO_TABLES"], "tiundo ingest needs the tables to rewind"
+        assert env["TIUNDO_TABLES"], "tiundo run needs the tables to rewind"
         assert int(env["TIUNDO_PARTITIONS"]) >= services["worker"]["deploy"]["replicas"]
 
 

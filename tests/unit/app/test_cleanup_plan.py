@@ -39,6 +39,18 @@ def test_the_plan_names_the_jobs_own_topics_group_counters_and_folder() -> None:
     assert refusal(plan, force=False) is None
 
 
+def test_a_prefixed_job_plans_its_prefixed_topics_and_group_only() -> None:
+    """Under --topic-prefix the job's topics and group carry it; the unprefixed job of the same
+    name (another team's, on a shared cluster) is not touched."""
+    existing = [*job_topics("a", prefix="team."), *job_topics("a")]
+    plan = _plan(existing_topics=existing, topic_prefix="team.", live_workers=1, state="RUNNING")
+    assert set(plan.topics) == set(job_topics("a", prefix="team."))
+    assert all(t.startswith("team.") for t in plan.topics)
+    assert plan.group == "team.tiundo-a"
+    why = refusal(plan, force=False)
+    assert why is not None and "team.tiundo-a" in why
+
+
 def test_only_what_exists_is_planned() -> None:
     plan = _plan(existing_topics=["a.kv"], group_known=False, counter_rows=0, folder_exists=False)
     assert plan.topics == ("a.kv",) and plan.group is None

@@ -29,6 +29,7 @@ from app.cli.common import (
 )
 from app.config import UndoConfig
 from core.errors import ConfigError
+from core.secrets import DownstreamPassword
 from core.settings import env_vars
 from ingest.config import IngestConfig
 from simulator.cluster import FakeCluster
@@ -153,6 +154,7 @@ def test_every_flag_env_var_is_a_declaration() -> None:
         *env_vars(IngestConfig).values(),
         *env_vars(UndoConfig).values(),
         *env_vars(LogConfig).values(),
+        *env_vars(DownstreamPassword).values(),
     }
     cli = set(CLI_ENV.values())
     assert not stage & cli

@@ -277,3 +277,32 @@ def test_unresolved_new_collation_is_not_pinned_and_workers_keep_theirs() -> Non
     assert rec.new_collation == ""
     assert pin(UndoConfig(job="j1"), rec).new_collation == "auto"
     assert pin(UndoConfig(job="j1", new_collation="off"), rec).new_collation == "off"
+
+
+def test_topic_settings_are_pinned_and_the_prefix_must_agree() -> None:
+    cfg = UndoConfig(
+        job="j1",
+        topic_prefix="team-a.",
+        replication_factor=3,
+        min_insync_replicas=2,
+        topic_retention_ms=3_600_000,
+    )
+    rec = decode_record(_record(cfg).SerializeToString(), "j1")
+    assert (rec.topic_prefix, rec.replication_factor, rec.min_insync_replicas) == ("team-a.", 3, 2)
+    assert rec.topic_retention_ms == 3_600_000
+    # a worker's own replication settings never win over the record's
+    pinned = pin(UndoConfig(job="j1", topic_prefix="team-a.", replication_factor=1), rec)
+    assert pinned.topic_policy == cfg.topic_policy
+    assert pinned.kv_topic == "team-a.j1.kv"
+    with pytest.raises(ConfigError) as info:
+        pin(UndoConfig(job="j1", topic_prefix="team-b."), rec)
+    assert str(info.value) == (
+        "job j1: this worker's topic prefix is 'team-b.', the job was pinned with 'team-a.' "
+        "(TIUNDO_TOPIC_PREFIX): set the job's"
+    )
+
+
+def test_a_record_of_an_older_tiundo_keeps_factor_one() -> None:
+    rec = _record(UndoConfig(job="j1"))
+    rec.ClearField("replication_factor")
+    assert pin(UndoConfig(job="j1", replication_factor=3), rec).replication_factor == 1

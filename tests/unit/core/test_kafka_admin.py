@@ -10,7 +10,15 @@ from aiokafka.errors import KafkaConnectionError
 
 import core.kafka_admin as ka
 from core.errors import ConfigError, TransientError
-from core.kafka_admin import COMPACTED, TopicNotReadyError, TopicSpec, ensure_topic, ensure_topics
+from core.kafka_admin import (
+    COMPACTED,
+    TopicNotReadyError,
+    TopicSpec,
+    create_topic_exclusive,
+    ensure_topic,
+    ensure_topics,
+)
+from core.topicpolicy import TopicPolicy
 
 
 class _Resp:
@@ -25,8 +33,12 @@ class FakeAdmin:
     """A broker with ``topics`` (name → partition count); new topics get leaders after
     ``leaderless_polls`` describes."""
 
-    def __init__(self, topics: dict[str, int], *, leaderless_polls: int = 0) -> None:
+    def __init__(
+        self, topics: dict[str, int], *, leaderless_polls: int = 0, brokers: int = 1
+    ) -> None:
         self.topics = dict(topics)
+        self.brokers = brokers
+        self.factors: dict[str, int] = {}
         self.leaderless = {t: 0 for t in topics}
         self.leaderless_polls = leaderless_polls
         self.calls: list[tuple[str, Any]] = []
@@ -55,6 +67,10 @@ class FakeAdmin:
             out.append({"topic": n, "error_code": 0, "partitions": parts})
         return out
 
+    async def describe_cluster(self) -> dict[str, Any]:
+        self.calls.append(("cluster", None))
+        return {"brokers": [{"node_id": i} for i in range(self.brokers)]}
+
     async def create_topics(self, new: list[Any]) -> _Resp:
         self.calls.append(
             ("create", tuple((t.name, t.num_partitions, t.topic_configs) for t in new))
@@ -64,8 +80,11 @@ class FakeAdmin:
             code = self.create_error.get(t.name, 0)
             if t.name in self.topics:
                 code = 36
+            elif t.replication_factor > self.brokers:
+                code = 38  # INVALID_REPLICATION_FACTOR, as a broker answers
             elif code == 0:
                 self.topics[t.name] = t.num_partitions
+                self.factors[t.name] = t.replication_factor
                 self.leaderless[t.name] = self.leaderless_polls
             errors.append({"topic": t.name, "error_code": code, "error_message": None})
         return _Resp(errors)
@@ -95,8 +114,13 @@ async def test_creates_missing_topics_with_configs_and_waits_for_leaders(broker:
         [TopicSpec("j.kv", 3, create=False), TopicSpec("j.progress", 1, COMPACTED)],
     )
     kinds = [c[0] for c in admin.calls]
-    assert kinds[:3] == ["start", "describe", "create"]  # the kv check comes before creating
-    assert admin.calls[2] == ("create", (("j.progress", 1, {"cleanup.policy": "compact"}),))
+    # the kv check comes before creating; the broker count decides the replication factor
+    assert kinds[:4] == ["start", "describe", "cluster", "create"]
+    assert admin.calls[3] == (
+        "create",
+        (("j.progress", 1, {"cleanup.policy": "compact", "min.insync.replicas": "1"}),),
+    )
+    assert admin.factors == {"j.progress": 1}  # min(3, 1 broker)
     assert kinds.count("describe") == 1 + 3  # two polls without a leader, then ready
     assert admin.topics == {"j.kv": 3, "j.progress": 1} and admin.closed
 
@@ -178,3 +202,44 @@ def test_message_templates() -> None:
     spec = TopicSpec("t", 3)
     assert str(spec.missing_error(3)) == "topic t does not exist (error 3)"
     assert "topic t has 5 partitions, the job is configured for 3" in str(spec.mismatch_error(5))
+
+
+async def test_default_policy_follows_the_broker_count(broker: Any) -> None:
+    admin = broker(FakeAdmin({}, brokers=5))
+    policy = TopicPolicy(retention_ms=3_600_000)
+    await ensure_topics(
+        "b", [TopicSpec("j.kv", 2), TopicSpec("j.status", 1, COMPACTED)], policy=policy
+    )
+    assert admin.factors == {"j.kv": 3, "j.status": 3}
+    created = dict((name, configs) for name, _, configs in admin.calls[2][1])
+    # retention only where time deletes records; compaction keeps each key's last value
+    assert created == {
+        "j.kv": {"min.insync.replicas": "2", "retention.ms": "3600000"},
+        "j.status": {"min.insync.replicas": "2", "cleanup.policy": "compact"},
+    }
+
+
+async def test_a_factor_above_the_broker_count_is_refused_by_name(broker: Any) -> None:
+    admin = broker(FakeAdmin({}, brokers=1))
+    with pytest.raises(ConfigError) as info:
+        await ensure_topics("b", [TopicSpec("j.kv", 2)], policy=TopicPolicy(replication_factor=2))
+    assert str(info.value) == (
+        "TIUNDO_REPLICATION_FACTOR=2, but the Kafka cluster has 1 broker(s): "
+        "lower it (0 = min(3, brokers))"
+    )
+    assert "create" not in [c[0] for c in admin.calls] and admin.closed
+
+
+async def test_a_factor_the_broker_refuses_names_the_setting(broker: Any) -> None:
+    admin = broker(FakeAdmin({}, brokers=3))
+    admin.brokers = 1  # a broker left between the count and the creation
+    admin.describe_cluster = _three_brokers  # type: ignore[method-assign]
+    with pytest.raises(
+        ConfigError, match=r"refuse replication factor 3 \(TIUNDO_REPLICATION_FACTOR\)"
+    ):
+        await ensure_topics("b", [TopicSpec("j.kv", 2)])
+    assert await create_topic_exclusive("b", TopicSpec("x", 1), policy=TopicPolicy(1)) is True
+
+
+async def _three_brokers() -> dict[str, Any]:
+    return {"brokers": [{"node_id": i} for i in range(3)]}

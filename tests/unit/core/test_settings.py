@@ -110,10 +110,18 @@ def test_stage_configs_keep_their_variables() -> None:
         "kafka": "TIUNDO_KAFKA",
         "downstream": "TIUNDO_DOWNSTREAM",
         "status_api": "TIUNDO_STATUS_API",
+        "ca": "TIUNDO_CA",
+        "cert": "TIUNDO_CERT",
+        "key": "TIUNDO_KEY",
         "job": "TIUNDO_JOB",
         "partitions": "TIUNDO_PARTITIONS",
+        "topic_prefix": "TIUNDO_TOPIC_PREFIX",
+        "replication_factor": "TIUNDO_REPLICATION_FACTOR",
+        "min_insync_replicas": "TIUNDO_MIN_INSYNC_REPLICAS",
+        "topic_retention_ms": "TIUNDO_TOPIC_RETENTION_MS",
         "kafka_outage_s": "TIUNDO_KAFKA_OUTAGE_S",
         "lock_stall_s": "TIUNDO_LOCK_STALL_S",
+        "store_outage_s": "TIUNDO_STORE_OUTAGE_S",
     }
     undo = env_vars(UndoConfig)
     assert set(undo) == {f.name for f in dataclasses.fields(UndoConfig)}

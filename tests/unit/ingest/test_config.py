@@ -36,6 +36,8 @@ def test_env_vars_then_overrides() -> None:
     env = {"TIUNDO_PD": "pd://p:1", "TIUNDO_JOB": "fromenv", "TIUNDO_PARTITIONS": "12"}
     cfg = IngestConfig.from_env(env, job="explicit", tables=("d.t",), to_ts=5)
     assert cfg.pd == "pd://p:1" and cfg.job == "explicit" and cfg.partitions == 12
+    assert cfg.store_outage_s == 300
+    assert IngestConfig.from_env({"TIUNDO_STORE_OUTAGE_S": "45"}).store_outage_s == 45
     with pytest.raises(ConfigError, match="TIUNDO_PARTITIONS"):
         IngestConfig.from_env({"TIUNDO_PARTITIONS": "many"})
 
@@ -52,6 +54,7 @@ def test_env_vars_then_overrides() -> None:
         ({"ticdc_version": "v8.5.0"}, "semver"),
         ({"own_source": 300}, "txn source"),
         ({"batch_max_bytes": 8 << 20}, "max_request_bytes"),
+        ({"store_outage_s": 0}, "store_outage_s"),
     ],
 )
 def test_validate_names_the_bad_setting(change: dict[str, object], message: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 
@@ -72,3 +73,49 @@ async def test_gc_keeper_refuses_t_below_gc_safepoint(cluster: FakeCluster) -> N
         with pytest.raises(UnsafeToUndoError, match="below the cluster GC safepoint"):
             await keeper.start()
         assert keeper.task is None
+
+
+@pytest.fixture
+async def pd_trio() -> AsyncIterator[FakeCluster]:
+    c = FakeCluster(stores=3, status_api=False, pd_members=3)
+    await c.start()
+    try:
+        yield c
+    finally:
+        await c.stop()
+
+
+async def test_pd_leader_moved_to_another_member(pd_trio: FakeCluster) -> None:
+    """The old leader answers "not leader"; the client asks GetMembers and follows the move."""
+    async with PDClient([pd_trio.pd_addresses[0]], timeout=2) as pd:
+        a = await pd.tso()
+        assert pd.leader == pd_trio.pd_addresses[0]
+        assert pd_trio.faults.move_pd_leader(2) == 2
+        b = await pd.tso()
+        assert b > a
+        assert pd.leader == pd_trio.pd_addresses[2]
+        assert await pd.get_all_stores()
+
+
+async def test_pd_leader_died_and_only_it_was_configured(pd_trio: FakeCluster) -> None:
+    """As the Go client's updateURLs: the members GetMembers listed are tried when it dies."""
+    async with PDClient([pd_trio.pd_addresses[0]], timeout=2) as pd:
+        a = await pd.tso()
+        assert set(pd.members) == set(pd_trio.pd_addresses)
+        await pd_trio.faults.stop_pd(0)
+        assert pd_trio.pd_shared.leader == 1
+        b = await pd.tso()
+        assert b > a
+        assert pd.leader == pd_trio.pd_addresses[1]
+        assert await pd.get_gc_safe_point() == 0
+
+
+async def test_no_pd_leader_elected_yet_is_a_retriable_error(pd_trio: FakeCluster) -> None:
+    async with PDClient([pd_trio.pd_addresses[0]], timeout=2) as pd:
+        await pd.tso()
+        await pd_trio.faults.stop_pd(0, elect_after=0.5)
+        with pytest.raises(PDError, match="no leader") as info:
+            await pd.tso()
+        assert info.value.retriable
+        await asyncio.sleep(0.6)
+        assert await pd.tso() > 0

@@ -243,6 +243,38 @@ def test_region_error_ends_the_subscription_with_a_decision() -> None:
     assert core.stale_events == 1
 
 
+def test_epoch_not_match_with_the_split_halves_registers_them_where_tikv_answered() -> None:
+    """TiKV's ``current_regions`` (newer epochs) become the retry, on the answering store."""
+    core = worker()
+    span = record_span(TABLE)
+    sub = subscribe(core, region_id=7, span=span, store_id=2)
+    mid = encode_bytes(key(50))
+    err = cdcpb_pb2.Error()
+    for rid, start, end in ((9, span.start, mid), (7, mid, span.end)):
+        r = err.epoch_not_match.current_regions.add(id=rid, start_key=start, end_key=end)
+        r.region_epoch.conf_ver, r.region_epoch.version = 1, 2
+        r.peers.add(id=rid * 10 + 1, store_id=2)
+        r.peers.add(id=rid * 10 + 2, store_id=3)
+    (failure,) = core.on_message(1, message(error(sub, err))).failures
+    d = failure.decision
+    assert (d.action, d.store_id) == (Action.REGISTER_CURRENT, 2)
+    assert [(r.region_id, r.span, r.epoch, r.leader_store_id) for r in d.regions] == [
+        (9, Span(span.start, mid), RegionEpoch(1, 2), 2),
+        (7, Span(mid, span.end), RegionEpoch(1, 2), 2),
+    ]
+
+
+def test_epoch_not_match_naming_an_older_region_goes_to_pd() -> None:
+    core = worker()
+    sub = subscribe(core, region_id=7, store_id=2)
+    err = cdcpb_pb2.Error()
+    r = err.epoch_not_match.current_regions.add(id=7, start_key=sub.span.start)
+    r.region_epoch.conf_ver, r.region_epoch.version = 1, 0  # behind ours (1, 1)
+    r.peers.add(id=71, store_id=2)
+    (failure,) = core.on_message(1, message(error(sub, err))).failures
+    assert failure.decision.action is Action.RESPLIT_VIA_PD
+
+
 def test_not_leader_names_the_new_store() -> None:
     core = worker()
     sub = subscribe(core)

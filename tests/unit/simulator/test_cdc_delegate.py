@@ -253,7 +253,11 @@ def test_register_checks_in_tikv_order() -> None:
     out = conn.register(req(region, request_id=2, region_epoch=metapb_pb2.RegionEpoch(version=1)))
     assert errors([out]) == [("epoch_not_match", region.id)]  # type: ignore[list-item]
     current = out.events[0].error.epoch_not_match.current_regions  # type: ignore[union-attr]
-    assert [r.id for r in current] == [region.id]
+    # raftstore names the region and its left sibling (find_sibling_region, right-derive)
+    sibling = regions.left_of(region)
+    assert sibling is not None and sibling.peer_on(region.leader_store) is not None
+    assert [r.id for r in current] == [region.id, sibling.id]
+    assert current[1].end_key == region.start_key
     follower = next(p.store_id for p in region.peers if p.store_id != region.leader_store)
     fconn = Connection(follower, CLUSTER, mvcc, regions)
     out = fconn.register(req(region))

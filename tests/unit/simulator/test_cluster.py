@@ -22,6 +22,30 @@ def test_first_write_of_a_table_gives_it_regions() -> None:
     assert len(c.regions) == n  # once per table
 
 
+def test_table_regions_have_their_leaders_spread_over_the_stores() -> None:
+    """As PD's balance-leader leaves a real cluster: every store leads some table regions."""
+    c = FakeCluster(stores=3, regions_per_table=2, handle_step=10, status_api=False)
+    for table_id in (9, 11, 13):
+        c.ensure_table(table_id)
+    table_regions = [
+        r
+        for t in (9, 11, 13)
+        for r in c.regions.scan(encode_bytes(table_prefix(t)), encode_bytes(table_prefix(t + 1)))
+    ]
+    leaders = [r.leader_store for r in table_regions]
+    assert len(table_regions) == 6
+    assert sorted(leaders) == [1, 1, 2, 2, 3, 3]
+    assert all(r.peer_on(r.leader_store) is not None for r in table_regions)
+
+
+def test_leaders_stay_on_the_splitting_store_without_spreading() -> None:
+    c = FakeCluster(
+        stores=3, regions_per_table=2, handle_step=10, status_api=False, spread_leaders=False
+    )
+    c.ensure_table(9)
+    assert {r.leader_store for r in c.regions.all()} == {1}
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError):
         FakeCluster(stores=0)

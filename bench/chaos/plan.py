@@ -1,0 +1,244 @@
+"""What one chaos run does, drawn from its seed alone (pure: same seed, same plan).
+
+A run's plan fixes the workload (rows, transactions, torn transactions, hot keys), which tables
+the job selects, the job's shape (partitions, workers, transaction cut) and 1–3 faults, each
+with the phase of the job it waits for and a delay after it. The runner only executes it, so
+``python -m bench.chaos --runs 1 --seed S`` replays run S exactly (same draws; the timing of
+processes on a busy machine is the only thing a replay cannot fix).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = [
+    "ALL_TABLES",
+    "FENCE_TABLES",
+    "IMPLEMENTED",
+    "LOCK_TABLE",
+    "PHASES",
+    "ROWID_TABLES",
+    "SIZES",
+    "Fault",
+    "Kind",
+    "RunPlan",
+    "Size",
+    "draw_plan",
+    "parse_faults",
+]
+
+
+class Kind(StrEnum):
+    """A fault kind (the ``--faults`` names)."""
+
+    WORKER_KILL = "worker-kill"  # kill -9 of a Faust worker; `tiundo run` starts it again
+    RUN_KILL = "run-kill"  # kill -9 of `tiundo run` and its workers, then `--resume`
+    RUN_TERM = "run-term"  # SIGTERM of `tiundo run` (exit 130), then `--resume`
+    CONN_KILL = "conn-kill"  # KILL of the sink's downstream connections from another session
+    FOREIGN = "foreign-write"  # another writer during the apply: the run must exit 5
+    REGION_ERROR = "region-error"  # one TiKV region error on live subscriptions
+    SPLIT_SCAN = "split-scan"  # a region splits while its incremental scan is sent
+    LEADER_MOVE = "leader-move"  # a region's leader moves to another store
+    STORE_RESTART = "store-restart"  # a TiKV store stops (streams break) and starts again
+    DUPLICATE = "duplicate"  # every EventFeed message sent twice for a while
+    DELAY = "delay"  # resolved-ts ticks and one store's messages come late
+    HELD_LOCK = "held-lock"  # a lock below E held for seconds, then rolled back
+    ORPHAN_LOCK = "orphan-lock"  # a crashed writer's expired lock: the ingest resolves it
+    BROKER_RESTART = "broker-restart"  # not implemented: needs the run's own Kafka
+    MARIADB_RESTART = "mariadb-restart"  # not implemented: needs the run's own MariaDB
+
+
+#: kinds the runner can inject (broker and MariaDB restarts need their own services: later)
+IMPLEMENTED: tuple[Kind, ...] = tuple(
+    k for k in Kind if k not in (Kind.BROKER_RESTART, Kind.MARIADB_RESTART)
+)
+
+#: the phases a fault can wait for, in the order a job passes them
+PHASES = ("start", "ingest", "compaction", "end", "apply", "barrier")
+
+#: where each kind may strike (a phase drawn from these)
+_WHEN: dict[Kind, tuple[str, ...]] = {
+    Kind.WORKER_KILL: ("compaction", "end", "apply", "barrier"),
+    Kind.RUN_KILL: ("ingest", "apply"),
+    Kind.RUN_TERM: ("ingest", "apply"),
+    Kind.CONN_KILL: ("apply",),
+    Kind.FOREIGN: ("ingest", "end", "apply"),  # while the job runs: the fence is open
+    Kind.REGION_ERROR: ("ingest",),
+    Kind.SPLIT_SCAN: ("start",),  # armed before the scan; strikes during it
+    Kind.LEADER_MOVE: ("ingest",),
+    Kind.STORE_RESTART: ("ingest",),
+    Kind.DUPLICATE: ("start", "ingest"),
+    Kind.DELAY: ("start", "ingest"),
+    Kind.HELD_LOCK: ("start",),  # below E only if taken before the job's E
+    Kind.ORPHAN_LOCK: ("start",),
+}
+
+#: the demo schema (simulator.tabledef.demo_tables): every table kind
+ALL_TABLES = (
+    "all_types",
+    "ukeys",
+    "clustered_str",
+    "clustered_multi",
+    "rowid_uk",
+    "rowid_plain",
+    "parted_range",
+    "parted_hash",
+    "unsigned_pk",
+)
+#: written by the foreign writer (scripts/demo.py FENCE_TABLES): always selected
+FENCE_TABLES = ("all_types", "unsigned_pk")
+#: `_tidb_rowid` tables (the barrier): always selected
+ROWID_TABLES = ("rowid_uk", "rowid_plain")
+#: the table the held and orphan locks sit on: always selected
+LOCK_TABLE = "ukeys"
+#: tables a run may leave out of the job (then they must stay untouched)
+_OPTIONAL = ("clustered_str", "clustered_multi", "parted_range", "parted_hash")
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    """Workload bounds of a ``--size``; ``deadline_s`` is a run's hang limit."""
+
+    rows: tuple[int, int]
+    txns: tuple[int, int]
+    tears: tuple[int, int]
+    deadline_s: float
+
+
+SIZES = {
+    "tiny": Size(rows=(20, 40), txns=(20, 60), tears=(1, 4), deadline_s=240.0),
+    "small": Size(rows=(100, 300), txns=(150, 400), tears=(3, 8), deadline_s=420.0),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One fault: ``kind`` strikes ``delay_s`` after the job reaches ``phase``.
+
+    ``arg`` refines it (a region error's kind, a store or outage length), ``pick`` chooses among
+    equal targets (which worker, which region), both drawn from the seed.
+    """
+
+    kind: Kind
+    phase: str
+    delay_s: float
+    arg: str = ""
+    pick: int = 0
+
+    def label(self) -> str:
+        """``kind@phase+delay`` (``:arg`` when set)."""
+        arg = f":{self.arg}" if self.arg else ""
+        return f"{self.kind}{arg}@{self.phase}+{self.delay_s:.1f}s"
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """Everything a run does (see the module docstring)."""
+
+    seed: int
+    size: str
+    rows: int
+    txns: int
+    tears: int
+    hot_keys: int
+    hot_ratio: float
+    selected: tuple[str, ...]
+    partitions: int
+    workers: int
+    batch_rows: int
+    txn_statements: int
+    faults: tuple[Fault, ...]
+    deadline_s: float
+
+    @property
+    def unselected(self) -> tuple[str, ...]:
+        """Tables the job must leave untouched."""
+        return tuple(t for t in ALL_TABLES if t not in self.selected)
+
+    @property
+    def foreign(self) -> bool:
+        """Whether another writer strikes (the run must then exit 5)."""
+        return any(f.kind is Kind.FOREIGN for f in self.faults)
+
+
+_REGION_ERRORS = ("not_leader", "region_not_found", "epoch_not_match", "server_is_busy")
+
+
+def _fault(rng: random.Random, kind: Kind) -> Fault:
+    phase = rng.choice(_WHEN[kind])
+    delay = round(rng.uniform(0.0, 1.5), 1)
+    arg = ""
+    if kind is Kind.REGION_ERROR:
+        arg = rng.choice(_REGION_ERRORS)
+    elif kind in (Kind.STORE_RESTART, Kind.DUPLICATE, Kind.DELAY, Kind.HELD_LOCK):
+        arg = str(rng.choice((1, 2, 4, 8)))  # seconds the fault lasts
+    elif kind is Kind.ORPHAN_LOCK:
+        arg = rng.choice(("rollback", "commit"))  # the primary rolled back or committed
+    return Fault(kind, phase, delay, arg, rng.randrange(1 << 16))
+
+
+def draw_plan(seed: int, size: str = "tiny", kinds: Sequence[Kind] = IMPLEMENTED) -> RunPlan:
+    """The plan of run ``seed``: a pure function of its arguments."""
+    if size not in SIZES:
+        raise ValueError(f"--size {size!r}: choose one of {', '.join(sorted(SIZES))}")
+    if not kinds:
+        raise ValueError("--faults: no fault kind left to draw from")
+    sz = SIZES[size]
+    rng = random.Random(f"tiundo-chaos/{seed}/{size}/{','.join(sorted(kinds))}")
+    n_faults = rng.randint(1, 3)
+    drawn: list[Fault] = []
+    for _ in range(n_faults):
+        kind = rng.choice(list(kinds))
+        if kind is Kind.FOREIGN and any(f.kind is Kind.FOREIGN for f in drawn):
+            continue  # one foreign writer is enough to demand exit 5
+        drawn.append(_fault(rng, kind))
+    if not drawn:  # only foreign-write was allowed and drawn twice: keep one
+        drawn.append(_fault(rng, kinds[0]))
+    order = {p: i for i, p in enumerate(PHASES)}
+    faults = tuple(sorted(drawn, key=lambda f: (order[f.phase], f.delay_s)))
+    left_out = rng.sample(_OPTIONAL, rng.randint(0, 2))
+    selected = tuple(t for t in ALL_TABLES if t not in left_out)
+    # one statement per transaction: an apply long enough to hit (always under a foreign writer,
+    # who must strike while the fence is open)
+    long_apply = rng.random() < 0.5 or any(f.kind is Kind.FOREIGN for f in faults)
+    return RunPlan(
+        seed=seed,
+        size=size,
+        rows=rng.randint(*sz.rows),
+        txns=rng.randint(*sz.txns),
+        tears=rng.randint(*sz.tears),
+        hot_keys=rng.randint(1, 5),
+        hot_ratio=round(rng.uniform(0.1, 0.6), 2),
+        selected=selected,
+        partitions=rng.choice((1, 2, 3, 4, 8)),
+        workers=rng.randint(1, 3),
+        batch_rows=1 if long_apply else rng.choice((10, 100)),
+        txn_statements=1 if long_apply else rng.choice((2, 8)),
+        faults=faults,
+        deadline_s=sz.deadline_s,
+    )
+
+
+def parse_faults(text: str) -> tuple[Kind, ...]:
+    """``--faults worker-kill,run-term``: the kinds to draw from (empty: every implemented one).
+
+    A kind not implemented yet, or an unknown name, is refused by name.
+    """
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        return IMPLEMENTED
+    out: list[Kind] = []
+    for name in names:
+        try:
+            kind = Kind(name)
+        except ValueError:
+            known = ", ".join(k.value for k in IMPLEMENTED)
+            raise ValueError(f"--faults: unknown fault {name!r} (known: {known})") from None
+        if kind not in IMPLEMENTED:
+            raise ValueError(f"--faults: {name} is not implemented yet (it needs its own service)")
+        if kind not in out:
+            out.append(kind)
+    return tuple(out)

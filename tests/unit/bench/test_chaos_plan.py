@@ -1,0 +1,69 @@
+"""A chaos run's plan is a pure function of its seed, and every plan is one the runner can do."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bench.chaos.plan import (
+    ALL_TABLES,
+    FENCE_TABLES,
+    IMPLEMENTED,
+    LOCK_TABLE,
+    PHASES,
+    ROWID_TABLES,
+    Kind,
+    draw_plan,
+    parse_faults,
+)
+
+seeds = st.integers(min_value=0, max_value=2**40)
+kind_sets = st.lists(st.sampled_from(IMPLEMENTED), min_size=1, unique=True)
+
+
+@given(seeds, st.sampled_from(["tiny", "small"]), kind_sets)
+def test_the_same_seed_gives_the_same_plan(seed: int, size: str, kinds: list[Kind]) -> None:
+    assert draw_plan(seed, size, kinds) == draw_plan(seed, size, kinds)
+
+
+def test_different_seeds_give_different_plans() -> None:
+    plans = {draw_plan(s) for s in range(50)}
+    assert len(plans) == 50
+
+
+@given(seeds, kind_sets)
+def test_a_plan_is_one_the_runner_can_do(seed: int, kinds: list[Kind]) -> None:
+    p = draw_plan(seed, "tiny", kinds)
+    assert 1 <= len(p.faults) <= 3
+    assert {f.kind for f in p.faults} <= set(kinds)
+    assert sum(f.kind is Kind.FOREIGN for f in p.faults) <= 1
+    order = [(PHASES.index(f.phase), f.delay_s) for f in p.faults]
+    assert order == sorted(order)  # struck in plan order
+    assert 1 <= p.workers <= 3 and p.partitions >= 1
+    # the tables the faults need are selected; the left-out ones are the untouched check
+    for t in (*FENCE_TABLES, *ROWID_TABLES, LOCK_TABLE):
+        assert t in p.selected
+    assert set(p.selected) | set(p.unselected) == set(ALL_TABLES)
+    assert len(p.unselected) <= 2
+    if p.foreign:
+        assert p.batch_rows == 1 and p.txn_statements == 1  # a long apply, the fence open
+
+
+def test_worker_kills_cover_every_phase_the_issue_names() -> None:
+    phases = {f.phase for s in range(200) for f in draw_plan(s, kinds=[Kind.WORKER_KILL]).faults}
+    assert phases == {"compaction", "end", "apply", "barrier"}
+
+
+def test_parse_faults() -> None:
+    assert parse_faults("") == IMPLEMENTED
+    assert parse_faults("worker-kill, run-term,worker-kill") == (Kind.WORKER_KILL, Kind.RUN_TERM)
+    with pytest.raises(ValueError, match="unknown fault 'nope'"):
+        parse_faults("nope")
+    with pytest.raises(ValueError, match="broker-restart is not implemented"):
+        parse_faults("broker-restart")
+
+
+def test_a_bad_size_is_named() -> None:
+    with pytest.raises(ValueError, match="--size 'huge'"):
+        draw_plan(1, "huge")
