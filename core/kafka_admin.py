@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from core.errors import ConfigError, TransientError
 from core.kafka_security import kafka_options
@@ -43,7 +44,9 @@ __all__ = [
     "TopicSpec",
     "broker_count",
     "create_topic_exclusive",
+    "delete_group",
     "delete_topics",
+    "describe_group",
     "ensure_topic",
     "ensure_topics",
     "group_members",
@@ -313,6 +316,11 @@ async def delete_topics(bootstrap: str, names: Sequence[str]) -> list[str]:
 
 async def group_members(bootstrap: str, group: str) -> int:
     """How many consumers are members of ``group`` now (0: none, or the group is unknown)."""
+    return (await describe_group(bootstrap, group))[1]
+
+
+async def describe_group(bootstrap: str, group: str) -> tuple[bool, int]:
+    """(whether Kafka knows ``group``: members or committed offsets, its member count)."""
     admin = AIOKafkaAdminClient(
         **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
     )
@@ -323,9 +331,45 @@ async def group_members(bootstrap: str, group: str) -> int:
         raise TransientError(f"Kafka at {bootstrap}: group {group}: {exc!r}") from exc
     finally:
         await admin.close()
-    members = 0
+    members, known = 0, False
     for resp in responses:
         for described in resp.to_object()["groups"]:
             if described["group"] == group:
                 members += len(described["members"])
-    return members
+                known = known or described["state"] not in ("Dead", "")
+    return known, members
+
+
+_GROUP_NOT_EMPTY: Final = 68  # NON_EMPTY_GROUP
+_GROUP_NOT_FOUND: Final = 69  # GROUP_ID_NOT_FOUND
+
+
+async def delete_group(bootstrap: str, group: str) -> bool:
+    """Delete the consumer group ``group`` and its committed offsets; False when it is unknown.
+
+    A group with members is refused by Kafka: :class:`ConfigError` naming it. aiokafka's admin
+    client has no call for DeleteGroups (API 42), so its request goes to the group's
+    coordinator through the client's request path.
+    """
+    admin = AIOKafkaAdminClient(
+        **kafka_options(), bootstrap_servers=bootstrap, request_timeout_ms=_REQUEST_TIMEOUT_MS
+    )
+    try:
+        await admin.start()
+        coordinator = await admin.find_coordinator(group)
+        resp = await admin._send_request(DeleteGroupsRequest([group]), coordinator)
+    except KafkaError as exc:
+        raise TransientError(f"Kafka at {bootstrap}: group {group}: {exc!r}") from exc
+    finally:
+        await admin.close()
+    for result in resp.to_object()["results"]:
+        if result["group_id"] != group:
+            continue
+        code = int(result["error_code"])
+        if code == _GROUP_NOT_FOUND:
+            return False
+        if code == _GROUP_NOT_EMPTY:
+            raise ConfigError(f"Kafka group {group} still has members: stop its workers first")
+        if code:
+            raise TransientError(f"Kafka at {bootstrap}: deleting group {group}: error {code}")
+    return True

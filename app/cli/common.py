@@ -18,6 +18,7 @@ traceback (:func:`run_command`):
  2    bad flags or settings (:class:`~core.errors.ConfigError`, click usage errors)
  3    unsafe to undo: no syncpoint, T below the GC safepoint, DDL after T, live changefeed
  4    a service did not answer (PD, Kafka, downstream, status API)
+ 5    the undo succeeded, but another writer changed selected tables after E
  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what was started is stopped
 ====  ==========================================================================
 
@@ -29,20 +30,24 @@ started (the ingest, its GC safepoint, the workers), then ``interrupted`` and 13
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import signal
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, TypeVar
 
 import click
 
+from app.cli.output import failed
 from app.config import UndoConfig
 from core import settings
 from core.errors import ConfigError, TiundoError, TransientError, UnsafeToUndoError
 from core.jobnames import JobNames
+from core.logs import FORMATS, LEVELS, LogConfig, setup_logging
 from core.secrets import DownstreamPassword, with_password
 from core.settings import default_of, env_name
 from core.urls import parse_host_ports
@@ -67,9 +72,11 @@ __all__ = [
     "fail_for",
     "interruptible",
     "kafka_url",
+    "log_options",
     "metrics_option",
     "one_line",
     "run_command",
+    "start_logging",
     "time_to_tso",
     "undo_options",
     "window_options",
@@ -129,7 +136,11 @@ def one_line(text: object) -> str:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    """Print ``tiundo: error: message`` on stderr and exit with ``code``."""
+    """Print ``tiundo: error: message`` on stderr and exit with ``code``.
+
+    Under ``--json`` the command's document says it on stdout too (:mod:`app.cli.output`).
+    """
+    failed(one_line(message), code)
     click.echo(f"tiundo: error: {one_line(message)}", err=True)
     raise SystemExit(code)
 
@@ -497,3 +508,41 @@ def undo_options() -> Decorator:
         _opt("--txn-source", env=_undo("txn_source"), type=click.IntRange(1, 15),
              help=f"tidb_cdc_write_source tagging tiundo's writes [{_default('txn_source')}]"),
     )  # fmt: skip
+
+
+def log_options() -> Decorator:
+    """``--log-level``, ``--log-file``, ``--log-format``: the same on every command."""
+    return _stack(
+        _opt("--log-level", env=env_name(LogConfig, "level"),
+             type=click.Choice(LEVELS, case_sensitive=False),
+             help="lowest level logged [info into a file; on stderr tiundo's own warnings]"),
+        _opt("--log-file", env=env_name(LogConfig, "file"), type=click.Path(dir_okay=False),
+             help="append log lines to FILE [stderr; tiundo run: <job dir>/run.log]"),
+        _opt("--log-format", env=env_name(LogConfig, "format"), type=click.Choice(FORMATS),
+             help=f"text lines or one JSON object per line [{default_of(LogConfig, 'format')}]"),
+    )  # fmt: skip
+
+
+def start_logging(
+    params: Mapping[str, Any],
+    *,
+    job: str,
+    role: str,
+    default_file: Path | None = None,
+    default_level: str = "",
+) -> LogConfig:
+    """Install the command's log handler (:mod:`core.logs`); the config it used.
+
+    ``default_file``: where lines go when no ``--log-file``/``TIUNDO_LOG_FILE`` says (``tiundo
+    run`` keeps the screen for its progress); ``default_level``: the level when none is given
+    (``tiundo worker``, a daemon, logs info and its libraries' lines).
+    """
+    config = LogConfig.from_env(
+        level=params.get("log_level"), file=params.get("log_file"), format=params.get("log_format")
+    )
+    if not config.file and default_file is not None:
+        config = config.with_file(default_file)
+    if not config.level and default_level:
+        config = dataclasses.replace(config, level=default_level)
+    setup_logging(config, job=job, role=role)
+    return config

@@ -26,13 +26,16 @@ from app.cli.common import (
     UnreachableError,
     cluster_options,
     kafka_options,
+    log_options,
     metrics_option,
     run_command,
+    start_logging,
     undo_options,
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, set_when_final, store_foreign_writes
 from app.cli.lifeline import watch_stdin
+from app.cli.output import document, emit, json_errors, proto_fields
 from app.cli.pin import ingest_pinned, pin_job, read_record, refuse_taken_name, wait_for_record
 from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
@@ -42,6 +45,7 @@ from app.undo.owner import Owner
 from core import metrics
 from core.errors import ConfigError, DecodeError
 from core.kafka_admin import resolve_policy
+from core.logs import dict_config
 from core.settings import env_name
 from ingest.config import IngestConfig
 from ingest.replay import run_replay
@@ -95,13 +99,34 @@ def status_line(job: str, snap: JobSnapshot) -> str:
     )
 
 
+def status_fields(snap: JobSnapshot) -> dict[str, Any]:
+    """``status --json``: the line's numbers."""
+    st = snap.status
+    return {
+        "state": "WAITING" if st is None else tiundo_pb2.JobStatus.State.Name(st.state),
+        "message": "" if st is None else st.message,
+        "records_compacted": snap.kv_consumed,
+        "records": snap.kv_end,
+        "partitions_finished": len(snap.reports),
+        "rows_applied": snap.rows_applied,
+    }
+
+
 @click.command()
 @kafka_options()
+@click.option("--json", "as_json", is_flag=True, help="print the status as JSON")
+@log_options()
 def status(**params: Any) -> None:
     """One line: where a job is (exit 0 if it could be read)."""
+    start_logging(params, job=params.get("job") or "", role="status")
+    if params["as_json"]:
+        json_errors("status", params.get("job"))
     s = Settings.from_params(params)
     snap = run_command(read_job(s))
-    click.echo(status_line(s.job, snap))
+    if params["as_json"]:
+        emit(document("status", s.job, 0, **status_fields(snap)))
+    else:
+        click.echo(status_line(s.job, snap))
 
 
 async def _record_changefeed(s: Settings) -> str:
@@ -118,24 +143,37 @@ async def _record_changefeed(s: Settings) -> str:
 @click.command()
 @kafka_options()
 @click.option("--json", "as_json", is_flag=True, help="print the JobStatus as JSON")
+@log_options()
 def report(**params: Any) -> None:
     """A job's final report; exit 0 only if it SUCCEEDED (5: and others wrote after E)."""
+    start_logging(params, job=params.get("job") or "", role="report")
+    if params["as_json"]:
+        json_errors("report", params.get("job"))
     s = Settings.from_params(params)
     snap = run_command(read_job(s))
     if snap.status is None:
-        click.echo(status_line(s.job, snap))
+        if params["as_json"]:
+            emit(document("report", s.job, EXIT_FAILED, status=None, **status_fields(snap)))
+        else:
+            click.echo(status_line(s.job, snap))
         raise SystemExit(EXIT_FAILED)
     changefeed = run_command(_record_changefeed(s))
+    code = report_exit(snap.status)
     if params["as_json"]:
-        from google.protobuf import json_format
-
-        click.echo(json_format.MessageToJson(snap.status, indent=None))
+        emit(
+            document("report", s.job, code, status=proto_fields(snap.status), changefeed=changefeed)
+        )
     else:
         click.echo(render(snap.status, changefeed=changefeed))
-    if snap.status.state != tiundo_pb2.JobStatus.SUCCEEDED:
-        raise SystemExit(EXIT_FAILED)
-    if snap.status.foreign_writes:
-        raise SystemExit(EXIT_FOREIGN_WRITES)
+    if code:
+        raise SystemExit(code)
+
+
+def report_exit(st: tiundo_pb2.JobStatus) -> int:
+    """0 SUCCEEDED, 5 SUCCEEDED with writes by others after E, 1 otherwise."""
+    if st.state != tiundo_pb2.JobStatus.SUCCEEDED:
+        return EXIT_FAILED
+    return EXIT_FOREIGN_WRITES if st.foreign_writes else 0
 
 
 def print_progress(p: Progress) -> None:
@@ -147,8 +185,12 @@ def print_progress(p: Progress) -> None:
     )
 
 
-def _echo_result(result: IngestResult) -> None:
-    click.echo(json.dumps(dataclasses.asdict(result), default=str, sort_keys=True))
+def _echo_result(command: str, result: IngestResult) -> None:
+    """The stage's result, always as the ``--json`` document (:mod:`app.cli.output`)."""
+    fields = {k: v for k, v in dataclasses.asdict(result).items() if k != "job"}
+    code = 0 if result.state == "done" else EXIT_FAILED
+    # JSON object keys are strings: table ids become "101"
+    emit(document(command, result.job, code, **json.loads(json.dumps(fields, default=str))))
 
 
 @click.command()
@@ -177,6 +219,7 @@ def _echo_result(result: IngestResult) -> None:
     show_envvar=True,
     help="also write the raw EventFeed stream to FILE (for replay; never overwritten)",
 )
+@log_options()
 def ingest(**params: Any) -> None:  # fmt: skip
     """Run only the ingest stage: check, pin the job, (T, E] of the tables into <job>.kv.
 
@@ -185,7 +228,8 @@ def ingest(**params: Any) -> None:  # fmt: skip
     is printed as JSON.
     """
     s = Settings.from_params(params)
-    _need_job(s)
+    start_logging(params, job=_need_job(s), role="ingest")
+    json_errors("ingest", s.job)
     record: Path | None = params["record"]
     if record is not None and record.exists():
         raise ConfigError(f"--record {record}: the file exists; a recording is never overwritten")
@@ -202,7 +246,7 @@ def ingest(**params: Any) -> None:  # fmt: skip
     )
     if server is not None:
         server.close()
-    _echo_result(result)
+    _echo_result("ingest", result)
     if result.state != "done":
         raise SystemExit(EXIT_FAILED)
 
@@ -264,9 +308,12 @@ async def _pin_and_ingest(
 @kafka_options()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--spread", multiple=True, help="db.t spread over partitions by handle")
+@log_options()
 def replay(file: Path, **params: Any) -> None:
     """Push a recording (tiundo ingest --record) into <job>.kv; no cluster needed."""
     s = Settings.from_params(params)
+    start_logging(params, job=_need_job(s), role="replay")
+    json_errors("replay", s.job)
     cfg = IngestConfig.from_env(
         kafka=s.kafka,
         job=_need_job(s),
@@ -275,7 +322,7 @@ def replay(file: Path, **params: Any) -> None:
         spread_tables=s.spread,
     )
     result = run_command(run_replay(file, cfg))
-    _echo_result(result)
+    _echo_result("replay", result)
     if result.state != "done":
         raise SystemExit(EXIT_FAILED)
 
@@ -315,7 +362,8 @@ def replay(file: Path, **params: Any) -> None:
     help="stop when stdin reaches EOF: set by `tiundo run`, whose pipe closes when it dies "
     "(a flag only, never from the environment)",
 )
-@click.option("--loglevel", default="info", show_default=True)
+@log_options()
+@click.option("--log-role", default="worker", hidden=True, help="name on this worker's log lines")
 def worker(**params: Any) -> None:  # fmt: skip
     """Run one Faust undo worker of a job until stopped (joins the others).
 
@@ -330,6 +378,7 @@ def worker(**params: Any) -> None:  # fmt: skip
         watch_stdin()
     s = Settings.from_params(params)
     job = _need_job(s)
+    logs = start_logging(params, job=job, role=params["log_role"], default_level="info")
     extra = {
         k: params[k] for k in ("datadir", "web_port", "metrics_addr") if params.get(k) is not None
     }
@@ -346,4 +395,4 @@ def worker(**params: Any) -> None:  # fmt: skip
     from app.main import run_worker
 
     sys.argv = [sys.argv[0]]  # faust's worker parses argv itself
-    run_worker(cfg, loglevel=params["loglevel"])
+    run_worker(cfg, logging_config=dict_config(logs, job=job, role=params["log_role"]))

@@ -19,7 +19,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -40,8 +40,10 @@ from proto import tiundo_pb2
 __all__ = [
     "JobSnapshot",
     "JobWatcher",
+    "compacted_records",
     "delete_job_topics",
     "foreign_key",
+    "partitions_at_end",
     "publish_status",
     "read_compacted",
     "set_when_final",
@@ -162,6 +164,35 @@ async def read_compacted(bootstrap: str, topic: str) -> dict[bytes, bytes]:
         await reader.stop()
 
 
+def partitions_at_end(notes: Mapping[bytes, bytes]) -> set[int]:
+    """Partitions whose worker has consumed their END, so every record before it is compacted.
+
+    Their undo began: it wrote a ``holds/``, ``done/`` or ``part/`` note (:mod:`app.undo.barrier`).
+    """
+    out: set[int] = set()
+    for key in notes:
+        kind, _, rest = key.decode(errors="replace").partition("/")
+        head = rest.split("/", 1)[0]
+        if kind in ("holds", "done", "part") and head.isdigit():
+            out.add(int(head))
+    return out
+
+
+def compacted_records(
+    ends: Mapping[int, int], committed: Mapping[int, int], at_end: Collection[int]
+) -> int:
+    """Records of ``<job>.kv`` the workers have compacted, summed over partitions.
+
+    The consumer group's committed offset says it only every few seconds (Faust commits on a
+    timer, and a job often ends before the first commit): a partition whose END was consumed
+    counts whole, the others by their committed offset (never above their end).
+    """
+    total = 0
+    for p, end in ends.items():
+        total += end if p in at_end else min(end, max(committed.get(p, 0), 0))
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class JobSnapshot:
     """What the job's topics said at one read."""
@@ -265,21 +296,21 @@ class JobWatcher:
         await _drain(reader, tp, notes, take)
         return notes
 
-    async def _kv_offsets(self) -> tuple[bool, int, int]:
-        """(topic exists, sum of end offsets, sum of the app group's committed offsets)."""
+    async def _kv_offsets(self) -> tuple[bool, dict[int, int], dict[int, int]]:
+        """(topic exists, end offset per partition, the app group's committed offset per one)."""
         consumer, admin = self._consumer, self._admin
         assert consumer is not None and admin is not None
         topic = self.names.kv
         if topic not in await consumer.topics():
-            return False, 0, 0
+            return False, {}, {}
         tps = [TopicPartition(topic, p) for p in range(self.partitions)]
         ends = await consumer.end_offsets(tps)
         try:
             committed = await admin.list_consumer_group_offsets(self.names.group)
         except KafkaError:
             committed = {}
-        done = sum(meta.offset for tp, meta in committed.items() if tp.topic == topic)
-        return True, sum(ends.values()), max(done, 0)
+        done = {tp.partition: m.offset for tp, m in committed.items() if tp.topic == topic}
+        return True, {tp.partition: end for tp, end in ends.items()}, done
 
     async def snapshot(self) -> JobSnapshot:
         """Read everything once (``UnreachableError`` when Kafka stops answering)."""
@@ -291,7 +322,7 @@ class JobWatcher:
             progress = await self._read_compacted(
                 self.names.progress, lambda _, raw: takes_note(owner, raw)
             )
-            exists, end, consumed = await self._kv_offsets()
+            exists, ends, committed = await self._kv_offsets()
         except KafkaError as exc:
             raise UnreachableError(f"Kafka at {self.bootstrap}: {exc!r}") from exc
         status = None
@@ -319,7 +350,8 @@ class JobWatcher:
                 applied += int(t[3]) + int(t[4])
         if status is None and reports:
             status = job_status(self.job, self.partitions, reports)
-        return JobSnapshot(status, reports, applied, end, consumed, exists)
+        consumed = compacted_records(ends, committed, partitions_at_end(progress))
+        return JobSnapshot(status, reports, applied, sum(ends.values()), consumed, exists)
 
 
 async def set_when_final(

@@ -3,8 +3,8 @@
 ``plan`` finds T and E and counts what would be undone, ``run`` ingests and undoes with live
 progress, ``status``/``report`` read a job's status topic, ``verify`` compares the tables with
 their state at T, ``replay`` pushes a recording into Kafka, and ``ingest``/``worker`` run one
-stage each so a deployment needs only this console script. Flags, env vars and exit codes:
-:mod:`app.cli.common`.
+stage each so a deployment needs only this console script; ``cleanup`` removes what a job
+left. Flags, env vars and exit codes: :mod:`app.cli.common`.
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ def main() -> None:
 
 
 def _register() -> None:
+    from app.cli.cleanup import cleanup
     from app.cli.jobs import ingest, replay, report, status, worker
     from app.cli.plan import plan
     from app.cli.run import run
     from app.cli.verify import verify
 
-    for command in (plan, run, status, report, verify, replay, ingest, worker):
+    for command in (plan, run, status, report, verify, replay, ingest, worker, cleanup):
         main.add_command(command)
 
 

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from app.cli.common import Settings
+from app.cli.counters import delete_counters
 from app.cli.jobstate import delete_job_topics, read_compacted
 from app.cli.plan import Prepared
 from app.config import UndoConfig, job_topics
@@ -33,7 +34,6 @@ from app.jobrecord import (
     new_instance_id,
 )
 from app.sink.collation import read_new_collation
-from app.sink.connect import connect
 from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
 from core.jobnames import JobNames
 from core.kafka_admin import (
@@ -46,7 +46,6 @@ from core.kafka_admin import (
     resolve_policy,
 )
 from core.kafka_security import kafka_options
-from core.sqlident import quote_ident
 from core.topicpolicy import TopicPolicy
 from core.urls import parse_mysql_url
 from ingest.config import IngestConfig
@@ -69,10 +68,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-#: seconds the counter clean-up of ``--replace`` may wait for the downstream
-COUNTERS_TIMEOUT_S = 10.0
 
 
 def job_topic(job: str, prefix: str = "") -> str:
@@ -101,37 +96,6 @@ async def _old_state(bootstrap: str, job: str, prefix: str) -> str:
         return "no status"
     status = tiundo_pb2.JobStatus.FromString(raw)
     return tiundo_pb2.JobStatus.State.Name(status.state)
-
-
-async def _delete_counters(downstream: str, progress_db: str, job: str, instance: str) -> int:
-    """Delete the exactly-once counter rows of ``job``'s ``instance`` downstream; how many went.
-
-    Only that instance's: another job of the same name under another topic prefix (another
-    tenant of the Kafka cluster) may count its transactions in the same table, and deleting
-    its rows would make its next restart or ``--resume`` apply committed transactions again.
-    """
-    if progress_db == "-":
-        return 0
-    conn = await connect(parse_mysql_url(downstream), timeout_s=COUNTERS_TIMEOUT_S)
-    try:
-        async with conn.cursor() as cur:
-            await cur.execute(
-                "SELECT COUNT(*) FROM information_schema.TABLES "
-                "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'undo_progress'",
-                (progress_db,),
-            )
-            if not (await cur.fetchone())[0]:
-                return 0
-            table = f"{quote_ident(progress_db)}.{quote_ident('undo_progress')}"
-            # settings = "<instance>/<cut>" (app.jobrecord.counter_settings); ids are hex
-            mine = instance.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"
-            return int(
-                await cur.execute(
-                    f"DELETE FROM {table} WHERE job = %s AND settings LIKE %s", (job, mine)
-                )
-            )
-    finally:
-        conn.close()
 
 
 async def refuse_taken_name(bootstrap: str, job: str, *, prefix: str = "") -> None:
@@ -175,7 +139,7 @@ async def replace_job(
         log.warning("job %s: replaced; deleted topics %s; no job record, so no counter row "
                     "deleted", job, deleted)  # fmt: skip
         return
-    rows = await _delete_counters(downstream, progress_db, job, old.instance_id)
+    rows = await delete_counters(downstream, progress_db, job, old.instance_id)
     log.warning("job %s: replaced; deleted topics %s and %d counter row(s) of instance %s",
                 job, deleted, rows, old.instance_id)  # fmt: skip
 

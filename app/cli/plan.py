@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,10 +20,13 @@ from app.cli.common import (
     cluster_options,
     default_job,
     kafka_options,
+    log_options,
     run_command,
+    start_logging,
     tso_time,
     window_options,
 )
+from app.cli.output import document, emit, json_errors
 from app.cli.preflight import WriterWatch, check_ddl, check_gc, check_writer
 from app.cli.scan import ScanResult, scan_window
 from core.errors import ConfigError
@@ -204,9 +206,13 @@ async def _plan(
     help="read (T, E] to count the changed rows per table",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the plan as JSON")
+@log_options()
 def plan(**params: Any) -> None:  # fmt: skip
     """Find T (syncpoint or flags), E, the tables and the rows each changed; write nothing."""
     params["job"] = params.get("job") or default_job().replace("undo-", "plan-")
+    start_logging(params, job=params["job"], role="plan")
+    if params["as_json"]:
+        json_errors("plan", params["job"])
     s = Settings.from_params(params)
     if not s.tables:
         raise ConfigError("no tables selected (--tables db.t / db.*, or TIUNDO_TABLES)")
@@ -219,6 +225,6 @@ def plan(**params: Any) -> None:  # fmt: skip
         )
     )
     if params["as_json"]:
-        click.echo(json.dumps(plan_json(prep, scan), sort_keys=True))
+        emit(document("plan", s.job, 0, **plan_json(prep, scan)))
     else:
         click.echo(render_plan(prep, scan, force=params["force"]))

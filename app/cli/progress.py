@@ -6,8 +6,9 @@ The phases and where their numbers come from:
    (:class:`ingest.worker.Progress`);
 2. **frontier → E** — how far the resolved-ts frontier has moved from T towards E, in
    milliseconds of physical time;
-3. **records compacted** — records of ``<job>.kv`` the workers' consumer group has
-   committed, out of those produced (:class:`app.cli.jobstate.JobSnapshot`);
+3. **records compacted** — records of ``<job>.kv`` the workers have compacted, out of those
+   produced: a partition whose END was consumed counts whole, the others by the consumer
+   group's committed offset (:func:`app.cli.jobstate.compacted_records`);
 4. **partitions undone** — partitions whose undo finished, with the rows applied so far.
 
 :class:`PhaseModel` turns the two inputs into ``(completed, total, note)`` per phase and is

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -45,13 +46,16 @@ from app.cli.common import (
     cluster_options,
     default_job,
     kafka_options,
+    log_options,
     metrics_option,
     run_command,
+    start_logging,
     tso_time,
     undo_options,
     window_options,
 )
 from app.cli.jobstate import JobSnapshot, JobWatcher, store_foreign_writes
+from app.cli.output import document, emit, json_errors, proto_fields
 from app.cli.pin import (
     ingest_pinned,
     pin_job,
@@ -91,10 +95,18 @@ class WorkerProcess:
     """One ``tiundo worker`` subprocess with its own datadir, log file and metrics port."""
 
     def __init__(
-        self, config: UndoConfig, datadir: Path, log: Path, *, metrics_addr: str = ""
+        self,
+        config: UndoConfig,
+        datadir: Path,
+        log: Path,
+        log_args: Sequence[str] = (),
+        *,
+        metrics_addr: str = "",
     ) -> None:
         self.datadir = datadir
         self.log = log
+        #: ``--log-level``/``--log-format`` inherited from ``run``, and the worker's name
+        self._log_args = [*log_args, "--log-role", log.stem]
         # no web server per worker; metrics on their own port when run serves some
         own = config.replace(datadir=str(datadir), web_port=0, metrics_addr=metrics_addr)
         self._env = {**os.environ, **own.to_env()}
@@ -108,7 +120,7 @@ class WorkerProcess:
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--exit-on-stdin-eof"],
+            [sys.executable, "-m", "app.cli", "worker", *self._log_args, "--exit-on-stdin-eof"],
             env=self._env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -238,6 +250,8 @@ async def run_job(
     dry_run: Path | None,
     job_timeout_s: float,
     display: Display,
+    worker_log_args: Sequence[str] = (),
+    log_file: str = "",
     metrics_addr: str = "",
 ) -> RunOutcome:
     """The whole job (see the module docstring)."""
@@ -279,7 +293,8 @@ async def run_job(
     ucfg = pin(ucfg, record)
     if record.dry_run_dir:
         sql_dir = Path(record.dry_run_dir)
-    click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}", err=True)
+    logged = f"; log {log_file}" if log_file else ""
+    click.echo(f"job record pinned: {describe(record)}, attempt {record.attempt}{logged}", err=True)
     metrics.JOB_INFO.labels(s.job, record.instance_id, str(record.attempt), "run").set(1)
     # every record the ingest writes names this start; the watcher takes only its statuses
     owner = Owner(record.instance_id, record.attempt)
@@ -310,6 +325,7 @@ async def run_job(
                     ucfg,
                     job_dir / "workers" / f"worker{i}",
                     job_dir / f"worker{i}.log",
+                    worker_log_args,
                     metrics_addr=worker_addr(metrics_addr, i) if metrics_addr else "",
                 )
                 for i in range(workers)
@@ -411,12 +427,29 @@ def render_outcome(out: RunOutcome) -> str:
     return "\n".join(lines)
 
 
+def outcome_fields(out: RunOutcome, log_file: str) -> dict[str, Any]:
+    """``run --json``: the job's status (as ``report --json``), RTO and what the ingest read."""
+    st, ing = out.status, out.ingest
+    return {
+        "status": proto_fields(st),
+        "changefeed": out.changefeed,
+        "rto_s": round(out.wall_s, 3),
+        "rows_restored_or_deleted": sum(t.restored + t.deleted for t in st.tables),
+        "changes_read": ing.changes,
+        "ingest_s": round(ing.duration_s, 3),
+        "foreign_writes": max(st.foreign_writes, ing.foreign_writes),
+        "sql_file": str(out.sql_file) if out.sql_file is not None else None,
+        "log_file": log_file,
+    }
+
+
 @click.command()
 @cluster_options()
 @kafka_options()
 @window_options()
 @undo_options()
 @preflight_options
+@log_options()
 @metrics_option()
 @click.option(
     "--workers",
@@ -478,6 +511,12 @@ def render_outcome(out: RunOutcome) -> str:
     show_default=True,
     help="bars on a terminal, lines otherwise",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="print the outcome as one JSON object instead of the report",
+)
 def run(**params: Any) -> None:  # fmt: skip
     """Undo (T, E] of the tables: ingest, start workers, show progress, print the report."""
     resume = params["resume"]
@@ -494,6 +533,11 @@ def run(**params: Any) -> None:  # fmt: skip
     s.undo_config()  # a bad worker setting fails now, before PD is asked anything
     # absolute: the record names the dry-run folder, and attached workers run elsewhere
     job_dir = (params["job_dir"] or Path(".tiundo") / s.job).absolute()
+    # the screen is the progress display's: log lines (aiokafka's too) go to a file
+    private_folder(job_dir)
+    logs = start_logging(params, job=s.job, role="run", default_file=job_dir / "run.log")
+    if params["as_json"]:
+        json_errors("run", s.job)
     metrics_addr = params["metrics_addr"] or ""
     if metrics_addr:
         worker_addr(metrics_addr, 0 if params["attach"] else params["workers"] - 1)
@@ -511,12 +555,17 @@ def run(**params: Any) -> None:  # fmt: skip
             dry_run=params["dry_run"],
             job_timeout_s=params["job_timeout_s"],
             display=make_display(params["progress"]),
+            worker_log_args=logs.worker_args(),
+            log_file=logs.file,
             metrics_addr="" if params["attach"] else metrics_addr,
         )
     )
     if server is not None:
         server.close()
-    click.echo(render_outcome(outcome))
     code = exit_status(outcome)
+    if params["as_json"]:
+        emit(document("run", s.job, code, **outcome_fields(outcome, logs.file)))
+    else:
+        click.echo(render_outcome(outcome))
     if code:
         raise SystemExit(code)

@@ -30,9 +30,12 @@ from app.cli.common import (
     Settings,
     UnreachableError,
     cluster_options,
+    log_options,
     run_command,
+    start_logging,
     window_options,
 )
+from app.cli.output import document, emit, json_errors
 from app.config import UndoConfig
 from app.sink.connect import connect
 from core.codec.mysqldef import TYPE_JSON
@@ -193,8 +196,12 @@ def render_checks(checks: list[TableCheck]) -> str:
     help="tidb: snapshot read at T; mysql: --expect checksums [tidb]",
 )
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+@log_options()
 def verify(**params: Any) -> None:  # fmt: skip
     """Compare every table with its state at T; exit 1 if one differs."""
+    start_logging(params, job="", role="verify")
+    if params["as_json"]:
+        json_errors("verify", None)
     s = Settings.from_params(params)
     if not s.downstream:
         raise ConfigError("no downstream (--downstream / TIUNDO_DOWNSTREAM mysql://…)")
@@ -206,9 +213,25 @@ def verify(**params: Any) -> None:  # fmt: skip
         if not s.tables:
             raise ConfigError("no tables selected (--tables db.t / db.*)")
         checks = run_command(_verify_snapshot(s))
+    ok = bool(checks) and all(c.ok for c in checks)
     if params["as_json"]:
-        click.echo(json.dumps([{"table": c.table, "ok": c.ok} for c in checks]))
+        tables = [
+            {
+                "table": c.table,
+                "ok": c.ok,
+                "rows_at_t": _rows(c.expected),
+                "rows_now": _rows(c.actual),
+            }
+            for c in checks
+        ]
+        emit(document("verify", None, 0 if ok else EXIT_FAILED, ok=ok, tables=tables))
     else:
         click.echo(render_checks(checks))
-    if not checks or not all(c.ok for c in checks):
+    if not ok:
         raise SystemExit(EXIT_FAILED)
+
+
+def _rows(digest: str) -> int | None:
+    """The row count of a ``rows:checksum`` digest (``None`` when it names none)."""
+    head = digest.split(":", 1)[0]
+    return int(head) if head.isdigit() else None

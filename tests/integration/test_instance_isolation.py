@@ -136,4 +136,4 @@ def test_a_report_of_another_instance_does_not_skip_its_partition(
     assert "another instance" in text  # the forged note was seen and said
     (instance,) = re.findall(r"\(instance (\w+)\)", ing.stderr)
     shown = json.loads(tiundo(["report", "--job", job, "--json"], env).stdout)
-    assert shown["instanceId"] == instance  # the status is this start's, not the forged one
+    assert shown["status"]["instance_id"] == instance  # this start's status, not the forged one

@@ -124,7 +124,7 @@ def test_metrics_move_during_a_run(
         assert all(f is not None for f in finals)
         report = tiundo(["report", "--job", job, "--json"], env)
         assert report.returncode == 0, report.stdout + report.stderr
-        tables = json.loads(report.stdout)["tables"]
+        tables = json.loads(report.stdout)["status"]["tables"]
         written: dict[str, float] = defaultdict(float)
         deleted: dict[str, float] = defaultdict(float)
         two_phase: set[str] = set()
@@ -147,10 +147,10 @@ def test_metrics_move_during_a_run(
         restored: dict[str, int] = defaultdict(int)
         gone: dict[str, int] = defaultdict(int)
         for t in tables:
-            name = f"{t['dbName']}.{t['tableName']}"
+            name = f"{t['db_name']}.{t['table_name']}"
             assert name.startswith(f"{db}.")
-            restored[name] += int(t.get("restored", 0))
-            gone[name] += int(t.get("deleted", 0))
+            restored[name] += t["restored"]
+            gone[name] += t["deleted"]
         for name in restored:
             # every row restored was written back once (REPLACE, or INSERT of a _tidb_rowid table)
             assert written[name] == restored[name], (name, written[name], restored[name])

@@ -22,6 +22,7 @@ PURE_GLOBS = (
     "core/private.py",
     "core/sqlident.py",
     "core/digest.py",
+    "core/logs.py",
     "core/jobnames.py",
     "core/topicpolicy.py",
     "core/metrics_addr.py",

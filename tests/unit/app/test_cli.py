@@ -148,9 +148,12 @@ def test_run_help_names_every_flag_and_env_var() -> None:
 
 def test_every_flag_env_var_is_a_declaration() -> None:
     """A flag's env var is a stage config's (core.settings) or the CLI's own, never a copy."""
+    from core.logs import LogConfig
+
     stage = {
         *env_vars(IngestConfig).values(),
         *env_vars(UndoConfig).values(),
+        *env_vars(LogConfig).values(),
         *env_vars(DownstreamPassword).values(),
     }
     cli = set(CLI_ENV.values())
