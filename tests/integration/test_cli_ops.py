@@ -20,6 +20,7 @@ import pymysql
 import pytest
 
 from app.cli.jobstate import delete_job_topics
+from app.cli.pin import read_record
 from app.config import job_topics
 from core.kafka_admin import describe_group, list_topics
 from tests.json_shape import check_document
@@ -52,7 +53,7 @@ def _counter_rows(mysql_config: Any, job: str) -> int:
         conn.close()
 
 
-def _add_counter_row(mysql_config: Any, job: str) -> None:
+def _add_counter_row(mysql_config: Any, job: str, settings: str) -> None:
     conn = pymysql.connect(
         host=mysql_config.host, port=mysql_config.port, user=mysql_config.user,
         password=mysql_config.password, autocommit=True,
@@ -61,9 +62,21 @@ def _add_counter_row(mysql_config: Any, job: str) -> None:
         with conn.cursor() as cur:
             cur.execute(
                 "INSERT INTO `tiundo_meta`.`undo_progress` (job, part, tbl, phase, settings, txn) "
-                "VALUES (%s, 0, 1, 0, 'x', 1)",
-                (job,),
+                "VALUES (%s, 0, 1, 0, %s, 1)",
+                (job, settings),
             )
+    finally:
+        conn.close()
+
+
+def _drop_counter_rows(mysql_config: Any, job: str) -> None:
+    conn = pymysql.connect(
+        host=mysql_config.host, port=mysql_config.port, user=mysql_config.user,
+        password=mysql_config.password, autocommit=True,
+    )  # fmt: skip
+    try:
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM `tiundo_meta`.`undo_progress` WHERE job = %s", (job,))
     finally:
         conn.close()
 
@@ -133,7 +146,11 @@ def test_run_json_progress_logs_then_cleanup_of_one_job_only(
         ing = tiundo(["ingest", "--job", b, "--no-fence", "--force"], env)
         assert ing.returncode == 0, ing.stdout + ing.stderr
         check_document(json.loads(ing.stdout), "ingest", 0)
-        _add_counter_row(mysql_config, b)
+        record_b = asyncio.run(read_record(kafka_bootstrap, b))
+        assert record_b is not None
+        _add_counter_row(mysql_config, b, f"{record_b.instance_id}/0")
+        # a job of the same name under another topic prefix (another tenant): never B's to delete
+        _add_counter_row(mysql_config, b, "0ther1nstance/0")
         dir_b.mkdir()
         (dir_b / "keep").write_text("b")
         before_b = _own_topics(kafka_bootstrap, b)
@@ -152,14 +169,15 @@ def test_run_json_progress_logs_then_cleanup_of_one_job_only(
         assert not dir_a.exists()
         # job B untouched
         assert _own_topics(kafka_bootstrap, b) == before_b
-        assert _counter_rows(mysql_config, b) == 1
+        assert _counter_rows(mysql_config, b) == 2
         assert (dir_b / "keep").read_text() == "b"
 
         again = tiundo(["cleanup", "--job", a, "--job-dir", str(dir_a), "--yes"], env)
         assert again.returncode == 0 and f"nothing of job {a} is left" in again.stderr
         clean_b = tiundo(["cleanup", "--job", b, "--job-dir", str(dir_b), "--yes"], env)
         assert clean_b.returncode == 0, clean_b.stderr
-        assert _counter_rows(mysql_config, b) == 0 and not dir_b.exists()
+        assert _counter_rows(mysql_config, b) == 1 and not dir_b.exists()  # the other tenant's
     finally:
         for job in (a, b):
             asyncio.run(delete_job_topics(kafka_bootstrap, job))
+        _drop_counter_rows(mysql_config, b)
