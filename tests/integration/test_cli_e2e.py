@@ -9,8 +9,11 @@ checked here too: one line, exit 3, no traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,26 +81,44 @@ def test_no_syncpoint_found(demo_cluster: tuple[dict[str, str], Path, str]) -> N
 def test_changefeed_still_writing_is_refused_unless_forced(
     demo_cluster: tuple[dict[str, str], Path, str], mysql_config: Any
 ) -> None:
-    env, _, db = demo_cluster
+    import json
+
+    env, expect, db = demo_cluster
+    exp = json.loads(expect.read_text())
     insert = (
         f"INSERT INTO `{db}_cdc`.syncpoint_v1 (ticdc_cluster_id, changefeed, primary_ts, "
         "secondary_ts) VALUES ('default', 'tiundo-sim', '{p}', '{s}')"
     )
 
-    def later(p: int, s: int) -> threading.Timer:
-        t = threading.Timer(2.0, sql, (mysql_config, [insert.format(p=p, s=s)]))
-        t.start()
-        return t
+    steps = itertools.count(1)  # (primary_ts) is the table's key: never the same pair twice
 
-    big = 999_999_999_999_999_990  # varchar(18): the largest TSOs the table holds, far after now
-    timer = later(big, big)
-    r = tiundo(["plan", "--no-count", "--writer-check", "5"], env)
-    timer.join()
+    @contextlib.contextmanager
+    def changefeed_writing() -> Iterator[None]:
+        """A changefeed still running writes a newer syncpoint every interval (here 0.5 s), so
+        one lands inside the check's window however long the command takes to get there; each
+        is a real pair below now, so whichever the command reads as T has an E above it."""
+        stop = threading.Event()
+
+        def write() -> None:
+            while not stop.wait(0.5):
+                i = next(steps)
+                p, s = exp["primary_ts"] + i, exp["target_ts"] + i
+                sql(mysql_config, [insert.format(p=p, s=s)])
+
+        thread = threading.Thread(target=write, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+    with changefeed_writing():
+        r = tiundo(["plan", "--no-count", "--writer-check", "5"], env)
     assert_one_line_error(r, 3, "still writing", "tiundo-sim", "--force")
 
-    timer = later(big + 1, big + 1)  # still advancing, but --force skips the check
-    forced = tiundo(["plan", "--no-count", "--writer-check", "5", "--force", "--to-ts", "1"], env)
-    timer.join()
+    with changefeed_writing():  # still advancing, but --force skips the check
+        forced = tiundo(["plan", "--no-count", "--writer-check", "5", "--force"], env)
     assert forced.returncode == 0, forced.stderr
     assert "skipped (--force)" in forced.stdout
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,13 @@ def _add_counter_row(mysql_config: Any, job: str, settings: str) -> None:
             )
     finally:
         conn.close()
+
+
+def _wait_group_empty(bootstrap: str, group: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while asyncio.run(describe_group(bootstrap, group))[1]:
+        assert time.monotonic() < deadline, f"group {group} kept members after the run"
+        time.sleep(0.5)
 
 
 def _drop_counter_rows(mysql_config: Any, job: str) -> None:
@@ -158,6 +166,9 @@ def test_run_json_progress_logs_then_cleanup_of_one_job_only(
 
         assert _counter_rows(mysql_config, a) > 0
         assert asyncio.run(describe_group(kafka_bootstrap, f"tiundo-{a}"))[0]
+        # run stopped its worker; a worker killed on a slow machine stays a member of the group
+        # until its session times out, and cleanup refuses while a member is seen
+        _wait_group_empty(kafka_bootstrap, f"tiundo-{a}")
         clean = tiundo(["cleanup", "--job", a, "--job-dir", str(dir_a), "--yes", "--json"], env)
         assert clean.returncode == 0, clean.stdout + clean.stderr
         cdoc = check_document(json.loads(clean.stdout), "cleanup", 0)
