@@ -4,10 +4,12 @@ Three places open downstream connections (the bounded :func:`app.sink.connect.co
 sink's pool, the ingest's syncpoint read); each takes its arguments from :func:`connect_args`, so
 the URL's ``ssl-*`` options reach all of them. aiomysql falls back to plaintext when the server
 offers no TLS, so :func:`check_tls` refuses such a connection under ``ssl-mode=REQUIRED`` and
-stronger. (The login it already sent holds no password in clear: the native and caching_sha2
+stronger. The login it already sent holds no password in clear (the native and caching_sha2
 methods send a scramble, and caching_sha2's full login asks for the server's RSA key when the
-connection is not secure.) A failed handshake becomes one line naming the server, never its
-password.
+connection is not secure), EXCEPT when the server, or a man in the middle that stripped TLS,
+switches the login to ``mysql_clear_password``: aiomysql then sends the password before this
+check runs, and it has no hook to refuse earlier (README "Secured clusters", known limitation).
+A failed handshake becomes one line naming the server, never its password.
 """
 
 from __future__ import annotations
