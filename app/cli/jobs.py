@@ -27,6 +27,7 @@ from app.cli.common import (
     cluster_options,
     kafka_options,
     run_command,
+    stall_options,
     undo_options,
     window_options,
 )
@@ -37,6 +38,7 @@ from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
+from app.undo.activity import stall_lines
 from app.undo.owner import Owner
 from core.errors import ConfigError, DecodeError
 from core.settings import env_name
@@ -92,11 +94,24 @@ def status_line(job: str, snap: JobSnapshot) -> str:
 
 @click.command()
 @kafka_options()
+@stall_options()
 def status(**params: Any) -> None:
-    """One line: where a job is (exit 0 if it could be read)."""
+    """One line: where a job is, then one per stalled partition (exit 0 if it could be read)."""
     s = Settings.from_params(params)
-    snap = run_command(read_job(s))
+    snap, partitions = run_command(_read_with_partitions(s))
     click.echo(status_line(s.job, snap))
+    for line in stall_lines(snap.stalled(partitions, s.stall_s)):
+        click.echo(f"stalled: {line}")
+
+
+async def _read_with_partitions(s: Settings) -> tuple[JobSnapshot, int]:
+    """The snapshot and the job's partition count (its record's, else ``--partitions``)."""
+    snap = await read_job(s)
+    try:
+        record = await read_record(s.kafka.removeprefix("kafka://"), _need_job(s))
+    except (DecodeError, KafkaError, OSError):
+        record = None
+    return snap, (record.partitions if record is not None and record.partitions else s.partitions)
 
 
 async def _record_changefeed(s: Settings) -> str:
