@@ -32,6 +32,7 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.stages.board import get_board
 from app.stages.failure import is_transient
+from app.stages.supervise import ActorSupervisor
 from app.stages.undo import fail_partition, failure_reason, undo_partition
 from app.stages.watch import beat
 from app.topics import app, compact_table, config, kv_topic, progress_table
@@ -212,7 +213,9 @@ async def _report_failure(partition: int, why: str) -> None:
     )
 
 
-@app.agent(kv_topic, isolated_partitions=True)  # type: ignore[untyped-decorator]
+@app.agent(  # type: ignore[untyped-decorator]
+    kv_topic, isolated_partitions=True, supervisor_strategy=ActorSupervisor
+)
 async def compact_kv(stream: Any) -> None:
     """Compact every record; one that keeps failing fails its partition, never the agent."""
     async for event in stream.events():
