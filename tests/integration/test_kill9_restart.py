@@ -76,14 +76,20 @@ async def _try(mysql_db: Any, kafka: str, tmp_path: Path, seed: int) -> None:
             )  # fmt: skip
             first = Worker(settings, tmp_path / "w0", tmp_path / "w0.log")
             workers = [first]
-            async with asyncio.timeout(120):
+            async with asyncio.timeout(120):  # it holds all 8 partitions and applies
                 while "End (T=" not in first.log.read_text(errors="replace"):
                     assert first.alive(), first.tail()
                     await asyncio.sleep(0.05)
             workers.append(
                 Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker")
             )
-            await asyncio.sleep(rng.uniform(0.3, 1.5))  # into the apply
+            # kill at a random moment of the apply, at the latest when half the partitions are done
+            kill_at = asyncio.get_running_loop().time() + rng.uniform(0.3, 1.5)
+            while asyncio.get_running_loop().time() < kill_at:
+                notes = await read_compacted(kafka, f"{job}.progress")
+                if sum(k.startswith(b"part/") for k in notes) >= PARTITIONS // 2:
+                    break
+                await asyncio.sleep(0.05)
             first.kill9()
             notes = await read_compacted(kafka, f"{job}.progress")
             assert sum(k.startswith(b"part/") for k in notes) < PARTITIONS, "killed too late"
