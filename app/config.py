@@ -133,6 +133,10 @@ class UndoConfig:
     session_timeout_s: float = setting("TIUNDO_SESSION_TIMEOUT_S", 30.0)
     """Kafka group session timeout: how long a killed worker's partitions stay orphaned
     before the others take them over (broker minimum: 6 s)."""
+    stall_s: float = setting("TIUNDO_STALL_S", 120.0)
+    """A partition without a report that no worker moved for this long is stalled: ``tiundo
+    run`` and ``tiundo status`` name it and the worker holding it, and that worker reads it
+    again from its committed offset after half of it (:mod:`app.stages.watch`)."""
     instance: str = setting("TIUNDO_INSTANCE", "")
     """Id of this start of the job, from its job record (:mod:`app.jobrecord`); keys the
     downstream's exactly-once counters. Empty only for workers started without a record."""
@@ -212,6 +216,7 @@ class UndoConfig:
             ("TIUNDO_RETRY_DEADLINE_S", self.retry_deadline_s),
             ("TIUNDO_SINK_CONNECT_TIMEOUT_S", self.sink_connect_timeout_s),
             ("TIUNDO_SINK_TIMEOUT_S", self.sink_timeout_s),
+            ("TIUNDO_STALL_S", self.stall_s),
         ):
             if not secs > 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0, got {secs}")

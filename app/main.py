@@ -34,6 +34,24 @@ class _App(faust.App):  # type: ignore[misc]
     def _on_autodiscovery_error(self, name: str) -> None:
         raise ImportError(f"tiundo: importing {name} failed") from sys.exc_info()[1]
 
+    def _new_consumer(self) -> Any:
+        """Faust's consumer, whose seek to committed offsets also covers uncommitted partitions.
+
+        See :func:`app.stages.watch.seek_uncommitted_to_start` (issue 14).
+        """
+        consumer = super()._new_consumer()
+        seek_to_committed = consumer.seek_to_committed
+
+        async def seek_to_committed_or_start() -> Any:
+            from app.stages.watch import seek_uncommitted_to_start  # the app is built first
+
+            committed = await seek_to_committed()
+            await seek_uncommitted_to_start(consumer, committed)
+            return committed
+
+        consumer.seek_to_committed = seek_to_committed_or_start
+        return consumer
+
 
 def broker_credentials(security: KafkaSecurity) -> Any:
     """Faust's ``broker_credentials`` for ``security`` (``None`` = PLAINTEXT).

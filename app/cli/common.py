@@ -76,6 +76,7 @@ __all__ = [
     "metrics_option",
     "one_line",
     "run_command",
+    "stall_options",
     "start_logging",
     "time_to_tso",
     "undo_options",
@@ -311,6 +312,7 @@ class Settings:
     ca: str = ""
     cert: str = ""
     key: str = ""
+    stall_s: float = default_of(UndoConfig, "stall_s")
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Settings:
@@ -394,6 +396,7 @@ class Settings:
             dialect=self.dialect,
             tz=self.tz,
             txn_source=self.txn_source,
+            stall_s=self.stall_s,
         )
         return cfg.replace(**overrides).validate() if overrides else cfg.validate()
 
@@ -491,6 +494,15 @@ def window_options() -> Decorator:
              help="E as a TSO [a PD TSO at start]"),
         _opt("--syncpoint-db", env=CLI_ENV["syncpoint_db"],
              help=f"schema of syncpoint_v1 [{_default('syncpoint_db')}]"),
+    )  # fmt: skip
+
+
+def stall_options() -> Decorator:
+    """When ``tiundo run``/``status`` name a partition that nobody moves (issue 14)."""
+    return _opt(
+        "--stall-s", env=_undo("stall_s"), type=click.FloatRange(1),
+        help="a partition without a report that no worker moved for this long is named, "
+        f"with the worker holding it [{_default('stall_s'):g}]",
     )  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from app.cli.common import (
     log_options,
     metrics_option,
     run_command,
+    stall_options,
     start_logging,
     undo_options,
     window_options,
@@ -41,6 +42,7 @@ from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
+from app.undo.activity import stall_lines
 from app.undo.owner import Owner
 from core import metrics
 from core.errors import ConfigError, DecodeError
@@ -116,17 +118,33 @@ def status_fields(snap: JobSnapshot) -> dict[str, Any]:
 @kafka_options()
 @click.option("--json", "as_json", is_flag=True, help="print the status as JSON")
 @log_options()
+@stall_options()
 def status(**params: Any) -> None:
-    """One line: where a job is (exit 0 if it could be read)."""
+    """One line: where a job is, then one per stalled partition (exit 0 if it could be read)."""
     start_logging(params, job=params.get("job") or "", role="status")
     if params["as_json"]:
         json_errors("status", params.get("job"))
     s = Settings.from_params(params)
-    snap = run_command(read_job(s))
+    snap, partitions = run_command(_read_with_partitions(s))
+    stalled = stall_lines(snap.stalled(partitions, s.stall_s))
     if params["as_json"]:
-        emit(document("status", s.job, 0, **status_fields(snap)))
+        emit(document("status", s.job, 0, **status_fields(snap), stalled=stalled))
     else:
         click.echo(status_line(s.job, snap))
+        for line in stalled:
+            click.echo(f"stalled: {line}")
+
+
+async def _read_with_partitions(s: Settings) -> tuple[JobSnapshot, int]:
+    """The snapshot and the job's partition count (its record's, else ``--partitions``)."""
+    snap = await read_job(s)
+    try:
+        record = await read_record(
+            s.kafka.removeprefix("kafka://"), _need_job(s), prefix=s.topic_prefix
+        )
+    except (DecodeError, KafkaError, OSError):
+        record = None
+    return snap, (record.partitions if record is not None and record.partitions else s.partitions)
 
 
 async def _record_changefeed(s: Settings) -> str:

@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 from app.cli.common import UnreachableError
 from app.config import job_topics
 from app.report import PartitionReport, job_status, with_foreign_writes
+from app.undo.activity import Activity, Stall, beats_of, stalls
 from app.undo.barrier import takes_note
 from app.undo.owner import Owner
 from core.jobnames import JobNames
@@ -203,11 +204,29 @@ class JobSnapshot:
     kv_end: int = 0
     kv_consumed: int = 0
     topic_exists: bool = False
+    #: partition → its last ``beat/<p>`` note (what it was doing, by which worker)
+    beats: dict[int, Activity] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:
         """The job reached SUCCEEDED, FAILED or INCOMPLETE."""
         return self.status is not None and self.status.state in FINAL
+
+    def stalled(
+        self, partitions: int, stall_s: float, *, since_ms: int | None = None
+    ) -> list[Stall]:
+        """Partitions without a report that no worker moved for ``stall_s`` (none once final).
+
+        ``since_ms``: when the watch began (a partition never noted is idle from then); see
+        :func:`app.undo.activity.stalls`.
+        """
+        if self.final:
+            return []
+        now_ms = int(time.time() * 1000)
+        return stalls(
+            partitions, self.beats, self.reports, now_ms=now_ms, since_ms=since_ms,
+            stall_s=stall_s,
+        )  # fmt: skip
 
 
 class JobWatcher:
@@ -351,7 +370,8 @@ class JobWatcher:
         if status is None and reports:
             status = job_status(self.job, self.partitions, reports)
         consumed = compacted_records(ends, committed, partitions_at_end(progress))
-        return JobSnapshot(status, reports, applied, sum(ends.values()), consumed, exists)
+        beats = beats_of({k.decode(errors="replace"): v for k, v in progress.items()})
+        return JobSnapshot(status, reports, applied, sum(ends.values()), consumed, exists, beats)
 
 
 async def set_when_final(

@@ -49,6 +49,7 @@ from app.cli.common import (
     log_options,
     metrics_option,
     run_command,
+    stall_options,
     start_logging,
     tso_time,
     undo_options,
@@ -71,6 +72,7 @@ from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
+from app.undo.activity import stall_lines
 from app.undo.owner import Owner
 from core import metrics
 from core.errors import ConfigError
@@ -180,11 +182,18 @@ async def _follow(
     fence: asyncio.Event,
     deadline: float,
     outage_s: float,
+    stall_s: float,
 ) -> JobSnapshot:
-    """Poll the job until its status is final (raise if every worker died or time ran out)."""
+    """Poll the job until its status is final (raise if every worker died or time ran out).
+
+    A partition that no worker moves for ``stall_s`` is named on stderr with the worker that
+    holds it, again whenever that set changes (issue 14: a hang was silent).
+    """
     loop = asyncio.get_running_loop()
     next_check = loop.time() + ATTACH_CHECK_S
     failing_since: float | None = None
+    since_ms = int(time.time() * 1000)
+    shown: tuple[tuple[int, str], ...] = ()
     while True:
         if ingest_task.done():
             ingest_task.result()  # an ingest failure ends the run with its own message
@@ -203,6 +212,11 @@ async def _follow(
         display.update(model)
         state = tiundo_pb2.JobStatus.State.Name(snap.status.state) if snap.status else "WAITING"
         metrics.set_state(metrics.JOB_STATE, metrics.JOB_STATES, state)
+        stalled = snap.stalled(watcher.partitions, stall_s, since_ms=since_ms)
+        if tuple((x.partition, x.worker) for x in stalled) != shown:
+            shown = tuple((x.partition, x.worker) for x in stalled)
+            for line in stall_lines(stalled):
+                click.echo(f"tiundo run: stalled: {line}", err=True)
         if snap.final:
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
@@ -351,6 +365,7 @@ async def run_job(
                     fence,
                     deadline,
                     cfg.kafka_outage_s,
+                    ucfg.stall_s,
                 )
             finally:
                 await watcher.stop()
@@ -448,6 +463,7 @@ def outcome_fields(out: RunOutcome, log_file: str) -> dict[str, Any]:
 @kafka_options()
 @window_options()
 @undo_options()
+@stall_options()
 @preflight_options
 @log_options()
 @metrics_option()

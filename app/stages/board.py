@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -194,11 +194,21 @@ class Board:
         return [p for p, r in self.reports().items() if r.error]
 
     async def wait_until(
-        self, ready: Callable[[], bool], what: str, *, poll_s: float = 0.25
+        self,
+        ready: Callable[[], bool],
+        what: str,
+        *,
+        poll_s: float = 0.25,
+        on_poll: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """Poll the board until ``ready()``; raise if a partition failed meanwhile."""
+        """Poll the board until ``ready()``; raise if a partition failed meanwhile.
+
+        ``on_poll`` runs at each poll (the waiter notes that it is alive and waiting).
+        """
         waited = 0.0
         while True:
+            if on_poll is not None:
+                await on_poll()
             await self.refresh()
             if ready():
                 return

@@ -32,7 +32,9 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.stages.board import get_board
 from app.stages.failure import is_transient
+from app.stages.supervise import ActorSupervisor
 from app.stages.undo import fail_partition, failure_reason, undo_partition
+from app.stages.watch import beat
 from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.merge import StateDecodeError, decode_state, encode_state, merge_many
 from app.undo.model import DELETE, PUT
@@ -157,6 +159,7 @@ async def handle(partition: int, raw: bytes) -> None:
         if _of_another_start(kind, env.end.instance_id, env.end.attempt):
             return
         log.info("partition %d: End (T=%d E=%d)", partition, env.end.target_ts, env.end.end_ts)
+        await beat(partition, "End: undo started", force=True)
         await undo_partition(partition, env.end)
     else:
         await _dead(
@@ -211,10 +214,13 @@ async def _report_failure(partition: int, why: str) -> None:
     )
 
 
-@app.agent(kv_topic, isolated_partitions=True)  # type: ignore[untyped-decorator]
+@app.agent(  # type: ignore[untyped-decorator]
+    kv_topic, isolated_partitions=True, supervisor_strategy=ActorSupervisor
+)
 async def compact_kv(stream: Any) -> None:
     """Compact every record; one that keeps failing fails its partition, never the agent."""
     async for event in stream.events():
-        partition = event.message.partition
-        await _handle_in_place(partition, event.message.offset, event.value)
+        partition, offset = event.message.partition, event.message.offset
+        await beat(partition, f"compacting (offset {offset})")
+        await _handle_in_place(partition, offset, event.value)
         RECORDS_COMPACTED.labels(partition=str(partition)).inc()

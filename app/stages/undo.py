@@ -46,6 +46,7 @@ from app.stages.board import Board, get_board
 from app.stages.failure import is_transient, reason
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.stages.schema import PhysicalTable, SchemaCache
+from app.stages.watch import beat
 from app.topics import compact_table, config, progress_table
 from app.undo import barrier
 from app.undo.chain import Planned, plan_entries
@@ -231,6 +232,7 @@ async def _run_phase(board: Board, p: int, cdb: Any, t: _Table, phase: int) -> T
     async def flush(txn: list[Statement]) -> None:
         nonlocal n_txn, sink_s
         n_txn += 1
+        await beat(p, f"applying table {t.tid} phase {phase}, transaction {n_txn}")
         if n_txn > committed:
             assert sink is not None
             t0 = time.monotonic()
@@ -300,6 +302,7 @@ async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list
             reports.append(
                 TableReport(t.tid, db, name, counts.restored, counts.deleted, counts.skipped, dead)
             )
+            await beat(p, f"dry run: table {t.tid} written")
             await asyncio.sleep(0)
     finally:
         writer.close()
@@ -407,9 +410,11 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
             for t in rowid:
                 # a global index spans the partitions: wait for every partition's deletes
                 siblings = barrier.barrier_siblings(t.phys.info) if t.phys is not None else ()
+                what = f"phase-1 barrier of table {t.tid}"
                 await board.wait_until(
                     functools.partial(board.barrier_open, t.tid, siblings),
-                    f"phase-1 barrier of table {t.tid}",
+                    what,
+                    on_poll=functools.partial(beat, p, f"waiting at the {what}"),
                 )
                 second = await _phase_of(board, p, cdb, t, 1)
                 # the counts are phase 0's (the same rows); phase 1 adds its unwritable rows

@@ -40,7 +40,9 @@ SOAK = int(os.environ.get("TIUNDO_SOAK_SEEDS", "0") or 0)
 SEEDS = [7, 23] + [1000 + i for i in range(SOAK)]
 
 
-async def _prepare(env: Any, kafka: str, job: str, after_t: int = 60) -> Any:
+async def _prepare(
+    env: Any, kafka: str, job: str, after_t: int = 60, partitions: int = PARTITIONS
+) -> Any:
     """Workload before and after T, then ingest (T, E] into ``<job>.kv``."""
     w = env.workload
     await w.run(20)
@@ -49,7 +51,7 @@ async def _prepare(env: Any, kafka: str, job: str, after_t: int = 60) -> Any:
     await w.tear()
     await w.run(10)
     await w.tear()
-    cfg = env.config(kafka, job, partitions=PARTITIONS)
+    cfg = env.config(kafka, job, partitions=partitions)
     result = await run_ingest(cfg, lambda _p: None)
     assert result.state == "done", result
     assert result.target_ts == sp.ts
@@ -57,14 +59,20 @@ async def _prepare(env: Any, kafka: str, job: str, after_t: int = 60) -> Any:
 
 
 def _settings(
-    env: Any, kafka: str, job: str, mysql_db: Any, sp: Any, **extra: str
+    env: Any,
+    kafka: str,
+    job: str,
+    mysql_db: Any,
+    sp: Any,
+    partitions: int = PARTITIONS,
+    **extra: str,
 ) -> dict[str, str]:
     return undo_env(
         job=job,
         kafka=kafka,
         downstream=mysql_db.url,
         status_api=f"http://{env.cluster.status_address}",
-        partitions=PARTITIONS,
+        partitions=partitions,
         TIUNDO_PRIMARY_TS=str(sp.primary_ts),
         TIUNDO_PROGRESS_DB=mysql_db.db,  # the exactly-once counters, dropped with the test db
         **extra,

@@ -1,0 +1,64 @@
+"""``tiundo status`` names partitions nobody moves and the worker holding them (issue 14)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from app.cli import jobs, main
+from app.cli.jobstate import JobSnapshot
+from app.report import PartitionReport
+from app.undo.activity import Activity
+from proto import tiundo_pb2
+
+
+def _running() -> tiundo_pb2.JobStatus:
+    return tiundo_pb2.JobStatus(
+        job_id="j", state=tiundo_pb2.JobStatus.RUNNING, message="5 of 8 partitions finished"
+    )
+
+
+def _snapshot(silent_s: float) -> JobSnapshot:
+    now = int(time.time() * 1000)
+    beats = {
+        p: Activity(p, "w1-host:77 (/data/w1)", "assigned to this worker, nothing handled yet",
+                    now - int(silent_s * 1000))
+        for p in (1, 3, 5, 7)
+    }  # fmt: skip
+    beats[0] = Activity(0, "w0-host:12 (/data/w0)", "applying table 101 phase 0", now)
+    reports = {p: PartitionReport(partition=p, target_ts=1, end_ts=2) for p in (2, 4, 6)}
+    return JobSnapshot(_running(), reports, beats=beats)
+
+
+def test_a_snapshot_names_only_the_silent_unfinished_partitions() -> None:
+    stalled = _snapshot(200).stalled(8, 120)
+    assert [(s.partition, s.worker) for s in stalled] == [
+        (p, "w1-host:77 (/data/w1)") for p in (1, 3, 5, 7)
+    ]
+    assert _snapshot(60).stalled(8, 120) == []  # not long enough
+
+
+def test_a_final_job_has_no_stall() -> None:
+    done = tiundo_pb2.JobStatus(job_id="j", state=tiundo_pb2.JobStatus.SUCCEEDED)
+    snap = dataclasses.replace(_snapshot(200), status=done)
+    assert snap.stalled(8, 120) == []
+
+
+def test_status_prints_one_line_per_stalled_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def read(s: Any) -> tuple[JobSnapshot, int]:
+        return _snapshot(200), 8
+
+    monkeypatch.setattr(jobs, "_read_with_partitions", read)
+    r = CliRunner().invoke(main, ["status", "--job", "j", "--stall-s", "120"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0].startswith("job j: RUNNING - 5 of 8 partitions finished")
+    assert lines[1:] == [
+        "stalled: partition(s) 1, 3, 5, 7: no progress for 200 s, held by worker "
+        "w1-host:77 (/data/w1) (last: assigned to this worker, nothing handled yet); see that "
+        "worker's log"
+    ]
