@@ -13,8 +13,9 @@ It then writes the env file (``TIUNDO_*`` for tiundo, ``CHAOS_CONTROL`` = its co
 ``CHAOS_ROWID_TIDS``) and serves one-line commands on the control port until SIGTERM: the TiKV
 faults of :mod:`simulator.faults`, PD leader changes (``pd-leader move|stop/N``), the foreign
 writer (``foreign``: one transaction on the fence tables, as the demo's SIGUSR1) and, with
-``--proxy``, a lost COMMIT acknowledgement (``commit-ack-lost``: tiundo's downstream then goes
-through :class:`bench.chaos.ackproxy.AckProxy`). Each command is answered by one line, ``ok …``,
+``--proxy``, a lost COMMIT acknowledgement (``commit-ack-lost`` arms it for the next undo
+transaction; ``ack-cuts`` says how many were cut; tiundo's downstream then goes through
+:class:`bench.chaos.ackproxy.AckProxy`). Each command is answered by one line, ``ok …``,
 ``none …`` (no target now: ask again later) or ``error …``. tiundo gets every PD member's
 address (``TIUNDO_PD=pd://a,b,c``).
 """
@@ -45,8 +46,6 @@ from simulator.workload import Update, Workload, WorkloadConfig
 __all__ = ["main"]
 
 HANDLE_STEP = 50
-#: how long ``commit-ack-lost`` waits for an undo transaction's COMMIT before it answers none
-ACK_ARM_S = 5.0
 #: a stopped PD member starts again this long after its stop
 PD_DOWN_S = 10.0
 
@@ -140,13 +139,10 @@ class Control:
         if cmd == "commit-ack-lost":
             if self.proxy is None:
                 return "error the host runs without --proxy"
-            armed = self.proxy.arm()
-            try:
-                async with asyncio.timeout(ACK_ARM_S):
-                    return "ok " + await asyncio.shield(armed)
-            except TimeoutError:
-                self.proxy.disarm()
-                return f"none: no undo transaction committed in {ACK_ARM_S:g} s"
+            self.proxy.arm()  # the next undo transaction's COMMIT loses its ack
+            return f"ok armed ({self.proxy.cut} cut before)"
+        if cmd == "ack-cuts":
+            return f"ok {0 if self.proxy is None else self.proxy.cut}"
         if cmd == "region-error":
             regions = self._regions()
             r = regions[pick % len(regions)]

@@ -77,7 +77,7 @@ _WHEN: dict[Kind, tuple[str, ...]] = {
     Kind.HELD_LOCK: ("start",),  # below E only if taken before the job's E
     Kind.ORPHAN_LOCK: ("start",),
     Kind.PD_LEADER: ("start", "ingest"),  # the ingest asks PD for regions, stores and TSOs
-    Kind.COMMIT_ACK_LOST: ("apply", "barrier"),
+    Kind.COMMIT_ACK_LOST: ("compaction", "end", "apply"),  # armed: the next undo COMMIT
     Kind.KAFKA_RESTART: ("ingest", "compaction", "apply"),
     Kind.MARIADB_RESTART: ("ingest", "apply"),
 }

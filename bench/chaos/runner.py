@@ -276,13 +276,11 @@ class _Run:
             db.stop(signal.SIGKILL if how == "kill" else signal.SIGTERM)
             self.later.append((time.monotonic() + float(seconds), db.start))
             return f"mariadbd {how}, down {seconds} s"
-        if f.kind is Kind.COMMIT_ACK_LOST:
+        if f.kind is Kind.COMMIT_ACK_LOST:  # armed now; confirm_ack_cuts checks it struck
             answer = inject.control(self.control_port, "commit-ack-lost")
-            if answer.startswith("none"):
-                return None  # no undo transaction committed meanwhile: try again
             if not answer.startswith("ok"):
                 raise RuntimeError(f"{f.label()}: the cluster host answered {answer!r}")
-            return answer[3:]
+            return "the next undo COMMIT's ack"
         if f.kind is Kind.PD_LEADER:
             answer = inject.control(self.control_port, f"pd-leader {f.arg}")
             if answer.startswith("none"):
@@ -308,6 +306,18 @@ class _Run:
 
     def missed(self, f: Fault, why: str) -> None:
         self.injected.append(Injected(f, None, "", why))
+
+    def confirm_ack_cuts(self) -> None:
+        """An armed ``commit-ack-lost`` struck only if the proxy cut a COMMIT after it: the
+        armed ones beyond the proxy's count are missed (no undo transaction came after)."""
+        armed = [i for i in self.injected if i.fault.kind is Kind.COMMIT_ACK_LOST and i.at_s]
+        if not armed:
+            return
+        cut = int(inject.control(self.control_port, "ack-cuts").split()[1])
+        for i in armed[cut:]:
+            self.injected[self.injected.index(i)] = Injected(
+                i.fault, None, "", "no undo COMMIT came after it"
+            )
 
     def run_due(self, everything: bool = False) -> None:
         """Restart the services whose outage is over (``everything``: all, now)."""
@@ -490,6 +500,7 @@ def run_one(plan: RunPlan, cfg: ChaosConfig) -> RunResult:
         code = r.drive()
         rto = time.monotonic() - r.t0
         r.services_back()
+        r.confirm_ack_cuts()
         # the fence tables hold another writer's rows whenever it wrote; exit 5 is owed only
         # for a write the fence was surely open for
         not_at_t, touched = r.compare(bool(r.foreign_ts))
