@@ -77,7 +77,9 @@ _WHEN: dict[Kind, tuple[str, ...]] = {
     Kind.HELD_LOCK: ("start",),  # below E only if taken before the job's E
     Kind.ORPHAN_LOCK: ("start",),
     Kind.PD_LEADER: ("start", "ingest"),  # the ingest asks PD for regions, stores and TSOs
-    Kind.COMMIT_ACK_LOST: ("compaction", "end", "apply"),  # armed: the next undo COMMIT
+    # armed ahead: the job's next undo COMMIT loses its ack (armed during the apply it missed 6
+    # of 13 times in the 100-run soak: a tiny job's apply is over in a second)
+    Kind.COMMIT_ACK_LOST: ("start", "ingest", "compaction"),
     Kind.KAFKA_RESTART: ("ingest", "compaction", "apply"),
     Kind.MARIADB_RESTART: ("ingest", "apply"),
 }

@@ -104,7 +104,7 @@ def test_the_new_kinds_args_are_ones_the_runner_reads(seed: int) -> None:
             how, secs = f.arg.split("/")
             assert how in ("term", "kill") and int(secs) in MARIADB_OUTAGES_S
         else:
-            assert f.phase in ("compaction", "end", "apply") and f.arg == ""
+            assert f.phase in ("start", "ingest", "compaction") and f.arg == ""
     assert not p.draws(Kind.WORKER_KILL)
 
 
