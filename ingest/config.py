@@ -117,6 +117,9 @@ class IngestConfig:
     #: the job needs (a dead store's leaders are normally re-elected elsewhere within ~10 s);
     #: then the job fails naming the store, its GC safepoint kept for ``--resume``
     store_outage_s: float = setting("TIUNDO_STORE_OUTAGE_S", 300.0)
+    #: how long a job's start waits for PD to elect a leader (members answer but none leads:
+    #: the old leader died, its lease runs out) before it fails
+    pd_election_s: float = setting("TIUNDO_PD_ELECTION_S", 30.0)
 
     #: a region whose resolved ts has not moved for this long while below E gets its locks
     #: checked and resolved (orphans of a crashed TiDB hold it for ever); again after as long
@@ -251,6 +254,7 @@ class IngestConfig:
             "request_timeout_s",
             "kafka_outage_s",
             "store_outage_s",
+            "pd_election_s",
             "lock_stall_s",
         ):
             if getattr(self, name) <= 0:

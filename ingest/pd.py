@@ -7,7 +7,10 @@ failure — a PD that is no longer leader answers gRPC ``UNAVAILABLE`` "not lead
 refuses the connection — makes the client ask ``GetMembers`` again and retry once on the new
 leader. Like the Go client (``updateURLs``), it remembers the members' URLs, so it still finds
 the leader after the member it was configured with died; what still fails is a
-:class:`PDError` (retriable), so callers retry with their own backoff.
+:class:`PDError` (retriable), so callers retry with their own backoff. While PD elects a new
+leader (a dead leader's lease runs out: seconds), members answer GetMembers with no leader
+(:class:`NoLeaderError`); a job's first ``connect(election_s=…)`` waits that out instead of
+failing the job at its start.
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import TypeVar
 import grpc
 
 from core.errors import TransientError
+from core.retry import Backoff, retry_async
 from ingest.grpc_tls import open_channel
 from ingest.model import RegionEpoch, RegionInfo, Span
 from proto import metapb_pb2, pdpb_pb2, pdpb_pb2_grpc
 
-__all__ = ["PDClient", "PDError", "RegionHoleError", "StoreInfo", "region_info"]
+__all__ = ["NoLeaderError", "PDClient", "PDError", "RegionHoleError", "StoreInfo", "region_info"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,10 @@ _GRPC_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024)]
 
 class PDError(TransientError):
     """PD did not answer, or answered with a header error; retriable."""
+
+
+class NoLeaderError(PDError):
+    """PD answered, but no member leads yet (an election after the leader died)."""
 
 
 class RegionHoleError(PDError):
@@ -102,9 +110,26 @@ class PDClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    async def connect(self) -> None:
-        """Find the cluster id and leader via ``GetMembers`` on each endpoint in turn."""
+    async def connect(self, *, election_s: float = 0.0) -> None:
+        """Find the cluster id and leader via ``GetMembers`` on each endpoint in turn.
+
+        With ``election_s``, a PD that answers without a leader is asked again for up to that
+        long (a leader election); unreachable endpoints still fail at once.
+        """
+        if election_s <= 0:
+            await self._connect_once()
+            return
+        await retry_async(
+            self._connect_once,
+            backoff=Backoff(0.2, 2.0, cap=2.0),
+            what="PD leader election",
+            retriable=lambda exc: isinstance(exc, NoLeaderError),
+            failing_s=election_s,
+        )
+
+    async def _connect_once(self) -> None:
         async with self._lock:
+            leaderless = False
             errors: list[str] = []
             known = ([self.leader] if self.leader else []) + [*self.members, *self.endpoints]
             candidates = list(dict.fromkeys(known))
@@ -121,6 +146,7 @@ class PDClient:
                     continue
                 leader_urls = list(resp.leader.client_urls)
                 if resp.header.error.type != pdpb_pb2.OK or not leader_urls:
+                    leaderless = True
                     errors.append(f"{endpoint}: no leader ({resp.header.error.message})")
                     await channel.close()
                     continue
@@ -146,7 +172,8 @@ class PDClient:
                     await old.close()
                 log.info("pd: cluster %d, leader %s", self.cluster_id, leader)
                 return
-            raise PDError(f"no PD endpoint answered GetMembers: {'; '.join(errors)}")
+            error = NoLeaderError if leaderless else PDError
+            raise error(f"no PD endpoint answered GetMembers: {'; '.join(errors)}")
 
     async def close(self) -> None:
         """Close the channel to the leader."""

@@ -396,7 +396,7 @@ class IngestWorker:
         gc: GcSafepointKeeper | None = None
         tasks: list[asyncio.Task[None]] = []
         try:
-            await pd.connect()
+            await pd.connect(election_s=config.pd_election_s)
             async with StatusApiClient(
                 config.status_api_url, timeout=config.request_timeout_s
             ) as status:

@@ -67,7 +67,7 @@ async def prepare(s: Settings, *, force: bool, writer_check_s: float) -> Prepare
     credentials = channel_credentials(cfg.cluster_tls)
     pd = PDClient(cfg.pd_endpoints, timeout=cfg.request_timeout_s, credentials=credentials)
     try:
-        await pd.connect()
+        await pd.connect(election_s=cfg.pd_election_s)
         async with StatusApiClient(cfg.status_api_url, timeout=cfg.request_timeout_s) as status:
             tables = await select_tables(status, cfg.tables)
         window = await undo_window(cfg, pd)

@@ -150,6 +150,19 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError | OSError)
 
 
+_ER_DB_CREATE_EXISTS = 1007
+_ER_TABLE_EXISTS = 1050
+
+
+async def _unless_exists(cur: Any, ddl: str, exists_code: int) -> None:
+    """Run a CREATE; the error saying the object exists already is no error."""
+    try:
+        await cur.execute(ddl)
+    except pymysql.err.MySQLError as exc:
+        if not exc.args or exc.args[0] != exists_code:
+            raise
+
+
 class MySQLSink:
     """Applies transactions of undo statements to one downstream."""
 
@@ -253,8 +266,10 @@ class MySQLSink:
         async with self._connection() as conn, asyncio.timeout(self._timeout_s):
             cur = await conn.cursor()
             # "IF NOT EXISTS" on an existing object makes the server send a Note that PyMySQL
-            # turns into a Python warning: look first. No parameters in the DDL, so the
-            # identifiers must not carry the driver's %% escaping.
+            # turns into a Python warning: look first. Sinks of parallel partitions look at
+            # once on a fresh downstream, so "exists" from a CREATE means another sink won the
+            # race: fine. No parameters in the DDL, so the identifiers must not carry the
+            # driver's %% escaping.
             await cur.execute(
                 "SELECT COUNT(*) FROM information_schema.TABLES "
                 "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = 'undo_progress'",
@@ -268,14 +283,18 @@ class MySQLSink:
                 (self._progress_db,),
             )
             if not (await cur.fetchone())[0]:
-                await cur.execute(
-                    f"CREATE DATABASE {quote_ident(self._progress_db, for_params=False)}"
+                await _unless_exists(
+                    cur,
+                    f"CREATE DATABASE {quote_ident(self._progress_db, for_params=False)}",
+                    _ER_DB_CREATE_EXISTS,
                 )
-            await cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self._progress.replace('%%', '%')} ("
+            await _unless_exists(
+                cur,
+                f"CREATE TABLE {self._progress.replace('%%', '%')} ("
                 "job VARCHAR(64) NOT NULL, part INT NOT NULL, tbl BIGINT NOT NULL, "
                 "phase TINYINT NOT NULL, settings VARCHAR(64) NOT NULL, "
-                "txn BIGINT NOT NULL, PRIMARY KEY (job, part, tbl, phase, settings))"
+                "txn BIGINT NOT NULL, PRIMARY KEY (job, part, tbl, phase, settings))",
+                _ER_TABLE_EXISTS,
             )
             await conn.commit()
 

@@ -1,9 +1,9 @@
 """The fake cluster of one chaos run, as a process, with a control port for its faults.
 
-``python -m bench.chaos.cluster_host --db D --seed S …`` starts PD, three TiKV stores and the
-TiDB status API (as ``scripts/demo.py cluster`` does), drives the run's seeded workload on
-MariaDB and the cluster in step (rows, transactions, a syncpoint = T, more transactions, torn
-multi-table ones, hot keys), and keeps the truth for the oracle in MariaDB:
+``python -m bench.chaos.cluster_host --db D --seed S …`` starts three PD members, three TiKV
+stores and the TiDB status API (as ``scripts/demo.py cluster`` does), drives the run's seeded
+workload on MariaDB and the cluster in step (rows, transactions, a syncpoint = T, more
+transactions, torn multi-table ones, hot keys), and keeps the truth for the oracle in MariaDB:
 
 - ``<D>_t``: every table as it was at T (copied right after the syncpoint, where the workload
   checked that MariaDB, its model and the MVCC store at T agree);
@@ -11,9 +11,13 @@ multi-table ones, hot keys), and keeps the truth for the oracle in MariaDB:
 
 It then writes the env file (``TIUNDO_*`` for tiundo, ``CHAOS_CONTROL`` = its control port,
 ``CHAOS_ROWID_TIDS``) and serves one-line commands on the control port until SIGTERM: the TiKV
-faults of :mod:`simulator.faults` and the foreign writer (``foreign``: one transaction on the
-fence tables, as the demo's SIGUSR1). Each command is answered by one line, ``ok …`` or
-``error …``.
+faults of :mod:`simulator.faults`, PD leader changes (``pd-leader move|stop/N``), the foreign
+writer (``foreign``: one transaction on the fence tables, as the demo's SIGUSR1) and, with
+``--proxy``, a lost COMMIT acknowledgement (``commit-ack-lost`` arms it for the next undo
+transaction; ``ack-cuts`` says how many were cut; tiundo's downstream then goes through
+:class:`bench.chaos.ackproxy.AckProxy`). Each command is answered by one line, ``ok …``,
+``none …`` (no target now: ask again later) or ``error …``. tiundo gets every PD member's
+address (``TIUNDO_PD=pd://a,b,c``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from bench.chaos.ackproxy import AckProxy
 from bench.chaos.plan import ALL_TABLES, FENCE_TABLES, LOCK_TABLE, ROWID_TABLES
 from core.sqlident import quote_ident
 from simulator.cdc_delegate import ErrorKind
@@ -41,6 +46,8 @@ from simulator.workload import Update, Workload, WorkloadConfig
 __all__ = ["main"]
 
 HANDLE_STEP = 50
+#: a stopped PD member starts again this long after its stop
+PD_DOWN_S = 10.0
 
 
 def mysql_params(url: str) -> dict[str, Any]:
@@ -75,10 +82,17 @@ def _write(path: Path, text: str) -> None:
 class Control:
     """The faults one command line can ask for (see the module docstring)."""
 
-    def __init__(self, cluster: FakeCluster, w: Workload, selected: list[str]) -> None:
+    def __init__(
+        self,
+        cluster: FakeCluster,
+        w: Workload,
+        selected: list[str],
+        proxy: AckProxy | None = None,
+    ) -> None:
         self.cluster = cluster
         self.w = w
         self.selected = selected
+        self.proxy = proxy
         self._later: list[asyncio.Task[None]] = []
 
     def _regions(self) -> list[Region]:
@@ -117,8 +131,18 @@ class Control:
         cmd, args = words[0], words[1:]
         pick = int(args[-1]) if args and args[-1].isdigit() else 0
         if cmd == "foreign":
+            await _reconnect(self.w.conn)  # the run's MariaDB may have restarted since
             res = await self.w.step(FENCE_TABLES)
             return f"ok commit_ts={res.commit_ts}"
+        if cmd == "pd-leader":
+            return await self._pd_leader(args[0])
+        if cmd == "commit-ack-lost":
+            if self.proxy is None:
+                return "error the host runs without --proxy"
+            self.proxy.arm()  # the next undo transaction's COMMIT loses its ack
+            return f"ok armed ({self.proxy.cut} cut before)"
+        if cmd == "ack-cuts":
+            return f"ok {0 if self.proxy is None else self.proxy.cut}"
         if cmd == "region-error":
             regions = self._regions()
             r = regions[pick % len(regions)]
@@ -171,6 +195,20 @@ class Control:
             return f"ok orphan start_ts={o.start_ts} commit_ts={o.commit_ts}"
         return f"error unknown command {cmd!r}"
 
+    async def _pd_leader(self, how: str) -> str:
+        """``move``: the next member leads; ``stop/N``: the leader stops, another is elected
+        N s later, the stopped one restarts :data:`PD_DOWN_S` s after its stop."""
+        f, shared = self.cluster.faults, self.cluster.pd_shared
+        old = shared.leader
+        if how == "move":
+            return f"ok PD leader {old} -> {f.move_pd_leader()}"
+        if old is None:
+            return "none: no PD member leads now"
+        elect = float(how.split("/", 1)[1])
+        await f.stop_pd(old, elect_after=elect)
+        self._after(PD_DOWN_S, lambda: f.restart_pd(old))
+        return f"ok PD leader {old} stopped, election after {elect:g} s"
+
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One command per line, one answer per line."""
         try:
@@ -194,6 +232,17 @@ class Control:
         await asyncio.gather(*self._later, return_exceptions=True)
 
 
+async def _reconnect(conn: Any) -> None:
+    """Open ``conn`` again if its server went away (its session settings restored)."""
+    try:
+        await conn.ping(reconnect=False)
+    except Exception:
+        await conn.ping(reconnect=True)
+        async with conn.cursor() as cur:
+            await cur.execute("SET SESSION time_zone = '+00:00'")
+        await conn.commit()
+
+
 async def host(args: argparse.Namespace) -> None:
     """Cluster + workload + truth copies + env file, then the control port until SIGTERM."""
     import aiomysql
@@ -208,9 +257,14 @@ async def host(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     cluster = FakeCluster(
-        stores=3, regions_per_table=2, resolved_ts_interval=0.2, handle_step=HANDLE_STEP
+        stores=3,
+        regions_per_table=2,
+        resolved_ts_interval=0.2,
+        handle_step=HANDLE_STEP,
+        pd_members=args.pd_members,
     )
     conn = None
+    proxy = None
     try:
         async with admin.cursor() as cur:
             for name in (db, sp_db, f"{db}_t", f"{db}_pre"):
@@ -236,13 +290,17 @@ async def host(args: argparse.Namespace) -> None:
             await w.tear()
             await w.run(max(1, args.txns // 10))
         await _copy_tables(admin, db, f"{db}_pre", list(ALL_TABLES))
-        control = Control(cluster, w, selected)
+        down_host, down_port = m["host"], m["port"]
+        if args.proxy:
+            proxy = AckProxy(down_host, down_port)
+            down_host, down_port = "127.0.0.1", await proxy.start()
+        control = Control(cluster, w, selected, proxy)
         server = await asyncio.start_server(control.serve, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        url = f"mysql://{m['user']}:{m['password']}@{m['host']}:{m['port']}/{sp_db}"
+        url = f"mysql://{m['user']}:{m['password']}@{down_host}:{down_port}/{sp_db}"
         rowid = [str(w.table_info(t).id) for t in ROWID_TABLES]
         env = {
-            "TIUNDO_PD": f"pd://{cluster.pd_address}",
+            "TIUNDO_PD": "pd://" + ",".join(cluster.pd_addresses),
             "TIUNDO_STATUS_API": f"http://{cluster.status_address}",
             "TIUNDO_DOWNSTREAM": url,
             "TIUNDO_SYNCPOINT_DB": sp_db,
@@ -257,6 +315,8 @@ async def host(args: argparse.Namespace) -> None:
             await stop.wait()
             await control.close()
     finally:
+        if proxy is not None:
+            await proxy.close()
         if conn is not None:
             conn.close()
         admin.close()
@@ -276,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hot-ratio", type=float, default=0.3)
     p.add_argument("--selected", required=True, help="comma-separated table names")
     p.add_argument("--env-file", required=True)
+    p.add_argument("--pd-members", type=int, default=3)
+    p.add_argument("--proxy", action="store_true", help="downstream through an AckProxy")
     args = p.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(host(args))

@@ -1,5 +1,9 @@
 """One chaos run, end to end, as a user runs tiundo: cluster, ``tiundo run``, faults, oracle.
 
+0. a plan that draws ``kafka-restart`` or ``mariadb-restart`` gets its own broker or MariaDB
+   (:mod:`bench.chaos.services`), used for everything in that run; one that draws
+   ``commit-ack-lost`` sends tiundo's downstream through the cluster host's
+   :class:`~bench.chaos.ackproxy.AckProxy`;
 1. :mod:`bench.chaos.cluster_host` starts the fake cluster with the run's seeded workload and
    keeps the truth (``<db>_t`` at T, ``<db>_pre`` before the job);
 2. faults of phase ``start`` strike (locks, a split armed for the scan, slow or duplicated
@@ -7,6 +11,8 @@
 3. every 0.2 s the runner reads which phase the job reached (:mod:`bench.chaos.phases`) and
    strikes each planned fault ``delay_s`` after its phase; after a kill -9 or SIGTERM of
    ``tiundo run`` it waits for the job's workers to leave and runs ``tiundo run --resume``;
+   a stopped broker or MariaDB starts again when its drawn outage is over (at the latest when
+   the job ends, before the oracle reads);
 4. at the deadline the run's processes are killed and the run counts as hung;
 5. the oracle compares every table row by row with the truth (:mod:`bench.chaos.oracle`).
 
@@ -19,11 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -44,6 +52,7 @@ from bench.chaos.oracle import (
 from bench.chaos.phases import View, latest, view, worker_pid
 from bench.chaos.plan import FENCE_TABLES, Fault, Kind, RunPlan
 from bench.chaos.report import Injected, RunResult
+from bench.chaos.services import KafkaService, MariaDBService
 from core.kafka_admin import group_members
 from core.sqlident import quote_ident
 from proto import tiundo_pb2
@@ -89,7 +98,13 @@ class _Run:
         self.job = f"chaos-{tag.replace('_', '-')}"
         self.dir = cfg.workdir / tag
         self.job_dir = self.dir / "job"
+        self.mysql_url = cfg.mysql_url
+        self.kafka = cfg.kafka
+        self.kafka_svc: KafkaService | None = None
+        self.maria_svc: MariaDBService | None = None
         self.mysql = mysql_params(cfg.mysql_url)
+        self.later: list[tuple[float, Callable[[], None]]] = []  # (when, what): restarts due
+        self._applied = 0
         self.env: dict[str, str] = {}
         self.control_port = 0
         self.rowid_tids: list[int] = []
@@ -102,6 +117,22 @@ class _Run:
         self._db: Any = None
 
     # ---- set-up ------------------------------------------------------------------------------
+    def start_services(self) -> None:
+        """The run's own broker / MariaDB when its plan restarts them (see the module doc)."""
+        p = self.plan
+        if p.draws(Kind.KAFKA_RESTART):
+            self.kafka_svc = KafkaService(self.dir / "kafka")
+            self.kafka_svc.start()
+        if p.draws(Kind.MARIADB_RESTART):
+            self.maria_svc = MariaDBService(self.dir / "mariadb")
+            self.maria_svc.start()
+            self.maria_svc.wait_ready()
+            self.mysql_url = self.maria_svc.url
+            self.mysql = mysql_params(self.mysql_url)
+        if self.kafka_svc is not None:
+            self.kafka_svc.wait_ready()
+            self.kafka = self.kafka_svc.bootstrap
+
     def start_cluster(self) -> None:
         """The cluster host with the workload; its env file read."""
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -109,11 +140,12 @@ class _Run:
         p = self.plan
         log = (self.dir / "cluster.log").open("wb")
         self.host = subprocess.Popen(
-            [sys.executable, "-m", "bench.chaos.cluster_host", "--mysql", self.cfg.mysql_url,
+            [sys.executable, "-m", "bench.chaos.cluster_host", "--mysql", self.mysql_url,
              "--db", self.db, "--seed", str(p.seed), "--rows", str(p.rows),
              "--txns", str(p.txns), "--tears", str(p.tears), "--hot-keys", str(p.hot_keys),
              "--hot-ratio", str(p.hot_ratio), "--selected", ",".join(p.selected),
-             "--env-file", str(env_file)],
+             "--env-file", str(env_file),
+             *(["--proxy"] if p.draws(Kind.COMMIT_ACK_LOST) else [])],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=self._base_env(),
         )  # fmt: skip
         log.close()
@@ -130,7 +162,7 @@ class _Run:
         env = self._base_env()
         env.update({k: v for k, v in cenv.items() if k.startswith("TIUNDO_")})
         env.update(
-            TIUNDO_KAFKA=self.cfg.kafka,
+            TIUNDO_KAFKA=self.kafka,
             TIUNDO_PARTITIONS=str(p.partitions),
             TIUNDO_SESSION_TIMEOUT_S="6",
             TIUNDO_WRITER_CHECK_S="0",
@@ -151,8 +183,21 @@ class _Run:
             self._db = pymysql.connect(**self.mysql, autocommit=True)
         return self._db
 
+    def _close_sql(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
     def applied(self) -> int:
-        """Undo transactions of this job committed downstream (its counter rows)."""
+        """Undo transactions of this job committed downstream (its counter rows); the last
+        count read while the run's MariaDB is down."""
+        try:
+            self._applied = self._read_applied()
+        except pymysql.err.MySQLError:
+            self._db = None  # a dead connection: a new one next time
+        return self._applied
+
+    def _read_applied(self) -> int:
         with self._sql().cursor() as cur:
             cur.execute(
                 "SELECT COUNT(*) FROM information_schema.TABLES "
@@ -218,6 +263,31 @@ class _Run:
         if f.kind is Kind.CONN_KILL:
             n = inject.kill_downstream_sessions(self.mysql, f"{self.db}_cdc")
             return f"{n} session(s)" if n else None  # none open now: try again
+        if f.kind is Kind.KAFKA_RESTART:
+            svc = self.kafka_svc
+            assert svc is not None
+            svc.stop(signal.SIGTERM)
+            self.later.append((time.monotonic() + float(f.arg), svc.start))
+            return f"broker down {f.arg} s"
+        if f.kind is Kind.MARIADB_RESTART:
+            db = self.maria_svc
+            assert db is not None
+            how, seconds = f.arg.split("/")
+            db.stop(signal.SIGKILL if how == "kill" else signal.SIGTERM)
+            self.later.append((time.monotonic() + float(seconds), db.start))
+            return f"mariadbd {how}, down {seconds} s"
+        if f.kind is Kind.COMMIT_ACK_LOST:  # armed now; confirm_ack_cuts checks it struck
+            answer = inject.control(self.control_port, "commit-ack-lost")
+            if not answer.startswith("ok"):
+                raise RuntimeError(f"{f.label()}: the cluster host answered {answer!r}")
+            return "the next undo COMMIT's ack"
+        if f.kind is Kind.PD_LEADER:
+            answer = inject.control(self.control_port, f"pd-leader {f.arg}")
+            if answer.startswith("none"):
+                return None
+            if not answer.startswith("ok"):
+                raise RuntimeError(f"{f.label()}: the cluster host answered {answer!r}")
+            return answer[3:]
         if f.kind is Kind.FOREIGN:
             for _ in range(10):  # a drawn transaction may write nothing (insert-then-delete)
                 answer = inject.control(self.control_port, "foreign")
@@ -237,6 +307,34 @@ class _Run:
     def missed(self, f: Fault, why: str) -> None:
         self.injected.append(Injected(f, None, "", why))
 
+    def confirm_ack_cuts(self) -> None:
+        """An armed ``commit-ack-lost`` struck only if the proxy cut a COMMIT after it: the
+        armed ones beyond the proxy's count are missed (no undo transaction came after)."""
+        armed = [i for i in self.injected if i.fault.kind is Kind.COMMIT_ACK_LOST and i.at_s]
+        if not armed:
+            return
+        cut = int(inject.control(self.control_port, "ack-cuts").split()[1])
+        for i in armed[cut:]:
+            self.injected[self.injected.index(i)] = Injected(
+                i.fault, None, "", "no undo COMMIT came after it"
+            )
+
+    def run_due(self, everything: bool = False) -> None:
+        """Restart the services whose outage is over (``everything``: all, now)."""
+        now = time.monotonic()
+        for item in list(self.later):
+            if everything or item[0] <= now:
+                self.later.remove(item)
+                item[1]()
+
+    def services_back(self) -> None:
+        """Every stopped service started again and answering (before the oracle reads)."""
+        self.run_due(everything=True)
+        for svc in (self.kafka_svc, self.maria_svc):
+            if svc is not None:
+                svc.start()
+                svc.wait_ready()
+
     # ---- the job ---------------------------------------------------------------------------
     def drive(self) -> int | None:
         """Run the job through its faults; the last attempt's exit status (None: hung)."""
@@ -250,6 +348,7 @@ class _Run:
         due: dict[int, float] = {}
         stopped_by_us = False
         while True:
+            self.run_due()
             code = a.proc.poll()
             if code is not None:
                 for fh in a.files:
@@ -303,16 +402,21 @@ class _Run:
         """Until the stopped run's workers left the job's consumer group (``--resume`` needs
         it); False at the deadline."""
         group = f"tiundo-{self.job}"
-        while asyncio.run(group_members(self.cfg.kafka, group)):
+        while True:
+            self.run_due()
+            try:
+                if not asyncio.run(group_members(self.kafka, group)):
+                    return True
+            except Exception:  # the run's broker is down: ask again once it is back
+                pass
             if time.monotonic() > deadline:
                 return False
             time.sleep(1)
-        return True
 
     # ---- the oracle ------------------------------------------------------------------------
     def finished_unix_ms(self) -> int:
         """When the job's final status was published (0: none)."""
-        notes = asyncio.run(read_compacted(self.cfg.kafka, f"{self.job}.status"))
+        notes = asyncio.run(read_compacted(self.kafka, f"{self.job}.status"))
         raw = notes.get(self.job.encode())
         return tiundo_pb2.JobStatus.FromString(raw).finished_unix_ms if raw else 0
 
@@ -338,7 +442,8 @@ class _Run:
 
     # ---- tear-down -------------------------------------------------------------------------
     def cleanup(self, keep_files: bool) -> None:
-        """Stop the cluster host; drop the run's databases, topics and counter rows."""
+        """Stop the cluster host; drop the run's databases, topics and counter rows (or stop
+        the run's own MariaDB / broker, whose data goes with the folder)."""
         if self.host is not None and self.host.poll() is None:
             self.host.send_signal(signal.SIGTERM)
             try:
@@ -346,24 +451,29 @@ class _Run:
             except subprocess.TimeoutExpired:
                 self.host.kill()
                 self.host.wait(10)
-        try:
-            with self._sql().cursor() as cur:
-                for suffix in ("", "_cdc", "_t", "_pre"):
-                    cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.db + suffix)}")
-                cur.execute(
-                    "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
-                    "'tiundo_meta' AND TABLE_NAME = 'undo_progress'"
-                )
-                if cur.fetchone()[0]:
-                    cur.execute("DELETE FROM tiundo_meta.undo_progress WHERE job = %s", (self.job,))
-        finally:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
-        asyncio.run(delete_job_topics(self.cfg.kafka, self.job))
+        if self.maria_svc is not None:
+            self._close_sql()
+            self.maria_svc.stop()
+        else:
+            try:
+                with self._sql().cursor() as cur:
+                    for suffix in ("", "_cdc", "_t", "_pre"):
+                        cur.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.db + suffix)}")
+                    cur.execute(
+                        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                        "'tiundo_meta' AND TABLE_NAME = 'undo_progress'"
+                    )
+                    if cur.fetchone()[0]:
+                        cur.execute(
+                            "DELETE FROM tiundo_meta.undo_progress WHERE job = %s", (self.job,)
+                        )
+            finally:
+                self._close_sql()
+        if self.kafka_svc is not None:
+            self.kafka_svc.stop()
+        else:
+            asyncio.run(delete_job_topics(self.kafka, self.job))
         if not keep_files:
-            import shutil
-
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -382,12 +492,15 @@ def run_one(plan: RunPlan, cfg: ChaosConfig) -> RunResult:
     started = time.monotonic()
     outcome, code, detail = Outcome.WRONG, None, ""
     try:
+        r.start_services()
         r.start_cluster()
         torn, _ = r.compare(False)
         if not torn:
             r.notes.append("nothing was torn: the run proves little")
         code = r.drive()
         rto = time.monotonic() - r.t0
+        r.services_back()
+        r.confirm_ack_cuts()
         # the fence tables hold another writer's rows whenever it wrote; exit 5 is owed only
         # for a write the fence was surely open for
         not_at_t, touched = r.compare(bool(r.foreign_ts))

@@ -10,7 +10,9 @@ from bench.chaos.plan import (
     ALL_TABLES,
     FENCE_TABLES,
     IMPLEMENTED,
+    KAFKA_OUTAGES_S,
     LOCK_TABLE,
+    MARIADB_OUTAGES_S,
     PHASES,
     ROWID_TABLES,
     Kind,
@@ -60,8 +62,50 @@ def test_parse_faults() -> None:
     assert parse_faults("worker-kill, run-term,worker-kill") == (Kind.WORKER_KILL, Kind.RUN_TERM)
     with pytest.raises(ValueError, match="unknown fault 'nope'"):
         parse_faults("nope")
-    with pytest.raises(ValueError, match="broker-restart is not implemented"):
+    with pytest.raises(ValueError, match="unknown fault 'broker-restart'"):
         parse_faults("broker-restart")
+    every = parse_faults("pd-leader,commit-ack-lost,kafka-restart,mariadb-restart")
+    assert every == (Kind.PD_LEADER, Kind.COMMIT_ACK_LOST, Kind.KAFKA_RESTART,
+                     Kind.MARIADB_RESTART)  # fmt: skip
+    assert set(IMPLEMENTED) == set(Kind)
+
+
+@given(st.integers(min_value=0, max_value=2**30), kind_sets)
+def test_every_kind_leads_one_run_of_each_block(block: int, kinds: list[Kind]) -> None:
+    n = len(kinds)
+    firsts = [draw_plan(s, "tiny", kinds).faults for s in range(block * n, block * n + n)]
+    drawn = sorted(k for fs in firsts for k in {f.kind for f in fs})
+    # each kind is the first drawn of exactly one run of the block (plans sort faults by
+    # phase, so count kinds per run instead): every kind appears in the block
+    assert set(drawn) == set(kinds)
+
+
+def test_the_long_soak_draws_every_kind_at_least_ten_times() -> None:
+    """``--runs 100 --seed 2000`` (README): every kind drawn >= 12 times (a margin for a
+    fault the job ends before)."""
+    counts = {k: 0 for k in Kind}
+    for s in range(2000, 2100):
+        for f in draw_plan(s, "tiny").faults:
+            counts[f.kind] += 1
+    assert min(counts.values()) >= 12, counts
+
+
+@given(seeds)
+def test_the_new_kinds_args_are_ones_the_runner_reads(seed: int) -> None:
+    kinds = [Kind.PD_LEADER, Kind.KAFKA_RESTART, Kind.MARIADB_RESTART, Kind.COMMIT_ACK_LOST]
+    p = draw_plan(seed, "tiny", kinds)
+    for f in p.faults:
+        assert p.draws(f.kind)
+        if f.kind is Kind.PD_LEADER:
+            assert f.arg == "move" or float(f.arg.removeprefix("stop/")) >= 0
+        elif f.kind is Kind.KAFKA_RESTART:
+            assert int(f.arg) in KAFKA_OUTAGES_S
+        elif f.kind is Kind.MARIADB_RESTART:
+            how, secs = f.arg.split("/")
+            assert how in ("term", "kill") and int(secs) in MARIADB_OUTAGES_S
+        else:
+            assert f.phase in ("start", "ingest", "compaction") and f.arg == ""
+    assert not p.draws(Kind.WORKER_KILL)
 
 
 def test_a_bad_size_is_named() -> None:

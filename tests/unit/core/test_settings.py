@@ -122,6 +122,7 @@ def test_stage_configs_keep_their_variables() -> None:
         "kafka_outage_s": "TIUNDO_KAFKA_OUTAGE_S",
         "lock_stall_s": "TIUNDO_LOCK_STALL_S",
         "store_outage_s": "TIUNDO_STORE_OUTAGE_S",
+        "pd_election_s": "TIUNDO_PD_ELECTION_S",
     }
     undo = env_vars(UndoConfig)
     assert set(undo) == {f.name for f in dataclasses.fields(UndoConfig)}

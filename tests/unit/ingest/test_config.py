@@ -38,6 +38,10 @@ def test_env_vars_then_overrides() -> None:
     assert cfg.pd == "pd://p:1" and cfg.job == "explicit" and cfg.partitions == 12
     assert cfg.store_outage_s == 300
     assert IngestConfig.from_env({"TIUNDO_STORE_OUTAGE_S": "45"}).store_outage_s == 45
+    assert cfg.pd_election_s == 30
+    assert IngestConfig.from_env({"TIUNDO_PD_ELECTION_S": "5"}).pd_election_s == 5
+    with pytest.raises(ConfigError, match="pd_election_s must be > 0"):
+        IngestConfig.from_env({"TIUNDO_PD_ELECTION_S": "0"}, tables=("d.t",), to_ts=5).validate()
     with pytest.raises(ConfigError, match="TIUNDO_PARTITIONS"):
         IngestConfig.from_env({"TIUNDO_PARTITIONS": "many"})
 

@@ -10,7 +10,7 @@ import pytest
 
 from core.errors import UnsafeToUndoError
 from ingest.keyspace import record_span
-from ingest.pd import PDClient, PDError
+from ingest.pd import NoLeaderError, PDClient, PDError
 from ingest.window import GcSafepointKeeper
 from simulator.cluster import FakeCluster
 from simulator.regions import record_key
@@ -119,3 +119,31 @@ async def test_no_pd_leader_elected_yet_is_a_retriable_error(pd_trio: FakeCluste
         assert info.value.retriable
         await asyncio.sleep(0.6)
         assert await pd.tso() > 0
+
+
+async def test_a_job_start_waits_out_a_pd_leader_election(pd_trio: FakeCluster) -> None:
+    """The leader died just before the job started: the others answer "no leader" until the
+    election; ``connect(election_s=…)`` waits for it instead of failing the job (chaos seed 2,
+    ``pd-leader:stop/5@start``, failed `tiundo run` at once)."""
+    await pd_trio.faults.stop_pd(0, elect_after=1.0)
+    with pytest.raises(NoLeaderError, match="no leader"):
+        await PDClient(pd_trio.pd_addresses, timeout=2).connect()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    pd = PDClient(pd_trio.pd_addresses, timeout=2)
+    try:
+        await pd.connect(election_s=10)
+        assert pd.leader == pd_trio.pd_addresses[1]
+        assert await pd.tso() > 0
+    finally:
+        await pd.close()
+    assert loop.time() - t0 < 5
+
+
+async def test_an_unreachable_pd_is_not_waited_for() -> None:
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    with pytest.raises(PDError, match="no PD endpoint") as info:
+        await PDClient(["127.0.0.1:1"], timeout=0.5).connect(election_s=30)
+    assert not isinstance(info.value, NoLeaderError)
+    assert loop.time() - t0 < 5
