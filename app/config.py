@@ -126,6 +126,13 @@ class UndoConfig:
     wait, so a lock wait still ends as the server's own error)."""
     mount_chunk: int = setting("TIUNDO_MOUNT_CHUNK", 5000)
     """Row keys mounted and planned at a time (bounds memory)."""
+    compact_buffer_changes: int = setting("TIUNDO_COMPACT_BUFFER_CHANGES", 50000)
+    """Changes a partition merges in memory before it writes them to its compact table (each
+    distinct key once) and acknowledges their records (:mod:`app.undo.buffer`). The worker's
+    own: it changes when state is written, never what."""
+    compact_flush_s: float = setting("TIUNDO_COMPACT_FLUSH_S", 2.0)
+    """A partition with merged changes that received nothing for this long writes them; it
+    also writes whenever it has caught up with ``<job>.kv``, and always before its End."""
     progress_db: str = setting("TIUNDO_PROGRESS_DB", "tiundo_meta")
     """Downstream database of the ``undo_progress`` counters that make every undo transaction
     exactly-once (created if missing); ``-`` = none: a crash between a commit and its local
@@ -190,6 +197,7 @@ class UndoConfig:
             ("TIUNDO_TXN_STATEMENTS", self.txn_statements),
             ("TIUNDO_SINK_RETRIES", self.sink_retries),
             ("TIUNDO_MOUNT_CHUNK", self.mount_chunk),
+            ("TIUNDO_COMPACT_BUFFER_CHANGES", self.compact_buffer_changes),
             ("TIUNDO_TXN_MAX_BYTES", self.txn_max_bytes),
             ("TIUNDO_TXN_ENTRY_MAX_BYTES", self.txn_entry_max_bytes),
         ):
@@ -217,6 +225,7 @@ class UndoConfig:
             ("TIUNDO_SINK_CONNECT_TIMEOUT_S", self.sink_connect_timeout_s),
             ("TIUNDO_SINK_TIMEOUT_S", self.sink_timeout_s),
             ("TIUNDO_STALL_S", self.stall_s),
+            ("TIUNDO_COMPACT_FLUSH_S", self.compact_flush_s),
         ):
             if not secs > 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0, got {secs}")
