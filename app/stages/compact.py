@@ -3,7 +3,7 @@
 Per ChangeBatch (one event, many changes of one table): group the changes by row key and merge
 them into the partition's in-memory buffer (:mod:`app.undo.buffer`), a key's stored state read
 once when it enters the buffer; the buffer is written to the table, each key once, and the
-records it covers acked only then (:mod:`app.stages.compact_flush`: when full, caught up, idle,
+records it covers acked only then (:mod:`app.stages.compact_flush`: when full, drained, idle,
 and always before End). Merges are order-free and idempotent (:mod:`app.undo.merge`), so Kafka
 re-delivery after a crash is harmless. The batch's seq and size go to the progress table with
 the flush, for the End completeness check; distinct seqs are counted, so a re-delivered batch is
@@ -40,7 +40,7 @@ from app.stages.compact_flush import (
     POLICY,
     Flusher,
     flush_in_place,
-    lag_after,
+    queued,
     report_failure,
     watch_idle,
 )
@@ -242,7 +242,7 @@ async def compact_kv(stream: Any) -> None:
                 kind = await _handle_in_place(partition, offset, event.value, flusher)
                 flusher.handled(event)
                 why = "End" if kind == "end" else ""
-                why = why or POLICY.due(flusher.buffer.changes, flusher.pending, lag_after(event))
+                why = why or POLICY.due(flusher.buffer.changes, flusher.pending, queued(manual))
                 if why:
                     await flush_in_place(flusher, why)
     finally:

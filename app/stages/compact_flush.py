@@ -7,8 +7,8 @@ flush is harmless), then the batch seqs (the End completeness check counts a bat
 its keys are durable), then acks the records in offset order: Faust commits an offset only
 once every record before it is acked, so a kill -9 before the flush re-delivers them.
 
-When (:class:`app.undo.buffer.FlushPolicy`): the buffer is full, the partition has caught up
-with ``<job>.kv``, it has been idle ``TIUNDO_COMPACT_FLUSH_S`` (:func:`watch_idle`, a task next
+When (:class:`app.undo.buffer.FlushPolicy`): the buffer is full, no record of the partition is
+waiting in this worker, it has been idle ``TIUNDO_COMPACT_FLUSH_S`` (:func:`watch_idle`, a task next
 to the actor), and always before its End is handled. A long flush yields to the event loop every
 :data:`SLICE` keys, so the other partitions' actors and the heartbeats keep running.
 """
@@ -34,7 +34,7 @@ from app.undo.merge import encode_state
 from core.metrics import RECORDS_COMPACTED
 from core.retry import Backoff, retry_async
 
-__all__ = ["POLICY", "SLICE", "Flusher", "flush_in_place", "lag_after", "report_failure"]
+__all__ = ["POLICY", "SLICE", "Flusher", "flush_in_place", "queued", "report_failure"]
 
 log = logging.getLogger(__name__)
 
@@ -58,16 +58,13 @@ def as_event(event: Any) -> Iterator[None]:
         faust_streams._current_event.reset(token)
 
 
-def lag_after(event: Any) -> int | None:
-    """Records of the event's partition after it that Kafka already holds (None: unknown)."""
+def queued(stream: Any) -> int | None:
+    """Records delivered to ``stream``'s actor and not taken yet (None: unknown)."""
+    queue = getattr(getattr(stream, "channel", None), "queue", None)
     try:
-        highwater = app.consumer.highwater(event.message.tp)
-    except Exception:  # not assigned any more, consumer restarting: unknown
+        return None if queue is None else int(queue.qsize())
+    except Exception:  # a channel without a queue
         return None
-    if highwater is None:
-        return None
-    offset: int = event.message.offset
-    return int(highwater) - offset - 1
 
 
 class Flusher:
@@ -110,7 +107,7 @@ class Flusher:
                     compact_table[key] = encode_state(state)
             for seq, n in self.buffer.seqs.items():
                 progress_table[f"seq/{seq:020d}".encode()] = str(n).encode()
-        log.debug(
+        log.info(
             "partition %d: %s: wrote %d keys of %d changes, acking %d records",
             self.partition, why, len(states), self.buffer.changes, len(self._pending),
         )  # fmt: skip

@@ -85,27 +85,32 @@ class FlushPolicy:
     """When a partition's buffer is written and its records acknowledged.
 
     - ``size``: the buffer holds ``max_changes`` changes (bounds memory and re-delivery);
-    - ``caught up``: the record just handled was the partition's last one known to Kafka
-      (``lag == 0``): nothing is waiting, so writing now costs no coalescing and keeps the
-      writes overlapped with the ingest instead of piling them up for the End;
-    - ``idle``: nothing arrived for ``idle_s`` (a safety net when the lag is unknown);
+    - ``drained``: no record of the partition is waiting in this worker (``queued == 0``): the
+      worker has time to spare, so writing now costs no coalescing and keeps the writes
+      overlapped with the ingest instead of piling them up for the End (Kafka's lag is no
+      guide: while the ingest runs it is rarely 0, even for a worker that keeps up);
+    - ``idle``: nothing arrived for ``idle_s`` (a safety net when the queue is unknown);
     - End: always, before the undo (the caller forces it).
 
-    While records are waiting (``lag > 0``) the buffer keeps merging: that is when a key's many
-    changes become one write.
+    While records are waiting (the worker is busy) the buffer keeps merging: that is when a
+    key's many changes become one write.
     """
 
     max_changes: int
     idle_s: float
 
-    def due(self, changes: int, pending: int, lag: int | None) -> str:
-        """Why a flush is due after a record (empty: not due). ``pending``: records unacked."""
+    def due(self, changes: int, pending: int, queued: int | None) -> str:
+        """Why a flush is due after a record (empty: not due).
+
+        ``pending``: records not acked yet; ``queued``: records of the partition waiting in
+        this worker (None: unknown, then only size, idle and End flush).
+        """
         if not pending:
             return ""
         if changes >= self.max_changes:
             return "size"
-        if lag is not None and lag <= 0:
-            return "caught up"
+        if queued is not None and queued <= 0:
+            return "drained"
         return ""
 
     def idle_due(self, pending: int, idle_for_s: float) -> bool:

@@ -14,25 +14,25 @@ POLICY = FlushPolicy(max_changes=100, idle_s=2.0)
 
 
 def test_nothing_pending_is_never_due() -> None:
-    assert POLICY.due(changes=0, pending=0, lag=0) == ""
-    assert POLICY.due(changes=500, pending=0, lag=None) == ""
+    assert POLICY.due(changes=0, pending=0, queued=0) == ""
+    assert POLICY.due(changes=500, pending=0, queued=None) == ""
     assert not POLICY.idle_due(pending=0, idle_for_s=60.0)
 
 
 def test_a_full_buffer_is_written_even_with_records_waiting() -> None:
-    assert POLICY.due(changes=100, pending=3, lag=5000) == "size"
-    assert POLICY.due(changes=99, pending=3, lag=5000) == ""
+    assert POLICY.due(changes=100, pending=3, queued=5000) == "size"
+    assert POLICY.due(changes=99, pending=3, queued=5000) == ""
 
 
-def test_caught_up_is_written_at_once() -> None:
-    assert POLICY.due(changes=1, pending=1, lag=0) == "caught up"
-    # records acked only (a watermark, a dead letter) are acked when caught up too
-    assert POLICY.due(changes=0, pending=2, lag=0) == "caught up"
+def test_a_drained_partition_is_written_at_once() -> None:
+    assert POLICY.due(changes=1, pending=1, queued=0) == "drained"
+    # records acked only (a watermark, a dead letter) are acked when drained too
+    assert POLICY.due(changes=0, pending=2, queued=0) == "drained"
 
 
-def test_records_waiting_or_an_unknown_lag_keep_merging() -> None:
-    assert POLICY.due(changes=50, pending=10, lag=1) == ""
-    assert POLICY.due(changes=50, pending=10, lag=None) == ""
+def test_records_waiting_or_an_unknown_queue_keep_merging() -> None:
+    assert POLICY.due(changes=50, pending=10, queued=1) == ""
+    assert POLICY.due(changes=50, pending=10, queued=None) == ""
 
 
 def test_idle_partition_is_written_after_idle_s() -> None:
