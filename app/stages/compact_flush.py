@@ -107,7 +107,7 @@ class Flusher:
                     compact_table[key] = encode_state(state)
             for seq, n in self.buffer.seqs.items():
                 progress_table[f"seq/{seq:020d}".encode()] = str(n).encode()
-        log.info(
+        log.debug(
             "partition %d: %s: wrote %d keys of %d changes, acking %d records",
             self.partition, why, len(states), self.buffer.changes, len(self._pending),
         )  # fmt: skip
