@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
 from typing import Any
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
@@ -54,7 +53,7 @@ from app.undo.merge import KeyState, StateDecodeError, decode_state
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
 from app.undo.owner import Owner, Strangers
-from core.codec.keys import has_record_prefix
+from core.codec.keys import has_record_prefix, record_prefix
 from core.retry import retry_async
 from proto import tiundo_pb2
 
@@ -110,33 +109,41 @@ def _bad_change(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange) -> str:
 
 
 async def compact_batch(batch: tiundo_pb2.ChangeBatch, buffer: MergeBuffer) -> int:
-    """Merge one batch into ``buffer`` (current event's partition); return its distinct keys.
+    """Merge one batch into ``buffer`` (current event's partition); return the changes merged.
 
     A key not buffered yet enters with its stored state (read here, once per flush). Every
     dead letter is sent before anything is merged, so a retry after a failed send merges the
-    batch once.
+    batch once. The loop runs once per change (1 M at full size, 10 M hot): a good change is
+    recognised by its key prefix (``t{table}_r``, what :func:`_bad_change` checks) and op.
     """
-    by_key: dict[bytes, list[tiundo_pb2.RowChange]] = defaultdict(list)
-    for ch in batch.changes:
-        why = _bad_change(batch, ch)
-        if why:
-            await _dead(_letter(batch, ch, why))
-            continue
-        by_key[ch.key].append(ch)
+    prefix = record_prefix(batch.table_id)
+    good: list[tiundo_pb2.RowChange] = []
     bases: dict[bytes, KeyState | None] = {}
-    for key in list(by_key):
-        if key in buffer:
+    letters: list[Any] = []
+    damaged: dict[bytes, str] = {}
+    for ch in batch.changes:
+        key, op = ch.key, ch.op_type
+        if not (key.startswith(prefix) and (op == DELETE or (op == PUT and ch.value))):
+            letters.append(_letter(batch, ch, _bad_change(batch, ch) or "not a record key"))
             continue
-        old = compact_table.get(key)
-        try:
-            bases[key] = decode_state(old) if old else None
-        except StateDecodeError as exc:  # the stored state is damaged: keep the changes
-            for ch in by_key.pop(key):
-                await _dead(_letter(batch, ch, f"stored state: {exc}"))
-    for key, changes in by_key.items():
-        buffer.add(key, changes, bases.get(key))
+        if key in damaged:
+            letters.append(_letter(batch, ch, damaged[key]))
+            continue
+        if key not in bases and key not in buffer:
+            old = compact_table.get(key)
+            try:
+                bases[key] = decode_state(old) if old else None
+            except StateDecodeError as exc:  # the stored state is damaged: keep the changes
+                damaged[key] = f"stored state: {exc}"
+                letters.append(_letter(batch, ch, damaged[key]))
+                continue
+        good.append(ch)
+    for letter in letters:
+        await _dead(letter)
+    for ch in good:
+        buffer.add_change(ch.key, ch, bases.pop(ch.key, None))
     buffer.add_batch(batch.seq, len(batch.changes))
-    return len(by_key)
+    return len(good)
 
 
 async def handle(partition: int, raw: bytes, flusher: Flusher) -> str:

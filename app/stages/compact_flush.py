@@ -96,7 +96,7 @@ class Flusher:
 
     async def flush(self, why: str) -> int:
         """Write the buffer, then ack the pending records; returns the keys written."""
-        states = list(self.buffer.states.items())
+        states = list(self.buffer.states().items())
         if states:
             await beat(self.partition, f"writing {len(states)} merged keys ({why})")
         with as_event(self.last_event):

@@ -18,50 +18,107 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from app.undo.merge import KeyState, merge_many
+from app.undo.merge import KeyState, combine, state_of
 from app.undo.model import ChangeLike
 
 __all__ = ["FlushPolicy", "MergeBuffer"]
+
+
+class _Acc:
+    """A key's state being merged: :class:`KeyState`'s fields, mutable (no object per change)."""
+
+    __slots__ = (
+        "changes", "first_conflict", "first_op", "first_start", "first_ts",
+        "last_conflict", "last_op", "last_start", "last_ts", "old_value", "value",
+    )  # fmt: skip
+
+    def __init__(self, s: KeyState) -> None:
+        self.load(s)
+
+    def load(self, s: KeyState) -> None:
+        self.first_ts, self.first_start, self.first_op = (
+            s.first_commit_ts, s.first_start_ts, s.first_op_type,
+        )  # fmt: skip
+        self.last_ts, self.last_start, self.last_op = (
+            s.last_commit_ts, s.last_start_ts, s.last_op_type,
+        )  # fmt: skip
+        self.old_value, self.value, self.changes = s.old_value, s.value, s.changes
+        self.first_conflict, self.last_conflict = s.first_conflict, s.last_conflict
+
+    def state(self) -> KeyState:
+        return KeyState(
+            first_commit_ts=self.first_ts,
+            first_start_ts=self.first_start,
+            first_op_type=self.first_op,
+            old_value=self.old_value,
+            last_commit_ts=self.last_ts,
+            last_start_ts=self.last_start,
+            last_op_type=self.last_op,
+            value=self.value,
+            changes=self.changes,
+            first_conflict=self.first_conflict,
+            last_conflict=self.last_conflict,
+        )
+
+    def absorb(self, change: ChangeLike) -> None:
+        """``combine(self, state_of(change))``, in place; a tie takes :func:`combine` itself."""
+        ts = change.commit_ts
+        if ts == self.first_ts or ts == self.last_ts:  # a duplicate or a conflict: exact rule
+            self.load(combine(self.state(), state_of(change)))
+            return
+        if ts < self.first_ts:
+            self.first_ts, self.first_start, self.first_op = ts, change.start_ts, change.op_type
+            self.old_value, self.first_conflict = bytes(change.old_value), False
+        if ts > self.last_ts:
+            self.last_ts, self.last_start, self.last_op = ts, change.start_ts, change.op_type
+            self.value, self.last_conflict = bytes(change.value), False
+        self.changes += 1
 
 
 class MergeBuffer:
     """Row key → merged :class:`KeyState`, plus the batch seqs merged since the last flush."""
 
     def __init__(self) -> None:
-        self._states: dict[bytes, KeyState] = {}
+        self._acc: dict[bytes, _Acc] = {}
         self._seqs: dict[int, int] = {}
         #: changes merged since the last flush (deliveries, duplicates included)
         self.changes = 0
 
     def __contains__(self, key: object) -> bool:
-        return key in self._states
+        return key in self._acc
 
     def __len__(self) -> int:
         """Distinct keys buffered."""
-        return len(self._states)
+        return len(self._acc)
 
-    def add(self, key: bytes, changes: Iterable[ChangeLike], base: KeyState | None = None) -> None:
-        """Fold ``changes`` of ``key`` into its buffered state.
+    def add_change(self, key: bytes, change: ChangeLike, base: KeyState | None = None) -> None:
+        """Fold one change of ``key`` into its buffered state (the compaction's hot loop).
 
         ``base`` (the key's stored state) is taken only when the key is not buffered yet: once
         buffered, the buffered state already includes it.
         """
-        start = self._states.get(key, base)
-        before = 0 if start is None else start.changes
-        state = merge_many(start, changes)
-        if state is None:
-            return
-        self._states[key] = state
-        self.changes += state.changes - before
+        acc = self._acc.get(key)
+        if acc is not None:
+            acc.absorb(change)
+        elif base is None:
+            self._acc[key] = _Acc(state_of(change))
+        else:
+            acc = self._acc[key] = _Acc(base)
+            acc.absorb(change)
+        self.changes += 1
+
+    def add(self, key: bytes, changes: Iterable[ChangeLike], base: KeyState | None = None) -> None:
+        """:meth:`add_change` for each of ``changes``."""
+        for change in changes:
+            self.add_change(key, change, base)
 
     def add_batch(self, seq: int, changes: int) -> None:
         """Note a ChangeBatch as merged (its seq and size, for the End completeness check)."""
         self._seqs[seq] = changes
 
-    @property
-    def states(self) -> Mapping[bytes, KeyState]:
+    def states(self) -> dict[bytes, KeyState]:
         """The buffered states, to write."""
-        return self._states
+        return {key: acc.state() for key, acc in self._acc.items()}
 
     @property
     def seqs(self) -> Mapping[int, int]:
@@ -71,11 +128,11 @@ class MergeBuffer:
     @property
     def empty(self) -> bool:
         """Nothing to write (no key, no batch seq)."""
-        return not self._states and not self._seqs
+        return not self._acc and not self._seqs
 
     def clear(self) -> None:
         """Forget everything (after a flush that wrote it, or when the partition is dropped)."""
-        self._states = {}
+        self._acc = {}
         self._seqs = {}
         self.changes = 0
 

@@ -17,7 +17,7 @@ KEYS = [b"k1", b"k2", b"k3"]
 @st.composite
 def deliveries(draw: st.DrawFn) -> list[tuple[bytes, Change]]:
     """Each key's TiKV history (distinct commit_ts, old value = previous value), then every
-    change delivered at least once, some twice, in any order."""
+    change delivered at least once, some twice, a few conflicting, in any order."""
     out: list[tuple[bytes, Change]] = []
     for key in draw(st.sets(st.sampled_from(KEYS), min_size=1)):
         n = draw(st.integers(1, 6))
@@ -28,7 +28,12 @@ def deliveries(draw: st.DrawFn) -> list[tuple[bytes, Change]]:
             op = PUT if value else DELETE
             out.append((key, Change(ts - 1, ts, op, value, images[i])))
     extra = draw(st.lists(st.sampled_from(out), max_size=5))
-    return list(draw(st.permutations(out + extra)))
+    # a change that shares a commit_ts with another and not its payload (a conflict)
+    clash = [
+        (key, Change(ch.start_ts + 1, ch.commit_ts, PUT, b"zz", b"q"))
+        for key, ch in draw(st.lists(st.sampled_from(out), max_size=2))
+    ]
+    return list(draw(st.permutations(out + extra + clash)))
 
 
 Delivery = tuple[bytes, Change]
@@ -71,7 +76,7 @@ def test_buffered_then_flushed_equals_per_batch(data: st.DataObject, items: list
             buf.add(key, changes, None if key in buf else store.get(key))
         buf.add_batch(seq, len(batch))
         if seq in flush_after or seq == len(batches) - 1:
-            store.update(buf.states)
+            store.update(buf.states())
             seqs.update(buf.seqs)
             buf.clear()
             assert buf.empty and buf.changes == 0

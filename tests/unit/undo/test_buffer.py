@@ -46,7 +46,7 @@ def test_key_enters_with_its_stored_state_once() -> None:
     buf.add(b"k", [UPDATE], base=stored)
     # the base of a buffered key is ignored: the buffer already holds it
     buf.add(b"k", [REMOVE], base=None)
-    assert buf.states[b"k"] == merge_many(None, [INSERT, UPDATE, REMOVE])
+    assert buf.states()[b"k"] == merge_many(None, [INSERT, UPDATE, REMOVE])
     assert buf.changes == 2
     assert len(buf) == 1 and b"k" in buf
 
