@@ -25,6 +25,7 @@ from typing import Any
 
 from faust import streams as faust_streams
 
+from app.main import FLUSHED_ACK
 from app.stages.failure import is_transient
 from app.stages.undo import fail_partition, failure_reason
 from app.stages.watch import beat
@@ -122,8 +123,12 @@ class Flusher:
 
     async def _ack_all(self) -> None:
         pending, self._pending = self._pending, []
-        for event in pending:
-            await self._ack(event)
+        token = FLUSHED_ACK.set(True)
+        try:
+            for event in pending:
+                await self._ack(event)
+        finally:
+            FLUSHED_ACK.reset(token)
         if pending:
             RECORDS_COMPACTED.labels(partition=str(self.partition)).inc(len(pending))
 
