@@ -35,15 +35,14 @@ from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.stages.board import get_board
 from app.stages.compact_flush import (
-    BACKOFF,
     POLICY,
     Flusher,
     flush_in_place,
+    in_place,
     queued,
     report_failure,
     watch_idle,
 )
-from app.stages.failure import is_transient
 from app.stages.supervise import ActorSupervisor
 from app.stages.undo import failure_reason, undo_partition
 from app.stages.watch import beat
@@ -54,7 +53,6 @@ from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
 from app.undo.owner import Owner, Strangers
 from core.codec.keys import has_record_prefix, record_prefix
-from core.retry import retry_async
 from proto import tiundo_pb2
 
 __all__ = ["compact_batch", "compact_kv"]
@@ -209,13 +207,10 @@ async def _handle_in_place(partition: int, offset: int, raw: bytes, flusher: Flu
         )  # fmt: skip
 
     try:
-        return await retry_async(
+        return await in_place(
             lambda: handle(partition, raw, flusher),
-            backoff=BACKOFF,
-            what=f"partition {partition} offset {offset}",
-            retriable=is_transient,
-            failing_s=config.retry_deadline_s,
-            on_retry=on_retry,
+            f"partition {partition} offset {offset}",
+            on_retry,
         )
     except Exception as exc:
         exc.add_note(f"partition {partition} offset {offset}")
