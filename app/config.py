@@ -133,6 +133,9 @@ class UndoConfig:
     compact_flush_s: float = setting("TIUNDO_COMPACT_FLUSH_S", 2.0)
     """A partition with merged changes that received nothing for this long writes them; it
     also writes whenever it has caught up with ``<job>.kv``, and always before its End."""
+    compact_max_delay_s: float = setting("TIUNDO_COMPACT_MAX_DELAY_S", 0.5)
+    """While records keep coming, a partition writes what it merged at least this often (the
+    writes overlap the ingest; a worker behind merges more per write). The worker's own."""
     progress_db: str = setting("TIUNDO_PROGRESS_DB", "tiundo_meta")
     """Downstream database of the ``undo_progress`` counters that make every undo transaction
     exactly-once (created if missing); ``-`` = none: a crash between a commit and its local
@@ -226,6 +229,7 @@ class UndoConfig:
             ("TIUNDO_SINK_TIMEOUT_S", self.sink_timeout_s),
             ("TIUNDO_STALL_S", self.stall_s),
             ("TIUNDO_COMPACT_FLUSH_S", self.compact_flush_s),
+            ("TIUNDO_COMPACT_MAX_DELAY_S", self.compact_max_delay_s),
         ):
             if not secs > 0:
                 raise ConfigError(f"{name} must be a number of seconds > 0, got {secs}")

@@ -1,13 +1,13 @@
 """The compact agent: ``<job>.kv`` → the compact table; on End, the partition's undo.
 
-Per ChangeBatch (one event, many changes of one table): group the changes by row key and merge
-them into the partition's in-memory buffer (:mod:`app.undo.buffer`), a key's stored state read
-once when it enters the buffer; the buffer is written to the table, each key once, and the
-records it covers acked only then (:mod:`app.stages.compact_flush`: when full, drained, idle,
-and always before End). Merges are order-free and idempotent (:mod:`app.undo.merge`), so Kafka
-re-delivery after a crash is harmless. The batch's seq and size go to the progress table with
-the flush, for the End completeness check; distinct seqs are counted, so a re-delivered batch is
-not counted twice.
+Per ChangeBatch (one event, many changes of one table): merge each change into the
+partition's in-memory buffer (:mod:`app.undo.buffer`), a key's stored state read once when it
+enters the buffer; the buffer is written to the table, each key once, and the records it covers
+acked only then (:mod:`app.stages.compact_flush`: when full, caught up, at
+``TIUNDO_COMPACT_MAX_DELAY_S``, idle, and always before End). Merges are order-free and
+idempotent (:mod:`app.undo.merge`), so Kafka re-delivery after a crash is harmless. The batch's
+seq and size go to the progress table with the flush, for the End completeness check; distinct
+seqs are counted, so a re-delivered batch is not counted twice.
 
 Records of another start of the job (another ``instance_id``, or an earlier ``attempt``: an
 ingest of an earlier instance still writing into the recreated topic) are ignored, counted and
@@ -39,7 +39,7 @@ from app.stages.compact_flush import (
     Flusher,
     flush_in_place,
     in_place,
-    queued,
+    lag_after,
     report_failure,
     watch_idle,
 )
@@ -244,7 +244,9 @@ async def compact_kv(stream: Any) -> None:
                 kind = await _handle_in_place(partition, offset, event.value, flusher)
                 flusher.handled(event)
                 why = "End" if kind == "end" else ""
-                why = why or POLICY.due(flusher.buffer.changes, flusher.pending, queued(manual))
+                why = why or POLICY.due(
+                    flusher.buffer.changes, flusher.pending, lag_after(event), flusher.age_s
+                )
                 if why:
                     await flush_in_place(flusher, why)
     finally:

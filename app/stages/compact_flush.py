@@ -7,8 +7,9 @@ flush is harmless), then the batch seqs (the End completeness check counts a bat
 its keys are durable), then acks the records in offset order: Faust commits an offset only
 once every record before it is acked, so a kill -9 before the flush re-delivers them.
 
-When (:class:`app.undo.buffer.FlushPolicy`): the buffer is full, no record of the partition is
-waiting in this worker, it has been idle ``TIUNDO_COMPACT_FLUSH_S`` (:func:`watch_idle`, a task next
+When (:class:`app.undo.buffer.FlushPolicy`): the buffer is full, the partition has caught up
+with ``<job>.kv``, its oldest unwritten record is ``TIUNDO_COMPACT_MAX_DELAY_S`` old, it has
+been idle ``TIUNDO_COMPACT_FLUSH_S`` (:func:`watch_idle`, a task next
 to the actor), and always before its End is handled. A long flush yields to the event loop every
 :data:`SLICE` keys, so the other partitions' actors and the heartbeats keep running.
 """
@@ -35,12 +36,24 @@ from app.undo.merge import encode_state
 from core.metrics import RECORDS_COMPACTED
 from core.retry import Backoff, retry_async
 
-__all__ = ["POLICY", "SLICE", "Flusher", "flush_in_place", "in_place", "queued", "report_failure"]
+__all__ = [
+    "POLICY",
+    "SLICE",
+    "Flusher",
+    "flush_in_place",
+    "in_place",
+    "lag_after",
+    "report_failure",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-POLICY = FlushPolicy(max_changes=config.compact_buffer_changes, idle_s=config.compact_flush_s)
+POLICY = FlushPolicy(
+    max_changes=config.compact_buffer_changes,
+    idle_s=config.compact_flush_s,
+    max_delay_s=config.compact_max_delay_s,
+)
 #: keys written between two yields to the event loop
 SLICE = 500
 BACKOFF = Backoff(0.5, 2.0, cap=30.0)
@@ -60,13 +73,16 @@ def as_event(event: Any) -> Iterator[None]:
         faust_streams._current_event.reset(token)
 
 
-def queued(stream: Any) -> int | None:
-    """Records delivered to ``stream``'s actor and not taken yet (None: unknown)."""
-    queue = getattr(getattr(stream, "channel", None), "queue", None)
+def lag_after(event: Any) -> int | None:
+    """Records of the event's partition Kafka holds after it (None: unknown)."""
     try:
-        return None if queue is None else int(queue.qsize())
-    except Exception:  # a channel without a queue
+        highwater = app.consumer.highwater(event.message.tp)
+    except Exception:  # not assigned any more, consumer restarting: unknown
         return None
+    if highwater is None:
+        return None
+    offset: int = event.message.offset
+    return int(highwater) - offset - 1
 
 
 class Flusher:
@@ -81,6 +97,8 @@ class Flusher:
         self.lock = asyncio.Lock()
         self.last_event: Any = None
         self.last_seen = time.monotonic()
+        #: when the oldest record not acked yet arrived
+        self.oldest = self.last_seen
 
     @property
     def pending(self) -> int:
@@ -94,7 +112,14 @@ class Flusher:
 
     def handled(self, event: Any) -> None:
         """The record is merged (or needs nothing written): ack it with the next flush."""
+        if not self._pending:
+            self.oldest = self.last_seen
         self._pending.append(event)
+
+    @property
+    def age_s(self) -> float:
+        """Since the oldest record not acked yet arrived."""
+        return time.monotonic() - self.oldest if self._pending else 0.0
 
     async def flush(self, why: str) -> int:
         """Write the buffer, then ack the pending records; returns the keys written."""

@@ -142,32 +142,38 @@ class FlushPolicy:
     """When a partition's buffer is written and its records acknowledged.
 
     - ``size``: the buffer holds ``max_changes`` changes (bounds memory and re-delivery);
-    - ``drained``: no record of the partition is waiting in this worker (``queued == 0``): the
-      worker has time to spare, so writing now costs no coalescing and keeps the writes
-      overlapped with the ingest instead of piling them up for the End (Kafka's lag is no
-      guide: while the ingest runs it is rarely 0, even for a worker that keeps up);
-    - ``idle``: nothing arrived for ``idle_s`` (a safety net when the queue is unknown);
+    - ``caught up``: the record just handled was the last one Kafka holds for the partition
+      (``lag == 0``): nothing to coalesce with, write now;
+    - ``age``: the oldest record not written yet arrived ``max_delay_s`` ago: while the ingest
+      runs the lag is rarely 0, and writing only at END would serialise all the writes after
+      the ingest instead of overlapping them with it;
+    - ``idle``: nothing arrived for ``idle_s`` (a safety net when the lag is unknown);
     - End: always, before the undo (the caller forces it).
 
-    While records are waiting (the worker is busy) the buffer keeps merging: that is when a
-    key's many changes become one write.
+    Within ``max_delay_s`` the buffer keeps merging: the more a worker is behind, the more
+    records one window holds, and the more of a key's changes become one write. (Faust's own
+    queue is no guide: it hands records over one at a time, so it looks empty even with a
+    backlog.)
     """
 
     max_changes: int
     idle_s: float
+    max_delay_s: float
 
-    def due(self, changes: int, pending: int, queued: int | None) -> str:
+    def due(self, changes: int, pending: int, lag: int | None, age_s: float) -> str:
         """Why a flush is due after a record (empty: not due).
 
-        ``pending``: records not acked yet; ``queued``: records of the partition waiting in
-        this worker (None: unknown, then only size, idle and End flush).
+        ``pending``: records not acked yet; ``lag``: records of the partition Kafka holds after
+        this one (None: unknown); ``age_s``: since the oldest pending record arrived.
         """
         if not pending:
             return ""
         if changes >= self.max_changes:
             return "size"
-        if queued is not None and queued <= 0:
-            return "drained"
+        if lag is not None and lag <= 0:
+            return "caught up"
+        if age_s >= self.max_delay_s:
+            return "age"
         return ""
 
     def idle_due(self, pending: int, idle_for_s: float) -> bool:

@@ -59,6 +59,7 @@ def test_env_round_trip() -> None:
         ({"TIUNDO_JOB": "j", "TIUNDO_SCHEMA_VERSIONS": "70=x"}, "TIUNDO_SCHEMA_VERSIONS"),
         ({"TIUNDO_JOB": "j", "TIUNDO_COMPACT_BUFFER_CHANGES": "0"}, "TIUNDO_COMPACT_BUFFER"),
         ({"TIUNDO_JOB": "j", "TIUNDO_COMPACT_FLUSH_S": "0"}, "TIUNDO_COMPACT_FLUSH_S"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_COMPACT_MAX_DELAY_S": "-1"}, "TIUNDO_COMPACT_MAX_DELAY"),
     ],
 )
 def test_validate_names_the_bad_setting(env: dict[str, str], needle: str) -> None:

@@ -10,29 +10,35 @@ INSERT = Change(start_ts=10, commit_ts=11, op_type=PUT, value=b"v1", old_value=b
 UPDATE = Change(start_ts=20, commit_ts=21, op_type=PUT, value=b"v2", old_value=b"v1")
 REMOVE = Change(start_ts=30, commit_ts=31, op_type=DELETE, value=b"", old_value=b"v2")
 
-POLICY = FlushPolicy(max_changes=100, idle_s=2.0)
+POLICY = FlushPolicy(max_changes=100, idle_s=2.0, max_delay_s=0.5)
 
 
 def test_nothing_pending_is_never_due() -> None:
-    assert POLICY.due(changes=0, pending=0, queued=0) == ""
-    assert POLICY.due(changes=500, pending=0, queued=None) == ""
+    assert POLICY.due(changes=0, pending=0, lag=0, age_s=0.0) == ""
+    assert POLICY.due(changes=500, pending=0, lag=None, age_s=0.0) == ""
     assert not POLICY.idle_due(pending=0, idle_for_s=60.0)
 
 
 def test_a_full_buffer_is_written_even_with_records_waiting() -> None:
-    assert POLICY.due(changes=100, pending=3, queued=5000) == "size"
-    assert POLICY.due(changes=99, pending=3, queued=5000) == ""
+    assert POLICY.due(changes=100, pending=3, lag=5000, age_s=0.0) == "size"
+    assert POLICY.due(changes=99, pending=3, lag=5000, age_s=0.0) == ""
 
 
-def test_a_drained_partition_is_written_at_once() -> None:
-    assert POLICY.due(changes=1, pending=1, queued=0) == "drained"
-    # records acked only (a watermark, a dead letter) are acked when drained too
-    assert POLICY.due(changes=0, pending=2, queued=0) == "drained"
+def test_caught_up_is_written_at_once() -> None:
+    assert POLICY.due(changes=1, pending=1, lag=0, age_s=0.0) == "caught up"
+    # records acked only (a watermark, a dead letter) are acked when caught up too
+    assert POLICY.due(changes=0, pending=2, lag=0, age_s=0.0) == "caught up"
 
 
-def test_records_waiting_or_an_unknown_queue_keep_merging() -> None:
-    assert POLICY.due(changes=50, pending=10, queued=1) == ""
-    assert POLICY.due(changes=50, pending=10, queued=None) == ""
+def test_records_wait_at_most_max_delay() -> None:
+    assert POLICY.due(changes=50, pending=10, lag=900, age_s=0.49) == ""
+    assert POLICY.due(changes=50, pending=10, lag=900, age_s=0.5) == "age"
+    assert POLICY.due(changes=50, pending=10, lag=None, age_s=0.7) == "age"
+
+
+def test_records_waiting_or_an_unknown_lag_keep_merging() -> None:
+    assert POLICY.due(changes=50, pending=10, lag=1, age_s=0.0) == ""
+    assert POLICY.due(changes=50, pending=10, lag=None, age_s=0.0) == ""
 
 
 def test_idle_partition_is_written_after_idle_s() -> None:
