@@ -13,7 +13,6 @@ module to call :func:`run_worker` does not need the environment to be set yet.
 
 from __future__ import annotations
 
-import contextvars
 import os
 import sys
 from typing import Any, NoReturn
@@ -24,27 +23,13 @@ from app.config import UndoConfig
 from core.kafka_security import KafkaSecurity, kafka_security
 from core.private import private_folder
 
-__all__ = [
-    "FLUSHED_ACK",
-    "broker_credentials",
-    "create_app",
-    "get_app",
-    "get_config",
-    "guard_acks",
-    "run_worker",
-]
+__all__ = ["broker_credentials", "create_app", "get_app", "get_config", "run_worker"]
 
 _state: dict[str, Any] = {}
-
-#: set while the compact stage acks the records its flush wrote (:mod:`app.stages.compact_flush`)
-FLUSHED_ACK: contextvars.ContextVar[bool] = contextvars.ContextVar("tiundo_flushed_ack")
 
 
 class _App(faust.App):  # type: ignore[misc]
     """faust.App whose autodiscovery fails loudly: a worker without its agents must not run."""
-
-    #: ``<job>.kv``, whose records only the compact stage's flushes ack
-    kv_topic_name = ""
 
     def _on_autodiscovery_error(self, name: str) -> None:
         raise ImportError(f"tiundo: importing {name} failed") from sys.exc_info()[1]
@@ -52,8 +37,7 @@ class _App(faust.App):  # type: ignore[misc]
     def _new_consumer(self) -> Any:
         """Faust's consumer, whose seek to committed offsets also covers uncommitted partitions.
 
-        See :func:`app.stages.watch.seek_uncommitted_to_start` (issue 14). Its acks of
-        ``<job>.kv`` records come only from the compact stage's flushes (issue 15).
+        See :func:`app.stages.watch.seek_uncommitted_to_start` (issue 14).
         """
         consumer = super()._new_consumer()
         seek_to_committed = consumer.seek_to_committed
@@ -66,26 +50,7 @@ class _App(faust.App):  # type: ignore[misc]
             return committed
 
         consumer.seek_to_committed = seek_to_committed_or_start
-        guard_acks(consumer, self.kv_topic_name)
         return consumer
-
-
-def guard_acks(consumer: Any, kv_topic: str) -> None:
-    """Make ``consumer`` refuse acks of ``kv_topic`` records outside :data:`FLUSHED_ACK`.
-
-    Faust acks a record it skips (fetched before a rebalance) even on a ``noack()`` stream;
-    with records before it merged but not written yet, and no offset committed yet for the
-    partition, its commit would pass over them (issue 15). A skipped record is fetched again
-    from the committed offset anyway; only the compact stage's flushes ack ``<job>.kv``.
-    """
-    ack = consumer.ack
-
-    def ack_written_only(message: Any) -> bool:
-        if message.topic == kv_topic and not FLUSHED_ACK.get(False):
-            return False
-        return bool(ack(message))
-
-    consumer.ack = ack_written_only
 
 
 def broker_credentials(security: KafkaSecurity) -> Any:
@@ -143,7 +108,6 @@ def create_app(config: UndoConfig) -> faust.App:
         autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )
-    app.kv_topic_name = config.kv_topic
     if config.metrics_addr:  # Faust's own sensor, served with tiundo's metrics (core.metrics)
         from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
         from prometheus_client import REGISTRY

@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 from faust import streams as faust_streams
 
-from app.main import FLUSHED_ACK
 from app.stages.failure import is_transient
 from app.stages.undo import fail_partition, failure_reason
 from app.stages.watch import beat
@@ -150,12 +149,8 @@ class Flusher:
 
     async def _ack_all(self) -> None:
         pending, self._pending = self._pending, []
-        token = FLUSHED_ACK.set(True)
-        try:
-            for event in pending:
-                await self._ack(event)
-        finally:
-            FLUSHED_ACK.reset(token)
+        for event in pending:
+            await self._ack(event)
         if pending:
             RECORDS_COMPACTED.labels(partition=str(self.partition)).inc(len(pending))
 
