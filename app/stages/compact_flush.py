@@ -11,8 +11,7 @@ When (:class:`app.undo.buffer.FlushPolicy`): the buffer is full, the partition h
 with ``<job>.kv``, its oldest unwritten record is ``TIUNDO_COMPACT_MAX_DELAY_S`` old, it has
 been idle ``TIUNDO_COMPACT_FLUSH_S`` (:func:`watch_idle`, a task next to the actor), and always
 before its End is handled. A long flush yields to the event loop every :data:`SLICE` keys, so
-the other partitions' actors and the heartbeats keep running. Only these flushes ack
-``<job>.kv`` records (:func:`app.main.guard_acks`).
+the other partitions' actors and the heartbeats keep running.
 """
 
 from __future__ import annotations
