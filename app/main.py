@@ -23,13 +23,28 @@ from app.config import UndoConfig
 from core.kafka_security import KafkaSecurity, kafka_security
 from core.private import private_folder
 
-__all__ = ["broker_credentials", "create_app", "get_app", "get_config", "run_worker"]
+__all__ = [
+    "FLUSHED",
+    "broker_credentials",
+    "cap_commits",
+    "create_app",
+    "get_app",
+    "get_config",
+    "run_worker",
+]
 
 _state: dict[str, Any] = {}
+
+#: ``<job>.kv`` partition → the offset after the last record a compact flush acked, i.e. wrote
+#: (:mod:`app.stages.compact_flush`); commits of ``<job>.kv`` never pass it
+FLUSHED: dict[int, int] = {}
 
 
 class _App(faust.App):  # type: ignore[misc]
     """faust.App whose autodiscovery fails loudly: a worker without its agents must not run."""
+
+    #: ``<job>.kv``, whose commits stop at what the compact stage wrote
+    kv_topic_name = ""
 
     def _on_autodiscovery_error(self, name: str) -> None:
         raise ImportError(f"tiundo: importing {name} failed") from sys.exc_info()[1]
@@ -37,7 +52,8 @@ class _App(faust.App):  # type: ignore[misc]
     def _new_consumer(self) -> Any:
         """Faust's consumer, whose seek to committed offsets also covers uncommitted partitions.
 
-        See :func:`app.stages.watch.seek_uncommitted_to_start` (issue 14).
+        See :func:`app.stages.watch.seek_uncommitted_to_start` (issue 14); its ``<job>.kv``
+        commits stop at what the compact stage wrote (:func:`cap_commits`, issue 15).
         """
         consumer = super()._new_consumer()
         seek_to_committed = consumer.seek_to_committed
@@ -50,7 +66,28 @@ class _App(faust.App):  # type: ignore[misc]
             return committed
 
         consumer.seek_to_committed = seek_to_committed_or_start
+        cap_commits(consumer, self.kv_topic_name)
         return consumer
+
+
+def cap_commits(consumer: Any, kv_topic: str) -> None:
+    """Make ``consumer`` commit no ``kv_topic`` offset past :data:`FLUSHED` (issue 15).
+
+    Faust acks a record it skips (fetched before a rebalance or a recovery finished) even on a
+    ``noack()`` stream; with records before it merged in memory and not written yet, its next
+    commit would pass over them, and a worker killed then would lose them. The skipped record
+    is fetched again; only what a flush wrote may be committed.
+    """
+    new_offset = consumer._new_offset
+
+    def capped(tp: Any) -> int | None:
+        offset: int | None = new_offset(tp)
+        if offset is None or tp.topic != kv_topic:
+            return offset
+        written = FLUSHED.get(tp.partition)
+        return None if written is None else min(offset, written)
+
+    consumer._new_offset = capped
 
 
 def broker_credentials(security: KafkaSecurity) -> Any:
@@ -108,6 +145,7 @@ def create_app(config: UndoConfig) -> faust.App:
         autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )
+    app.kv_topic_name = config.kv_topic
     if config.metrics_addr:  # Faust's own sensor, served with tiundo's metrics (core.metrics)
         from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
         from prometheus_client import REGISTRY

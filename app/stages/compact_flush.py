@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from faust import streams as faust_streams
 
+from app.main import FLUSHED
 from app.stages.failure import is_transient
 from app.stages.undo import fail_partition, failure_reason
 from app.stages.watch import beat
@@ -150,6 +151,9 @@ class Flusher:
         pending, self._pending = self._pending, []
         for event in pending:
             await self._ack(event)
+        if pending:  # in offset order: commits may now reach the last one
+            last: int = pending[-1].message.offset + 1
+            FLUSHED[self.partition] = max(FLUSHED.get(self.partition, 0), last)
         if pending:
             RECORDS_COMPACTED.labels(partition=str(self.partition)).inc(len(pending))
 
