@@ -9,6 +9,10 @@ idempotent (:mod:`app.undo.merge`), so Kafka re-delivery after a crash is harmle
 seq and size go to the progress table with the flush, for the End completeness check; distinct
 seqs are counted, so a re-delivered batch is not counted twice.
 
+Every record's offset is checked against the next one the actor expects
+(:mod:`app.undo.delivery`): records Faust skipped around a rebalance are read again, never
+merged past.
+
 Records of another start of the job (another ``instance_id``, or an earlier ``attempt``: an
 ingest of an earlier instance still writing into the recreated topic) are ignored, counted and
 logged once per writer (:mod:`app.undo.owner`); records that name no start (a replay) are taken.
@@ -48,6 +52,7 @@ from app.stages.undo import failure_reason, undo_partition
 from app.stages.watch import beat
 from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.buffer import MergeBuffer
+from app.undo.delivery import MAX_REREADS, DeliveryGuard, Hole
 from app.undo.merge import KeyState, StateDecodeError, decode_state
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
@@ -220,6 +225,33 @@ async def _handle_in_place(partition: int, offset: int, raw: bytes, flusher: Flu
         return "failed"
 
 
+def _committed(tp: Any) -> int | None:
+    """The partition's committed offset as this worker's consumer knows it (None: none)."""
+    offset = getattr(app.consumer, "_committed_offset", {}).get(tp)
+    return int(offset) if offset is not None else None
+
+
+async def _read_again(tp: Any, hole: Hole, guard: DeliveryGuard) -> None:
+    """Seek ``tp`` back to the hole (:mod:`app.undo.delivery`); fail it once hopeless."""
+    p = tp.partition
+    if hole.hopeless:
+        why = (
+            f"records {hole.first}..{hole.offset - 1} of {tp.topic} partition {p} never "
+            f"came, {MAX_REREADS} re-reads asked for them"
+        )
+        log.error("partition %d failed: %s", p, why)
+        await report_failure(p, why)
+        guard.expected = None  # failed: its End only re-publishes the job status
+        return
+    if hole.seek:
+        log.warning(
+            "partition %d: offsets %d..%d were not delivered (offset %d was); reading again "
+            "from %d (pass %d)", p, hole.first, hole.offset - 1, hole.offset, hole.first,
+            hole.rereads,
+        )  # fmt: skip
+        await app.consumer.seek(tp, hole.first)
+
+
 @app.agent(  # type: ignore[untyped-decorator]
     kv_topic, isolated_partitions=True, supervisor_strategy=ActorSupervisor
 )
@@ -231,13 +263,19 @@ async def compact_kv(stream: Any) -> None:
     """
     manual = stream.noack()
     flusher: Flusher | None = None
+    guard = DeliveryGuard()
     idle: asyncio.Task[None] | None = None
     try:
         async for event in manual.events():
             partition, offset = event.message.partition, event.message.offset
             if flusher is None:
                 flusher = Flusher(partition, manual.ack)
+                guard = DeliveryGuard(_committed(event.message.tp))
                 idle = asyncio.create_task(watch_idle(flusher), name=f"compact-idle-{partition}")
+            hole = guard.check(offset)
+            if hole is not None:  # records before this one never came: read them again
+                await _read_again(event.message.tp, hole, guard)
+                continue
             flusher.received(event)
             async with flusher.lock:
                 await beat(partition, f"compacting (offset {offset})")
