@@ -47,12 +47,13 @@ from app.stages.compact_flush import (
     report_failure,
     watch_idle,
 )
+from app.stages.refetch import read_range
 from app.stages.supervise import ActorSupervisor
 from app.stages.undo import failure_reason, undo_partition
 from app.stages.watch import beat
 from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.buffer import MergeBuffer
-from app.undo.delivery import MAX_REREADS, DeliveryGuard, Hole
+from app.undo.delivery import DeliveryGuard, Hole
 from app.undo.merge import KeyState, StateDecodeError, decode_state
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
@@ -231,25 +232,46 @@ def _committed(tp: Any) -> int | None:
     return int(offset) if offset is not None else None
 
 
-async def _read_again(tp: Any, hole: Hole, guard: DeliveryGuard) -> None:
-    """Seek ``tp`` back to the hole (:mod:`app.undo.delivery`); fail it once hopeless."""
+async def _fill(tp: Any, hole: Hole, flusher: Flusher) -> bool:
+    """Read and handle the records Faust skipped (:mod:`app.undo.delivery`); False: failed.
+
+    The records are merged like delivered ones and written with the next flush, which also
+    acks the record that found the hole (so commits, capped at what flushes wrote, cover
+    them). Offsets that hold no record any more fail the partition, naming them.
+    """
     p = tp.partition
-    if hole.hopeless:
-        why = (
-            f"records {hole.first}..{hole.offset - 1} of {tp.topic} partition {p} never "
-            f"came, {MAX_REREADS} re-reads asked for them"
+    log.warning(
+        "partition %d: offsets %d..%d were not delivered (offset %d was): reading them directly",
+        p, hole.first, hole.offset - 1, hole.offset,
+    )  # fmt: skip
+
+    def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+        log.warning("partition %d: re-read: %s; retrying in %.1f s", p, failure_reason(exc), delay)
+
+    try:
+        records = await in_place(
+            lambda: read_range(config.kafka_bootstrap, tp.topic, p, hole.first, hole.offset),
+            f"partition {p} re-read of offsets {hole.first}..{hole.offset - 1}",
+            on_retry,
         )
-        log.error("partition %d failed: %s", p, why)
+        got = [offset for offset, _ in records]
+        if got != list(range(hole.first, hole.offset)):
+            gone = sorted(set(range(hole.first, hole.offset)) - set(got))
+            raise LookupError(
+                f"offsets {gone[0]}..{gone[-1]} of {tp.topic} partition {p} hold no record "
+                "any more (retention?): the changes in them cannot be undone"
+            )
+    except Exception as exc:
+        why = failure_reason(exc)
+        log.error("partition %d failed: %s", p, why, exc_info=exc)
         await report_failure(p, why)
-        guard.expected = None  # failed: its End only re-publishes the job status
-        return
-    if hole.seek:
-        log.warning(
-            "partition %d: offsets %d..%d were not delivered (offset %d was); reading again "
-            "from %d (pass %d)", p, hole.first, hole.offset - 1, hole.offset, hole.first,
-            hole.rereads,
-        )  # fmt: skip
-        await app.consumer.seek(tp, hole.first)
+        return False
+    for offset, raw in records:
+        await _handle_in_place(p, offset, raw, flusher)
+    add_gap = getattr(app.consumer, "_add_gap", None)
+    if add_gap is not None:  # Faust's own bookkeeping: no ack will come for these offsets
+        await add_gap(tp, hole.first, hole.offset - 1)
+    return True
 
 
 @app.agent(  # type: ignore[untyped-decorator]
@@ -272,12 +294,15 @@ async def compact_kv(stream: Any) -> None:
                 flusher = Flusher(partition, manual.ack)
                 guard = DeliveryGuard(_committed(event.message.tp))
                 idle = asyncio.create_task(watch_idle(flusher), name=f"compact-idle-{partition}")
-            hole = guard.check(offset)
-            if hole is not None:  # records before this one never came: read them again
-                await _read_again(event.message.tp, hole, guard)
-                continue
             flusher.received(event)
             async with flusher.lock:
+                hole = guard.check(offset)
+                if hole is not None:  # records before this one never came: read them
+                    if await _fill(event.message.tp, hole, flusher):
+                        guard.filled(hole)
+                    else:  # failed: its End only re-publishes the job status
+                        guard.expected = None
+                    guard.check(offset)
                 await beat(partition, f"compacting (offset {offset})")
                 kind = await _handle_in_place(partition, offset, event.value, flusher)
                 flusher.handled(event)
