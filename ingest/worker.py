@@ -148,6 +148,8 @@ class IngestResult:
     foreign_by_table: Mapping[int, int] = dataclasses.field(default_factory=dict)
     #: seconds from the first registration to the last record delivered
     feed_duration_s: float = 0.0
+    #: distinct transactions (start_ts) among ``changes``: the transactions the undo reverts
+    transactions: int = 0
 
 
 def spread_table_ids(tables: Iterable[SelectedTable], patterns: Iterable[str]) -> set[int]:
@@ -220,6 +222,7 @@ def make_result(
         duration_s=time.monotonic() - started,
         recording=recording,
         feed_duration_s=time.monotonic() - (started if feed_started is None else feed_started),
+        transactions=core.txns.count,
     )
 
 

@@ -72,6 +72,7 @@ from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
+from app.rpo import Rpo, rpo, rpo_fields
 from app.undo.activity import stall_lines
 from app.undo.owner import Owner
 from core import metrics
@@ -171,6 +172,8 @@ class RunOutcome:
     sql_file: Path | None = None
     #: ``cluster/changefeed`` whose syncpoint gave T (the job record's; empty with --to-ts)
     changefeed: str = ""
+    #: when the job record was pinned (unix ms): the RPO's point age is measured from it
+    started_unix_ms: int = 0
 
 
 async def _follow(
@@ -400,7 +403,8 @@ async def run_job(
             dry_run.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(built, dry_run)
             sql_file = dry_run
-    return RunOutcome(status, result, time.monotonic() - started, sql_file, record.changefeed)
+    wall_s = time.monotonic() - started
+    return RunOutcome(status, result, wall_s, sql_file, record.changefeed, record.created_unix_ms)
 
 
 def _names(prep: Prepared) -> dict[int, tuple[str, str]]:
@@ -417,10 +421,23 @@ def exit_status(out: RunOutcome) -> int:
     return 0
 
 
+def outcome_rpo(out: RunOutcome) -> Rpo:
+    """What the undo gave up: the point's age at the job's start, and what the ingest read."""
+    ing = out.ingest
+    return rpo(
+        started_unix_ms=out.started_unix_ms,
+        primary_ts=ing.primary_ts,
+        target_ts=ing.target_ts,
+        end_ts=ing.end_ts,
+        changes=ing.changes,
+        transactions=ing.transactions,
+    )
+
+
 def render_outcome(out: RunOutcome) -> str:
-    """The final report: the job status, RTO and what the ingest saw."""
+    """The final report: the job status, RPO, RTO and what the ingest saw."""
     st, ing = out.status, out.ingest
-    lines = [render(st, changefeed=out.changefeed)]
+    lines = [render(st, changefeed=out.changefeed, rpo=outcome_rpo(out))]
     rows = sum(t.restored + t.deleted for t in st.tables)
     lines.append(
         f"  RTO (tiundo run, start to report) = {out.wall_s:.1f} s   rows restored or deleted = "
@@ -443,11 +460,12 @@ def render_outcome(out: RunOutcome) -> str:
 
 
 def outcome_fields(out: RunOutcome, log_file: str) -> dict[str, Any]:
-    """``run --json``: the job's status (as ``report --json``), RTO and what the ingest read."""
+    """``run --json``: the status (as ``report --json``), RPO, RTO and what the ingest read."""
     st, ing = out.status, out.ingest
     return {
         "status": proto_fields(st),
         "changefeed": out.changefeed,
+        "rpo": rpo_fields(outcome_rpo(out)),
         "rto_s": round(out.wall_s, 3),
         "rows_restored_or_deleted": sum(t.restored + t.deleted for t in st.tables),
         "changes_read": ing.changes,
