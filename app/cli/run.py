@@ -422,11 +422,14 @@ def exit_status(out: RunOutcome) -> int:
 
 
 def outcome_rpo(out: RunOutcome) -> Rpo:
-    """What the undo gave up: the point's age at the job's start, and what the ingest read."""
+    """What the undo gave up: the point's age at the job's start, and what the ingest read.
+
+    The upstream point is the status's (the ingest of a pinned window does not know it).
+    """
     ing = out.ingest
     return rpo(
         started_unix_ms=out.started_unix_ms,
-        primary_ts=ing.primary_ts,
+        primary_ts=out.status.primary_ts or ing.primary_ts,
         target_ts=ing.target_ts,
         end_ts=ing.end_ts,
         changes=ing.changes,

@@ -425,11 +425,14 @@ def test_run_says_what_the_undo_gave_up() -> None:
     # upstream point at 1,000 ms, T at 2,000 ms, E at 9,500 ms, the job pinned at 12,345 ms
     ingest = IngestResult(
         job="j", topic="j.kv", state="done", target_ts=2_000 << 18, end_ts=9_500 << 18 | 3,
-        primary_ts=1_000 << 18 | 9, tables=(), changes=40, records=4,
+        primary_ts=0, tables=(), changes=40, records=4,
         changes_per_partition=(40,), batches_per_partition=(4,), foreign_writes=0, dropped={},
         region_errors={}, stream_reconnects=0, duration_s=1.0, transactions=8,
     )  # fmt: skip
-    status = tiundo_pb2.JobStatus(job_id="j", state=tiundo_pb2.JobStatus.SUCCEEDED)
+    # the ingest of the pinned window does not know primary_ts: the workers' status does
+    status = tiundo_pb2.JobStatus(
+        job_id="j", state=tiundo_pb2.JobStatus.SUCCEEDED, primary_ts=1_000 << 18 | 9
+    )
     out = RunOutcome(status, ingest, 3.0, started_unix_ms=12_345)
     assert (outcome_rpo(out).point_age_ms, outcome_rpo(out).window_ms) == (11_345, 7_500)
     assert (
