@@ -67,14 +67,15 @@ def test_report_and_run_write_the_status_with_integer_timestamps() -> None:
     st = doc["status"]
     assert st["target_ts"] == BIG and st["state"] == "SUCCEEDED" and st["instance_id"] == "ab"
     assert st["tables"][0]["restored"] == 3 and st["finished_unix_ms"] == 0
-    out = RunOutcome(_status(), _ingest(), wall_s=7.25, changefeed="c/f", started_unix_ms=9)
+    pinned_ms = ((BIG - 1) >> 18) + 5_000  # the job pinned 5 s after the upstream point
+    out = RunOutcome(_status(), _ingest(), 7.25, changefeed="c/f", started_unix_ms=pinned_ms)
     run = check_document(
         json.loads(json.dumps(document("run", "j", 5, **outcome_fields(out, "/x/run.log")))), "run"
     )
     assert run["status"] == st and run["rto_s"] == 7.25 and run["changes_read"] == 10
-    # T given by flag (no primary_ts): the point's age is null, the counts are numbers
+    # the point from the status's primary_ts, the counts from the ingest: all numbers
     assert run["rpo"] == {
-        "point_age_ms": None, "window_ms": 0, "changes_undone": 10, "transactions_undone": 3,
+        "point_age_ms": 5_000, "window_ms": 0, "changes_undone": 10, "transactions_undone": 3,
     }  # fmt: skip
     assert run["rows_restored_or_deleted"] == 4 and run["foreign_writes"] == 1
 
