@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -979,8 +978,10 @@ class IngestWorker:
 
 
 async def _bounded(step: Awaitable[object], what: str, limit_s: float | None = None) -> None:
-    """Await one shutdown step for at most ``limit_s`` (:data:`CLOSE_S`); past it, say so and
-    go on (what it held is released with the process)."""
+    """Await one shutdown step for at most ``limit_s`` (:data:`CLOSE_S`).
+
+    Past it, say so and go on: what the step held is released with the process.
+    """
     limit = CLOSE_S if limit_s is None else limit_s
     try:
         async with asyncio.timeout(limit):
