@@ -330,6 +330,27 @@ class IngestWorker:
             exc is not None and is_retriable(exc)
         )
 
+    def result_so_far(self) -> IngestResult:
+        """The counters as they stand, state ``stopped``.
+
+        For a caller that could not wait for :meth:`run` to end (the job was over and the
+        ingest did not stop in time, or failed after it).
+        """
+        config = self.config
+        core, window, producer = self.core, self.window, self.producer
+        if core is None or window is None or producer is None:
+            return IngestResult(
+                job=config.job, topic=config.topic, state="stopped", target_ts=0, end_ts=0,
+                primary_ts=0, tables=(), changes=0, records=0, changes_per_partition=(),
+                batches_per_partition=(), foreign_writes=0, dropped={}, region_errors={},
+                stream_reconnects=self.stream_reconnects,
+                duration_s=time.monotonic() - self._started,
+            )  # fmt: skip
+        return make_result(
+            config, core, producer.encoder, window, self.tables, state="stopped",
+            started=self._started, stream_reconnects=self.stream_reconnects,
+        )  # fmt: skip
+
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
