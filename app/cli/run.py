@@ -21,7 +21,6 @@ after E, others per :mod:`app.cli.common`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -92,6 +91,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_RESTARTS = 5
 #: how often ``--attach`` checks that some worker of the job is running
 ATTACH_CHECK_S = 15.0
+#: how long the ingest may take to end once the job's status is final (the fence opened),
+#: and again once asked to stop; beyond that the run ends without it (issue 14)
+INGEST_GRACE_S = 30.0
 
 
 class WorkerProcess:
@@ -186,19 +188,24 @@ async def _follow(
     deadline: float,
     outage_s: float,
     stall_s: float,
+    *,
+    ingest_grace_s: float = INGEST_GRACE_S,
 ) -> JobSnapshot:
     """Poll the job until its status is final (raise if every worker died or time ran out).
 
     A partition that no worker moves for ``stall_s`` is named on stderr with the worker that
-    holds it, again whenever that set changes (issue 14: a hang was silent).
+    holds it, again whenever that set changes (issue 14: a hang was silent). Once the status
+    is final the fence opens; the snapshot is returned when the ingest ended, or after
+    ``ingest_grace_s`` with a line saying it did not (:func:`end_ingest` stops it).
     """
     loop = asyncio.get_running_loop()
     next_check = loop.time() + ATTACH_CHECK_S
     failing_since: float | None = None
+    final_since: float | None = None
     since_ms = int(time.time() * 1000)
     shown: tuple[tuple[int, str], ...] = ()
     while True:
-        if ingest_task.done():
+        if ingest_task.done() and final_since is None:
             ingest_task.result()  # an ingest failure ends the run with its own message
         try:
             snap = await watcher.snapshot()
@@ -224,6 +231,16 @@ async def _follow(
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
                 return snap
+            final_since = final_since if final_since is not None else loop.time()
+            if loop.time() - final_since >= ingest_grace_s:
+                click.echo(
+                    f"tiundo run: the job is {state}, but the ingest did not end "
+                    f"{ingest_grace_s:g} s after it (ingest {model.ingest_state}); stopping it",
+                    err=True,
+                )
+                return snap
+            await asyncio.sleep(0.1)
+            continue  # the job is over: nothing below (restarts, deadline) applies any more
         for w in workers:
             # a worker that died (Kafka or the downstream gone for a while, a crash) is started
             # again: it resumes from its changelog and the downstream counters
@@ -372,12 +389,11 @@ async def run_job(
                 )
             finally:
                 await watcher.stop()
-        result = ingest_task.result()
+        result = await end_ingest(ingest_worker, ingest_task)
     finally:
         if ingest_task is not None and not ingest_task.done():
             ingest_worker.stop()
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(ingest_task)
+            await _await_bounded(ingest_task, INGEST_GRACE_S)
         elif ingest_task is not None and not ingest_task.cancelled():
             ingest_task.exception()  # retrieved: the error that ended the run says it already
         for proc in procs:
@@ -405,6 +421,36 @@ async def run_job(
             sql_file = dry_run
     wall_s = time.monotonic() - started
     return RunOutcome(status, result, wall_s, sql_file, record.changefeed, record.created_unix_ms)
+
+
+async def end_ingest(
+    ingest: IngestWorker, task: asyncio.Task[IngestResult], grace_s: float = INGEST_GRACE_S
+) -> IngestResult:
+    """The ingest's result once the job's status is final; the run never waits unbounded.
+
+    An ingest still running is asked to stop, then cancelled ``grace_s`` later. One that
+    failed or had to be cancelled gives its counters so far, with a line saying why: the
+    job's final status, not the ingest's end, decides the exit.
+    """
+    if not task.done():
+        ingest.stop()
+        if not await _await_bounded(task, grace_s):
+            click.echo(f"tiundo run: the ingest did not stop in {grace_s:g} s; cancelled", err=True)
+    if task.done() and not task.cancelled() and task.exception() is None:
+        return task.result()
+    why = "cancelled" if task.cancelled() else f"{task.exception()}"
+    click.echo(f"tiundo run: the ingest ended after the job's final status: {why}", err=True)
+    return ingest.result_so_far()
+
+
+async def _await_bounded(task: asyncio.Task[IngestResult], limit_s: float) -> bool:
+    """Wait up to ``limit_s`` for ``task``, then cancel it (briefly waited for); ended in time."""
+    done, _ = await asyncio.wait({task}, timeout=limit_s)
+    if done:
+        return True
+    task.cancel()
+    await asyncio.wait({task}, timeout=5.0)
+    return False
 
 
 def _names(prep: Prepared) -> dict[int, tuple[str, str]]:
