@@ -1,8 +1,8 @@
 """Fake TiKV store: the ``cdcpb.ChangeData`` gRPC service on its own 127.0.0.1 port.
 
 The same server answers the lock-resolution subset of ``tikvpb.Tikv`` (``KvScanLock``,
-``KvCheckTxnStatus``, ``KvCheckSecondaryLocks``, ``KvResolveLock``), as TiKV serves both on one address; the logic is in
-:class:`simulator.lock_service.LockService`.
+``KvCheckTxnStatus``, ``KvCheckSecondaryLocks``, ``KvResolveLock``), as TiKV serves both on one
+address; the logic is in :class:`simulator.lock_service.LockService`.
 
 A thin shell around :class:`simulator.cdc_delegate.Connection` (all protocol logic is there).
 Per stream: one reader task turns requests into register/deregister calls, one scan task per
