@@ -17,6 +17,7 @@ call                   changes reported
 ``rollback``           ROLLBACK per key still locked by the txn (or never written)
 ``commit_1pc``         COMMITTED per key: value, old value = newest commit < commit_ts
 ``check_txn_status``   ROLLBACK of the primary when its TTL expired (or it never existed)
+``check_secondary_locks`` ROLLBACK of the first key with neither lock nor record
 ``resolve_lock``       COMMIT or ROLLBACK per key the txn still locks in the range
 =====================  ===========================================================
 
@@ -29,6 +30,16 @@ its TTL, a missing one is answered from the write records (committed, rolled bac
 unless ``rollback_if_not_exist``); :meth:`MvccStore.resolve_lock` commits or rolls back the
 transaction's locks in a range, as ``KvResolveLock`` does. Rollbacks leave a record, so a late
 prewrite of the same transaction is refused, as TiKV refuses it.
+
+Async commit (TiDB's default since 5.0; ``prewrite(..., secondaries=…)``): every lock carries
+``use_async_commit`` and the primary lists the other keys; the transaction is committed once
+every key is prewritten, at the largest ``min_commit_ts``. So ``check_txn_status`` never rolls
+such a primary back (tikv ``check_txn_status_lock_exists``: "Rollback of async-commit locks are
+done in ResolveLock") and answers with the lock, and :meth:`MvccStore.check_secondary_locks` is
+tikv ``commands/check_secondary_locks.rs``: per key in order, a lock of the transaction is
+returned; a commit record ends the check with its commit_ts; a rollback record, or neither lock
+nor record (a rollback record is written then, so the prewrite can never land), ends it as
+rolled back.
 
 Threading: not thread-safe. Every call, observers included, runs on the simulator's asyncio
 loop thread; observers run synchronously inside the write and must not write back.
@@ -62,6 +73,7 @@ __all__ = [
     "Observer",
     "Op",
     "PrimaryMismatchError",
+    "SecondaryLocks",
     "TxnNotFoundError",
     "TxnState",
     "TxnStatusKind",
@@ -113,6 +125,9 @@ class Lock:
     old_value: bytes
     #: ms after ``physical(start_ts)`` until a resolver may roll the transaction back
     ttl: int = DEFAULT_LOCK_TTL_MS
+    use_async_commit: bool = False
+    #: on an async-commit primary: every other key of the transaction
+    secondaries: tuple[bytes, ...] = ()
 
 
 class TxnStatusKind(IntEnum):
@@ -133,6 +148,15 @@ class TxnState:
     ttl: int = 0
     commit_ts: int = 0
     lock: Lock | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondaryLocks:
+    """What ``CheckSecondaryLocks`` found: the locks (all keys locked), or the outcome."""
+
+    locks: tuple[Lock, ...] = ()
+    commit_ts: int = 0
+    rolled_back: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,9 +262,15 @@ class MvccStore:
         txn_source: int = 0,
         *,
         ttl_ms: int = DEFAULT_LOCK_TTL_MS,
+        secondaries: Sequence[bytes] | None = None,
     ) -> None:
-        """Lock every key for ``start_ts``; all-or-nothing. Re-prewriting an own lock is a no-op."""
+        """Lock every key for ``start_ts``; all-or-nothing. Re-prewriting an own lock is a no-op.
+
+        ``secondaries`` (the transaction's keys but the primary) makes it an async-commit
+        prewrite: every lock is marked so, and the primary's lock lists them.
+        """
         muts = list(mutations)
+        async_commit = secondaries is not None
         for m in muts:
             lock = self._locks.get(m.key)
             if lock is not None and lock.start_ts != start_ts:
@@ -261,9 +291,11 @@ class MvccStore:
             old = self._value_at(m.key, start_ts)
             value = m.value if m.op is Op.PUT else b""
             self._ensure_key(m.key)
+            listed = tuple(secondaries or ()) if m.key == primary else ()
             self._locks[m.key] = Lock(
-                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old, ttl_ms
-            )
+                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old, ttl_ms,
+                async_commit, listed,
+            )  # fmt: skip
             changes.append(
                 Change(ChangeKind.PREWRITE, m.key, start_ts, 0, m.op, value, old, txn_source)
             )
@@ -326,17 +358,22 @@ class MvccStore:
         *,
         rollback_if_not_exist: bool = False,
         verify_is_primary: bool = True,
+        force_sync_commit: bool = False,
     ) -> TxnState:
         """The status of transaction ``lock_ts`` on its primary key, deciding an expired one.
 
         TiKV's ``check_txn_status`` (module docstring): an expired primary lock is rolled back
-        here, so every secondary may then be rolled back too. ``caller_start_ts`` pushes of
-        ``min_commit_ts`` are not modelled (a resolver that reads nothing sends 0).
+        here, so every secondary may then be rolled back too, unless it is an async-commit lock
+        (and not ``force_sync_commit``): that one is only reported, however old.
+        ``caller_start_ts`` pushes of ``min_commit_ts`` are not modelled (a resolver that reads
+        nothing sends 0).
         """
         lock = self._locks.get(primary)
         if lock is not None and lock.start_ts == lock_ts:
             if verify_is_primary and lock.primary != primary:
                 raise PrimaryMismatchError(lock)
+            if lock.use_async_commit and not force_sync_commit:
+                return TxnState(TxnStatusKind.LOCKED, ttl=lock.ttl, lock=lock)
             if physical(lock_ts) + lock.ttl < physical(current_ts):
                 self.rollback(lock_ts, [primary])
                 return TxnState(TxnStatusKind.TTL_EXPIRE_ROLLBACK)
@@ -350,6 +387,26 @@ class MvccStore:
             self.rollback(lock_ts, [primary])
             return TxnState(TxnStatusKind.LOCK_NOT_EXIST_ROLLBACK)
         raise TxnNotFoundError(f"start_ts={lock_ts}: no lock and no record on {primary.hex()}")
+
+    def check_secondary_locks(self, keys: Iterable[bytes], start_ts: int) -> SecondaryLocks:
+        """TiKV's ``CheckSecondaryLocks`` of transaction ``start_ts`` on ``keys`` (docstring)."""
+        self.push_max_ts(start_ts)  # as TiKV: no commit may land on the rollback written here
+        found: list[Lock] = []
+        for key in keys:
+            lock = self._locks.get(key)
+            if lock is not None and lock.start_ts == start_ts:
+                found.append(lock)
+                continue
+            version = self._committed_by(key, start_ts)
+            if version is not None:
+                return SecondaryLocks(commit_ts=version.commit_ts)
+            if start_ts not in self._rollbacks.get(key, ()):
+                if lock is None:
+                    self.rollback(start_ts, [key])
+                else:  # another txn's lock: TiKV marks the rollback on it, no write record
+                    self._rollbacks.setdefault(key, set()).add(start_ts)
+            return SecondaryLocks(rolled_back=True)
+        return SecondaryLocks(locks=tuple(found))
 
     def scan_locks(
         self, start_raw: bytes, end_raw: bytes, max_ts: int, limit: int = 0

@@ -21,6 +21,7 @@ __all__ = [
     "KAFKA_OUTAGES_S",
     "LOCK_TABLE",
     "MARIADB_OUTAGES_S",
+    "ORPHAN_LOCKS",
     "PHASES",
     "ROWID_TABLES",
     "SIZES",
@@ -48,7 +49,7 @@ class Kind(StrEnum):
     DUPLICATE = "duplicate"  # every EventFeed message sent twice for a while
     DELAY = "delay"  # resolved-ts ticks and one store's messages come late
     HELD_LOCK = "held-lock"  # a lock below E held for seconds, then rolled back
-    ORPHAN_LOCK = "orphan-lock"  # a crashed writer's expired lock: the ingest resolves it
+    ORPHAN_LOCK = "orphan-lock"  # a crashed writer's expired lock (2PC or async commit): resolved
     PD_LEADER = "pd-leader"  # the PD leader moves, or stops (a follower is elected later)
     COMMIT_ACK_LOST = "commit-ack-lost"  # a downstream COMMIT lands, its OK never comes back
     KAFKA_RESTART = "kafka-restart"  # the run's own broker stops and starts again
@@ -87,6 +88,10 @@ _WHEN: dict[Kind, tuple[str, ...]] = {
 #: outages a restart draws from, seconds (Kafka: "seconds to a minute")
 KAFKA_OUTAGES_S = (2, 5, 15, 30, 60)
 MARIADB_OUTAGES_S = (1, 3, 8, 20)
+#: what a crashed writer left (``orphan-lock``'s arg): a 2PC transaction whose primary was
+#: rolled back or committed, or an async-commit one (TiDB's default since 5.0) with every key
+#: prewritten (must commit) or one secondary missing (must roll back)
+ORPHAN_LOCKS = ("rollback", "commit", "async-commit", "async-rollback")
 #: how many faults the runs of a block get, and how often (1: 15 %, 2: 35 %, 3: 50 %)
 _N_FAULTS = ((1, 15), (2, 35), (3, 50))
 
@@ -194,7 +199,7 @@ def _fault(rng: random.Random, kind: Kind) -> Fault:
     elif kind in (Kind.STORE_RESTART, Kind.DUPLICATE, Kind.DELAY, Kind.HELD_LOCK):
         arg = str(rng.choice((1, 2, 4, 8)))  # seconds the fault lasts
     elif kind is Kind.ORPHAN_LOCK:
-        arg = rng.choice(("rollback", "commit"))  # the primary rolled back or committed
+        arg = rng.choice(ORPHAN_LOCKS)
     elif kind is Kind.PD_LEADER:
         # "move": a follower leads at once; "stop/N": the leader dies, a follower is elected
         # N s later (no leader meanwhile), the dead member restarts 10 s after
