@@ -189,7 +189,8 @@ async def _follow(
 
     A partition that no worker moves for ``stall_s`` is named on stderr with the worker that
     holds it, again whenever that set changes (issue 14: a hang was silent); one still stalled
-    ``give_up_s`` after that fails the run (:class:`app.undo.activity.StallClock`).
+    ``give_up_s`` after that fails the run (:class:`app.undo.activity.StallClock`), unless
+    attached workers never took it.
     """
     loop = asyncio.get_running_loop()
     next_check = loop.time() + ATTACH_CHECK_S
@@ -221,7 +222,9 @@ async def _follow(
             shown = tuple((x.partition, x.worker) for x in stalled)
             for line in stall_lines(stalled):
                 click.echo(f"tiundo run: stalled: {line}", err=True)
-        stuck = [] if snap.final else clock.beyond(stalled, loop.time())
+        # --attach: a partition no worker ever took is the operator's (the group is said empty)
+        held = [x for x in stalled if workers or x.worker]
+        stuck = [] if snap.final else clock.beyond(held, loop.time())
         if stuck:
             raise JobFailedError(
                 f"giving up: {'; '.join(stall_lines(stuck))}; still stalled {give_up_s:.0f} s "

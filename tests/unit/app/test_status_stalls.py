@@ -76,8 +76,14 @@ class _Watcher:
     partitions = 8
     bootstrap = "127.0.0.1:1"
 
+    def __init__(self, noted: bool = True) -> None:
+        self.noted = noted
+
     async def snapshot(self) -> JobSnapshot:
-        return _snapshot(200)
+        snap = _snapshot(200)
+        if self.noted:
+            return snap
+        return dataclasses.replace(snap, beats={0: snap.beats[0]})  # 1, 3, 5, 7: nobody took them
 
 
 async def test_run_gives_up_on_a_partition_still_stalled_after_the_limit() -> None:
@@ -106,3 +112,20 @@ def test_run_waits_out_the_retry_deadline_before_giving_up() -> None:
     cfg = UndoConfig(job="j", stall_s=120, retry_deadline_s=300)
     assert run_mod.stall_give_up_s(cfg) == 300
     assert run_mod.stall_give_up_s(dataclasses.replace(cfg, retry_deadline_s=30)) == 120
+
+
+async def test_attached_run_keeps_waiting_for_partitions_no_worker_ever_took() -> None:
+    """--attach: the operator starts the workers; ``run`` says so and does not give up."""
+    ingest = asyncio.create_task(asyncio.Event().wait())
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(
+                run_mod._follow(
+                    _Watcher(noted=False), PhaseModel(8), make_display("none"), [], ingest,  # type: ignore[arg-type]
+                    asyncio.Event(), deadline=10**9, outage_s=60, stall_s=1, give_up_s=0.5,
+                ),
+                timeout=3,
+            )  # fmt: skip
+    finally:
+        ingest.cancel()
+        await asyncio.gather(ingest, return_exceptions=True)
