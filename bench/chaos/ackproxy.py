@@ -7,9 +7,9 @@ transaction (one that advanced an ``undo_progress`` counter, so a real one, not 
 a counter read's) that no earlier arm claimed (two arms: the next two) is forwarded to the
 server, the client's socket is closed at once, and the server's answer (its OK) is read and
 dropped. The transaction is committed; the worker sees "lost connection during query" and cannot
-know. Its retry must find the counter already
-advanced and skip (the exactly-once counters of :mod:`app.sink.mysql`); a retry that
-re-applied it would leave a table not at T, which the chaos oracle catches.
+know. Its retry must find the counter already advanced and skip (the exactly-once counters of
+:mod:`app.sink.mysql`); a retry that re-applied it would leave a table not at T, which the chaos
+oracle catches.
 
 The MySQL protocol frames every packet as a 3-byte little-endian length, a sequence byte and
 the payload, in both directions and in the handshake too; without TLS or compression (the
