@@ -34,7 +34,12 @@ from typing import Any, Protocol
 from core.codec import mysqldef as m
 from core.codec import number
 from core.codec.coltypes import column_codec
-from core.codec.keys import encode_common_handle, encode_record_key, index_prefix
+from core.codec.keys import (
+    encode_common_handle,
+    encode_record_key,
+    has_record_prefix,
+    index_prefix,
+)
 from core.codec.mytime import MyTime
 from core.codec.number import to_signed64
 from core.codec.row import encode_row
@@ -116,6 +121,8 @@ class TxnResult:
     ops: tuple[RowOp, ...]
     commit_ts: int
     keys: int
+    #: of ``keys``, the row (record) keys: the changes a change feed of the tables delivers
+    record_keys: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,7 +661,8 @@ class Workload:
             one_pc = self.rng.random() < self.config.one_pc_ratio
             commit_ts = self.mvcc.write_txn(muts, txn_source=self.config.txn_source, one_pc=one_pc)
         await self.conn.commit()
-        result = TxnResult(tuple(ops), commit_ts, len(muts))
+        rows = sum(1 for m in muts if has_record_prefix(m.key))
+        result = TxnResult(tuple(ops), commit_ts, len(muts), rows)
         self.history.append(result)
         return result
 

@@ -444,6 +444,8 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         dry_run=bool(config.dry_run),
         instance=board.owner.instance,
         attempt=board.owner.attempt,
+        changes=end.total_changes,
+        transactions=end.transactions,
     )
     await board.publish(barrier.part_key(p), rep.to_json())
     await finish_job(board)
