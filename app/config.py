@@ -136,7 +136,8 @@ class UndoConfig:
     stall_s: float = setting("TIUNDO_STALL_S", 120.0)
     """A partition without a report that no worker moved for this long is stalled: ``tiundo
     run`` and ``tiundo status`` name it and the worker holding it, and that worker reads it
-    again from its committed offset after half of it (:mod:`app.stages.watch`)."""
+    again from its committed offset after half of it (:mod:`app.stages.watch`); still stalled
+    as long again (at least ``retry_deadline_s``), it fails ``tiundo run``."""
     instance: str = setting("TIUNDO_INSTANCE", "")
     """Id of this start of the job, from its job record (:mod:`app.jobrecord`); keys the
     downstream's exactly-once counters. Empty only for workers started without a record."""

@@ -502,7 +502,8 @@ def stall_options() -> Decorator:
     return _opt(
         "--stall-s", env=_undo("stall_s"), type=click.FloatRange(1),
         help="a partition without a report that no worker moved for this long is named, "
-        f"with the worker holding it [{_default('stall_s'):g}]",
+        "with the worker holding it; `run` gives up on one still stalled as long again "
+        f"(at least TIUNDO_RETRY_DEADLINE_S) [{_default('stall_s'):g}]",
     )  # fmt: skip
 
 

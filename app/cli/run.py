@@ -72,7 +72,7 @@ from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from app.rpo import Rpo, rpo, rpo_fields
-from app.undo.activity import stall_lines
+from app.undo.activity import StallClock, stall_lines
 from app.undo.owner import Owner
 from core import metrics
 from core.errors import ConfigError
@@ -83,7 +83,7 @@ from core.retry import ride_out
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 
-__all__ = ["RunOutcome", "WorkerProcess", "run", "run_job"]
+__all__ = ["RunOutcome", "WorkerProcess", "run", "run_job", "stall_give_up_s"]
 
 #: the folder holding the `app` package (workers import it from there, installed or not)
 ROOT = Path(__file__).resolve().parents[2]
@@ -189,13 +189,16 @@ async def _follow(
     outage_s: float,
     stall_s: float,
     *,
+    give_up_s: float | None = None,
     ingest_grace_s: float = INGEST_GRACE_S,
 ) -> JobSnapshot:
     """Poll the job until its status is final (raise if every worker died or time ran out).
 
     A partition that no worker moves for ``stall_s`` is named on stderr with the worker that
-    holds it, again whenever that set changes (issue 14: a hang was silent). Once the status
-    is final the fence opens; the snapshot is returned when the ingest ended, or after
+    holds it, again whenever that set changes (issue 14: a hang was silent); one still stalled
+    ``give_up_s`` (None: ``stall_s``) after that fails the run
+    (:class:`app.undo.activity.StallClock`), unless attached workers never took it. Once the
+    status is final the fence opens; the snapshot is returned when the ingest ended, or after
     ``ingest_grace_s`` with a line saying it did not (:func:`end_ingest` stops it).
     """
     loop = asyncio.get_running_loop()
@@ -204,6 +207,7 @@ async def _follow(
     final_since: float | None = None
     since_ms = int(time.time() * 1000)
     shown: tuple[tuple[int, str], ...] = ()
+    clock = StallClock(stall_s if give_up_s is None else give_up_s)
     while True:
         if ingest_task.done() and final_since is None:
             ingest_task.result()  # an ingest failure ends the run with its own message
@@ -213,6 +217,7 @@ async def _follow(
             # Kafka down (a broker restart): the workers and the ingest wait for it too; give up
             # only after the same outage bound
             failing_since = failing_since if failing_since is not None else loop.time()
+            clock.reset()
             if loop.time() - failing_since > outage_s:
                 raise
             await asyncio.sleep(1.0)
@@ -227,6 +232,15 @@ async def _follow(
             shown = tuple((x.partition, x.worker) for x in stalled)
             for line in stall_lines(stalled):
                 click.echo(f"tiundo run: stalled: {line}", err=True)
+        # --attach: a partition no worker ever took is the operator's (the group is said empty)
+        held = [x for x in stalled if workers or x.worker]
+        stuck = [] if snap.final else clock.beyond(held, loop.time())
+        if stuck:
+            raise JobFailedError(
+                f"giving up: {'; '.join(stall_lines(stuck))}; still stalled "
+                f"{clock.give_up_s:.0f} s "
+                f"after it was named; the job keeps its progress: tiundo run --resume {watcher.job}"
+            )
         if snap.final:
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
@@ -269,6 +283,15 @@ async def _follow(
                 f"tiundo status --job {watcher.job}"
             )
         await asyncio.sleep(0.5)
+
+
+def stall_give_up_s(cfg: UndoConfig) -> float:
+    """How long ``run`` waits, once a partition is named stalled, before failing.
+
+    Another ``TIUNDO_STALL_S``, never less than ``TIUNDO_RETRY_DEADLINE_S``: a partition whose
+    worker still retries a transient error (the downstream away) fails by its own error first.
+    """
+    return max(cfg.stall_s, cfg.retry_deadline_s)
 
 
 async def run_job(
@@ -386,6 +409,7 @@ async def run_job(
                     deadline,
                     cfg.kafka_outage_s,
                     ucfg.stall_s,
+                    give_up_s=stall_give_up_s(ucfg),
                 )
             finally:
                 await watcher.stop()

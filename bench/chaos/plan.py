@@ -78,9 +78,11 @@ _WHEN: dict[Kind, tuple[str, ...]] = {
     Kind.HELD_LOCK: ("start",),  # below E only if taken before the job's E
     Kind.ORPHAN_LOCK: ("start",),
     Kind.PD_LEADER: ("start", "ingest"),  # the ingest asks PD for regions, stores and TSOs
-    # armed ahead: the job's next undo COMMIT loses its ack (armed during the apply it missed 6
-    # of 13 times in the 100-run soak: a tiny job's apply is over in a second)
-    Kind.COMMIT_ACK_LOST: ("start", "ingest", "compaction"),
+    # armed ahead: an undo COMMIT loses its ack (armed during the apply it missed 6 of 13 times
+    # in the 100-run soak: a tiny job's apply is over in a second; armed at the compaction it can
+    # still come after a 1-worker apply). At the start or the ingest no worker runs yet, so the
+    # apply follows; each arm claims its own COMMIT (bench.chaos.ackproxy)
+    Kind.COMMIT_ACK_LOST: ("start", "ingest"),
     Kind.KAFKA_RESTART: ("ingest", "compaction", "apply"),
     Kind.MARIADB_RESTART: ("ingest", "apply"),
 }
