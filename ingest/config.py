@@ -208,6 +208,11 @@ class IngestConfig:
         return parse_mysql_url(self.downstream, default_db="tidb_cdc")
 
     @property
+    def status_tls(self) -> TlsFiles:
+        """TLS files for an ``https://`` status API: the cluster's ``--ca/--cert/--key``."""
+        return TlsFiles(self.ca, self.cert, self.key)
+
+    @property
     def status_api_url(self) -> str:
         """The status API base URL."""
         return parse_http_url(self.status_api)
