@@ -424,7 +424,7 @@ class IngestWorker:
         try:
             await pd.connect(election_s=config.pd_election_s)
             async with StatusApiClient(
-                config.status_api_url, timeout=config.request_timeout_s
+                config.status_api_url, timeout=config.request_timeout_s, tls=config.status_tls
             ) as status:
                 self.tables = await select_tables(status, config.tables)
             self.window = window = await undo_window(config, pd)

@@ -70,13 +70,21 @@ async def prepare(s: Settings, *, force: bool, writer_check_s: float) -> Prepare
     pd = PDClient(cfg.pd_endpoints, timeout=cfg.request_timeout_s, credentials=credentials)
     try:
         await pd.connect(election_s=cfg.pd_election_s)
-        async with StatusApiClient(cfg.status_api_url, timeout=cfg.request_timeout_s) as status:
+        async with StatusApiClient(
+            cfg.status_api_url, timeout=cfg.request_timeout_s, tls=cfg.status_tls
+        ) as status:
             tables = await select_tables(status, cfg.tables)
         window = await undo_window(cfg, pd)
         safe_point = await check_gc(pd, window.target_ts)
     finally:
         await pd.close()
-    await check_ddl(cfg.status_api_url, window.target_ts, tables, timeout_s=cfg.request_timeout_s)
+    await check_ddl(
+        cfg.status_api_url,
+        window.target_ts,
+        tables,
+        timeout_s=cfg.request_timeout_s,
+        tls=cfg.status_tls,
+    )
     writer = None
     if not force:
         writer = await check_writer(cfg, window.syncpoint, watch_s=writer_check_s)

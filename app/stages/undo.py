@@ -93,7 +93,9 @@ def _now_ms() -> int:
 def _schema() -> SchemaCache:
     if "schema" not in _shared:
         # the versions pinned in the job record: a schema changed since fails the partition
-        _shared["schema"] = SchemaCache(config.status_api, pinned=config.pinned_schemas())
+        _shared["schema"] = SchemaCache(
+            config.status_api, pinned=config.pinned_schemas(), tls=config.status_tls
+        )
     cache: SchemaCache = _shared["schema"]
     return cache
 
