@@ -19,11 +19,10 @@ import pytest
 
 from app.cli.jobstate import delete_job_topics
 from ingest.worker import run_ingest
-from proto import tiundo_pb2
 from simulator.faults import Orphan
 from simulator.mvcc import Mutation
 
-from .faust_undo_harness import Worker, wait_status
+from .faust_undo_harness import undo_with_two_workers
 from .ingest_harness import cluster_env, delete_topics
 from .test_e2e_undo import PARTITIONS, _assert_same_as_t, _settings
 
@@ -35,7 +34,6 @@ async def test_orphan_async_commit_txn_in_the_window_ends_at_t(
     mysql_db: Any, kafka_bootstrap: str, tmp_path: Path, outcome: str
 ) -> None:
     job = f"orphan-{outcome}-{uuid.uuid4().hex[:6]}"
-    workers: list[Worker] = []
     async with cluster_env(mysql_db, seed=31, rows=10) as env:
         w = env.workload
         try:
@@ -76,19 +74,10 @@ async def test_orphan_async_commit_txn_in_the_window_ends_at_t(
             assert await w.mariadb_digests() == w.mvcc_digests(result.end_ts)
             assert await w.checksums() != dict(sp.checksums)
             settings = _settings(env, kafka_bootstrap, job, mysql_db, sp)
-            workers = [
-                Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
-                Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
-            ]
-            status = await wait_status(kafka_bootstrap, job, workers, 150)
-            tails = "\n".join(wk.tail() for wk in workers)
-            assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
+            status = await undo_with_two_workers(kafka_bootstrap, job, settings, tmp_path)
             assert status.target_ts == sp.ts and status.end_ts == result.end_ts
-            assert status.dead_letters == 0
             # the rows at T: a committed orphan's rows reverted, a rolled-back one's never there
             _assert_same_as_t(w, await w.checksums(), sp.checksums)
         finally:
-            for wk in workers:
-                wk.stop()
             await delete_topics(kafka_bootstrap, [f"{job}.kv"])
             await delete_job_topics(kafka_bootstrap, job)
