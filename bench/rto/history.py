@@ -112,7 +112,11 @@ class NetRow:
 
     def __reduce__(self) -> tuple[type[NetRow], tuple[object, ...]]:
         return NetRow, (
-            self.handle, self.t_image, self.e_image, self.first_commit_ts, self.last_commit_ts
+            self.handle,
+            self.t_image,
+            self.e_image,
+            self.first_commit_ts,
+            self.last_commit_ts,
         )
 
 
