@@ -31,11 +31,11 @@ transaction's locks in a range, as ``KvResolveLock`` does. Rollbacks leave a rec
 prewrite of the same transaction is refused, as TiKV refuses it.
 
 Bulk load (:meth:`MvccStore.load_packed`): a history of millions of versions, written before
-anything subscribes, is kept as one packed ``bytes`` per key (:func:`pack_version` records) and
-turned into :class:`Version` objects only when read; a later write to such a key unpacks it
-first. Reads and the change feed see exactly what the same transactions written through
-:meth:`MvccStore.write_txn` would have left (no lock, no rollback record), at a tenth of the
-memory and time of millions of Python objects.
+any change feed is registered, is kept as one packed ``bytes`` per key (:func:`pack_version`
+records) and turned into :class:`Version` objects only when read; a later write to such a key
+unpacks it first. Reads and the change feed see exactly what the same transactions written
+through :meth:`MvccStore.write_txn` would have left (no lock, no rollback record), without a
+Python object per version or the transaction machinery per write.
 
 Threading: not thread-safe. Every call, observers included, runs on the simulator's asyncio
 loop thread; observers run synchronously inside the write and must not write back.
@@ -479,11 +479,10 @@ class MvccStore:
         """Bulk-load ``(key, packed versions)`` of keys without versions or locks; the count.
 
         Each blob is :func:`pack_version` records in ascending ``commit_ts``. Nothing is
-        reported to observers, so load before anything subscribes (the history of a
-        benchmark); the TSO observes the newest commit_ts.
+        reported to observers, so load before any change feed is registered (a fake cluster's
+        TiKV servers subscribe when built, with no feed yet: the history of a benchmark); the
+        TSO observes the newest commit_ts.
         """
-        if self._observers:
-            raise MvccError("load_packed with observers subscribed: they would miss the writes")
         new: list[bytes] = []
         newest = 0
         size = _PACKED.size

@@ -76,7 +76,7 @@ def test_write_after_load_unpacks_the_key_and_reports_its_old_value() -> None:
     assert store.versions(K2)[-1].commit_ts == commit_ts
 
 
-def test_load_refuses_observers_existing_keys_and_bad_blobs() -> None:
+def test_load_refuses_existing_keys_and_bad_blobs() -> None:
     store = _written()
     with pytest.raises(MvccError, match="already has versions"):
         store.load_packed([(K1, pack_version(1, 2, Op.PUT, b"x"))])
@@ -88,10 +88,6 @@ def test_load_refuses_observers_existing_keys_and_bad_blobs() -> None:
     for torn in (pack_version(1, 2, Op.PUT, b"xy")[:-1], pack_version(1, 2, Op.PUT, b"")[:-1], b""):
         with pytest.raises(MvccError, match="torn or empty"):
             MvccStore(Tso()).load_packed([(K1, torn)])
-    watched = MvccStore(Tso())
-    watched.subscribe(lambda changes: None)
-    with pytest.raises(MvccError, match="observers"):
-        watched.load_packed([(K1, pack_version(1, 2, Op.PUT, b"x"))])
 
 
 def test_unpack_is_the_inverse_of_pack() -> None:
