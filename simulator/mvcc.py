@@ -41,6 +41,13 @@ returned; a commit record ends the check with its commit_ts; a rollback record, 
 nor record (a rollback record is written then, so the prewrite can never land), ends it as
 rolled back.
 
+Bulk load (:meth:`MvccStore.load_packed`): a history of millions of versions, written before
+any change feed is registered, is kept as one packed ``bytes`` per key (:func:`pack_version`
+records) and turned into :class:`Version` objects only when read; a later write to such a key
+unpacks it first. Reads and the change feed see exactly what the same transactions written
+through :meth:`MvccStore.write_txn` would have left (no lock, no rollback record), without a
+Python object per version or the transaction machinery per write.
+
 Threading: not thread-safe. Every call, observers included, runs on the simulator's asyncio
 loop thread; observers run synchronously inside the write and must not write back.
 
@@ -53,6 +60,7 @@ land at or below a resolved ts already sent.
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -79,6 +87,8 @@ __all__ = [
     "TxnStatusKind",
     "Version",
     "WriteConflictError",
+    "pack_version",
+    "unpack_versions",
 ]
 
 
@@ -186,6 +196,29 @@ class Change:
 
 Observer = Callable[[Sequence[Change]], None]
 
+_PACKED = struct.Struct(">QQBQI")  # start_ts, commit_ts, op, txn_source, len(value)
+
+
+def pack_version(start_ts: int, commit_ts: int, op: Op, value: bytes, txn_source: int = 0) -> bytes:
+    """One committed version as :meth:`MvccStore.load_packed` takes them (concatenated)."""
+    return _PACKED.pack(start_ts, commit_ts, op, txn_source, len(value)) + value
+
+
+def unpack_versions(blob: bytes) -> list[Version]:
+    """The versions of a :func:`pack_version` concatenation, in its order."""
+    out: list[Version] = []
+    pos, n, size = 0, len(blob), _PACKED.size
+    while pos < n:
+        if pos + size > n:
+            raise ValueError(f"packed versions: torn header at byte {pos}")
+        start_ts, commit_ts, op, source, length = _PACKED.unpack_from(blob, pos)
+        pos += size
+        out.append(Version(start_ts, commit_ts, Op(op), blob[pos : pos + length], source))
+        pos += length
+    if pos != n:
+        raise ValueError(f"packed versions: torn value, {pos - n} bytes missing at the end")
+    return out
+
 
 class MvccError(TiundoError):
     """A transaction the store refuses, as TiKV would (the workload's bug or a conflict)."""
@@ -226,6 +259,7 @@ class MvccStore:
         self.tso = tso
         self._keys: list[bytes] = []  # every key with a version or a lock, sorted
         self._versions: dict[bytes, list[Version]] = {}  # ascending commit_ts
+        self._packed: dict[bytes, bytes] = {}  # bulk-loaded keys not written since
         self._locks: dict[bytes, Lock] = {}
         self._rollbacks: dict[bytes, set[int]] = {}  # key → start_ts with a rollback record
         self._observers: list[Observer] = []
@@ -498,6 +532,36 @@ class MvccStore:
             self.commit(start_ts, commit_ts, [m.key for m in muts])
         return commit_ts
 
+    def load_packed(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Bulk-load ``(key, packed versions)`` of keys without versions or locks; the count.
+
+        Each blob is :func:`pack_version` records in ascending ``commit_ts``. Nothing is
+        reported to observers, so load before any change feed is registered (a fake cluster's
+        TiKV servers subscribe when built, with no feed yet: the history of a benchmark); the
+        TSO observes the newest commit_ts.
+        """
+        new: list[bytes] = []
+        newest = 0
+        size = _PACKED.size
+        for key, blob in items:
+            if key in self._versions or key in self._packed or key in self._locks:
+                raise MvccError(f"load_packed: key {key.hex()} already has versions or a lock")
+            pos, last = 0, 0
+            while pos + size <= len(blob):  # headers only: order and framing, not values
+                _, commit_ts, _, _, length = _PACKED.unpack_from(blob, pos)
+                if commit_ts <= last:
+                    raise MvccError(f"load_packed: key {key.hex()} versions not ascending")
+                last, pos = commit_ts, pos + size + length
+            if pos != len(blob) or not blob:
+                raise MvccError(f"load_packed: key {key.hex()} has a torn or empty blob")
+            self._packed[key] = blob
+            new.append(key)
+            newest = max(newest, last)
+        self._keys.extend(new)
+        self._keys.sort()
+        self.tso.observe(newest)
+        return len(new)
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, key: bytes, ts: int) -> bytes | None:
@@ -530,15 +594,24 @@ class MvccStore:
 
     def versions(self, key: bytes) -> Sequence[Version]:
         """Committed versions of ``key``, OLDEST first."""
-        return self._versions.get(key, ())
+        return self._vs(key) or ()
 
     def __len__(self) -> int:
         return len(self._keys)
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _vs(self, key: bytes) -> list[Version] | None:
+        """The key's versions, unpacked on the fly when it was bulk-loaded."""
+        vs = self._versions.get(key)
+        if vs is None:
+            blob = self._packed.get(key)
+            if blob is not None:
+                return unpack_versions(blob)
+        return vs
+
     def _ensure_key(self, key: bytes) -> None:
-        if key in self._versions or key in self._locks:
+        if key in self._versions or key in self._packed or key in self._locks:
             return
         keys = self._keys
         if not keys or keys[-1] < key:
@@ -549,6 +622,9 @@ class MvccStore:
                 keys.insert(i, key)
 
     def _add_version(self, key: bytes, version: Version) -> None:
+        blob = self._packed.pop(key, None)
+        if blob is not None:
+            self._versions[key] = unpack_versions(blob)
         vs = self._versions.setdefault(key, [])
         if not vs or vs[-1].commit_ts < version.commit_ts:
             vs.append(version)
@@ -556,11 +632,11 @@ class MvccStore:
             bisect.insort(vs, version, key=lambda v: v.commit_ts)
 
     def _newest(self, key: bytes) -> Version | None:
-        vs = self._versions.get(key)
+        vs = self._vs(key)
         return vs[-1] if vs else None
 
     def _version_at(self, key: bytes, ts: int) -> Version | None:
-        vs = self._versions.get(key)
+        vs = self._vs(key)
         if not vs:
             return None
         i = bisect.bisect_right(vs, ts, key=lambda v: v.commit_ts)
@@ -571,7 +647,7 @@ class MvccStore:
         return v.value if v is not None and v.op is Op.PUT else b""
 
     def _committed_by(self, key: bytes, start_ts: int) -> Version | None:
-        for v in reversed(self._versions.get(key, ())):
+        for v in reversed(self._vs(key) or ()):
             if v.start_ts == start_ts:
                 return v
         return None
