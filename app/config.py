@@ -23,6 +23,7 @@ from core.errors import ConfigError
 from core.jobnames import PREFIX_ENV, JobNames, check_prefix
 from core.metrics_addr import ADDR_ENV, parse_addr
 from core.settings import env_var, setting
+from core.tls import TlsFiles
 from core.topicpolicy import MIN_INSYNC_ENV, REPLICATION_ENV, RETENTION_ENV, TopicPolicy
 from core.urls import parse_mysql_url, redact
 
@@ -78,6 +79,13 @@ class UndoConfig:
     """``mysql://user:pass@host:port`` of the TiDB (or MySQL) to rewind."""
     status_api: str = setting("TIUNDO_STATUS_API", "http://127.0.0.1:10080")
     """``http://host:port`` of a TiDB status port (schema at T)."""
+    ca: str = setting("TIUNDO_CA", "")
+    """The cluster's CA (PEM file), as ``tiundo run``'s ``--ca``: checks an ``https://`` status
+    port (empty: the system roots). The worker's own, never pinned."""
+    cert: str = setting("TIUNDO_CERT", "")
+    """This client's certificate for an ``https://`` status port that asks for one (``--cert``)."""
+    key: str = setting("TIUNDO_KEY", "")
+    """The key of ``cert`` (``--key``)."""
     partitions: int = setting("TIUNDO_PARTITIONS", 8)
     """Partitions of ``<job>.kv`` (= of every table); checked at start."""
     batch_rows: int = setting("TIUNDO_BATCH_ROWS", 1000)
@@ -146,7 +154,8 @@ class UndoConfig:
     stall_s: float = setting("TIUNDO_STALL_S", 120.0)
     """A partition without a report that no worker moved for this long is stalled: ``tiundo
     run`` and ``tiundo status`` name it and the worker holding it, and that worker reads it
-    again from its committed offset after half of it (:mod:`app.stages.watch`)."""
+    again from its committed offset after half of it (:mod:`app.stages.watch`); still stalled
+    as long again (at least ``retry_deadline_s``), it fails ``tiundo run``."""
     instance: str = setting("TIUNDO_INSTANCE", "")
     """Id of this start of the job, from its job record (:mod:`app.jobrecord`); keys the
     downstream's exactly-once counters. Empty only for workers started without a record."""
@@ -163,6 +172,11 @@ class UndoConfig:
     ``update_timestamp`` of each selected table's schema when the job was pinned. A worker
     refuses to decode a table whose schema has another one (a DDL after the checks); empty only
     for workers started without a record."""
+
+    @property
+    def status_tls(self) -> TlsFiles:
+        """TLS files for an ``https://`` status API (:class:`core.status_api.StatusApiClient`)."""
+        return TlsFiles(self.ca, self.cert, self.key)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> UndoConfig:

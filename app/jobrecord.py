@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from google.protobuf.message import DecodeError as ProtoDecodeError
@@ -41,6 +41,7 @@ __all__ = [
     "decode_record",
     "describe",
     "downstream_address",
+    "foreign_owner",
     "missing_checks",
     "new_instance_id",
     "pin",
@@ -123,6 +124,27 @@ def decode_record(raw: bytes, job: str) -> tiundo_pb2.JobRecord:
             f"instance {record.instance_id!r}, expected job {job!r}"
         )
     return record
+
+
+def foreign_owner(notes: Mapping[bytes, bytes], job: str, prefix: str) -> str | None:
+    """Who else owns the job's topics, as ``<job>.job``'s records show (``None``: nobody).
+
+    Topic names are ``<prefix><job>.…``: prefix ``team-`` with job ``ax`` and prefix ``team-a``
+    with job ``x`` name the same topics but not the same consumer group, so the group cannot
+    tell that the other job's workers run. Its record can: it names its (job, prefix).
+    """
+    for key, raw in sorted(notes.items()):
+        try:
+            record = tiundo_pb2.JobRecord.FromString(raw)
+        except ProtoDecodeError:
+            record = tiundo_pb2.JobRecord(job_id=key.decode(errors="replace"))
+        if key != job.encode() or record.job_id != job or record.topic_prefix != prefix:
+            instance = f", instance {record.instance_id}" if record.instance_id else ""
+            return (
+                f"job {record.job_id or key.decode(errors='replace')!r} (topic prefix "
+                f"{record.topic_prefix!r}{instance})"
+            )
+    return None
 
 
 def missing_checks(record: tiundo_pb2.JobRecord) -> list[str]:

@@ -25,6 +25,7 @@ from core.private import private_folder
 
 __all__ = [
     "FLUSHED",
+    "METADATA_MAX_AGE_S",
     "broker_credentials",
     "cap_commits",
     "create_app",
@@ -32,6 +33,13 @@ __all__ = [
     "get_config",
     "run_worker",
 ]
+
+#: how old the consumer's topic metadata may get (Faust: 300 s). aiokafka's group leader only
+#: rebalances when a refresh shows a subscribed topic's partition count changed; one that joined
+#: with no metadata for ``<job>.kv`` (its forced refresh failed while the broker restarted)
+#: assigns nobody any partition and, with Faust's 5 minutes, the job sat RUNNING that long
+#: (issue 14, the chaos soak's ``kafka-restart`` hang)
+METADATA_MAX_AGE_S = 10.0
 
 _state: dict[str, Any] = {}
 
@@ -142,6 +150,7 @@ def create_app(config: UndoConfig) -> faust.App:
         broker_session_timeout=config.session_timeout_s,
         broker_heartbeat_interval=min(3.0, config.session_timeout_s / 3),
         broker_rebalance_timeout=max(config.session_timeout_s, 10.0),
+        consumer_metadata_max_age_ms=int(METADATA_MAX_AGE_S * 1000),
         autodiscover=["app.stages"],  # no origin: faust would then scan all of `app`
         version=1,
     )

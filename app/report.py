@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from app.rpo import Rpo, rpo_line
 from proto import tiundo_pb2
 
 __all__ = [
@@ -76,6 +77,9 @@ class PartitionReport:
     dry_run: bool = False
     instance: str = ""
     attempt: int = 0
+    #: End's total_changes (this partition's changes) and transactions (the whole job's)
+    changes: int = 0
+    transactions: int = 0
 
     def to_json(self) -> bytes:
         """Serialise for the progress topic."""
@@ -96,6 +100,8 @@ class PartitionReport:
             "dry_run": self.dry_run,
             "instance": self.instance,
             "attempt": self.attempt,
+            "changes": self.changes,
+            "transactions": self.transactions,
         }
         return json.dumps(obj, sort_keys=True).encode()
 
@@ -120,6 +126,8 @@ class PartitionReport:
             dry_run=bool(obj.get("dry_run", False)),
             instance=str(obj.get("instance", "")),
             attempt=int(obj.get("attempt", 0)),
+            changes=int(obj.get("changes", 0)),
+            transactions=int(obj.get("transactions", 0)),
         )
 
 
@@ -179,6 +187,9 @@ def job_status(
         status.message = (
             "dry run: undo SQL written, nothing applied" if dry else "every table is back at T"
         )
+    if len(done) == partitions:  # the RPO figures (End.transactions is job-wide)
+        status.changes_undone = sum(r.changes for r in done)
+        status.transactions_undone = max(r.transactions for r in done)
     status.finished_unix_ms = max(r.finished_unix_ms for r in done)
     return status
 
@@ -214,11 +225,12 @@ def with_foreign_writes(
     return out
 
 
-def render(status: tiundo_pb2.JobStatus, *, changefeed: str = "") -> str:
+def render(status: tiundo_pb2.JobStatus, *, changefeed: str = "", rpo: Rpo | None = None) -> str:
     """A plain-text report for a terminal or a log.
 
     ``changefeed`` (``cluster/changefeed`` of T's syncpoint, from the job record; the status
     does not carry it) is named when known: T is that changefeed's point, not another's.
+    ``rpo``: what the undo gave up (:mod:`app.rpo`; the point's age needs the record's start).
     """
     state = State.Name(status.state)
     lines = [
@@ -228,6 +240,8 @@ def render(status: tiundo_pb2.JobStatus, *, changefeed: str = "") -> str:
     ]
     if changefeed:
         lines.append(f"  changefeed = {changefeed} (T is its newest syncpoint)")
+    if rpo is not None:
+        lines.append(rpo_line(rpo))
     if status.finished_unix_ms and status.started_unix_ms:
         secs = (status.finished_unix_ms - status.started_unix_ms) / 1000
         lines.append(f"  duration (undo after END) = {secs:.3f} s")

@@ -67,6 +67,17 @@ class JobNames:
         return self._own("job")
 
     @property
+    def gc_service_id(self) -> str:
+        """The job's PD service GC safepoint id (one hold per id, cluster-wide).
+
+        The prefix goes in too, so two tenants' jobs of one name hold T apart; the ``:`` is in
+        neither a prefix nor a job name, so no two (prefix, job) share an id. PD asks only a
+        non-empty id other than ``gc_worker`` and keeps it as one etcd path segment (no ``/``).
+        Without a prefix the id is ``tiundo-<job>``, as before prefixes existed.
+        """
+        return f"tiundo-{self.prefix}:{self.job}" if self.prefix else f"tiundo-{self.job}"
+
+    @property
     def group(self) -> str:
         """The Faust app id: the workers' consumer group and the prefix of Faust's topics."""
         return f"{self.prefix}tiundo-{self.job}"

@@ -11,18 +11,27 @@ leaves such databases out. TiDB answers errors with status 400 and the terror te
 (``[schema:1146]Table … doesn't exist``, ``[schema:1049]Unknown database …``), which become
 :class:`ConfigError` (the user named something that is not there); anything else is a
 :class:`StatusApiError` (retriable).
+
+Over ``https://`` the cluster's ``--ca/--cert/--key`` (:class:`core.tls.TlsFiles`) check the
+status port and identify us: a tiup TLS cluster signs TiDB's status port with its CA, and with
+``cluster-verify-cn`` asks for the client's certificate. No CA given: the system roots. A
+certificate the CA does not trust (or a refused handshake) is a :class:`ConfigError` naming the
+endpoint, never retried. ``http://`` stays plaintext whatever TLS files are given (they are
+also PD's and TiKV's).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import ssl
 from typing import Any, Final
 from urllib.parse import quote
 
 import aiohttp
 
 from core.errors import ConfigError, TransientError
+from core.tls import TlsFiles, client_context
 
 __all__ = ["SYSTEM_DATABASES", "StatusApiClient", "StatusApiError"]
 
@@ -39,6 +48,12 @@ def _path(*segments: str) -> str:
     return "".join("/" + quote(s, safe="") for s in segments)
 
 
+def _reason(exc: BaseException) -> str:
+    """An SSL error's reason in a few words (one line)."""
+    text = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+    return " ".join(str(text).split())[:200]
+
+
 class StatusApiError(TransientError):
     """The status API did not answer or answered something unexpected; retriable."""
 
@@ -46,10 +61,16 @@ class StatusApiError(TransientError):
 class StatusApiClient:
     """A session against one TiDB status port; use inside the running loop."""
 
-    def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 10.0, tls: TlsFiles | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None
+        #: read (and checked) here, so a bad file is refused before any request
+        self._ssl: ssl.SSLContext | None = (
+            client_context(tls or TlsFiles()) if self.base_url.startswith("https://") else None
+        )
 
     async def __aenter__(self) -> StatusApiClient:
         return self
@@ -65,14 +86,28 @@ class StatusApiClient:
 
     async def _get(self, path: str) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            connector = aiohttp.TCPConnector(ssl=self._ssl) if self._ssl is not None else None
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         url = self.base_url + path
         try:
             async with self._session.get(url) as resp:
                 body = await resp.read()
                 status = resp.status
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise ConfigError(
+                f"TiDB status API {url}: its certificate is not trusted "
+                f"({_reason(exc.certificate_error)}): give --ca, the CA that signed it"
+            ) from None
+        except aiohttp.ClientSSLError as exc:
+            raise ConfigError(
+                f"TiDB status API {url}: TLS handshake refused ({_reason(exc)}): check "
+                "--ca/--cert/--key against the cluster's"
+            ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise StatusApiError(f"TiDB status API {url}: {exc!r}") from exc
+            hint = ""
+            if self._ssl is not None and isinstance(exc, aiohttp.ServerDisconnectedError):
+                hint = " (a status port that asks for a client certificate drops us: --cert/--key)"
+            raise StatusApiError(f"TiDB status API {url}: {exc!r}{hint}") from exc
         text = body.decode("utf-8", errors="replace")
         if status == 400 and text.startswith("[schema:"):
             raise ConfigError(f"TiDB status API {url}: {text.strip()}")

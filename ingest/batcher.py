@@ -85,6 +85,8 @@ class End:
 
     partition: int
     end_ts: int
+    #: distinct transactions of the whole job (every partition's End says the same)
+    transactions: int = 0
 
 
 Output = ChangeBatch | Watermark | End
@@ -230,13 +232,16 @@ class Batcher:
         """Close every open batch (e.g. on a linger timer); watermarks are not affected."""
         return [self._close(slot) for slot in sorted(self._open)]
 
-    def end(self, end_ts: int) -> list[Output]:
-        """Close every open batch, then END for every partition; the batcher accepts no more."""
+    def end(self, end_ts: int, transactions: int = 0) -> list[Output]:
+        """Close every open batch, then END for every partition; the batcher accepts no more.
+
+        ``transactions``: the job's distinct transactions, carried by every END (the RPO).
+        """
         if self._ended:
             return []
         out: list[Output] = list(self.flush())
         self._ended = True
-        out.extend(End(p, end_ts) for p in range(self.partitioner.partitions))
+        out.extend(End(p, end_ts, transactions) for p in range(self.partitioner.partitions))
         return out
 
     def _close(self, slot: tuple[int, int]) -> ChangeBatch:

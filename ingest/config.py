@@ -62,7 +62,8 @@ class IngestConfig:
     ca: str = setting("TIUNDO_CA", "")
     cert: str = setting("TIUNDO_CERT", "")
     key: str = setting("TIUNDO_KEY", "")
-    #: job name; the topic is ``<job>.kv`` and the GC service id ``tiundo-<job>``
+    #: job name; the topic is ``<job>.kv`` and the GC service id
+    #: ``tiundo-<job>`` (``tiundo-<prefix>:<job>`` under a topic prefix)
     job: str = setting("TIUNDO_JOB", "tiundo")
     #: partitions of ``<job>.kv`` (same count as the Faust tables)
     partitions: int = setting("TIUNDO_PARTITIONS", 8)
@@ -166,7 +167,7 @@ class IngestConfig:
     @property
     def gc_service_id(self) -> str:
         """Service id of the job's PD GC safepoint."""
-        return f"tiundo-{self.job}"
+        return JobNames(self.job, self.topic_prefix).gc_service_id
 
     @property
     def pd_endpoints(self) -> tuple[str, ...]:
@@ -205,6 +206,11 @@ class IngestConfig:
                 "syncpoint table from, and no --to-ts given"
             )
         return parse_mysql_url(self.downstream, default_db="tidb_cdc")
+
+    @property
+    def status_tls(self) -> TlsFiles:
+        """TLS files for an ``https://`` status API: the cluster's ``--ca/--cert/--key``."""
+        return TlsFiles(self.ca, self.cert, self.key)
 
     @property
     def status_api_url(self) -> str:

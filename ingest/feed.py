@@ -256,7 +256,7 @@ class StoreStream:
             self._call.cancel()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not ``suppress(CancelledError)``: a cancellation of close() itself (a
+        # shutdown deadline) must still end it
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []

@@ -10,9 +10,14 @@ service at the leader's address (the same channel as the EventFeed):
    ``caller_start_ts`` 0 and ``current_ts`` a fresh PD TSO, so TiKV rolls back a primary
    whose TTL expired; ``TxnNotFound`` is retried with ``rollback_if_not_exist`` once the
    lock's own TTL has expired (client-go ``getTxnStatusFromLock``);
-3. ``KvResolveLock`` on the lock's key with the outcome (:func:`ingest.locks.decide`):
-   commit at the primary's commit_ts, or roll back; a live transaction is left alone and the
-   caller checks again later.
+3. an expired async-commit primary (TiKV only reports it): ``KvCheckSecondaryLocks`` on its
+   secondaries, grouped by region, decides it (:func:`ingest.locks.decide_async_commit`,
+   client-go ``resolveAsyncCommitLock``); then ``KvResolveLock`` on every key of the
+   transaction, by region, as client-go's ``resolveAsyncResolveData`` does; a secondary
+   lock without async commit sends ``KvCheckTxnStatus`` again with ``force_sync_commit``;
+4. otherwise ``KvResolveLock`` on the lock's key with the outcome
+   (:func:`ingest.locks.decide`): commit at the primary's commit_ts, or roll back; a live
+   transaction is left alone and the caller checks again later.
 
 A region error (the region moved or split since PD answered) fails the round with a
 :class:`LockResolveError`; the caller logs it and tries again after its stall interval.
@@ -31,7 +36,17 @@ from core.codec.bytescodec import encode_bytes
 from core.errors import TransientError
 from ingest.feed import StoreChannels
 from ingest.keyspace import raw_bounds
-from ingest.locks import Decision, Resolution, TxnStatus, decide, lock_expired
+from ingest.locks import (
+    AsyncCommitError,
+    Decision,
+    NotAsyncCommitError,
+    Resolution,
+    SecondaryCheck,
+    TxnStatus,
+    decide,
+    decide_async_commit,
+    lock_expired,
+)
 from ingest.model import RegionInfo, Span
 from ingest.pd import PDClient
 from proto import kvrpcpb_pb2, metapb_pb2, tikvpb_pb2_grpc
@@ -83,6 +98,7 @@ class LockResolver:
         outcome: Counter[str] = Counter()
         current_ts = await self.pd.tso()
         decisions: dict[int, Decision] = {}  # start_ts → decision, once per round
+        whole: set[int] = set()  # start_ts whose every key was resolved (async commit)
         for region in await self.pd.scan_regions(span):
             bounds = raw_bounds(region.span)
             start, end = (b"", b"") if bounds is None else (bounds[0], bounds[1] or b"")
@@ -91,9 +107,13 @@ class LockResolver:
                 for lock in locks:
                     decision = decisions.get(lock.lock_version)
                     if decision is None:
-                        status = await self._status(lock, current_ts)
-                        decision = decisions[lock.lock_version] = decide(status)
-                    await self._apply(region, lock, decision, table)
+                        decision, keys = await self._decide(lock, current_ts)
+                        decisions[lock.lock_version] = decision
+                        if keys and decision.resolution is not Resolution.WAIT:
+                            await self._resolve_keys(lock, keys, decision, table)
+                            whole.add(lock.lock_version)
+                    if lock.lock_version not in whole:
+                        await self._apply(region, lock, decision, table)
                     outcome[decision.resolution.value] += 1
                 if len(locks) < self.scan_limit:
                     break
@@ -162,7 +182,57 @@ class LockResolver:
         regions = await self.pd.scan_regions(Span(enc, enc + b"\x00"), limit=1)
         return regions[0]
 
-    async def _status(self, lock: kvrpcpb_pb2.LockInfo, current_ts: int) -> TxnStatus:
+    async def _decide(
+        self, lock: kvrpcpb_pb2.LockInfo, current_ts: int
+    ) -> tuple[Decision, list[bytes]]:
+        """The decision for the lock's transaction; for an async-commit one, all its keys."""
+        status = await self._status(lock, current_ts)
+        pending = status.async_commit
+        if pending is None:
+            return decide(status), []
+        try:
+            checks = await self._check_secondaries(lock.lock_version, pending.secondaries)
+            decision = decide_async_commit(lock.lock_version, pending, checks)
+        except NotAsyncCommitError:
+            status = await self._status(lock, current_ts, force_sync_commit=True)
+            return decide(status), []
+        except AsyncCommitError as exc:
+            raise LockResolveError(str(exc)) from exc
+        return decision, [lock.primary_lock, *pending.secondaries]
+
+    async def _by_region(self, keys: list[bytes]) -> list[tuple[RegionInfo, list[bytes]]]:
+        """``keys`` grouped by the region holding them (PD asked once per region met)."""
+        groups: list[tuple[RegionInfo, list[bytes]]] = []
+        for key in sorted(set(keys)):
+            if not groups or not groups[-1][0].span.contains(encode_bytes(key)):
+                groups.append((await self._locate(key), []))
+            groups[-1][1].append(key)
+        return groups
+
+    async def _check_secondaries(
+        self, start_ts: int, keys: tuple[bytes, ...]
+    ) -> list[SecondaryCheck]:
+        checks: list[SecondaryCheck] = []
+        for region, group in await self._by_region(list(keys)):
+            req = kvrpcpb_pb2.CheckSecondaryLocksRequest(
+                context=self._context(region), keys=group, start_version=start_ts
+            )
+
+            def send(stub: Any, r: kvrpcpb_pb2.CheckSecondaryLocksRequest = req) -> Awaitable[Any]:
+                return stub.KvCheckSecondaryLocks(r, timeout=self.timeout)  # type: ignore[no-any-return]
+
+            resp = await self._call("KvCheckSecondaryLocks", region, send)
+            assert isinstance(resp, kvrpcpb_pb2.CheckSecondaryLocksResponse)
+            if resp.HasField("error"):
+                raise LockResolveError(
+                    f"KvCheckSecondaryLocks of start_ts {start_ts}: {resp.error}"
+                )
+            checks.append(SecondaryCheck(len(group), tuple(resp.locks), resp.commit_ts))
+        return checks
+
+    async def _status(
+        self, lock: kvrpcpb_pb2.LockInfo, current_ts: int, *, force_sync_commit: bool = False
+    ) -> TxnStatus:
         region = await self._locate(lock.primary_lock)
         rollback_if_not_exist = False
         while True:
@@ -173,6 +243,7 @@ class LockResolver:
                 caller_start_ts=0,
                 current_ts=current_ts,
                 rollback_if_not_exist=rollback_if_not_exist,
+                force_sync_commit=force_sync_commit,
                 verify_is_primary=True,
             )
 
@@ -182,7 +253,12 @@ class LockResolver:
             resp = await self._call("KvCheckTxnStatus", region, send)
             assert isinstance(resp, kvrpcpb_pb2.CheckTxnStatusResponse)
             if not resp.HasField("error"):
-                return TxnStatus.from_response(resp)
+                return TxnStatus.from_response(
+                    resp,
+                    lock_ts=lock.lock_version,
+                    current_ts=current_ts,
+                    force_sync_commit=force_sync_commit,
+                )
             if not resp.error.HasField("txn_not_found"):
                 raise LockResolveError(
                     f"KvCheckTxnStatus of start_ts {lock.lock_version}: {resp.error}"
@@ -194,18 +270,14 @@ class LockResolver:
                 return TxnStatus(ttl=max(lock.lock_ttl, 1))
             rollback_if_not_exist = True
 
-    async def _apply(
-        self, region: RegionInfo, lock: kvrpcpb_pb2.LockInfo, decision: Decision, table: str
+    async def _resolve(
+        self, region: RegionInfo, start_ts: int, keys: list[bytes], decision: Decision, where: str
     ) -> None:
-        where = f"table {table} region {region.region_id} start_ts {lock.lock_version}"
-        if decision.resolution is Resolution.WAIT:
-            log.info("locks: %s key %s: waiting (%s)", where, lock.key.hex(), decision.reason)
-            return
         req = kvrpcpb_pb2.ResolveLockRequest(
             context=self._context(region),
-            start_version=lock.lock_version,
+            start_version=start_ts,
             commit_version=decision.commit_ts,
-            keys=[lock.key],
+            keys=keys,
         )
         resp = await self._call(
             "KvResolveLock", region, lambda s: s.KvResolveLock(req, timeout=self.timeout)
@@ -213,15 +285,42 @@ class LockResolver:
         assert isinstance(resp, kvrpcpb_pb2.ResolveLockResponse)
         if resp.HasField("error"):
             raise LockResolveError(f"KvResolveLock {where}: {resp.error}")
-        action = (
-            f"commit at {decision.commit_ts}"
-            if decision.resolution is Resolution.COMMIT
-            else "rollback"
-        )
+
+    @staticmethod
+    def _action(decision: Decision) -> str:
+        if decision.resolution is Resolution.COMMIT:
+            return f"commit at {decision.commit_ts}"
+        return "rollback"
+
+    async def _apply(
+        self, region: RegionInfo, lock: kvrpcpb_pb2.LockInfo, decision: Decision, table: str
+    ) -> None:
+        where = f"table {table} region {region.region_id} start_ts {lock.lock_version}"
+        if decision.resolution is Resolution.WAIT:
+            log.info("locks: %s key %s: waiting (%s)", where, lock.key.hex(), decision.reason)
+            return
+        await self._resolve(region, lock.lock_version, [lock.key], decision, where)
         log.warning(
             "locks: %s key %s: orphan lock resolved: %s (%s)",
             where,
             lock.key.hex(),
-            action,
+            self._action(decision),
+            decision.reason,
+        )
+
+    async def _resolve_keys(
+        self, lock: kvrpcpb_pb2.LockInfo, keys: list[bytes], decision: Decision, table: str
+    ) -> None:
+        """Resolve every key of an async-commit transaction, one request per region."""
+        for region, group in await self._by_region(keys):
+            where = f"table {table} region {region.region_id} start_ts {lock.lock_version}"
+            await self._resolve(region, lock.lock_version, group, decision, where)
+        log.warning(
+            "locks: table %s start_ts %s: orphan async-commit transaction resolved on its %d "
+            "key(s): %s (%s)",
+            table,
+            lock.lock_version,
+            len(set(keys)),
+            self._action(decision),
             decision.reason,
         )

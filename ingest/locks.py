@@ -20,6 +20,18 @@ such locks itself, and so does the ingest (the I/O is in :mod:`ingest.lock_resol
   → roll the lock back. ``TxnNotFound`` (the primary was never prewritten) is decided by
   :func:`lock_expired` on the lock's own TTL: expired → ask again with
   ``rollback_if_not_exist`` (which rolls it back), else wait (``getTxnStatusFromLock``).
+- **Async commit** (TiDB's default since 5.0, and what a crashed TiDB usually leaves): TiKV
+  never rolls back an async-commit primary in ``CheckTxnStatus`` (tikv
+  ``check_txn_status_lock_exists``: "Rollback of async-commit locks are done in
+  ResolveLock"); it answers with the lock, ``use_async_commit`` and its ``secondaries``. As
+  client-go's ``getTxnStatus``, such a lock is waited for only while its own TTL runs
+  (:meth:`TxnStatus.from_response`); then its secondaries decide (``resolveAsyncCommitLock``,
+  ``checkAllSecondaries``, ``addKeys``; :func:`decide_async_commit`): ``CheckSecondaryLocks``
+  per region; every secondary still locked by the transaction → it is committed at the
+  largest ``min_commit_ts`` (the primary's included); a secondary committed → at its
+  commit_ts; one rolled back or never prewritten (TiKV then writes its rollback record, so
+  it never can be) → rolled back. A secondary lock without ``use_async_commit`` means the
+  transaction fell back to 2PC: ``CheckTxnStatus`` again with ``force_sync_commit``.
 
 Neither outcome can make the undo wrong: a rolled-back write never happened, a committed one
 comes through the feed as a COMMIT row at the primary's commit_ts, like any other commit.
@@ -35,11 +47,16 @@ from typing import Generic, TypeVar
 from proto import kvrpcpb_pb2
 
 __all__ = [
+    "AsyncCommit",
+    "AsyncCommitError",
     "Decision",
+    "NotAsyncCommitError",
     "Resolution",
+    "SecondaryCheck",
     "StallTracker",
     "TxnStatus",
     "decide",
+    "decide_async_commit",
     "lock_expired",
 ]
 
@@ -56,19 +73,70 @@ class Resolution(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class AsyncCommit:
+    """An expired async-commit primary lock: what deciding its transaction needs."""
+
+    min_commit_ts: int
+    secondaries: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class TxnStatus:
-    """A transaction's status as ``CheckTxnStatusResponse`` states it."""
+    """A transaction's status as ``CheckTxnStatusResponse`` states it.
+
+    ``async_commit`` is set for an expired async-commit primary: neither committed nor rolled
+    back yet, its secondaries decide (:func:`decide_async_commit`).
+    """
 
     ttl: int = 0
     commit_ts: int = 0
     action: int = kvrpcpb_pb2.NoAction
+    async_commit: AsyncCommit | None = None
 
     @classmethod
-    def from_response(cls, resp: kvrpcpb_pb2.CheckTxnStatusResponse) -> TxnStatus:
-        """The status of a response without error (``lock_ttl`` wins, as in client-go)."""
+    def from_response(
+        cls,
+        resp: kvrpcpb_pb2.CheckTxnStatusResponse,
+        *,
+        lock_ts: int,
+        current_ts: int,
+        force_sync_commit: bool = False,
+    ) -> TxnStatus:
+        """The status of a response without error, as client-go's ``getTxnStatus`` reads it.
+
+        An async-commit primary (unless ``force_sync_commit``) is alive while its TTL runs
+        (from ``lock_ts``, judged at ``current_ts``), then expired; otherwise ``lock_ttl``
+        wins over ``commit_version``.
+        """
+        info = resp.lock_info if resp.HasField("lock_info") else None
+        if info is not None and info.use_async_commit and not force_sync_commit:
+            if not lock_expired(lock_ts, resp.lock_ttl, current_ts):
+                return cls(ttl=max(resp.lock_ttl, 1), action=resp.action)
+            pending = AsyncCommit(info.min_commit_ts, tuple(info.secondaries))
+            return cls(action=resp.action, async_commit=pending)
         if resp.lock_ttl:
             return cls(ttl=resp.lock_ttl, action=resp.action)
         return cls(commit_ts=resp.commit_version, action=resp.action)
+
+
+@dataclass(frozen=True, slots=True)
+class SecondaryCheck:
+    """One ``CheckSecondaryLocksResponse``: ``asked`` keys, the ``locks`` and ``commit_ts``."""
+
+    asked: int
+    locks: tuple[kvrpcpb_pb2.LockInfo, ...] = ()
+    commit_ts: int = 0
+
+
+class AsyncCommitError(ValueError):
+    """The secondaries of an async-commit transaction contradict each other."""
+
+
+class NotAsyncCommitError(AsyncCommitError):
+    """A secondary lock without async commit: the transaction fell back to 2PC.
+
+    Its status must be asked again with ``force_sync_commit`` (client-go ``nonAsyncCommitLock``).
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +149,12 @@ class Decision:
 
 
 def decide(status: TxnStatus) -> Decision:
-    """What to do with a lock of a transaction in ``status`` (see the module docstring)."""
+    """What to do with a lock of a transaction in ``status`` (see the module docstring).
+
+    An expired async-commit primary is not decided here: see :func:`decide_async_commit`.
+    """
+    if status.async_commit is not None:
+        raise ValueError("an async-commit transaction is decided by its secondaries")
     if status.ttl > 0:
         return Decision(Resolution.WAIT, reason=f"transaction alive, lock TTL {status.ttl} ms")
     if status.commit_ts > 0:
@@ -95,6 +168,49 @@ def decide(status: TxnStatus) -> Decision:
     else:
         reason = "primary rolled back"
     return Decision(Resolution.ROLLBACK, reason=reason)
+
+
+def decide_async_commit(
+    start_ts: int, primary: AsyncCommit, checks: Iterable[SecondaryCheck]
+) -> Decision:
+    """The outcome of async-commit transaction ``start_ts`` from its secondaries' checks.
+
+    ``checks`` must cover every secondary of ``primary`` (one per region asked). Raises
+    :class:`NotAsyncCommitError` for a 2PC fallback and :class:`AsyncCommitError` when the
+    answers contradict each other (two commit ts, a lock of another transaction).
+    """
+    commit_ts = primary.min_commit_ts
+    outcomes: set[int] = set()  # commit ts (0 = rolled back) of checks that found a key unlocked
+    fallback = False
+    for check in checks:
+        if len(check.locks) < check.asked:
+            outcomes.add(check.commit_ts)
+            continue
+        for lock in check.locks:
+            if lock.lock_version != start_ts:
+                raise AsyncCommitError(
+                    f"CheckSecondaryLocks of start_ts {start_ts} answered a lock of "
+                    f"start_ts {lock.lock_version} on key {lock.key.hex()}"
+                )
+            fallback = fallback or not lock.use_async_commit
+            commit_ts = max(commit_ts, lock.min_commit_ts)
+    if len(outcomes) > 1:
+        raise AsyncCommitError(f"start_ts {start_ts}: secondaries disagree: {sorted(outcomes)}")
+    if outcomes:
+        (done,) = outcomes
+        if not done:
+            return Decision(
+                Resolution.ROLLBACK,
+                reason="async commit: a secondary rolled back or never prewritten",
+            )
+        return Decision(Resolution.COMMIT, done, f"async commit: a secondary committed at {done}")
+    if fallback:
+        raise NotAsyncCommitError(f"start_ts {start_ts}: a secondary lock is not async commit")
+    return Decision(
+        Resolution.COMMIT,
+        commit_ts,
+        f"async commit: every secondary prewritten, committed at min_commit_ts {commit_ts}",
+    )
 
 
 def lock_expired(lock_ts: int, ttl_ms: int, current_ts: int) -> bool:

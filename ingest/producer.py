@@ -123,6 +123,7 @@ class RecordEncoder:
         end.target_ts = self.target_ts
         end.total_changes = self.changes[p]
         end.batches = self.batches[p]
+        end.transactions = output.transactions
         return p, None, env.SerializeToString()
 
 

@@ -50,6 +50,7 @@ from ingest.region_errors import (
     RegionFatalError,
     classify,
 )
+from ingest.txncount import TxnCounter
 from proto import cdcpb_pb2, metapb_pb2
 
 __all__ = ["Failure", "MessageResult", "RegionWorker", "Subscription", "region_error"]
@@ -205,6 +206,8 @@ class RegionWorker:
         self.events = 0
         self.rows = 0
         self.changes = 0
+        #: distinct transactions of the accepted changes (the RPO's "transactions undone")
+        self.txns = TxnCounter()
         self.resolved_events = 0
         self.stale_events = 0
         self.initialized_total = 0
@@ -355,6 +358,7 @@ class RegionWorker:
             full = self.batcher.add_many(kept)
         except LateChangeError as exc:
             raise LateChangeError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
+        self.txns.add(kept)
         got.changes.extend(kept)
         if full:
             got.outputs.extend(full)
@@ -389,8 +393,10 @@ class RegionWorker:
         ts = self.frontier.advance()
         if ts is not None and not self.done:
             outputs.extend(self.batcher.watermark(min(ts, self.end_ts)))
+            self.txns.settle(self.batcher.watermark_ts)
         if not self.done and self.frontier.passed(self.end_ts):
-            outputs.extend(self.batcher.end(self.end_ts))
+            # every change <= E has been counted: the count is final
+            outputs.extend(self.batcher.end(self.end_ts, self.txns.count))
             self.done = True
             log.info("feed: every table's frontier passed E=%d", self.end_ts)
             return ts, True

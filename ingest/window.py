@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -243,8 +242,7 @@ class GcSafepointKeeper:
         if task is None:
             return
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.gather(task, return_exceptions=True)  # (a cancel of ours still ends it)
         log.info("gc: service safepoint %s kept at %d for %d s", self.service_id,
                  self.safe_point, self.ttl_s)  # fmt: skip
 
@@ -254,8 +252,7 @@ class GcSafepointKeeper:
         if task is None:
             return
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.gather(task, return_exceptions=True)  # (a cancel of ours still ends it)
         try:
             await self.pd.update_service_gc_safe_point(self.service_id, 0, self.safe_point)
             log.info("gc: removed service safepoint %s", self.service_id)

@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import random
@@ -74,6 +73,9 @@ log = logging.getLogger(__name__)
 #: what stops :meth:`IngestWorker.run_until_signalled` cleanly: Ctrl-C, systemd/``docker stop``,
 #: a closed terminal
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: the longest one step of the ingest's shutdown may take (closing streams, channels, the
+#: producer, the GC safepoint's release, PD); past it the step is left behind with a warning
+CLOSE_S = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,8 @@ class IngestResult:
     foreign_by_table: Mapping[int, int] = dataclasses.field(default_factory=dict)
     #: seconds from the first registration to the last record delivered
     feed_duration_s: float = 0.0
+    #: distinct transactions (start_ts) among ``changes``: the transactions the undo reverts
+    transactions: int = 0
 
 
 def spread_table_ids(tables: Iterable[SelectedTable], patterns: Iterable[str]) -> set[int]:
@@ -220,6 +224,7 @@ def make_result(
         duration_s=time.monotonic() - started,
         recording=recording,
         feed_duration_s=time.monotonic() - (started if feed_started is None else feed_started),
+        transactions=core.txns.count,
     )
 
 
@@ -328,6 +333,27 @@ class IngestWorker:
             exc is not None and is_retriable(exc)
         )
 
+    def result_so_far(self) -> IngestResult:
+        """The counters as they stand, state ``stopped``.
+
+        For a caller that could not wait for :meth:`run` to end (the job was over and the
+        ingest did not stop in time, or failed after it).
+        """
+        config = self.config
+        core, window, producer = self.core, self.window, self.producer
+        if core is None or window is None or producer is None:
+            return IngestResult(
+                job=config.job, topic=config.topic, state="stopped", target_ts=0, end_ts=0,
+                primary_ts=0, tables=(), changes=0, records=0, changes_per_partition=(),
+                batches_per_partition=(), foreign_writes=0, dropped={}, region_errors={},
+                stream_reconnects=self.stream_reconnects,
+                duration_s=time.monotonic() - self._started,
+            )  # fmt: skip
+        return make_result(
+            config, core, producer.encoder, window, self.tables, state="stopped",
+            started=self._started, stream_reconnects=self.stream_reconnects,
+        )  # fmt: skip
+
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
@@ -398,7 +424,7 @@ class IngestWorker:
         try:
             await pd.connect(election_s=config.pd_election_s)
             async with StatusApiClient(
-                config.status_api_url, timeout=config.request_timeout_s
+                config.status_api_url, timeout=config.request_timeout_s, tls=config.status_tls
             ) as status:
                 self.tables = await select_tables(status, config.tables)
             self.window = window = await undo_window(config, pd)
@@ -443,16 +469,18 @@ class IngestWorker:
                 asyncio.create_task(self._watch_locks(), name="ingest-locks"),
             ]
             gc_task = gc.task
-            waiters = [
-                asyncio.create_task(self._done.wait()),
-                asyncio.create_task(self._stop.wait()),
-            ]
+            # the fence opening before E means the job's status is final (a partition failed):
+            # nothing the feed still waits for (a store down, a lock) matters any more
+            ends = [self._done, self._stop] + ([self.fence] if self.fence is not None else [])
+            waiters = [asyncio.create_task(e.wait()) for e in ends]
             wait_on: set[asyncio.Future[object]] = set(waiters)  # type: ignore[arg-type]
             if gc_task is not None:
                 wait_on.add(gc_task)  # type: ignore[arg-type]
-            await asyncio.wait(wait_on, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            try:
+                await asyncio.wait(wait_on, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
             if gc_task is not None and gc_task.done() and not gc_task.cancelled():
                 exc = gc_task.exception()
                 if exc is not None:
@@ -465,9 +493,12 @@ class IngestWorker:
                 raise self._failure
             if self.fence is not None and core.done and not self._stop.is_set():
                 await self._hold_fence(gc_task)
+            elif self.fence is not None and self.fence.is_set() and not core.done:
+                log.info("job %s: its status is final before the feed reached E; closing "
+                         "the feed", config.job)  # fmt: skip
             self._winding_down = True
             self.state = "flushing"
-            await self._close_streams()
+            await _bounded(self._close_streams(), "closing the EventFeed streams")
             await self.producer.flush()
             self.state = "done" if core.done else "stopped"
             self._emit_progress()
@@ -490,27 +521,34 @@ class IngestWorker:
                 self._failure = exc
             raise
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # every step is bounded (CLOSE_S): a store, PD or broker that does not answer
+            # while the job closes must not keep the command alive (issue 14)
+            self._winding_down = True
             for timer in self._timers:
                 timer.cancel()
             self._timers.clear()
-            await self._close_streams()
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                await _bounded(
+                    asyncio.gather(*tasks, return_exceptions=True), "stopping the feed's tasks"
+                )
+            await _bounded(self._close_streams(), "closing the EventFeed streams")
             if self.channels is not None:
-                await self.channels.close()
+                await _bounded(self.channels.close(), "closing the TiKV channels")
             if self.producer is not None:
-                await self.producer.stop()
+                await _bounded(self.producer.stop(), "stopping the Kafka producer")
             if self.recorder is not None:
                 self.recorder.close()
             if gc is not None:
                 # released when the ingest ended or failed for good; kept (its TTL) when it was
                 # interrupted or gave up on something passing (Kafka, PD), so that
                 # `tiundo run --resume` finds T still readable
-                await (gc.detach() if self._resumable() else gc.stop())
-            await pd.close()
+                keep = self._resumable()
+                await _bounded(
+                    gc.detach() if keep else gc.stop(), "releasing the GC service safepoint"
+                )
+            await _bounded(pd.close(), "closing the PD channel")
 
     def _header(self, cluster_id: int) -> RecordingHeader:
         assert self.window is not None
@@ -961,6 +999,19 @@ class IngestWorker:
             )
         )
         return True
+
+
+async def _bounded(step: Awaitable[object], what: str, limit_s: float | None = None) -> None:
+    """Await one shutdown step for at most ``limit_s`` (:data:`CLOSE_S`).
+
+    Past it, say so and go on: what the step held is released with the process.
+    """
+    limit = CLOSE_S if limit_s is None else limit_s
+    try:
+        async with asyncio.timeout(limit):
+            await step
+    except TimeoutError:
+        log.warning("shutdown: %s took longer than %g s; going on without it", what, limit)
 
 
 async def run_ingest(

@@ -63,7 +63,7 @@ class Context(_message.Message):
     def __init__(self, region_id: _Optional[int] = ..., region_epoch: _Optional[_Union[_metapb_pb2.RegionEpoch, _Mapping]] = ..., peer: _Optional[_Union[_metapb_pb2.Peer, _Mapping]] = ..., request_source: _Optional[str] = ..., cluster_id: _Optional[int] = ...) -> None: ...
 
 class LockInfo(_message.Message):
-    __slots__ = ("primary_lock", "lock_version", "key", "lock_ttl", "txn_size", "lock_type", "lock_for_update_ts", "use_async_commit", "min_commit_ts")
+    __slots__ = ("primary_lock", "lock_version", "key", "lock_ttl", "txn_size", "lock_type", "lock_for_update_ts", "use_async_commit", "min_commit_ts", "secondaries")
     PRIMARY_LOCK_FIELD_NUMBER: _ClassVar[int]
     LOCK_VERSION_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class LockInfo(_message.Message):
     LOCK_FOR_UPDATE_TS_FIELD_NUMBER: _ClassVar[int]
     USE_ASYNC_COMMIT_FIELD_NUMBER: _ClassVar[int]
     MIN_COMMIT_TS_FIELD_NUMBER: _ClassVar[int]
+    SECONDARIES_FIELD_NUMBER: _ClassVar[int]
     primary_lock: bytes
     lock_version: int
     key: bytes
@@ -82,7 +83,8 @@ class LockInfo(_message.Message):
     lock_for_update_ts: int
     use_async_commit: bool
     min_commit_ts: int
-    def __init__(self, primary_lock: _Optional[bytes] = ..., lock_version: _Optional[int] = ..., key: _Optional[bytes] = ..., lock_ttl: _Optional[int] = ..., txn_size: _Optional[int] = ..., lock_type: _Optional[_Union[Op, str]] = ..., lock_for_update_ts: _Optional[int] = ..., use_async_commit: _Optional[bool] = ..., min_commit_ts: _Optional[int] = ...) -> None: ...
+    secondaries: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, primary_lock: _Optional[bytes] = ..., lock_version: _Optional[int] = ..., key: _Optional[bytes] = ..., lock_ttl: _Optional[int] = ..., txn_size: _Optional[int] = ..., lock_type: _Optional[_Union[Op, str]] = ..., lock_for_update_ts: _Optional[int] = ..., use_async_commit: _Optional[bool] = ..., min_commit_ts: _Optional[int] = ..., secondaries: _Optional[_Iterable[bytes]] = ...) -> None: ...
 
 class TxnNotFound(_message.Message):
     __slots__ = ("start_ts", "primary_key")
@@ -173,6 +175,28 @@ class CheckTxnStatusResponse(_message.Message):
     action: Action
     lock_info: LockInfo
     def __init__(self, region_error: _Optional[_Union[_errorpb_pb2.Error, _Mapping]] = ..., error: _Optional[_Union[KeyError, _Mapping]] = ..., lock_ttl: _Optional[int] = ..., commit_version: _Optional[int] = ..., action: _Optional[_Union[Action, str]] = ..., lock_info: _Optional[_Union[LockInfo, _Mapping]] = ...) -> None: ...
+
+class CheckSecondaryLocksRequest(_message.Message):
+    __slots__ = ("context", "keys", "start_version")
+    CONTEXT_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    START_VERSION_FIELD_NUMBER: _ClassVar[int]
+    context: Context
+    keys: _containers.RepeatedScalarFieldContainer[bytes]
+    start_version: int
+    def __init__(self, context: _Optional[_Union[Context, _Mapping]] = ..., keys: _Optional[_Iterable[bytes]] = ..., start_version: _Optional[int] = ...) -> None: ...
+
+class CheckSecondaryLocksResponse(_message.Message):
+    __slots__ = ("region_error", "error", "locks", "commit_ts")
+    REGION_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    LOCKS_FIELD_NUMBER: _ClassVar[int]
+    COMMIT_TS_FIELD_NUMBER: _ClassVar[int]
+    region_error: _errorpb_pb2.Error
+    error: KeyError
+    locks: _containers.RepeatedCompositeFieldContainer[LockInfo]
+    commit_ts: int
+    def __init__(self, region_error: _Optional[_Union[_errorpb_pb2.Error, _Mapping]] = ..., error: _Optional[_Union[KeyError, _Mapping]] = ..., locks: _Optional[_Iterable[_Union[LockInfo, _Mapping]]] = ..., commit_ts: _Optional[int] = ...) -> None: ...
 
 class TxnInfo(_message.Message):
     __slots__ = ("txn", "status")

@@ -40,6 +40,11 @@ class TikvStub:
                 request_serializer=proto_dot_kvrpcpb__pb2.CheckTxnStatusRequest.SerializeToString,
                 response_deserializer=proto_dot_kvrpcpb__pb2.CheckTxnStatusResponse.FromString,
                 _registered_method=True)
+        self.KvCheckSecondaryLocks = channel.unary_unary(
+                '/tikvpb.Tikv/KvCheckSecondaryLocks',
+                request_serializer=proto_dot_kvrpcpb__pb2.CheckSecondaryLocksRequest.SerializeToString,
+                response_deserializer=proto_dot_kvrpcpb__pb2.CheckSecondaryLocksResponse.FromString,
+                _registered_method=True)
         self.KvScanLock = channel.unary_unary(
                 '/tikvpb.Tikv/KvScanLock',
                 request_serializer=proto_dot_kvrpcpb__pb2.ScanLockRequest.SerializeToString,
@@ -57,6 +62,12 @@ class TikvServicer:
     """
 
     def KvCheckTxnStatus(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KvCheckSecondaryLocks(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,6 +92,11 @@ def add_TikvServicer_to_server(servicer, server):
                     servicer.KvCheckTxnStatus,
                     request_deserializer=proto_dot_kvrpcpb__pb2.CheckTxnStatusRequest.FromString,
                     response_serializer=proto_dot_kvrpcpb__pb2.CheckTxnStatusResponse.SerializeToString,
+            ),
+            'KvCheckSecondaryLocks': grpc.unary_unary_rpc_method_handler(
+                    servicer.KvCheckSecondaryLocks,
+                    request_deserializer=proto_dot_kvrpcpb__pb2.CheckSecondaryLocksRequest.FromString,
+                    response_serializer=proto_dot_kvrpcpb__pb2.CheckSecondaryLocksResponse.SerializeToString,
             ),
             'KvScanLock': grpc.unary_unary_rpc_method_handler(
                     servicer.KvScanLock,
@@ -121,6 +137,33 @@ class Tikv:
             '/tikvpb.Tikv/KvCheckTxnStatus',
             proto_dot_kvrpcpb__pb2.CheckTxnStatusRequest.SerializeToString,
             proto_dot_kvrpcpb__pb2.CheckTxnStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KvCheckSecondaryLocks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tikvpb.Tikv/KvCheckSecondaryLocks',
+            proto_dot_kvrpcpb__pb2.CheckSecondaryLocksRequest.SerializeToString,
+            proto_dot_kvrpcpb__pb2.CheckSecondaryLocksResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -64,7 +64,7 @@ class Watermark(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., resolved_ts: _Optional[int] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class End(_message.Message):
-    __slots__ = ("job_id", "end_ts", "target_ts", "total_changes", "batches", "instance_id", "attempt")
+    __slots__ = ("job_id", "end_ts", "target_ts", "total_changes", "batches", "instance_id", "attempt", "transactions")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     END_TS_FIELD_NUMBER: _ClassVar[int]
     TARGET_TS_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +72,7 @@ class End(_message.Message):
     BATCHES_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     end_ts: int
     target_ts: int
@@ -79,7 +80,8 @@ class End(_message.Message):
     batches: int
     instance_id: str
     attempt: int
-    def __init__(self, job_id: _Optional[str] = ..., end_ts: _Optional[int] = ..., target_ts: _Optional[int] = ..., total_changes: _Optional[int] = ..., batches: _Optional[int] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+    transactions: int
+    def __init__(self, job_id: _Optional[str] = ..., end_ts: _Optional[int] = ..., target_ts: _Optional[int] = ..., total_changes: _Optional[int] = ..., batches: _Optional[int] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ..., transactions: _Optional[int] = ...) -> None: ...
 
 class DeadLetter(_message.Message):
     __slots__ = ("job_id", "stage", "error", "key", "value", "old_value", "table_id", "handle", "commit_ts", "start_ts", "region_id", "instance_id", "attempt")
@@ -144,7 +146,7 @@ class TableCounters(_message.Message):
     def __init__(self, table_id: _Optional[int] = ..., db_name: _Optional[str] = ..., table_name: _Optional[str] = ..., restored: _Optional[int] = ..., deleted: _Optional[int] = ..., skipped: _Optional[int] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ...) -> None: ...
 
 class JobStatus(_message.Message):
-    __slots__ = ("job_id", "state", "target_ts", "end_ts", "primary_ts", "tables", "dead_letters", "foreign_writes", "started_unix_ms", "finished_unix_ms", "message", "instance_id", "attempt")
+    __slots__ = ("job_id", "state", "target_ts", "end_ts", "primary_ts", "tables", "dead_letters", "foreign_writes", "started_unix_ms", "finished_unix_ms", "message", "instance_id", "attempt", "changes_undone", "transactions_undone")
     class State(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATE_UNSPECIFIED: _ClassVar[JobStatus.State]
@@ -170,6 +172,8 @@ class JobStatus(_message.Message):
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    CHANGES_UNDONE_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTIONS_UNDONE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     state: JobStatus.State
     target_ts: int
@@ -183,7 +187,9 @@ class JobStatus(_message.Message):
     message: str
     instance_id: str
     attempt: int
-    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobStatus.State, str]] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., tables: _Optional[_Iterable[_Union[TableCounters, _Mapping]]] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., message: _Optional[str] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ...) -> None: ...
+    changes_undone: int
+    transactions_undone: int
+    def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobStatus.State, str]] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., tables: _Optional[_Iterable[_Union[TableCounters, _Mapping]]] = ..., dead_letters: _Optional[int] = ..., foreign_writes: _Optional[int] = ..., started_unix_ms: _Optional[int] = ..., finished_unix_ms: _Optional[int] = ..., message: _Optional[str] = ..., instance_id: _Optional[str] = ..., attempt: _Optional[int] = ..., changes_undone: _Optional[int] = ..., transactions_undone: _Optional[int] = ...) -> None: ...
 
 class JobTable(_message.Message):
     __slots__ = ("db_name", "table_name", "table_id", "physical_ids", "schema_version")

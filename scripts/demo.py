@@ -102,10 +102,14 @@ async def host_cluster(args: argparse.Namespace) -> None:
         changed = sorted(n for n, c in after.items() if c != sp.checksums[n])
         if args.ddl_after_t:
             _ddl_after_t(cluster, db, args.ddl_after_t)
+        after_t = [h for h in w.history if h.commit_ts > sp.ts and h.record_keys]
         expect = {
             "db": db,
             "target_ts": sp.ts,
             "primary_ts": sp.primary_ts,
+            # what an undo to T reverts (the RPO's changes and transactions undone)
+            "changes_after_t": sum(h.record_keys for h in after_t),
+            "transactions_after_t": len(after_t),
             "tables": {
                 n: {"rows": c.rows, "digest": c.digest, "checksum": c.checksum}
                 for n, c in sp.checksums.items()

@@ -81,6 +81,7 @@ class FakeCluster:
         self._store_ports = list(store_ports) + [0] * (stores - len(store_ports))
         self._status_port = status_port
         self._want_status_api = status_api
+        self._tls = tls  # the status port serves https with it, as a tiup TLS cluster's does
         self.tso = Tso()
         self.mvcc = MvccStore(self.tso)
         self.regions = RegionTable(list(range(1, stores + 1)), replicas=replicas)
@@ -139,6 +140,11 @@ class FakeCluster:
             return None
         return f"{self.status_api.host}:{self.status_api.port}"
 
+    @property
+    def status_url(self) -> str | None:
+        """``http://host:port`` of the TiDB status API (``https://`` in a TLS cluster)."""
+        return None if self.status_api is None else str(self.status_api.url)
+
     def tikv(self, store_id: int) -> TikvServer:
         """The server of one store."""
         return self.tikv_servers[store_id - 1]
@@ -192,7 +198,7 @@ class FakeCluster:
                 raise
             log.warning("simulator.status_api not available: no TiDB status API")
             return
-        api = module.StatusApiServer(self.catalog)
+        api = module.StatusApiServer(self.catalog, tls=self._tls)
         await api.start(self.host, self._status_port)
         self.status_api = api
 

@@ -31,6 +31,9 @@ call                                        what the client sees
 ``orphan_lock(mutations, ttl_ms=…)``        a txn whose TiDB crashed: prewritten, never
                                             committed (or only its primary committed); its
                                             locks hold resolved ts until someone resolves them
+``orphan_async_commit(mutations, …)``       the same for an async-commit txn: every key
+                                            prewritten (it IS committed) or one secondary
+                                            never prewritten (it must be rolled back)
 ``slow_stream(store_id, seconds)``          a pause before every message of that store
 ``slow_scan(seconds)``                      a pause between scan messages (live rows interleave)
 ==========================================  ==================================================
@@ -66,12 +69,20 @@ class ScanSplit:
 
 @dataclass(frozen=True, slots=True)
 class Orphan:
-    """An orphaned transaction; ``commit_ts`` is set when its primary was committed."""
+    """An orphaned transaction and the outcome a correct resolver gives it.
+
+    ``commit_ts``: its commit ts (0: it must be rolled back) — the primary's commit_ts, or for
+    a complete async-commit transaction the largest ``min_commit_ts`` of its locks. ``keys``
+    are the keys it locked; ``missing`` the secondary its primary names but that never got
+    prewritten.
+    """
 
     start_ts: int
     primary: bytes
     keys: tuple[bytes, ...]
     commit_ts: int = 0
+    async_commit: bool = False
+    missing: bytes = b""
 
 
 @dataclass(slots=True)
@@ -304,6 +315,40 @@ class Faults:
             commit_ts = mvcc.tso.next()
             mvcc.commit(start_ts, commit_ts, [first])
         return Orphan(start_ts, first, keys, commit_ts)
+
+    def orphan_async_commit(
+        self,
+        mutations: Iterable[Mutation],
+        *,
+        primary: bytes | None = None,
+        missing_secondary: bool = False,
+        ttl_ms: int = 1,
+        txn_source: int = 0,
+    ) -> Orphan:
+        """An async-commit transaction whose TiDB died before committing any key.
+
+        Every key is prewritten with async commit, so it IS committed (at the largest
+        ``min_commit_ts``), unless ``missing_secondary``: the last secondary's prewrite never
+        arrived, so a resolver must roll it back. Needs a primary and at least one secondary.
+        """
+        muts = list(mutations)
+        keys = [m.key for m in muts]
+        primary = keys[0] if primary is None else primary
+        if primary not in keys or len(keys) < 2:
+            raise ValueError("an async-commit orphan needs its primary and a secondary")
+        secondaries = [k for k in keys if k != primary]
+        missing = secondaries[-1] if missing_secondary else b""
+        written = [m for m in muts if m.key != missing]
+        mvcc = self._cluster.mvcc
+        start_ts = mvcc.tso.next()
+        mvcc.prewrite(
+            written, start_ts, primary, txn_source, ttl_ms=ttl_ms, secondaries=secondaries
+        )
+        locked = tuple(m.key for m in written)
+        commit_ts = 0
+        if not missing_secondary:
+            commit_ts = max(lk.min_commit_ts for k in locked if (lk := mvcc.lock(k)) is not None)
+        return Orphan(start_ts, primary, locked, commit_ts, True, missing)
 
     def release_lock(self, start_ts: int, keys: Iterable[bytes], *, commit: bool = True) -> int:
         """Commit (returns commit_ts) or roll back (returns 0) a lock from :meth:`hold_lock`."""

@@ -12,7 +12,12 @@ servicer (:mod:`simulator.tikv_server`) only calls these methods. Behaviour foll
 * ``KvCheckTxnStatus``: :meth:`~simulator.mvcc.MvccStore.check_txn_status` on the primary,
   mapped to ``lock_ttl`` / ``commit_version`` / ``action`` as tikv ``TxnStatus`` is
   (``TtlExpire`` → ``TTLExpireRollback``, ``LockNotExist`` → ``LockNotExistRollback``);
-  ``txn_not_found`` and ``primary_mismatch`` as key errors;
+  ``txn_not_found`` and ``primary_mismatch`` as key errors; an async-commit primary is
+  answered with its lock (``lock_ttl``, ``lock_info`` with ``use_async_commit`` and the
+  secondaries), never rolled back (unless ``force_sync_commit``);
+* ``KvCheckSecondaryLocks``: :meth:`~simulator.mvcc.MvccStore.check_secondary_locks` on keys of
+  the region, answered as tikv ``future_check_secondary_locks``: ``locks`` when every key is
+  locked by the transaction, ``commit_ts`` when one was committed, neither when rolled back;
 * ``KvResolveLock``: commit (``commit_version`` > 0) or roll back every lock of
   ``start_version`` (or of each ``txn_infos`` entry) in the region, or only on ``keys``.
 
@@ -56,6 +61,8 @@ def lock_info(lock: Lock) -> kvrpcpb_pb2.LockInfo:
         txn_size=1,
         lock_type=kvrpcpb_pb2.Put if lock.op is Op.PUT else kvrpcpb_pb2.Del,
         min_commit_ts=lock.min_commit_ts,
+        use_async_commit=lock.use_async_commit,
+        secondaries=lock.secondaries,
     )
 
 
@@ -68,7 +75,7 @@ def _min_end(a: bytes, b: bytes) -> bytes:
 
 
 class LockService:
-    """The three RPCs of one store over the cluster's MVCC store and region table."""
+    """The four RPCs of one store over the cluster's MVCC store and region table."""
 
     def __init__(self, store_id: int, mvcc: MvccStore, regions: RegionTable) -> None:
         self.store_id = store_id
@@ -134,6 +141,7 @@ class LockService:
                 req.current_ts,
                 rollback_if_not_exist=req.rollback_if_not_exist,
                 verify_is_primary=req.verify_is_primary,
+                force_sync_commit=req.force_sync_commit,
             )
         except TxnNotFoundError:
             return resp(
@@ -156,6 +164,25 @@ class LockService:
             out.lock_ttl = state.ttl
             out.lock_info.CopyFrom(lock_info(state.lock))
         return out
+
+    def check_secondary_locks(
+        self, req: kvrpcpb_pb2.CheckSecondaryLocksRequest
+    ) -> kvrpcpb_pb2.CheckSecondaryLocksResponse:
+        """``KvCheckSecondaryLocks`` (module docstring)."""
+        self.calls["KvCheckSecondaryLocks"] += 1
+        resp = kvrpcpb_pb2.CheckSecondaryLocksResponse
+        region = self._region(req.context)
+        if isinstance(region, errorpb_pb2.Error):
+            return resp(region_error=region)
+        for key in req.keys:
+            if not region.contains_raw(key):
+                return resp(region_error=self._not_in_region(key, region))
+        found = self.mvcc.check_secondary_locks(list(req.keys), req.start_version)
+        if found.commit_ts:
+            return resp(commit_ts=found.commit_ts)
+        if found.rolled_back:
+            return resp()
+        return resp(locks=[lock_info(lk) for lk in found.locks])
 
     def resolve_lock(self, req: kvrpcpb_pb2.ResolveLockRequest) -> kvrpcpb_pb2.ResolveLockResponse:
         """``KvResolveLock`` (module docstring)."""

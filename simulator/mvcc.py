@@ -17,6 +17,7 @@ call                   changes reported
 ``rollback``           ROLLBACK per key still locked by the txn (or never written)
 ``commit_1pc``         COMMITTED per key: value, old value = newest commit < commit_ts
 ``check_txn_status``   ROLLBACK of the primary when its TTL expired (or it never existed)
+``check_secondary_locks`` ROLLBACK of the first key with neither lock nor record
 ``resolve_lock``       COMMIT or ROLLBACK per key the txn still locks in the range
 =====================  ===========================================================
 
@@ -30,6 +31,23 @@ unless ``rollback_if_not_exist``); :meth:`MvccStore.resolve_lock` commits or rol
 transaction's locks in a range, as ``KvResolveLock`` does. Rollbacks leave a record, so a late
 prewrite of the same transaction is refused, as TiKV refuses it.
 
+Async commit (TiDB's default since 5.0; ``prewrite(..., secondaries=…)``): every lock carries
+``use_async_commit`` and the primary lists the other keys; the transaction is committed once
+every key is prewritten, at the largest ``min_commit_ts``. So ``check_txn_status`` never rolls
+such a primary back (tikv ``check_txn_status_lock_exists``: "Rollback of async-commit locks are
+done in ResolveLock") and answers with the lock, and :meth:`MvccStore.check_secondary_locks` is
+tikv ``commands/check_secondary_locks.rs``: per key in order, a lock of the transaction is
+returned; a commit record ends the check with its commit_ts; a rollback record, or neither lock
+nor record (a rollback record is written then, so the prewrite can never land), ends it as
+rolled back.
+
+Bulk load (:meth:`MvccStore.load_packed`): a history of millions of versions, written before
+any change feed is registered, is kept as one packed ``bytes`` per key (:func:`pack_version`
+records) and turned into :class:`Version` objects only when read; a later write to such a key
+unpacks it first. Reads and the change feed see exactly what the same transactions written
+through :meth:`MvccStore.write_txn` would have left (no lock, no rollback record), without a
+Python object per version or the transaction machinery per write.
+
 Threading: not thread-safe. Every call, observers included, runs on the simulator's asyncio
 loop thread; observers run synchronously inside the write and must not write back.
 
@@ -42,6 +60,7 @@ land at or below a resolved ts already sent.
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -62,11 +81,14 @@ __all__ = [
     "Observer",
     "Op",
     "PrimaryMismatchError",
+    "SecondaryLocks",
     "TxnNotFoundError",
     "TxnState",
     "TxnStatusKind",
     "Version",
     "WriteConflictError",
+    "pack_version",
+    "unpack_versions",
 ]
 
 
@@ -113,6 +135,9 @@ class Lock:
     old_value: bytes
     #: ms after ``physical(start_ts)`` until a resolver may roll the transaction back
     ttl: int = DEFAULT_LOCK_TTL_MS
+    use_async_commit: bool = False
+    #: on an async-commit primary: every other key of the transaction
+    secondaries: tuple[bytes, ...] = ()
 
 
 class TxnStatusKind(IntEnum):
@@ -133,6 +158,15 @@ class TxnState:
     ttl: int = 0
     commit_ts: int = 0
     lock: Lock | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecondaryLocks:
+    """What ``CheckSecondaryLocks`` found: the locks (all keys locked), or the outcome."""
+
+    locks: tuple[Lock, ...] = ()
+    commit_ts: int = 0
+    rolled_back: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +195,29 @@ class Change:
 
 
 Observer = Callable[[Sequence[Change]], None]
+
+_PACKED = struct.Struct(">QQBQI")  # start_ts, commit_ts, op, txn_source, len(value)
+
+
+def pack_version(start_ts: int, commit_ts: int, op: Op, value: bytes, txn_source: int = 0) -> bytes:
+    """One committed version as :meth:`MvccStore.load_packed` takes them (concatenated)."""
+    return _PACKED.pack(start_ts, commit_ts, op, txn_source, len(value)) + value
+
+
+def unpack_versions(blob: bytes) -> list[Version]:
+    """The versions of a :func:`pack_version` concatenation, in its order."""
+    out: list[Version] = []
+    pos, n, size = 0, len(blob), _PACKED.size
+    while pos < n:
+        if pos + size > n:
+            raise ValueError(f"packed versions: torn header at byte {pos}")
+        start_ts, commit_ts, op, source, length = _PACKED.unpack_from(blob, pos)
+        pos += size
+        out.append(Version(start_ts, commit_ts, Op(op), blob[pos : pos + length], source))
+        pos += length
+    if pos != n:
+        raise ValueError(f"packed versions: torn value, {pos - n} bytes missing at the end")
+    return out
 
 
 class MvccError(TiundoError):
@@ -202,6 +259,7 @@ class MvccStore:
         self.tso = tso
         self._keys: list[bytes] = []  # every key with a version or a lock, sorted
         self._versions: dict[bytes, list[Version]] = {}  # ascending commit_ts
+        self._packed: dict[bytes, bytes] = {}  # bulk-loaded keys not written since
         self._locks: dict[bytes, Lock] = {}
         self._rollbacks: dict[bytes, set[int]] = {}  # key → start_ts with a rollback record
         self._observers: list[Observer] = []
@@ -238,9 +296,15 @@ class MvccStore:
         txn_source: int = 0,
         *,
         ttl_ms: int = DEFAULT_LOCK_TTL_MS,
+        secondaries: Sequence[bytes] | None = None,
     ) -> None:
-        """Lock every key for ``start_ts``; all-or-nothing. Re-prewriting an own lock is a no-op."""
+        """Lock every key for ``start_ts``; all-or-nothing. Re-prewriting an own lock is a no-op.
+
+        ``secondaries`` (the transaction's keys but the primary) makes it an async-commit
+        prewrite: every lock is marked so, and the primary's lock lists them.
+        """
         muts = list(mutations)
+        async_commit = secondaries is not None
         for m in muts:
             lock = self._locks.get(m.key)
             if lock is not None and lock.start_ts != start_ts:
@@ -261,9 +325,11 @@ class MvccStore:
             old = self._value_at(m.key, start_ts)
             value = m.value if m.op is Op.PUT else b""
             self._ensure_key(m.key)
+            listed = tuple(secondaries or ()) if m.key == primary else ()
             self._locks[m.key] = Lock(
-                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old, ttl_ms
-            )
+                m.key, start_ts, primary, m.op, value, txn_source, min_commit_ts, old, ttl_ms,
+                async_commit, listed,
+            )  # fmt: skip
             changes.append(
                 Change(ChangeKind.PREWRITE, m.key, start_ts, 0, m.op, value, old, txn_source)
             )
@@ -326,17 +392,22 @@ class MvccStore:
         *,
         rollback_if_not_exist: bool = False,
         verify_is_primary: bool = True,
+        force_sync_commit: bool = False,
     ) -> TxnState:
         """The status of transaction ``lock_ts`` on its primary key, deciding an expired one.
 
         TiKV's ``check_txn_status`` (module docstring): an expired primary lock is rolled back
-        here, so every secondary may then be rolled back too. ``caller_start_ts`` pushes of
-        ``min_commit_ts`` are not modelled (a resolver that reads nothing sends 0).
+        here, so every secondary may then be rolled back too, unless it is an async-commit lock
+        (and not ``force_sync_commit``): that one is only reported, however old.
+        ``caller_start_ts`` pushes of ``min_commit_ts`` are not modelled (a resolver that reads
+        nothing sends 0).
         """
         lock = self._locks.get(primary)
         if lock is not None and lock.start_ts == lock_ts:
             if verify_is_primary and lock.primary != primary:
                 raise PrimaryMismatchError(lock)
+            if lock.use_async_commit and not force_sync_commit:
+                return TxnState(TxnStatusKind.LOCKED, ttl=lock.ttl, lock=lock)
             if physical(lock_ts) + lock.ttl < physical(current_ts):
                 self.rollback(lock_ts, [primary])
                 return TxnState(TxnStatusKind.TTL_EXPIRE_ROLLBACK)
@@ -350,6 +421,26 @@ class MvccStore:
             self.rollback(lock_ts, [primary])
             return TxnState(TxnStatusKind.LOCK_NOT_EXIST_ROLLBACK)
         raise TxnNotFoundError(f"start_ts={lock_ts}: no lock and no record on {primary.hex()}")
+
+    def check_secondary_locks(self, keys: Iterable[bytes], start_ts: int) -> SecondaryLocks:
+        """TiKV's ``CheckSecondaryLocks`` of transaction ``start_ts`` on ``keys`` (docstring)."""
+        self.push_max_ts(start_ts)  # as TiKV: no commit may land on the rollback written here
+        found: list[Lock] = []
+        for key in keys:
+            lock = self._locks.get(key)
+            if lock is not None and lock.start_ts == start_ts:
+                found.append(lock)
+                continue
+            version = self._committed_by(key, start_ts)
+            if version is not None:
+                return SecondaryLocks(commit_ts=version.commit_ts)
+            if start_ts not in self._rollbacks.get(key, ()):
+                if lock is None:
+                    self.rollback(start_ts, [key])
+                else:  # another txn's lock: TiKV marks the rollback on it, no write record
+                    self._rollbacks.setdefault(key, set()).add(start_ts)
+            return SecondaryLocks(rolled_back=True)
+        return SecondaryLocks(locks=tuple(found))
 
     def scan_locks(
         self, start_raw: bytes, end_raw: bytes, max_ts: int, limit: int = 0
@@ -441,6 +532,36 @@ class MvccStore:
             self.commit(start_ts, commit_ts, [m.key for m in muts])
         return commit_ts
 
+    def load_packed(self, items: Iterable[tuple[bytes, bytes]]) -> int:
+        """Bulk-load ``(key, packed versions)`` of keys without versions or locks; the count.
+
+        Each blob is :func:`pack_version` records in ascending ``commit_ts``. Nothing is
+        reported to observers, so load before any change feed is registered (a fake cluster's
+        TiKV servers subscribe when built, with no feed yet: the history of a benchmark); the
+        TSO observes the newest commit_ts.
+        """
+        new: list[bytes] = []
+        newest = 0
+        size = _PACKED.size
+        for key, blob in items:
+            if key in self._versions or key in self._packed or key in self._locks:
+                raise MvccError(f"load_packed: key {key.hex()} already has versions or a lock")
+            pos, last = 0, 0
+            while pos + size <= len(blob):  # headers only: order and framing, not values
+                _, commit_ts, _, _, length = _PACKED.unpack_from(blob, pos)
+                if commit_ts <= last:
+                    raise MvccError(f"load_packed: key {key.hex()} versions not ascending")
+                last, pos = commit_ts, pos + size + length
+            if pos != len(blob) or not blob:
+                raise MvccError(f"load_packed: key {key.hex()} has a torn or empty blob")
+            self._packed[key] = blob
+            new.append(key)
+            newest = max(newest, last)
+        self._keys.extend(new)
+        self._keys.sort()
+        self.tso.observe(newest)
+        return len(new)
+
     # -- reads --------------------------------------------------------------------------------
 
     def get(self, key: bytes, ts: int) -> bytes | None:
@@ -473,15 +594,24 @@ class MvccStore:
 
     def versions(self, key: bytes) -> Sequence[Version]:
         """Committed versions of ``key``, OLDEST first."""
-        return self._versions.get(key, ())
+        return self._vs(key) or ()
 
     def __len__(self) -> int:
         return len(self._keys)
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _vs(self, key: bytes) -> list[Version] | None:
+        """The key's versions, unpacked on the fly when it was bulk-loaded."""
+        vs = self._versions.get(key)
+        if vs is None:
+            blob = self._packed.get(key)
+            if blob is not None:
+                return unpack_versions(blob)
+        return vs
+
     def _ensure_key(self, key: bytes) -> None:
-        if key in self._versions or key in self._locks:
+        if key in self._versions or key in self._packed or key in self._locks:
             return
         keys = self._keys
         if not keys or keys[-1] < key:
@@ -492,6 +622,9 @@ class MvccStore:
                 keys.insert(i, key)
 
     def _add_version(self, key: bytes, version: Version) -> None:
+        blob = self._packed.pop(key, None)
+        if blob is not None:
+            self._versions[key] = unpack_versions(blob)
         vs = self._versions.setdefault(key, [])
         if not vs or vs[-1].commit_ts < version.commit_ts:
             vs.append(version)
@@ -499,11 +632,11 @@ class MvccStore:
             bisect.insort(vs, version, key=lambda v: v.commit_ts)
 
     def _newest(self, key: bytes) -> Version | None:
-        vs = self._versions.get(key)
+        vs = self._vs(key)
         return vs[-1] if vs else None
 
     def _version_at(self, key: bytes, ts: int) -> Version | None:
-        vs = self._versions.get(key)
+        vs = self._vs(key)
         if not vs:
             return None
         i = bisect.bisect_right(vs, ts, key=lambda v: v.commit_ts)
@@ -514,7 +647,7 @@ class MvccStore:
         return v.value if v is not None and v.op is Op.PUT else b""
 
     def _committed_by(self, key: bytes, start_ts: int) -> Version | None:
-        for v in reversed(self._versions.get(key, ())):
+        for v in reversed(self._vs(key) or ()):
             if v.start_ts == start_ts:
                 return v
         return None

@@ -35,6 +35,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from simulator.catalog import Catalog
+from simulator.tls import ServerTls
 
 __all__ = ["FAKE_GIT_HASH", "FAKE_VERSION", "StatusApiServer", "build_app"]
 
@@ -166,12 +167,14 @@ def build_app(catalog: Catalog, ddl_history: list[dict[str, Any]] | None = None)
 class StatusApiServer:
     """A running status API on a TCP port; ``start`` returns the bound port."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, *, tls: ServerTls | None = None) -> None:
         #: DDL jobs (TiDB ``model.Job`` JSON) served by ``GET /ddl/history``; append to add
         self.ddl_history: list[dict[str, Any]] = []
         self.catalog = catalog
         self._app = build_app(catalog, self.ddl_history)
         self._runner: web.AppRunner | None = None
+        #: https with this certificate (a TLS cluster's status port), else plain http
+        self.tls = tls
         self.host = "127.0.0.1"
         self.port = 0
 
@@ -210,8 +213,8 @@ class StatusApiServer:
 
     @property
     def url(self) -> str:
-        """``http://host:port`` of the running server."""
-        return f"http://{self.host}:{self.port}"
+        """``http://host:port`` of the running server (``https://`` with TLS)."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Bind and serve; ``port=0`` picks a free port. Returns the port."""
@@ -219,7 +222,8 @@ class StatusApiServer:
             raise RuntimeError("status API already started")
         runner = web.AppRunner(self._app, access_log=None, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        ssl_context = self.tls.ssl_context() if self.tls is not None else None
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:

@@ -1,8 +1,8 @@
 """Fake TiKV store: the ``cdcpb.ChangeData`` gRPC service on its own 127.0.0.1 port.
 
 The same server answers the lock-resolution subset of ``tikvpb.Tikv`` (``KvScanLock``,
-``KvCheckTxnStatus``, ``KvResolveLock``), as TiKV serves both on one address; the logic is in
-:class:`simulator.lock_service.LockService`.
+``KvCheckTxnStatus``, ``KvCheckSecondaryLocks``, ``KvResolveLock``), as TiKV serves both on one
+address; the logic is in :class:`simulator.lock_service.LockService`.
 
 A thin shell around :class:`simulator.cdc_delegate.Connection` (all protocol logic is there).
 Per stream: one reader task turns requests into register/deregister calls, one scan task per
@@ -174,6 +174,12 @@ class _TikvServicer:
     ) -> kvrpcpb_pb2.CheckTxnStatusResponse:
         """A transaction's status on its primary key (an expired one is rolled back)."""
         return self.service.check_txn_status(request)
+
+    async def KvCheckSecondaryLocks(
+        self, request: kvrpcpb_pb2.CheckSecondaryLocksRequest, context: Context
+    ) -> kvrpcpb_pb2.CheckSecondaryLocksResponse:
+        """The secondaries of an async-commit transaction in one region."""
+        return self.service.check_secondary_locks(request)
 
     async def KvResolveLock(
         self, request: kvrpcpb_pb2.ResolveLockRequest, context: Context

@@ -27,14 +27,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from core.codec import mysqldef as m
 from core.codec import number
 from core.codec.coltypes import column_codec
-from core.codec.keys import encode_common_handle, encode_record_key, index_prefix
+from core.codec.keys import (
+    encode_common_handle,
+    encode_record_key,
+    has_record_prefix,
+    index_prefix,
+)
 from core.codec.mytime import MyTime
 from core.codec.number import to_signed64
 from core.codec.row import encode_row
@@ -116,6 +121,8 @@ class TxnResult:
     ops: tuple[RowOp, ...]
     commit_ts: int
     keys: int
+    #: of ``keys``, the row (record) keys: the changes a change feed of the tables delivers
+    record_keys: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,9 +642,8 @@ class Workload:
         return f"DELETE FROM {name} WHERE {cond}{limit}", wparams
 
     # ---- applying ------------------------------------------------------------------------
-    async def _run(self, ops: Sequence[RowOp]) -> TxnResult:
-        """Apply already-modelled ops: SQL in one MariaDB transaction, one MVCC transaction."""
-        muts = self.mutations(ops)
+    async def _execute(self, ops: Sequence[RowOp]) -> None:
+        """The ops' SQL in one MariaDB transaction, left open for the caller to commit."""
         await self.conn.begin()
         try:
             async with self.conn.cursor() as cur:
@@ -649,12 +655,18 @@ class Workload:
         except BaseException:
             await self.conn.rollback()
             raise
+
+    async def _run(self, ops: Sequence[RowOp]) -> TxnResult:
+        """Apply already-modelled ops: SQL in one MariaDB transaction, one MVCC transaction."""
+        muts = self.mutations(ops)
+        await self._execute(ops)
         commit_ts = 0
         if muts:
             one_pc = self.rng.random() < self.config.one_pc_ratio
             commit_ts = self.mvcc.write_txn(muts, txn_source=self.config.txn_source, one_pc=one_pc)
         await self.conn.commit()
-        result = TxnResult(tuple(ops), commit_ts, len(muts))
+        rows = sum(1 for m in muts if has_record_prefix(m.key))
+        result = TxnResult(tuple(ops), commit_ts, len(muts), rows)
         self.history.append(result)
         return result
 
@@ -667,6 +679,32 @@ class Workload:
     async def run(self, txns: int) -> list[TxnResult]:
         """``txns`` random transactions."""
         return [await self.step() for _ in range(txns)]
+
+    async def orphan(self, leave: Callable[[list[Mutation]], int]) -> TxnResult:
+        """A random multi-key transaction whose writer crashed during its commit.
+
+        ``leave`` gets its mutations (2 or more), leaves them in the MVCC store as the crash
+        did (e.g. ``faults.orphan_async_commit``) and returns the commit_ts a lock resolver
+        will give it, 0 if it will be rolled back. MariaDB, the downstream's SQL view, and the
+        model get the transaction only if it commits. The result's ``ops`` are empty then.
+        """
+        for _ in range(100):  # a draw can touch a single key: draw again
+            ops = self._gen_txn(self._tables, min_tables=2)
+            muts = self.mutations(ops)
+            if len(muts) >= 2:
+                break
+            _revert(self._tables, ops)
+        else:
+            raise WorkloadError("could not draw a transaction of two keys")
+        commit_ts = leave(muts)
+        if not commit_ts:
+            _revert(self._tables, ops)
+            return TxnResult((), 0, len(muts))
+        await self._execute(ops)
+        await self.conn.commit()
+        result = TxnResult(tuple(ops), commit_ts, len(muts))
+        self.history.append(result)
+        return result
 
     async def tear(self, applied: Sequence[str] | None = None) -> TornTxn:
         """A multi-table transaction of which only some tables' changes are written.

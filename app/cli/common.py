@@ -390,6 +390,9 @@ class Settings:
             kafka=self.kafka,
             downstream=self.downstream,
             status_api=self.status_api,
+            ca=self.ca,
+            cert=self.cert,
+            key=self.key,
             partitions=self.partitions,
             batch_rows=self.batch_rows,
             txn_statements=self.txn_statements,
@@ -455,16 +458,17 @@ def cluster_options() -> Decorator:
     return _stack(
         _opt("--pd", env=_ingest("pd"), help=f"PD, pd://host:port[,host:port] [{_default('pd')}]"),
         _opt("--status-api", env=_ingest("status_api"),
-             help=f"TiDB status API, http://host:port [{_default('status_api')}]"),
+             help=f"TiDB status API, http(s)://host:port [{_default('status_api')}]"),
         _opt("--downstream", env=_ingest("downstream"),
              help="downstream SQL, mysql://user:pass@host:port (syncpoint table, undo target)"),
         _opt("--timeout", "timeout_s", env=CLI_ENV["timeout_s"], type=click.FloatRange(0.1),
              help=f"seconds per request to PD, status API, downstream [{_default('timeout_s'):g}]"),
         _opt("--ca", env=_ingest("ca"),
-             help="PEM CA of PD and TiKV: TLS to both, as TiCDC's --ca "
-             "[https:// PD URL: the system roots]"),
+             help="PEM CA of PD, TiKV and an https:// status API: TLS to PD and TiKV, as "
+             "TiCDC's --ca [https:// URLs: the system roots]"),
         _opt("--cert", env=_ingest("cert"),
-             help="PEM client certificate for PD and TiKV (mutual TLS), with --key"),
+             help="PEM client certificate for PD, TiKV and an https:// status API (mutual "
+             "TLS), with --key"),
         _opt("--key", env=_ingest("key"), help="PEM private key of --cert"),
         _opt("--password-file", env=env_name(DownstreamPassword, "password_file"),
              help="file holding the downstream password (or TIUNDO_DOWNSTREAM_PASSWORD); "
@@ -502,7 +506,8 @@ def stall_options() -> Decorator:
     return _opt(
         "--stall-s", env=_undo("stall_s"), type=click.FloatRange(1),
         help="a partition without a report that no worker moved for this long is named, "
-        f"with the worker holding it [{_default('stall_s'):g}]",
+        "with the worker holding it; `run` gives up on one still stalled as long again "
+        f"(at least TIUNDO_RETRY_DEADLINE_S) [{_default('stall_s'):g}]",
     )  # fmt: skip
 
 

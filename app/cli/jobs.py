@@ -42,6 +42,7 @@ from app.cli.plan import preflight_options, prepare
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render
+from app.rpo import rpo_fields, rpo_of_status
 from app.undo.activity import stall_lines
 from app.undo.owner import Owner
 from core import metrics
@@ -147,15 +148,18 @@ async def _read_with_partitions(s: Settings) -> tuple[JobSnapshot, int]:
     return snap, (record.partitions if record is not None and record.partitions else s.partitions)
 
 
-async def _record_changefeed(s: Settings) -> str:
-    """The changefeed the job record names (for the report; empty when unknown)."""
+async def _record_facts(s: Settings) -> tuple[str, int]:
+    """The changefeed the job record names and when it was pinned (for the report's RPO).
+
+    ``("", 0)`` when unknown: a report is still worth printing without them.
+    """
     try:
         record = await read_record(
             s.kafka.removeprefix("kafka://"), _need_job(s), prefix=s.topic_prefix
         )
-    except DecodeError:  # a report is still worth printing without it
-        return ""
-    return record.changefeed if record is not None else ""
+    except DecodeError:
+        return "", 0
+    return (record.changefeed, record.created_unix_ms) if record is not None else ("", 0)
 
 
 @click.command()
@@ -175,14 +179,14 @@ def report(**params: Any) -> None:
         else:
             click.echo(status_line(s.job, snap))
         raise SystemExit(EXIT_FAILED)
-    changefeed = run_command(_record_changefeed(s))
+    changefeed, pinned_ms = run_command(_record_facts(s))
     code = report_exit(snap.status)
+    rpo = rpo_of_status(snap.status, pinned_ms)
     if params["as_json"]:
-        emit(
-            document("report", s.job, code, status=proto_fields(snap.status), changefeed=changefeed)
-        )
+        fields = {"status": proto_fields(snap.status), "changefeed": changefeed}
+        emit(document("report", s.job, code, **fields, rpo=rpo_fields(rpo)))
     else:
-        click.echo(render(snap.status, changefeed=changefeed))
+        click.echo(render(snap.status, changefeed=changefeed, rpo=rpo))
     if code:
         raise SystemExit(code)
 

@@ -31,11 +31,12 @@ from app.jobrecord import (
     build_record,
     decode_record,
     describe,
+    foreign_owner,
     new_instance_id,
 )
 from app.sink.collation import read_new_collation
 from core.errors import ConfigError, DecodeError, TransientError, UnsafeToUndoError
-from core.jobnames import JobNames
+from core.jobnames import PREFIX_ENV, JobNames
 from core.kafka_admin import (
     COMPACTED,
     TopicSpec,
@@ -83,8 +84,22 @@ async def _taken(bootstrap: str, job: str, prefix: str) -> list[str]:
 
 
 async def read_record(bootstrap: str, job: str, *, prefix: str = "") -> tiundo_pb2.JobRecord | None:
-    """The job's record, or ``None`` when the job was never pinned."""
-    notes = await read_compacted(bootstrap, job_topic(job, prefix))
+    """The job's record, or ``None`` when the job was never pinned.
+
+    Refused (:class:`ConfigError`, naming it) when the topic holds another job's record: the
+    two jobs' prefixes and names concatenate alike (:func:`app.jobrecord.foreign_owner`), so
+    every topic of this job is that job's, and nothing may replace, resume, attach to or
+    clean them up under this name.
+    """
+    topic = job_topic(job, prefix)
+    notes = await read_compacted(bootstrap, topic)
+    other = foreign_owner(notes, job, prefix)
+    if other is not None:
+        raise ConfigError(
+            f"job {job!r} under {PREFIX_ENV} {prefix!r}: its topics ({topic} and the others "
+            f"of {topic.removesuffix('.job')}.*) belong to {other}, whose prefix and name "
+            "concatenate alike; choose another --job or --topic-prefix"
+        )
     raw = notes.get(job.encode())
     return None if raw is None else decode_record(raw, job)
 
@@ -129,11 +144,11 @@ async def replace_job(
     found = await _taken(bootstrap, job, prefix)
     if not found:
         return
-    await _refuse_live_workers(bootstrap, job, "--replace", prefix)
-    try:
+    try:  # first: topics another job owns are refused (read_record), however idle its group
         old = await read_record(bootstrap, job, prefix=prefix)
     except DecodeError:
         old = None
+    await _refuse_live_workers(bootstrap, job, "--replace", prefix)
     deleted = await delete_job_topics(bootstrap, job, prefix=prefix)
     if old is None:  # no instance to name: its rows (if any) stay, harmless (keyed by instance)
         log.warning("job %s: replaced; deleted topics %s; no job record, so no counter row "

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ from app.cli.common import (
 from app.cli.output import document, emit, json_errors
 from app.cli.preflight import WriterWatch, check_ddl, check_gc, check_writer
 from app.cli.scan import ScanResult, scan_window
+from app.rpo import Rpo, rpo, rpo_fields, rpo_line
 from core.errors import ConfigError
 from core.status_api import StatusApiClient
 from ingest.config import IngestConfig
@@ -68,13 +70,21 @@ async def prepare(s: Settings, *, force: bool, writer_check_s: float) -> Prepare
     pd = PDClient(cfg.pd_endpoints, timeout=cfg.request_timeout_s, credentials=credentials)
     try:
         await pd.connect(election_s=cfg.pd_election_s)
-        async with StatusApiClient(cfg.status_api_url, timeout=cfg.request_timeout_s) as status:
+        async with StatusApiClient(
+            cfg.status_api_url, timeout=cfg.request_timeout_s, tls=cfg.status_tls
+        ) as status:
             tables = await select_tables(status, cfg.tables)
         window = await undo_window(cfg, pd)
         safe_point = await check_gc(pd, window.target_ts)
     finally:
         await pd.close()
-    await check_ddl(cfg.status_api_url, window.target_ts, tables, timeout_s=cfg.request_timeout_s)
+    await check_ddl(
+        cfg.status_api_url,
+        window.target_ts,
+        tables,
+        timeout_s=cfg.request_timeout_s,
+        tls=cfg.status_tls,
+    )
     writer = None
     if not force:
         writer = await check_writer(cfg, window.syncpoint, watch_s=writer_check_s)
@@ -124,8 +134,21 @@ def _table_lines(prep: Prepared, scan: ScanResult | None) -> list[TablePlan]:
     return out
 
 
-def render_plan(prep: Prepared, scan: ScanResult | None, *, force: bool) -> str:
-    """The plan as text."""
+def plan_rpo(prep: Prepared, scan: ScanResult | None, now_ms: int) -> Rpo:
+    """The RPO a run started now would give (counts only when ``(T, E]`` was read)."""
+    w = prep.window
+    return rpo(
+        started_unix_ms=now_ms,
+        primary_ts=w.primary_ts,
+        target_ts=w.target_ts,
+        end_ts=w.end_ts,
+        changes=scan.result.changes if scan else None,
+        transactions=scan.result.transactions if scan else None,
+    )
+
+
+def render_plan(prep: Prepared, scan: ScanResult | None, *, force: bool, now_ms: int) -> str:
+    """The plan as text (``now_ms``: the wall clock the RPO's point age is taken at)."""
     w = prep.window
     src = (
         f"newest syncpoint of changefeed {w.feed!r} (upstream primary_ts {w.primary_ts}, "
@@ -167,10 +190,11 @@ def render_plan(prep: Prepared, scan: ScanResult | None, *, force: bool) -> str:
         )
     else:
         lines.append("  (row counts skipped: --no-count)")
+    lines.append(rpo_line(plan_rpo(prep, scan, now_ms), when="now"))
     return "\n".join(lines)
 
 
-def plan_json(prep: Prepared, scan: ScanResult | None) -> dict[str, Any]:
+def plan_json(prep: Prepared, scan: ScanResult | None, now_ms: int) -> dict[str, Any]:
     """The plan as a JSON-able dict (``--json``)."""
     w = prep.window
     return {
@@ -183,6 +207,7 @@ def plan_json(prep: Prepared, scan: ScanResult | None) -> dict[str, Any]:
         "gc_safe_point": prep.gc_safe_point,
         "tables": [asdict(t) for t in _table_lines(prep, scan)],
         "foreign_writes": scan.result.foreign_writes if scan else None,
+        "rpo": rpo_fields(plan_rpo(prep, scan, now_ms)),
     }
 
 
@@ -224,7 +249,8 @@ def plan(**params: Any) -> None:  # fmt: skip
             writer_check_s=params["writer_check_s"],
         )
     )
+    now_ms = int(time.time() * 1000)
     if params["as_json"]:
-        emit(document("plan", s.job, 0, **plan_json(prep, scan)))
+        emit(document("plan", s.job, 0, **plan_json(prep, scan, now_ms)))
     else:
-        click.echo(render_plan(prep, scan, force=params["force"]))
+        click.echo(render_plan(prep, scan, force=params["force"], now_ms=now_ms))

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from core.errors import UnsafeToUndoError
 from core.status_api import StatusApiClient
+from core.tls import TlsFiles
 from ingest.changefeeds import Syncpoint, advanced
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
@@ -106,9 +107,11 @@ def ddl_jobs_after(
     return sorted(out, key=lambda j: j.job_id)
 
 
-async def fetch_ddl_history(status_api: str, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+async def fetch_ddl_history(
+    status_api: str, *, timeout_s: float = 10.0, tls: TlsFiles | None = None
+) -> list[dict[str, Any]]:
     """``GET /ddl/history`` of a TiDB status API (the DDL jobs, as JSON objects)."""
-    async with StatusApiClient(status_api, timeout=timeout_s) as client:
+    async with StatusApiClient(status_api, timeout=timeout_s, tls=tls) as client:
         return await client.ddl_history()
 
 
@@ -124,11 +127,16 @@ async def check_gc(pd: PDClient, target_ts: int) -> int:
 
 
 async def check_ddl(
-    status_api: str, target_ts: int, tables: Sequence[SelectedTable], *, timeout_s: float = 10.0
+    status_api: str,
+    target_ts: int,
+    tables: Sequence[SelectedTable],
+    *,
+    timeout_s: float = 10.0,
+    tls: TlsFiles | None = None,
 ) -> None:
     """Refuse (naming the first job) when a DDL job ran after T on a selected table."""
     jobs = ddl_jobs_after(
-        await fetch_ddl_history(status_api, timeout_s=timeout_s), target_ts, tables
+        await fetch_ddl_history(status_api, timeout_s=timeout_s, tls=tls), target_ts, tables
     )
     if jobs:
         more = f" (and {len(jobs) - 1} more)" if len(jobs) > 1 else ""

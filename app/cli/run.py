@@ -21,7 +21,6 @@ after E, others per :mod:`app.cli.common`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -72,7 +71,8 @@ from app.cli.progress import Display, PhaseModel, make_display
 from app.config import UndoConfig
 from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
-from app.undo.activity import stall_lines
+from app.rpo import Rpo, rpo, rpo_fields
+from app.undo.activity import StallClock, stall_lines
 from app.undo.owner import Owner
 from core import metrics
 from core.errors import ConfigError
@@ -83,7 +83,7 @@ from core.retry import ride_out
 from ingest.worker import IngestResult, IngestWorker
 from proto import tiundo_pb2
 
-__all__ = ["RunOutcome", "WorkerProcess", "run", "run_job"]
+__all__ = ["RunOutcome", "WorkerProcess", "run", "run_job", "stall_give_up_s"]
 
 #: the folder holding the `app` package (workers import it from there, installed or not)
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +91,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_RESTARTS = 5
 #: how often ``--attach`` checks that some worker of the job is running
 ATTACH_CHECK_S = 15.0
+#: how long the ingest may take to end once the job's status is final (the fence opened),
+#: and again once asked to stop; beyond that the run ends without it (issue 14)
+INGEST_GRACE_S = 30.0
 
 
 class WorkerProcess:
@@ -171,6 +174,8 @@ class RunOutcome:
     sql_file: Path | None = None
     #: ``cluster/changefeed`` whose syncpoint gave T (the job record's; empty with --to-ts)
     changefeed: str = ""
+    #: when the job record was pinned (unix ms): the RPO's point age is measured from it
+    started_unix_ms: int = 0
 
 
 async def _follow(
@@ -183,19 +188,28 @@ async def _follow(
     deadline: float,
     outage_s: float,
     stall_s: float,
+    *,
+    give_up_s: float | None = None,
+    ingest_grace_s: float = INGEST_GRACE_S,
 ) -> JobSnapshot:
     """Poll the job until its status is final (raise if every worker died or time ran out).
 
     A partition that no worker moves for ``stall_s`` is named on stderr with the worker that
-    holds it, again whenever that set changes (issue 14: a hang was silent).
+    holds it, again whenever that set changes (issue 14: a hang was silent); one still stalled
+    ``give_up_s`` (None: ``stall_s``) after that fails the run
+    (:class:`app.undo.activity.StallClock`), unless attached workers never took it. Once the
+    status is final the fence opens; the snapshot is returned when the ingest ended, or after
+    ``ingest_grace_s`` with a line saying it did not (:func:`end_ingest` stops it).
     """
     loop = asyncio.get_running_loop()
     next_check = loop.time() + ATTACH_CHECK_S
     failing_since: float | None = None
+    final_since: float | None = None
     since_ms = int(time.time() * 1000)
     shown: tuple[tuple[int, str], ...] = ()
+    clock = StallClock(stall_s if give_up_s is None else give_up_s)
     while True:
-        if ingest_task.done():
+        if ingest_task.done() and final_since is None:
             ingest_task.result()  # an ingest failure ends the run with its own message
         try:
             snap = await watcher.snapshot()
@@ -203,6 +217,7 @@ async def _follow(
             # Kafka down (a broker restart): the workers and the ingest wait for it too; give up
             # only after the same outage bound
             failing_since = failing_since if failing_since is not None else loop.time()
+            clock.reset()
             if loop.time() - failing_since > outage_s:
                 raise
             await asyncio.sleep(1.0)
@@ -217,10 +232,29 @@ async def _follow(
             shown = tuple((x.partition, x.worker) for x in stalled)
             for line in stall_lines(stalled):
                 click.echo(f"tiundo run: stalled: {line}", err=True)
+        # --attach: a partition no worker ever took is the operator's (the group is said empty)
+        held = [x for x in stalled if workers or x.worker]
+        stuck = [] if snap.final else clock.beyond(held, loop.time())
+        if stuck:
+            raise JobFailedError(
+                f"giving up: {'; '.join(stall_lines(stuck))}; still stalled "
+                f"{clock.give_up_s:.0f} s "
+                f"after it was named; the job keeps its progress: tiundo run --resume {watcher.job}"
+            )
         if snap.final:
             fence.set()  # the last partition reported: the feed may close now
             if ingest_task.done():
                 return snap
+            final_since = final_since if final_since is not None else loop.time()
+            if loop.time() - final_since >= ingest_grace_s:
+                click.echo(
+                    f"tiundo run: the job is {state}, but the ingest did not end "
+                    f"{ingest_grace_s:g} s after it (ingest {model.ingest_state}); stopping it",
+                    err=True,
+                )
+                return snap
+            await asyncio.sleep(0.1)
+            continue  # the job is over: nothing below (restarts, deadline) applies any more
         for w in workers:
             # a worker that died (Kafka or the downstream gone for a while, a crash) is started
             # again: it resumes from its changelog and the downstream counters
@@ -249,6 +283,15 @@ async def _follow(
                 f"tiundo status --job {watcher.job}"
             )
         await asyncio.sleep(0.5)
+
+
+def stall_give_up_s(cfg: UndoConfig) -> float:
+    """How long ``run`` waits, once a partition is named stalled, before failing.
+
+    Another ``TIUNDO_STALL_S``, never less than ``TIUNDO_RETRY_DEADLINE_S``: a partition whose
+    worker still retries a transient error (the downstream away) fails by its own error first.
+    """
+    return max(cfg.stall_s, cfg.retry_deadline_s)
 
 
 async def run_job(
@@ -366,15 +409,15 @@ async def run_job(
                     deadline,
                     cfg.kafka_outage_s,
                     ucfg.stall_s,
+                    give_up_s=stall_give_up_s(ucfg),
                 )
             finally:
                 await watcher.stop()
-        result = ingest_task.result()
+        result = await end_ingest(ingest_worker, ingest_task)
     finally:
         if ingest_task is not None and not ingest_task.done():
             ingest_worker.stop()
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(ingest_task)
+            await _await_bounded(ingest_task, INGEST_GRACE_S)
         elif ingest_task is not None and not ingest_task.cancelled():
             ingest_task.exception()  # retrieved: the error that ended the run says it already
         for proc in procs:
@@ -400,7 +443,38 @@ async def run_job(
             dry_run.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(built, dry_run)
             sql_file = dry_run
-    return RunOutcome(status, result, time.monotonic() - started, sql_file, record.changefeed)
+    wall_s = time.monotonic() - started
+    return RunOutcome(status, result, wall_s, sql_file, record.changefeed, record.created_unix_ms)
+
+
+async def end_ingest(
+    ingest: IngestWorker, task: asyncio.Task[IngestResult], grace_s: float = INGEST_GRACE_S
+) -> IngestResult:
+    """The ingest's result once the job's status is final; the run never waits unbounded.
+
+    An ingest still running is asked to stop, then cancelled ``grace_s`` later. One that
+    failed or had to be cancelled gives its counters so far, with a line saying why: the
+    job's final status, not the ingest's end, decides the exit.
+    """
+    if not task.done():
+        ingest.stop()
+        if not await _await_bounded(task, grace_s):
+            click.echo(f"tiundo run: the ingest did not stop in {grace_s:g} s; cancelled", err=True)
+    if task.done() and not task.cancelled() and task.exception() is None:
+        return task.result()
+    why = "cancelled" if task.cancelled() else f"{task.exception()}"
+    click.echo(f"tiundo run: the ingest ended after the job's final status: {why}", err=True)
+    return ingest.result_so_far()
+
+
+async def _await_bounded(task: asyncio.Task[IngestResult], limit_s: float) -> bool:
+    """Wait up to ``limit_s`` for ``task``, then cancel it (briefly waited for); ended in time."""
+    done, _ = await asyncio.wait({task}, timeout=limit_s)
+    if done:
+        return True
+    task.cancel()
+    await asyncio.wait({task}, timeout=5.0)
+    return False
 
 
 def _names(prep: Prepared) -> dict[int, tuple[str, str]]:
@@ -417,10 +491,26 @@ def exit_status(out: RunOutcome) -> int:
     return 0
 
 
+def outcome_rpo(out: RunOutcome) -> Rpo:
+    """What the undo gave up: the point's age at the job's start, and what the ingest read.
+
+    The upstream point is the status's (the ingest of a pinned window does not know it).
+    """
+    ing = out.ingest
+    return rpo(
+        started_unix_ms=out.started_unix_ms,
+        primary_ts=out.status.primary_ts or ing.primary_ts,
+        target_ts=ing.target_ts,
+        end_ts=ing.end_ts,
+        changes=ing.changes,
+        transactions=ing.transactions,
+    )
+
+
 def render_outcome(out: RunOutcome) -> str:
-    """The final report: the job status, RTO and what the ingest saw."""
+    """The final report: the job status, RPO, RTO and what the ingest saw."""
     st, ing = out.status, out.ingest
-    lines = [render(st, changefeed=out.changefeed)]
+    lines = [render(st, changefeed=out.changefeed, rpo=outcome_rpo(out))]
     rows = sum(t.restored + t.deleted for t in st.tables)
     lines.append(
         f"  RTO (tiundo run, start to report) = {out.wall_s:.1f} s   rows restored or deleted = "
@@ -443,11 +533,12 @@ def render_outcome(out: RunOutcome) -> str:
 
 
 def outcome_fields(out: RunOutcome, log_file: str) -> dict[str, Any]:
-    """``run --json``: the job's status (as ``report --json``), RTO and what the ingest read."""
+    """``run --json``: the status (as ``report --json``), RPO, RTO and what the ingest read."""
     st, ing = out.status, out.ingest
     return {
         "status": proto_fields(st),
         "changefeed": out.changefeed,
+        "rpo": rpo_fields(outcome_rpo(out)),
         "rto_s": round(out.wall_s, 3),
         "rows_restored_or_deleted": sum(t.restored + t.deleted for t in st.tables),
         "changes_read": ing.changes,

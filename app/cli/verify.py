@@ -44,6 +44,7 @@ from core.digest import checksum_table, mariadb_digest
 from core.errors import ConfigError, TransientError
 from core.settings import env_name
 from core.status_api import StatusApiClient
+from core.tls import TlsFiles
 from core.urls import parse_mysql_url
 from ingest.discover import select_tables
 
@@ -84,6 +85,11 @@ def load_expect(path: Path) -> dict[str, Any]:
     return obj
 
 
+def _tls(s: Settings) -> TlsFiles:
+    """The cluster's ``--ca/--cert/--key``, for an ``https://`` status API."""
+    return TlsFiles(s.ca, s.cert, s.key)
+
+
 async def _connect(url: str, timeout_s: float) -> Any:
     try:
         return await connect(parse_mysql_url(url), timeout_s=timeout_s)
@@ -92,7 +98,7 @@ async def _connect(url: str, timeout_s: float) -> Any:
 
 
 async def _infos(s: Settings, names: list[tuple[str, str]]) -> dict[tuple[str, str], TableInfo]:
-    async with StatusApiClient(s.status_api, timeout=s.timeout_s) as client:
+    async with StatusApiClient(s.status_api, timeout=s.timeout_s, tls=_tls(s)) as client:
         return {(db, n): TableInfo.from_json(await client.table(db, n)) for db, n in names}
 
 
@@ -140,7 +146,7 @@ async def _verify_snapshot(s: Settings) -> list[TableCheck]:
     target = s.target_ts()
     if target is None:
         raise ConfigError("verify on TiDB needs T (--to-ts/--to-time) or an --expect file")
-    async with StatusApiClient(s.status_api, timeout=s.timeout_s) as client:
+    async with StatusApiClient(s.status_api, timeout=s.timeout_s, tls=_tls(s)) as client:
         tables = await select_tables(client, s.tables)
     conn = await _connect(s.downstream, s.timeout_s)
     try:

@@ -28,6 +28,7 @@ from core.codec.tableinfo import TableInfo
 from core.errors import ConfigError, DecodeError, UnsafeToUndoError
 from core.retry import Backoff, retry_async
 from core.status_api import StatusApiClient
+from core.tls import TlsFiles
 
 __all__ = [
     "PhysicalTable",
@@ -104,8 +105,10 @@ class SchemaCache:
         pinned: Mapping[int, int] | None = None,
         timeout_s: float = 10.0,
         attempts: int = 5,
+        tls: TlsFiles | None = None,
     ) -> None:
         self._base = base_url.rstrip("/")
+        self._tls = tls
         self._pinned = dict(pinned or {})
         self._timeout_s = timeout_s
         self._attempts = attempts
@@ -114,7 +117,7 @@ class SchemaCache:
         self._lock = asyncio.Lock()
 
     async def _fetch(self) -> dict[int, PhysicalTable]:
-        async with StatusApiClient(self._base, timeout=self._timeout_s) as client:
+        async with StatusApiClient(self._base, timeout=self._timeout_s, tls=self._tls) as client:
             try:
                 return index_schema(await client.user_schemas())
             except ConfigError as exc:  # TiDB's 400 (a database vanished mid-listing)

@@ -93,7 +93,9 @@ def _now_ms() -> int:
 def _schema() -> SchemaCache:
     if "schema" not in _shared:
         # the versions pinned in the job record: a schema changed since fails the partition
-        _shared["schema"] = SchemaCache(config.status_api, pinned=config.pinned_schemas())
+        _shared["schema"] = SchemaCache(
+            config.status_api, pinned=config.pinned_schemas(), tls=config.status_tls
+        )
     cache: SchemaCache = _shared["schema"]
     return cache
 
@@ -444,6 +446,8 @@ async def undo_partition(partition: int, end: tiundo_pb2.End) -> None:
         dry_run=bool(config.dry_run),
         instance=board.owner.instance,
         attempt=board.owner.attempt,
+        changes=end.total_changes,
+        transactions=end.transactions,
     )
     await board.publish(barrier.part_key(p), rep.to_json())
     await finish_job(board)

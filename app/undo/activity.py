@@ -21,6 +21,7 @@ __all__ = [
     "BEAT_S",
     "Activity",
     "Stall",
+    "StallClock",
     "beat_key",
     "beats_of",
     "stall_lines",
@@ -146,3 +147,30 @@ def stall_lines(found: Iterable[Stall]) -> list[str]:
                 "taken them (are the workers running?)"
             )
     return lines
+
+
+class StallClock:
+    """How long a watcher has itself seen each partition stalled, to give up on it in the end.
+
+    ``tiundo run`` names a stalled partition at once, but gives up on it (fails, so a job never
+    sits RUNNING for good) only once the watcher has seen it stalled for ``give_up_s`` more while
+    Kafka answered: the workers' own recovery (re-read, rejoin) and retries had that long.
+    """
+
+    def __init__(self, give_up_s: float) -> None:
+        self.give_up_s = give_up_s
+        self._since: dict[int, float] = {}
+
+    def reset(self) -> None:
+        """Forget every clock (Kafka was away: nobody could note anything meanwhile)."""
+        self._since.clear()
+
+    def beyond(self, stalled: Iterable[Stall], now: float) -> list[Stall]:
+        """The stalls seen continuously for ``give_up_s`` by ``now`` (monotonic seconds)."""
+        current = {s.partition: s for s in stalled}
+        for p in list(self._since):
+            if p not in current:
+                del self._since[p]
+        for p in current:
+            self._since.setdefault(p, now)
+        return [s for p, s in sorted(current.items()) if now - self._since[p] >= self.give_up_s]

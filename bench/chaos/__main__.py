@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.chaos.plan import IMPLEMENTED, SIZES, draw_plan, parse_faults
-from bench.chaos.report import by_kind, failed, replay_command, run_line, summary
+from bench.chaos.report import by_kind, failed, never_struck, replay_command, run_line, summary
 from bench.chaos.runner import ChaosConfig, run_one
 
 DEFAULT_MYSQL = "mysql://tiundo:tiundo@127.0.0.1:3306/tiundo_test"
@@ -69,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     for line in by_kind(results):
         print("  " + line)
     print(summary(results), flush=True)
-    return 1 if any(failed(r) for r in results) else 0
+    idle = never_struck(results)
+    if idle:
+        print(f"chaos: never struck (the injector is broken?): {', '.join(idle)}", flush=True)
+    return 1 if idle or any(failed(r) for r in results) else 0
 
 
 if __name__ == "__main__":

@@ -3,12 +3,13 @@
 The sink commits every undo transaction with an explicit ``COMMIT`` (aiomysql's
 ``conn.commit()``: a ``COM_QUERY`` packet whose text is ``COMMIT``; the sink never runs in
 autocommit). When :meth:`AckProxy.arm` is called, the next such ``COMMIT`` of an undo
-transaction (one that advanced an ``undo_progress`` counter, so a real one, not a session's or a
-counter read's) is forwarded to the server, the client's socket is closed at once, and the
-server's answer (its OK) is read and dropped. The transaction is committed; the worker sees
-"lost connection during query" and cannot know. Its retry must find the counter already
-advanced and skip (the exactly-once counters of :mod:`app.sink.mysql`); a retry that
-re-applied it would leave a table not at T, which the chaos oracle catches.
+transaction (one that advanced an ``undo_progress`` counter, so a real one, not a session's or
+a counter read's) that no earlier arm claimed (two arms: the next two) is forwarded to the
+server, the client's socket is closed at once, and the server's answer (its OK) is read and
+dropped. The transaction is committed; the worker sees "lost connection during query" and cannot
+know. Its retry must find the counter already advanced and skip (the exactly-once counters of
+:mod:`app.sink.mysql`); a retry that re-applied it would leave a table not at T, which the chaos
+oracle catches.
 
 The MySQL protocol frames every packet as a 3-byte little-endian length, a sequence byte and
 the payload, in both directions and in the handshake too; without TLS or compression (the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from dataclasses import dataclass
 
 __all__ = [
@@ -96,8 +98,8 @@ class AckProxy:
         self.upstream = (upstream_host, upstream_port)
         self.port = 0
         self.cut = 0  # COMMITs whose acknowledgement was lost so far
-        self._armed: asyncio.Future[str] | None = None
-        self._any_commit = False
+        #: arms waiting for their COMMIT, oldest first: (its future, any COMMIT at all)
+        self._armed: deque[tuple[asyncio.Future[str], bool]] = deque()
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
         self._n = 0
@@ -109,18 +111,24 @@ class AckProxy:
         return self.port
 
     def arm(self, any_commit: bool = False) -> asyncio.Future[str]:
-        """Lose the next undo transaction's COMMIT ack (``any_commit``: the next COMMIT's at
-        all); the future says which, once it is cut."""
-        if self._armed is None or self._armed.done():
-            self._armed = asyncio.get_running_loop().create_future()
-        self._any_commit = any_commit
-        return self._armed
+        """Lose the ack of the next undo transaction's COMMIT that no earlier arm claims
+        (``any_commit``: of the next COMMIT at all); the future says which, once it is cut.
+
+        Each arm cuts its own COMMIT: faults armed ahead of the apply all strike.
+        """
+        armed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._armed.append((armed, any_commit))
+        return armed
 
     def disarm(self) -> None:
-        """Let every COMMIT through again (an arm that found no COMMIT in time)."""
-        if self._armed is not None and not self._armed.done():
-            self._armed.cancel()
-        self._armed = None
+        """Let every COMMIT through again (arms that found no COMMIT in time)."""
+        while self._armed:
+            self._armed.popleft()[0].cancel()
+
+    def _next_arm(self) -> tuple[asyncio.Future[str], bool] | None:
+        while self._armed and self._armed[0][0].done():
+            self._armed.popleft()  # cancelled by its caller
+        return self._armed[0] if self._armed else None
 
     async def close(self) -> None:
         """Stop listening and drop every connection."""
@@ -175,11 +183,11 @@ class AckProxy:
                     if opens_undo_txn(sql):
                         in_undo = True
                     elif is_commit(sql):
-                        armed = self._armed
-                        hit = in_undo or self._any_commit
-                        if hit and armed is not None and not armed.done():
+                        head = self._next_arm()
+                        if head is not None and (in_undo or head[1]):
+                            self._armed.popleft()  # this COMMIT is this arm's
                             await self._cut(
-                                n, in_undo, p, s_writer, s_reader, c_writer, down, armed
+                                n, in_undo, p, s_writer, s_reader, c_writer, down, head[0]
                             )
                             return
                         in_undo = False

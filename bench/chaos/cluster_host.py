@@ -115,13 +115,21 @@ class Control:
 
         self._later.append(asyncio.create_task(later()))
 
-    def _lock_mutations(self, pick: int) -> tuple[list[Any], list[bytes]]:
-        """Re-writes of 1–2 current rows of the lock table: a lock that changes no data."""
+    def _lock_mutations(self, pick: int, n: int = 2) -> tuple[list[Any], list[bytes]]:
+        """Re-writes of up to ``n`` current rows of the lock table: a lock that changes no data.
+
+        Rows another held or orphan lock still holds are skipped (a second prewrite there
+        would be refused, as TiKV refuses it).
+        """
         rows = self.w.rows(LOCK_TABLE)
-        idents = sorted(rows)
         rng = random.Random(pick)
-        chosen = rng.sample(idents, min(2, len(idents)))
-        ops = [Update(LOCK_TABLE, i, i, rows[i], rows[i]) for i in chosen]
+        ops: list[Update] = []
+        for i in rng.sample(sorted(rows), len(rows)):
+            op = Update(LOCK_TABLE, i, i, rows[i], rows[i])
+            if all(self.cluster.mvcc.lock(m.key) is None for m in self.w.mutations([op])):
+                ops.append(op)
+                if len(ops) == n:
+                    break
         muts = self.w.mutations(ops)
         return muts, [m.key for m in muts]
 
@@ -190,9 +198,14 @@ class Control:
             self._after(float(args[0]), release)
             return f"ok lock start_ts={start_ts} on {len(keys)} key(s)"
         if cmd == "orphan-lock":
-            muts, _keys = self._lock_mutations(pick)
-            o = f.orphan_lock(muts, ttl_ms=1, commit_primary=args[0] == "commit")
-            return f"ok orphan start_ts={o.start_ts} commit_ts={o.commit_ts}"
+            how = args[0]
+            if how.startswith("async-"):  # a primary and 2 secondaries, one maybe missing
+                muts, _keys = self._lock_mutations(pick, 3)
+                o = f.orphan_async_commit(muts, missing_secondary=how == "async-rollback")
+            else:
+                muts, _keys = self._lock_mutations(pick)
+                o = f.orphan_lock(muts, ttl_ms=1, commit_primary=how == "commit")
+            return f"ok orphan {how} start_ts={o.start_ts} commit_ts={o.commit_ts}"
         return f"error unknown command {cmd!r}"
 
     async def _pd_leader(self, how: str) -> str:

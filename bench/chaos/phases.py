@@ -21,7 +21,8 @@ from bench.chaos.plan import PHASES
 
 __all__ = ["View", "latest", "view", "worker_pid"]
 
-_PID = re.compile(r"^\[[^\]]*\] \[(\d+)\]", re.MULTILINE)
+#: ``<date> <time> <LEVEL> job=<job> <role>[<pid>] <logger>: …`` (:data:`core.logs.TEXT_FORMAT`)
+_PID = re.compile(r"^\S+ \S+ \S+ job=\S* [^\s\[]+\[(\d+)\] ", re.MULTILINE)
 _END = re.compile(r"partition \d+: End \(")
 
 

@@ -97,3 +97,23 @@ def summary(results: Sequence[RunResult]) -> str:
         f"chaos: {len(results)} runs, {struck} faults, {n[Outcome.WRONG]} wrong, "
         f"{n[Outcome.FALSE_SUCCESS]} false successes, {n[Outcome.HUNG]} hung"
     )
+
+
+#: draws of one kind with no strike at all after which the soak distrusts its injector
+NEVER_STRUCK_AFTER = 3
+
+
+def never_struck(results: Sequence[RunResult]) -> list[str]:
+    """Kinds drawn at least :data:`NEVER_STRUCK_AFTER` times that never struck once.
+
+    A fault that always misses tests nothing, and reads as a pass: a worker kill that could
+    not find the worker's pid (its log format had changed) missed all 16 of its draws.
+    """
+    drawn: dict[str, int] = {}
+    struck: set[str] = set()
+    for r in results:
+        for i in r.injected:
+            drawn[i.fault.kind.value] = drawn.get(i.fault.kind.value, 0) + 1
+            if i.at_s is not None:
+                struck.add(i.fault.kind.value)
+    return sorted(k for k, n in drawn.items() if n >= NEVER_STRUCK_AFTER and k not in struck)

@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
         "--size",
         choices=sorted(SIZES),
         default="small",
-        help="small: 100k changes over 20k rows; full: 1M over 200k (default small)",
+        help="small: 100k changes over 20k rows; full: 1M over 200k; huge: 10M over 2M "
+        "(default small)",
     )
     p.add_argument("--repeats", type=int, default=d.repeats, help="runs per contender (median)")
     p.add_argument(

@@ -44,8 +44,11 @@ SIZES: Final = {
     "tiny": WorkloadSize("tiny", changes=2_000, rows=400),
     "small": WorkloadSize("small", changes=100_000, rows=20_000),
     "full": WorkloadSize("full", changes=1_000_000, rows=200_000),
+    "huge": WorkloadSize("huge", changes=10_000_000, rows=2_000_000),
 }
-"""``tiny`` for tests, ``small`` (default) for a quick run, ``full`` = the issue's 1M/200k."""
+"""``tiny`` for tests, ``small`` (default) for a quick run, ``full`` = the issue's 1M/200k,
+``huge`` = 10 M changes over 2 M rows (issue 15's peak-RSS goal; run it with
+``--hot-factor 0``: its ``hot`` workload would be 100 M changes)."""
 
 
 @dataclass(frozen=True, slots=True)

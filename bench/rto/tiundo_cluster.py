@@ -127,6 +127,8 @@ async def host(env: BenchEnv, info_path: Path, owner: int) -> None:
     t0 = time.perf_counter()
     cluster = FakeCluster(stores=STORES, resolved_ts_interval=RESOLVED_TS_INTERVAL_S)
     window = seed_mvcc(cluster.mvcc, cluster.catalog, env.tables, env.rows_at_t(), env.iter_txns())
+    for table in window.infos:  # the region split per table a write_txn would have triggered
+        cluster.ensure_table(table.id)
     seed_s = time.perf_counter() - t0
     sp_db = sp_db_of(env)
     await cluster.start()

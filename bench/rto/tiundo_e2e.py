@@ -53,12 +53,13 @@ __all__ = [
     "partition_phases",
     "progress_marks",
     "report_figures",
+    "rpo_figures",
 ]
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-MAX_CHANGES: Final = 1_000_000
-"""Seeding is linear in changes (43 s and 640 MiB per million): the ``hot`` workload of
-``--size full`` (10 M changes, ~7 min and ~6.4 GB just to seed) is skipped; ``small``'s runs."""
+MAX_CHANGES: Final = 10_000_000
+"""Seeding is linear in changes (packed: ~19 s and ~270 MiB per million): 10 M changes (``huge``,
+or ``full``'s ``hot``) are seeded in minutes; more are skipped."""
 CLUSTER_START_TIMEOUT_S: Final = 1800.0
 DEFAULT_KAFKA: Final = "127.0.0.1:9092"
 
@@ -202,6 +203,10 @@ _RTO_RE = re.compile(
     r"\s+changes read = (\d+) in ([\d.]+) s"
 )
 _FIELD_RE = re.compile(r"\b(regions|records|partitions) (\d+)/(\d+)")
+_RPO_RE = re.compile(
+    r"RPO: upstream point age at job start = (-?[\d.]+ s|unknown)[^=]*= ([\d.]+) s\s+"
+    r"changes undone = (\d+|unknown)\s+transactions undone = (\d+|unknown)"
+)
 
 
 def report_figures(text: str) -> dict[str, float]:
@@ -214,6 +219,30 @@ def report_figures(text: str) -> dict[str, float]:
         "rows": int(m.group(2)),
         "changes_read": int(m.group(3)),
         "ingest_s": float(m.group(4)),
+    }
+
+
+def rpo_figures(text: str) -> dict[str, int | None]:
+    """The report's RPO line (:mod:`app.rpo`) as its ``--json`` fields; ``{}`` without one.
+
+    The bench's syncpoint row names T as its ``primary_ts`` (it has no upstream), so the
+    point's age is the time from the history's syncpoint to the job's start.
+    """
+    m = _RPO_RE.search(text)
+    if m is None:
+        return {}
+
+    def ms(v: str) -> int | None:
+        return None if v == "unknown" else round(float(v.removesuffix(" s")) * 1000)
+
+    def count(v: str) -> int | None:
+        return None if v == "unknown" else int(v)
+
+    return {
+        "point_age_ms": ms(m.group(1)),
+        "window_ms": ms(m.group(2)),
+        "changes_undone": count(m.group(3)),
+        "transactions_undone": count(m.group(4)),
     }
 
 
@@ -320,6 +349,24 @@ def _note(phases: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _rss_note(rss: Mapping[str, int]) -> str:
+    """Peak RSS of tiundo's processes for the harness's output line."""
+    if not rss:
+        return ""
+    return "peak RSS " + ", ".join(f"{k} {v / 1024:.0f} MiB" for k, v in sorted(rss.items()))
+
+
+def _rpo_note(rpo: Mapping[str, int | None]) -> str:
+    """The RPO for the harness's output line: the point's age, what was undone."""
+    if not rpo:
+        return ""
+    age = rpo.get("point_age_ms")
+    return (
+        f"RPO: point {'?' if age is None else f'{age / 1000:.1f}s'} old, "
+        f"{rpo.get('changes_undone')} changes in {rpo.get('transactions_undone')} txns undone"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Ran:
     """One finished ``tiundo run``: wall time, exit status, its lines, peak RSS per process."""
@@ -392,13 +439,16 @@ async def e2e(env: BenchEnv, params: Mapping[str, int]) -> Timing:
         with contextlib.suppress(Exception):
             await delete_job_topics(bootstrap, job)
     await asyncio.to_thread(shutil.rmtree, job_dir, ignore_errors=True)
-    figures = report_figures("\n".join(line for _, line in ran.out))
+    text = "\n".join(line for _, line in ran.out)
+    figures = report_figures(text)
+    rpo = rpo_figures(text)
     phases: dict[str, Any] = {"ingest_s": figures.get("ingest_s")}
     phases.update(progress_marks(ran.err))
     phases.update(partition_phases(reports, ran.t0_unix_ms))
     return {
         "seconds": ran.seconds,
-        "note": _note(phases),
+        "note": ", ".join(n for n in (_note(phases), _rss_note(ran.rss_kib), _rpo_note(rpo)) if n),
+        "rpo": rpo,
         "reported_s": figures.get("reported_s"),
         "rows": figures.get("rows"),
         "changes_read": figures.get("changes_read"),

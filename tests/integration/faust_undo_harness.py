@@ -106,6 +106,28 @@ class Worker:
         return f"--- {self.log.name}\n" + "\n".join(text[-lines:])
 
 
+async def undo_with_two_workers(
+    bootstrap: str, job: str, settings: Mapping[str, str], tmp_path: Path, *, seconds: float = 150
+) -> tiundo_pb2.JobStatus:
+    """Start a worker and an attached one on ``settings``, wait for the final status, stop both.
+
+    Asserts the job SUCCEEDED with no dead letters; the caller checks T, E and the rows.
+    """
+    workers = [
+        Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
+        Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
+    ]
+    try:
+        status = await wait_status(bootstrap, job, workers, seconds)
+        tails = "\n".join(w.tail() for w in workers)
+        assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
+        assert status.dead_letters == 0
+        return status
+    finally:
+        for w in workers:
+            w.stop()
+
+
 async def wait_status(
     bootstrap: str, job: str, workers: list[Worker], seconds: float
 ) -> tiundo_pb2.JobStatus:

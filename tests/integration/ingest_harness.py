@@ -129,7 +129,7 @@ class Env:
         base: dict[str, Any] = {
             "pd": f"pd://{self.cluster.pd_address}",
             "kafka": f"kafka://{kafka}",
-            "status_api": f"http://{self.cluster.status_address}",
+            "status_api": self.cluster.status_url,
             "downstream": self.mysql_url,
             "syncpoint_db": self.sp_db,
             "job": job,

@@ -99,3 +99,23 @@ async def test_an_armed_proxy_leaves_other_commits_alone(mysql_db: Any) -> None:
         await sink.close()
         await proxy.close()
         admin.close()
+
+
+async def test_each_arm_cuts_its_own_undo_commit(mysql_db: Any) -> None:
+    """Two faults armed before any undo COMMIT came cut two COMMITs, not one (the soak armed
+    several ``commit-ack-lost`` ahead of the apply and counted all but the first as missed)."""
+    admin, proxy = await _setup(mysql_db)
+    sink = _sink(mysql_db, proxy, progress_db=mysql_db.db)
+    try:
+        assert await sink.committed(Step("ack-job", 0, 42, 2, "b1", 1)) == 0
+        first, second = proxy.arm(), proxy.arm()
+        assert first is not second
+        for n in (1, 2, 3):
+            await sink.apply([_insert(mysql_db.db, n)], Step("ack-job", 0, 42, 2, "b1", n))
+        assert "undo transaction" in first.result() and "undo transaction" in second.result()
+        assert proxy.cut == 2 and sink.skipped == 2
+        assert await _count(admin, mysql_db.db) == 3  # each cut retry skipped, none twice
+    finally:
+        await sink.close()
+        await proxy.close()
+        admin.close()

@@ -46,6 +46,12 @@ def test_plan_run_verify(
     assert {t["table"] for t in p["tables"]} == {f"{db}.{n}" for n in exp["tables"]}
     assert sum(t["changed_rows"] for t in p["tables"]) > 0
     assert all(t["changed_rows"] <= t["changes"] for t in p["tables"])
+    # the RPO a run would give now: exactly what the workload committed after T
+    rpo = p["rpo"]
+    assert rpo["changes_undone"] == exp["changes_after_t"] > 0
+    assert rpo["transactions_undone"] == exp["transactions_after_t"] > 0
+    assert rpo["window_ms"] == (p["end_ts"] >> 18) - (p["target_ts"] >> 18)
+    assert 0 <= rpo["point_age_ms"] < 600_000  # the workload ran minutes ago at most
     # the plan wrote nothing: the tables are as torn as before
     assert tiundo(["verify", "--expect", str(expect)], env).stdout == before.stdout
 
@@ -63,6 +69,12 @@ def _run_and_verify(
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"job {job}: SUCCEEDED" in run.stdout
     assert f"primary_ts {exp['primary_ts']}" in run.stdout and "RTO" in run.stdout
+    undone = (
+        f"changes undone = {exp['changes_after_t']}   "
+        f"transactions undone = {exp['transactions_after_t']}"
+    )
+    [rpo_line] = [line for line in run.stdout.splitlines() if line.startswith("  RPO: ")]
+    assert rpo_line.endswith(undone), rpo_line
 
     after = tiundo(["verify", "--expect", str(expect)], env)
     assert after.returncode == 0, after.stdout
@@ -70,6 +82,8 @@ def _run_and_verify(
 
     rep = tiundo(["report", "--job", job], env)
     assert rep.returncode == 0 and "SUCCEEDED" in rep.stdout, rep.stdout + rep.stderr
+    # the workers' status carries the same counts (End records → partition reports)
+    assert rpo_line in rep.stdout.splitlines(), rep.stdout
 
 
 def test_no_syncpoint_found(demo_cluster: tuple[dict[str, str], Path, str]) -> None:

@@ -38,7 +38,7 @@ from simulator.tabledef import ColumnDef, IndexDef, TableDef
 from simulator.tso import compose, physical
 from simulator.workload import Delete, Insert, RowOp, Update, Workload, WorkloadConfig, _apply
 
-from .faust_undo_harness import Worker, wait_status
+from .faust_undo_harness import undo_with_two_workers
 from .ingest_harness import Env, cluster_env, delete_topics
 from .test_e2e_undo import PARTITIONS, SOAK, _assert_same_as_t, _settings
 
@@ -232,20 +232,11 @@ async def _undo(
     settings = _settings(
         env, kafka, job, mysql_db, sp, TIUNDO_BATCH_ROWS="2", TIUNDO_TXN_STATEMENTS="2", **extra
     )
-    workers = [
-        Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
-        Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
-    ]
     try:
-        status = await wait_status(kafka, job, workers, 150)
-        tails = "\n".join(w.tail() for w in workers)
-        assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
+        status = await undo_with_two_workers(kafka, job, settings, tmp_path)
         assert status.target_ts == sp.ts and status.end_ts == result.end_ts
-        assert status.dead_letters == 0
         return status
     finally:
-        for w in workers:
-            w.stop()
         await delete_topics(kafka, [f"{job}.kv"])
         await delete_job_topics(kafka, job)
 
@@ -447,7 +438,6 @@ async def test_undo_after_ingest_under_combined_faults(
         ingest = IngestWorker(cfg)
         task = asyncio.create_task(ingest.run())
         writer = asyncio.create_task(_write_until(env, compose(physical(end_ts) - 300, 0)))
-        workers: list[Worker] = []
         try:
             await asyncio.sleep(0.3)
             env.cluster.faults.duplicate_events(True)
@@ -467,20 +457,11 @@ async def test_undo_after_ingest_under_combined_faults(
             now = await w.checksums()
             assert now != dict(sp.checksums)
             settings = _settings(env, kafka_bootstrap, job, mysql_db, sp)
-            workers = [
-                Worker(settings, tmp_path / "w0", tmp_path / "w0.log"),
-                Worker(settings, tmp_path / "w1", tmp_path / "w1.log", entry="run_worker"),
-            ]
-            status = await wait_status(kafka_bootstrap, job, workers, 150)
-            tails = "\n".join(wk.tail() for wk in workers)
-            assert status.state == tiundo_pb2.JobStatus.SUCCEEDED, f"{status}\n{tails}"
-            assert status.dead_letters == 0
+            await undo_with_two_workers(kafka_bootstrap, job, settings, tmp_path)
             _assert_same_as_t(w, await w.checksums(), sp.checksums)
         finally:
             task.cancel()
             writer.cancel()
             await asyncio.gather(task, writer, return_exceptions=True)
-            for wk in workers:
-                wk.stop()
             await delete_topics(kafka_bootstrap, [f"{job}.kv"])
             await delete_job_topics(kafka_bootstrap, job)

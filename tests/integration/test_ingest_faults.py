@@ -331,18 +331,24 @@ def test_fatal_errors_are_not_retriable() -> None:
     assert issubclass(RegionFatalError, TiundoError)
 
 
+Orphaning = Callable[[Env, list[Mutation], bytes], Orphan]
+
+
 async def run_orphan_case(
     mysql_db: Any,
     kafka: str,
     *,
-    commit_primary: bool,
-    ttl_ms: int,
+    commit_primary: bool = False,
+    ttl_ms: int = 1,
     limit_s: float = 20,
+    make: Orphaning | None = None,
 ) -> tuple[Env, Orphan, IngestResult, IngestWorker, set[ChangeTuple], set[ChangeTuple]]:
     """An orphan transaction of a crashed TiDB inside (T, E]: the ingest must still reach END.
 
-    Its secondary sits in the first table's region, its primary in the last table's (another
-    region). Returns what the topic held and what the MVCC store says (T, E] is afterwards.
+    Its secondaries sit in the first table's region, its primary in the last table's (another
+    region). ``make`` leaves the orphan (default: ``faults.orphan_lock`` with ``ttl_ms`` and
+    ``commit_primary``). Returns what the topic held and what the MVCC store says (T, E] is
+    afterwards.
     """
     async with cluster_env(mysql_db, seed=13, rows=4) as env:
         sp = await env.workload.take_syncpoint()
@@ -352,12 +358,14 @@ async def run_orphan_case(
         assert env.cluster.regions.locate_raw(secondary).id != (
             env.cluster.regions.locate_raw(primary).id
         )
-        orphan = env.cluster.faults.orphan_lock(
-            [Mutation(primary, Op.PUT, b"\x80\x01"), Mutation(secondary, Op.PUT, b"\x80\x02")],
-            primary=primary,
-            ttl_ms=ttl_ms,
-            commit_primary=commit_primary,
-        )
+        muts = [Mutation(primary, Op.PUT, b"\x80\x01"), Mutation(secondary, Op.PUT, b"\x80\x02")]
+        if make is None:
+            orphan = env.cluster.faults.orphan_lock(
+                muts, primary=primary, ttl_ms=ttl_ms, commit_primary=commit_primary
+            )
+        else:
+            muts.append(Mutation(record_key(pids[0], 99_997), Op.PUT, b"\x80\x03"))
+            orphan = make(env, muts, primary)
         await env.workload.run(3)
         cfg = env.config(kafka, f"orphan-{uuid.uuid4().hex[:8]}", to_ts=sp.ts, lock_stall_s=0.5)
         worker = IngestWorker(cfg)
@@ -369,7 +377,7 @@ async def run_orphan_case(
         assert result.state == "done"
         assert orphan.start_ts < result.end_ts
         # nothing is left locked: the orphan was resolved, not skipped
-        assert env.cluster.mvcc.lock(secondary) is None and env.cluster.mvcc.lock(primary) is None
+        assert [k for k in orphan.keys if env.cluster.mvcc.lock(k) is not None] == []
         want = expected_changes(env.cluster.mvcc, pids, sp.ts, result.end_ts)
         return env, orphan, result, worker, set(dump.changes()), want
 
@@ -410,3 +418,48 @@ async def test_live_lock_is_waited_out(mysql_db: Any, kafka_bootstrap: str) -> N
     assert worker.lock_stats["wait"] >= 1  # seen alive at least once, then rolled back
     assert worker.lock_stats["rollback"] >= 1
     # the fake TiKV rolls a primary back only once physical(start_ts) + TTL has passed
+
+
+def async_commit_orphan(missing_secondary: bool) -> Orphaning:
+    def make(env: Env, muts: list[Mutation], primary: bytes) -> Orphan:
+        return env.cluster.faults.orphan_async_commit(
+            muts, primary=primary, missing_secondary=missing_secondary, ttl_ms=1
+        )
+
+    return make
+
+
+async def test_orphan_async_commit_with_every_key_prewritten_is_committed(
+    mysql_db: Any, kafka_bootstrap: str
+) -> None:
+    """TiDB's default since 5.0: CheckTxnStatus only reports the primary, however old, and the
+    secondaries decide: all locked → committed at the largest min_commit_ts (client-go
+    resolveAsyncCommitLock). Before this was handled the ingest waited on it for ever."""
+    env, orphan, result, worker, got, want = await run_orphan_case(
+        mysql_db, kafka_bootstrap, make=async_commit_orphan(False)
+    )
+    assert got == want
+    assert orphan.commit_ts > orphan.start_ts and len(orphan.keys) == 3
+    mine = {(c[0], c[2]) for c in got if c[1] == orphan.start_ts}
+    assert mine == {(k, orphan.commit_ts) for k in orphan.keys}
+    assert orphan.commit_ts <= result.end_ts
+    assert all(env.cluster.mvcc.versions(k)[-1].commit_ts == orphan.commit_ts for k in orphan.keys)
+    assert worker.lock_stats["commit"] >= 1 and worker.lock_stats["rollback"] == 0
+    checks = sum(s.locks.calls["KvCheckSecondaryLocks"] for s in env.cluster.tikv_servers)
+    assert checks >= 1
+
+
+async def test_orphan_async_commit_with_a_missing_secondary_is_rolled_back(
+    mysql_db: Any, kafka_bootstrap: str
+) -> None:
+    """One secondary never prewritten: CheckSecondaryLocks writes its rollback record, so the
+    transaction can never commit, and every lock it left is rolled back."""
+    env, orphan, _, worker, got, want = await run_orphan_case(
+        mysql_db, kafka_bootstrap, make=async_commit_orphan(True)
+    )
+    assert got == want
+    assert orphan.commit_ts == 0 and orphan.missing and len(orphan.keys) == 2
+    assert not any(c[1] == orphan.start_ts for c in got)  # none of its writes happened
+    for key in (*orphan.keys, orphan.missing):
+        assert not any(v.start_ts == orphan.start_ts for v in env.cluster.mvcc.versions(key))
+    assert worker.lock_stats["rollback"] >= 1 and worker.lock_stats["commit"] == 0

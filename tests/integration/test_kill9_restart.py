@@ -66,9 +66,9 @@ async def _try(mysql_db: Any, kafka: str, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     job = f"kill9-{seed}-{uuid.uuid4().hex[:6]}"
     workers: list[Worker] = []
-    async with cluster_env(mysql_db, seed=seed, rows=40) as env:
+    async with cluster_env(mysql_db, seed=seed, rows=200) as env:
         try:
-            sp, result = await _prepare(env, kafka, job, 200, partitions=PARTITIONS)
+            sp, result = await _prepare(env, kafka, job, 800, partitions=PARTITIONS)
             # one row per transaction: the apply lasts long enough to be hit
             settings = _settings(
                 env, kafka, job, mysql_db, sp, partitions=PARTITIONS,

@@ -1,10 +1,12 @@
-"""A private Kafka broker with SSL and SASL_SSL listeners, for the Kafka security tests.
+"""A private Kafka broker with SSL, SASL_SSL and SASL_PLAINTEXT listeners, for the security tests.
 
 The shared broker must not be restarted or reconfigured, so each test module that needs a
 secured Kafka starts its own KRaft node (the jars ``scripts/kafka.sh`` fetched) on free ports
 and stops it by its pid. Listeners: ``SASL_SSL`` (PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for
-:data:`USER`/:data:`PASSWORD`), ``SSL`` with client certificates required (mutual TLS), and a
-plaintext one for the broker's own use. Keystores are PEM (``ssl.keystore.type=PEM``, Kafka 3.9).
+:data:`USER`/:data:`PASSWORD`), ``SASL_PLAINTEXT`` (the same mechanisms, no TLS), ``SSL`` with
+client certificates required (mutual TLS), ``SSL`` with the server's certificate only (listener
+``SSLSERVER``: the client sends none), and a plaintext one for the broker's own use. Keystores
+are PEM (``ssl.keystore.type=PEM``, Kafka 3.9).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class TlsKafka:
     sasl_ssl: str
     ssl: str
     plaintext: str
+    sasl_plaintext: str
+    #: SSL, server authentication only (no client certificate asked)
+    ssl_server: str
 
 
 def _port_open(port: int) -> bool:
@@ -69,18 +74,18 @@ def tls_kafka(folder: Path, pki: Pki) -> Iterator[TlsKafka]:
     libs = _libs()
     keystore = folder / "server.pem"  # PKCS#8 key then the certificate: Kafka's PEM keystore
     keystore.write_bytes(pki.server.key_pem + pki.server.cert_pem)
-    plain, sasl, tls, controller = _free_ports(4)
+    plain, sasl, tls, controller, sasl_plain, tls_server = _free_ports(6)
     jaas_scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     props = folder / "server.properties"
     props.write_text(
         f"""process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:{controller}
-listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{tls},CONTROLLER://127.0.0.1:{controller}
-advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{tls}
+listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{tls},SASL_PLAINTEXT://127.0.0.1:{sasl_plain},SSLSERVER://127.0.0.1:{tls_server},CONTROLLER://127.0.0.1:{controller}
+advertised.listeners=PLAINTEXT://127.0.0.1:{plain},SASL_SSL://127.0.0.1:{sasl},SSL://127.0.0.1:{tls},SASL_PLAINTEXT://127.0.0.1:{sasl_plain},SSLSERVER://127.0.0.1:{tls_server}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SSLSERVER:SSL
 log.dirs={folder / "data"}
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
@@ -98,10 +103,14 @@ ssl.keystore.location={keystore}
 ssl.truststore.type=PEM
 ssl.truststore.location={pki.ca}
 listener.name.ssl.ssl.client.auth=required
+listener.name.sslserver.ssl.client.auth=none
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}="{PASSWORD}";
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config={jaas_scram}
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas_scram}
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_{USER}="{PASSWORD}";
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config={jaas_scram}
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={jaas_scram}
 """  # noqa: E501
     )
     log4j = folder / "log4j.properties"
@@ -132,14 +141,20 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas_scram}
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not all(_port_open(p) for p in (plain, sasl, tls)):
+        while not all(_port_open(p) for p in (plain, sasl, tls, sasl_plain, tls_server)):
             if broker.poll() is not None:
                 tail = log.read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"the test broker exited with {broker.returncode}: {tail}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the test broker did not listen within {START_TIMEOUT_S} s")
             time.sleep(0.5)
-        yield TlsKafka(f"127.0.0.1:{sasl}", f"127.0.0.1:{tls}", f"127.0.0.1:{plain}")
+        yield TlsKafka(
+            f"127.0.0.1:{sasl}",
+            f"127.0.0.1:{tls}",
+            f"127.0.0.1:{plain}",
+            f"127.0.0.1:{sasl_plain}",
+            f"127.0.0.1:{tls_server}",
+        )
     finally:
         broker.terminate()
         try:

@@ -173,6 +173,7 @@ def test_results_carry_the_window_in_order(run: list[Step], window: int, partiti
     assert Counter(batched) == Counter(h.want)
     # END once (as soon as the clock passed E with no lock open), nothing produced after it
     (last,) = [i for i, r in enumerate(results) if r.ended]
-    ends = tuple(End(p, h.end_ts) for p in range(partitions))
+    txns = len({c.start_ts for c in h.want})  # every END carries the distinct transactions
+    ends = tuple(End(p, h.end_ts, txns) for p in range(partitions))
     assert results[last].outputs[-partitions:] == ends
     assert not any(r.outputs or r.changes for r in results[last + 1 :])

@@ -417,6 +417,30 @@ def _outcome(state: int, foreign_writes: int) -> Any:
     return RunOutcome(status, ingest, 1.0)
 
 
+def test_run_says_what_the_undo_gave_up() -> None:
+    from app.cli.run import RunOutcome, outcome_rpo, render_outcome
+    from ingest.worker import IngestResult
+    from proto import tiundo_pb2
+
+    # upstream point at 1,000 ms, T at 2,000 ms, E at 9,500 ms, the job pinned at 12,345 ms
+    ingest = IngestResult(
+        job="j", topic="j.kv", state="done", target_ts=2_000 << 18, end_ts=9_500 << 18 | 3,
+        primary_ts=0, tables=(), changes=40, records=4,
+        changes_per_partition=(40,), batches_per_partition=(4,), foreign_writes=0, dropped={},
+        region_errors={}, stream_reconnects=0, duration_s=1.0, transactions=8,
+    )  # fmt: skip
+    # the ingest of the pinned window does not know primary_ts: the workers' status does
+    status = tiundo_pb2.JobStatus(
+        job_id="j", state=tiundo_pb2.JobStatus.SUCCEEDED, primary_ts=1_000 << 18 | 9
+    )
+    out = RunOutcome(status, ingest, 3.0, started_unix_ms=12_345)
+    assert (outcome_rpo(out).point_age_ms, outcome_rpo(out).window_ms) == (11_345, 7_500)
+    assert (
+        "  RPO: upstream point age at job start = 11.345 s   window undone (E - T) = 7.500 s   "
+        "changes undone = 40   transactions undone = 8"
+    ) in render_outcome(out).splitlines()
+
+
 def test_run_exit_status_is_zero_only_for_a_clean_success() -> None:
     from app.cli.common import EXIT_FAILED, EXIT_FOREIGN_WRITES
     from app.cli.run import exit_status, render_outcome

@@ -16,6 +16,7 @@ from app.jobrecord import (
     counter_settings,
     decode_record,
     describe,
+    foreign_owner,
     missing_checks,
     new_instance_id,
     pin,
@@ -306,3 +307,17 @@ def test_a_record_of_an_older_tiundo_keeps_factor_one() -> None:
     rec = _record(UndoConfig(job="j1"))
     rec.ClearField("replication_factor")
     assert pin(UndoConfig(job="j1", replication_factor=3), rec).replication_factor == 1
+
+
+def test_foreign_owner_names_the_job_whose_record_is_on_the_topic() -> None:
+    # prefix "team-" + job "ax" and prefix "team-a" + job "x" share team-ax.job
+    ax = _record(UndoConfig(job="ax", topic_prefix="team-")).SerializeToString()
+    assert foreign_owner({b"ax": ax}, "ax", "team-") is None
+    assert foreign_owner({}, "x", "team-a") is None
+    assert foreign_owner({b"ax": ax}, "x", "team-a") == (
+        "job 'ax' (topic prefix 'team-', instance abc123def456)"
+    )
+    # the same job name pinned under another prefix is someone else's too
+    assert foreign_owner({b"ax": ax}, "ax", "") is not None
+    # an undecodable value under another key still belongs to that key's job
+    assert foreign_owner({b"ax": b"\xff\xff"}, "x", "team-a") == "job 'ax' (topic prefix '')"

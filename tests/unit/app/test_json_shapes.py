@@ -49,6 +49,7 @@ def _ingest() -> IngestResult:
         tables=("shop.t",), changes=10, records=4, changes_per_partition=(10, 0),
         batches_per_partition=(2, 0), foreign_writes=1, dropped={"index_key": 2},
         region_errors={}, stream_reconnects=0, duration_s=0.5, foreign_by_table={101: 1},
+        transactions=3,
     )  # fmt: skip
 
 
@@ -66,11 +67,16 @@ def test_report_and_run_write_the_status_with_integer_timestamps() -> None:
     st = doc["status"]
     assert st["target_ts"] == BIG and st["state"] == "SUCCEEDED" and st["instance_id"] == "ab"
     assert st["tables"][0]["restored"] == 3 and st["finished_unix_ms"] == 0
-    out = RunOutcome(_status(), _ingest(), wall_s=7.25, changefeed="c/f")
+    pinned_ms = ((BIG - 1) >> 18) + 5_000  # the job pinned 5 s after the upstream point
+    out = RunOutcome(_status(), _ingest(), 7.25, changefeed="c/f", started_unix_ms=pinned_ms)
     run = check_document(
         json.loads(json.dumps(document("run", "j", 5, **outcome_fields(out, "/x/run.log")))), "run"
     )
     assert run["status"] == st and run["rto_s"] == 7.25 and run["changes_read"] == 10
+    # the point from the status's primary_ts, the counts from the ingest: all numbers
+    assert run["rpo"] == {
+        "point_age_ms": 5_000, "window_ms": 0, "changes_undone": 10, "transactions_undone": 3,
+    }  # fmt: skip
     assert run["rows_restored_or_deleted"] == 4 and run["foreign_writes"] == 1
 
 
@@ -84,7 +90,7 @@ def test_ingest_and_replay_print_the_same_envelope(capsys: pytest.CaptureFixture
     _echo_result("ingest", _ingest())
     doc = check_document(json.loads(capsys.readouterr().out), "ingest", 0)
     assert doc["job"] == "j" and doc["target_ts"] == BIG and doc["foreign_by_table"] == {"101": 1}
-    assert doc["changes_per_partition"] == [10, 0]
+    assert doc["changes_per_partition"] == [10, 0] and doc["transactions"] == 3
 
 
 def test_the_envelope_cannot_be_overwritten() -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
+
 from app.report import PartitionReport, TableReport, job_status, render
+from app.rpo import rpo_of_status
 from proto import tiundo_pb2
 
 S = tiundo_pb2.JobStatus
@@ -22,6 +25,25 @@ def _rep(p: int, **kw: object) -> PartitionReport:
 def test_json_round_trip() -> None:
     rep = _rep(3, dead_letters=2, missing_batches=1, error="boom", dry_run=True)
     assert PartitionReport.from_json(rep.to_json()) == rep
+    rpo = _rep(1, changes=7, transactions=3)
+    assert PartitionReport.from_json(rpo.to_json()) == rpo
+
+
+def test_a_report_of_an_older_tiundo_has_no_rpo_counts() -> None:
+    raw = json.loads(_rep(0, changes=7, transactions=3).to_json())
+    del raw["changes"], raw["transactions"]
+    old = PartitionReport.from_json(json.dumps(raw).encode())
+    assert (old.changes, old.transactions) == (0, 0)
+
+
+def test_rpo_counts_sum_changes_and_take_the_job_wide_transactions() -> None:
+    reps = {0: _rep(0, changes=5, transactions=4), 1: _rep(1, changes=3, transactions=4)}
+    st = job_status("j", 2, reps)
+    assert (st.changes_undone, st.transactions_undone) == (8, 4)
+    # not before every partition reported, even when one failed
+    early = job_status("j", 3, {0: _rep(0, changes=5, transactions=4, error="boom")})
+    assert early.state == S.FAILED
+    assert (early.changes_undone, early.transactions_undone) == (0, 0)
 
 
 def test_running_until_every_partition_reported() -> None:
@@ -68,6 +90,18 @@ def test_render_names_the_changefeed_when_the_record_knows_it() -> None:
     assert "changefeed" not in render(st)
     lines = render(st, changefeed="default/shop").splitlines()
     assert lines[2] == "  changefeed = default/shop (T is its newest syncpoint)"
+
+
+def test_render_says_what_the_undo_gave_up() -> None:
+    # T at 1,000 ms, E at 3,500 ms, upstream point at 900 ms, job pinned at 10,000 ms
+    reps = {0: _rep(0, target_ts=1_000 << 18, end_ts=3_500 << 18, changes=12, transactions=5)}
+    st = job_status("j", 1, reps, primary_ts=900 << 18)
+    assert "RPO" not in render(st)
+    lines = render(st, rpo=rpo_of_status(st, 10_000)).splitlines()
+    assert lines[2] == (
+        "  RPO: upstream point age at job start = 9.100 s   window undone (E - T) = 2.500 s   "
+        "changes undone = 12   transactions undone = 5"
+    )
 
 
 def test_render_sums_a_partitioned_table_on_one_line() -> None:

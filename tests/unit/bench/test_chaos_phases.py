@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+
 from bench.chaos.phases import latest, view, worker_pid
+from core.logs import LogConfig, make_handler
 
 PINNED = "job record pinned: job j (instance a): window (1, 2], attempt 0\n"
-SEEK = (
-    "[2026-12-04 18:12:50,869] [7337] [INFO] [^---Recovery]: "
-    "Seek stream partitions to committed offsets.\n"
+
+
+def _line(pid: int, name: str, msg: str) -> str:
+    """A worker log line exactly as :mod:`core.logs` writes it (text format)."""
+    rec = logging.LogRecord(name, logging.INFO, __file__, 1, msg, None, None)
+    rec.process = pid
+    handler = make_handler(LogConfig("info", "", "text"), job="j", role="worker0")
+    for f in handler.filters:
+        f.filter(rec)  # the job and role fields
+    return handler.format(rec) + "\n"
+
+
+SEEK = _line(
+    7337, "faust.tables.recovery", "[^---Recovery]: Seek stream partitions to committed offsets."
 )
-END = "[2026-12-04 18:12:50,888] [7337] [INFO] partition 1: End (T=1 E=2)\n"
-PHASE0 = (
-    "[2026-12-04 18:12:51,508] [7338] [INFO] "
-    "partition 1 table 105 phase 0: 17 statements in 17 transactions\n"
+END = _line(7337, "app.stages.compact", "partition 1: End (T=1 E=2)")
+PHASE0 = _line(
+    7338, "app.stages.undo", "partition 1 table 105 phase 0: 17 statements in 17 transactions"
 )
 
 

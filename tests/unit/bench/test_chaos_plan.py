@@ -13,6 +13,7 @@ from bench.chaos.plan import (
     KAFKA_OUTAGES_S,
     LOCK_TABLE,
     MARIADB_OUTAGES_S,
+    ORPHAN_LOCKS,
     PHASES,
     ROWID_TABLES,
     Kind,
@@ -104,10 +105,24 @@ def test_the_new_kinds_args_are_ones_the_runner_reads(seed: int) -> None:
             how, secs = f.arg.split("/")
             assert how in ("term", "kill") and int(secs) in MARIADB_OUTAGES_S
         else:
-            assert f.phase in ("start", "ingest", "compaction") and f.arg == ""
+            # armed before any worker runs: an undo COMMIT always follows
+            assert f.phase in ("start", "ingest") and f.arg == ""
     assert not p.draws(Kind.WORKER_KILL)
 
 
 def test_a_bad_size_is_named() -> None:
     with pytest.raises(ValueError, match="--size 'huge'"):
         draw_plan(1, "huge")
+
+
+def test_orphan_lock_draws_every_case_async_commit_included() -> None:
+    """``orphan-lock`` keeps its name and draws the 2PC and the async-commit cases."""
+    args = [
+        f.arg
+        for s in range(400)
+        for f in draw_plan(s, "tiny", [Kind.ORPHAN_LOCK]).faults
+        if f.kind is Kind.ORPHAN_LOCK
+    ]
+    assert set(args) == set(ORPHAN_LOCKS)
+    assert {"async-commit", "async-rollback"} <= set(ORPHAN_LOCKS)
+    assert Kind.ORPHAN_LOCK.value == "orphan-lock"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from bench.chaos.oracle import Outcome
 from bench.chaos.plan import IMPLEMENTED, Fault, Kind, draw_plan
-from bench.chaos.report import Injected, RunResult, by_kind, replay_command, run_line, summary
+from bench.chaos.report import (
+    Injected,
+    RunResult,
+    by_kind,
+    never_struck,
+    replay_command,
+    run_line,
+    summary,
+)
 
 
 def _result(seed: int, outcome: Outcome, kinds: tuple[Kind, ...] = IMPLEMENTED) -> RunResult:
@@ -51,3 +59,10 @@ def test_replay_command_repeats_seed_size_and_kinds() -> None:
     assert replay_command(_result(42, Outcome.HUNG, only), IMPLEMENTED) == (
         "python -m bench.chaos --runs 1 --seed 42 --size tiny --faults worker-kill,foreign-write"
     )
+
+
+def test_a_kind_that_never_strikes_is_named() -> None:
+    # run-term missed in every run (the helper's second fault), worker-kill struck each time
+    assert never_struck([_result(1, Outcome.OK), _result(2, Outcome.OK)]) == []
+    three = [_result(s, Outcome.OK) for s in (1, 2, 3)]
+    assert never_struck(three) == ["run-term"]

@@ -6,6 +6,7 @@ The report and progress lines are produced by the real renderers (``app.cli.run.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from bench.rto.tiundo_e2e import (
     partition_phases,
     progress_marks,
     report_figures,
+    rpo_figures,
 )
 from ingest.worker import IngestResult
 from ingest.worker import Progress as IngestProgress
@@ -54,6 +56,20 @@ def test_report_figures_from_the_real_report() -> None:
     got = report_figures(text)
     assert got == {"reported_s": 12.3, "rows": 100, "changes_read": 2000, "ingest_s": 1.3}
     assert report_figures("tiundo: error: no syncpoint") == {}
+
+
+def test_rpo_figures_from_the_real_report() -> None:
+    status = tiundo_pb2.JobStatus(job_id="j", state=tiundo_pb2.JobStatus.SUCCEEDED)
+    ingest = dataclasses.replace(_ingest(2000, 1.0), primary_ts=T_TS, transactions=200)
+    # the job pinned 61.5 s after the syncpoint (1,000 ms): T stands in for primary_ts
+    text = render_outcome(RunOutcome(status, ingest, 3.0, started_unix_ms=62_500))
+    assert rpo_figures(text) == {
+        "point_age_ms": 61_500, "window_ms": 4_000, "changes_undone": 2000,
+        "transactions_undone": 200,
+    }  # fmt: skip
+    flagged = render_outcome(RunOutcome(status, _ingest(5, 1.0), 3.0))  # T by flag
+    assert rpo_figures(flagged)["point_age_ms"] is None
+    assert rpo_figures("tiundo: error: no syncpoint") == {}
 
 
 def _line(model: PhaseModel) -> str:

@@ -59,3 +59,23 @@ def test_a_prefix_kafka_would_refuse_is_named(bad: str) -> None:
         check_prefix(bad)
     with pytest.raises(ConfigError, match=r"^TIUNDO_TOPIC_PREFIX"):
         UndoConfig(job="j", topic_prefix=bad).validate()
+
+
+def test_the_gc_service_id_carries_the_prefix_and_never_collides() -> None:
+    # PD keeps one hold per service id: two tenants' jobs of one name must not share it
+    assert JobNames("j1").gc_service_id == "tiundo-j1"  # unprefixed jobs keep their id
+    assert JobNames("j1", "team-a.").gc_service_id == "tiundo-team-a.:j1"
+    # prefix + job concatenate alike here; the ':' (in neither) keeps the ids apart
+    assert JobNames("ax", "team-").gc_service_id == "tiundo-team-:ax"
+    assert JobNames("x", "team-a").gc_service_id == "tiundo-team-a:x"
+    cfg = IngestConfig.from_env({}, job="j1", topic_prefix="t.", tables=("d.t",))
+    assert cfg.gc_service_id == "tiundo-t.:j1"
+
+
+@given(job=_jobs, a=_prefixes, other=_jobs, b=_prefixes)
+def test_gc_service_ids_of_two_jobs_differ(job: str, a: str, other: str, b: str) -> None:
+    if (job, a) == (other, b):
+        return
+    assert JobNames(job, a).gc_service_id != JobNames(other, b).gc_service_id
+    # PD stores it as one etcd path segment: never a '/', never empty
+    assert "/" not in JobNames(job, a).gc_service_id

@@ -321,7 +321,8 @@ def test_end_goes_out_once() -> None:
     assert got.changes == ()  # commit_ts 210 > E
     kinds = [type(o) for o in got.outputs]
     assert kinds == [ChangeBatch, *[Watermark] * PARTITIONS, *[End] * PARTITIONS]
-    assert got.outputs[PARTITIONS + 1 :] == tuple(End(p, E) for p in range(PARTITIONS))
+    # one transaction in (T, E] (start 150): every END carries the job-wide count
+    assert got.outputs[PARTITIONS + 1 :] == tuple(End(p, E, 1) for p in range(PARTITIONS))
     marks = got.outputs[1 : PARTITIONS + 1]
     assert marks == tuple(watermarks(E))  # capped at E
     later = core.on_message(1, message(resolved=(230, [sub])))
@@ -428,7 +429,9 @@ def test_recording_replays_to_the_committed_window(
     batched = [c for o in outputs if isinstance(o, ChangeBatch) for c in o.changes]
     assert Counter(batched) == Counter(changes)
     assert [r.ended for r in results].count(True) == 1 and results[-1].ended
-    assert outputs[-3:] == [End(p, expected["end_ts"]) for p in range(3)]
+    txns = len({c.start_ts for c in changes})
+    assert txns == 12
+    assert outputs[-3:] == [End(p, expected["end_ts"], txns) for p in range(3)]
     advances = [r.resolved_ts for r in results if r.resolved_ts is not None]
     assert advances == sorted(set(advances)) and advances[-1] >= expected["end_ts"]
     assert len([s for r in results for s in r.initialized]) == len(registrations())

@@ -83,6 +83,7 @@ def test_tikv_lock_resolution_stub_paths() -> None:
     assert channel.calls == {
         "/tikvpb.Tikv/KvScanLock": "unary_unary",
         "/tikvpb.Tikv/KvCheckTxnStatus": "unary_unary",
+        "/tikvpb.Tikv/KvCheckSecondaryLocks": "unary_unary",
         "/tikvpb.Tikv/KvResolveLock": "unary_unary",
     }
 
@@ -111,6 +112,13 @@ def test_lock_resolution_field_numbers_match_kvproto() -> None:
     assert numbers(kvrpcpb_pb2.LockInfo) == {
         "primary_lock": 1, "lock_version": 2, "key": 3, "lock_ttl": 4, "txn_size": 5,
         "lock_type": 6, "lock_for_update_ts": 7, "use_async_commit": 8, "min_commit_ts": 9,
+        "secondaries": 10,
+    }  # fmt: skip
+    assert numbers(kvrpcpb_pb2.CheckSecondaryLocksRequest) == {
+        "context": 1, "keys": 2, "start_version": 3,
+    }  # fmt: skip
+    assert numbers(kvrpcpb_pb2.CheckSecondaryLocksResponse) == {
+        "region_error": 1, "error": 2, "locks": 3, "commit_ts": 4,
     }  # fmt: skip
     assert numbers(kvrpcpb_pb2.KeyError)["txn_not_found"] == 8
     assert numbers(kvrpcpb_pb2.Context)["region_epoch"] == 2

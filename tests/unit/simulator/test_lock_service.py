@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import pytest
 
 from proto import kvrpcpb_pb2, metapb_pb2
+from simulator.cluster import FakeCluster
 from simulator.lock_service import LockService
 from simulator.mvcc import Change, ChangeKind, Mutation, MvccStore, Op, WriteConflictError
 from simulator.regions import RegionTable, record_key
@@ -168,3 +169,109 @@ def test_resolve_lock_commits_or_rolls_back_in_the_region(world: World) -> None:
     )
     assert bad.region_error.HasField("key_not_in_region")
     assert svc.calls["KvResolveLock"] == 2
+
+
+def _async_prewrite(mvcc: MvccStore, keys: Sequence[bytes], primary: bytes, ttl_ms: int) -> int:
+    """An async-commit prewrite of ``keys``; the primary names every other key of ``A, B, C``."""
+    start = mvcc.tso.next()
+    secondaries = [k for k in (A, B, C) if k != primary]
+    muts = [Mutation(k, Op.PUT, k[-1:]) for k in keys]
+    mvcc.prewrite(muts, start, primary, ttl_ms=ttl_ms, secondaries=secondaries)
+    return start
+
+
+def test_check_txn_status_never_rolls_back_an_async_commit_primary(world: World) -> None:
+    mvcc, regions, _ = world
+    start = _async_prewrite(mvcc, [A, B, C], A, ttl_ms=1)
+    svc = leader_service(mvcc, regions, A)
+    req = kvrpcpb_pb2.CheckTxnStatusRequest(
+        context=ctx(regions, A), primary_key=A, lock_ts=start,
+        current_ts=compose(physical(start) + 60_000, 0), verify_is_primary=True,
+    )  # fmt: skip
+    resp = svc.check_txn_status(req)  # a minute past its TTL: still only reported
+    assert resp.lock_ttl == 1 and resp.action == kvrpcpb_pb2.NoAction
+    info = resp.lock_info
+    assert info.use_async_commit and list(info.secondaries) == [B, C] and info.min_commit_ts > start
+    assert mvcc.lock(A) is not None
+    # a secondary's own lock lists nothing, but says async commit
+    assert mvcc.lock(B) is not None and mvcc.lock(B).use_async_commit  # type: ignore[union-attr]
+    assert mvcc.lock(B).secondaries == ()  # type: ignore[union-attr]
+    req.force_sync_commit = True  # the fallback client-go takes for a non-async secondary
+    assert svc.check_txn_status(req).action == kvrpcpb_pb2.TTLExpireRollback
+    assert mvcc.lock(A) is None
+
+
+def _check(
+    mvcc: MvccStore, regions: RegionTable, keys: Sequence[bytes], start: int
+) -> kvrpcpb_pb2.CheckSecondaryLocksResponse:
+    svc = leader_service(mvcc, regions, keys[0])
+    return svc.check_secondary_locks(
+        kvrpcpb_pb2.CheckSecondaryLocksRequest(
+            context=ctx(regions, keys[0]), keys=list(keys), start_version=start
+        )
+    )
+
+
+def test_check_secondary_locks_returns_the_locks_when_all_are_there(world: World) -> None:
+    mvcc, regions, seen = world
+    start = _async_prewrite(mvcc, [A, B, C], A, ttl_ms=1)
+    n = len(seen)
+    resp = _check(mvcc, regions, [B], start)
+    assert [(lk.key, lk.lock_version, lk.use_async_commit) for lk in resp.locks] == [
+        (B, start, True)
+    ]
+    assert resp.commit_ts == 0 and len(seen) == n  # nothing written
+    assert _check(mvcc, regions, [C], start).locks[0].min_commit_ts > start
+
+
+def test_check_secondary_locks_rolls_back_a_never_prewritten_key(world: World) -> None:
+    """A secondary with neither lock nor record gets a rollback record: the txn can't commit."""
+    mvcc, regions, seen = world
+    start = _async_prewrite(mvcc, [A, C], A, ttl_ms=1)  # B's prewrite never arrived
+    resp = _check(mvcc, regions, [B], start)
+    assert list(resp.locks) == [] and resp.commit_ts == 0
+    assert seen[-1].kind is ChangeKind.ROLLBACK and seen[-1].key == B
+    with pytest.raises(WriteConflictError):
+        mvcc.prewrite([Mutation(B, Op.PUT, b"b")], start, A, secondaries=[B, C])
+    # asked again: the rollback record answers, nothing more is written
+    n = len(seen)
+    assert list(_check(mvcc, regions, [B], start).locks) == [] and len(seen) == n
+    # the locks are rolled back by ResolveLock (commit_version 0), as a resolver then does
+    leader_service(mvcc, regions, A).resolve_lock(
+        kvrpcpb_pb2.ResolveLockRequest(context=ctx(regions, A), start_version=start, keys=[A])
+    )
+    assert mvcc.lock(A) is None and mvcc.lock(C) is not None
+
+
+def test_check_secondary_locks_reports_a_commit_and_stops_at_the_first_unlocked_key(
+    world: World,
+) -> None:
+    mvcc, regions, _ = world
+    start = _async_prewrite(mvcc, [A, B, C], A, ttl_ms=1)
+    commit = max(lk.min_commit_ts for lk in mvcc.locks())
+    mvcc.commit(start, commit, [B])  # a resolver got half-way
+    resp = _check(mvcc, regions, [A, B], start)
+    assert resp.commit_ts == commit and list(resp.locks) == []  # A's lock is not returned
+    # a key outside the region is refused
+    bad = _check(mvcc, regions, [A, C], start)
+    assert bad.region_error.HasField("key_not_in_region")
+
+
+def test_orphan_async_commit_fault_leaves_a_complete_or_torn_transaction() -> None:
+    """The fault the ingest tests use: every key prewritten (commit at the largest
+    min_commit_ts), or the last secondary missing (roll back)."""
+    cluster = FakeCluster(stores=3, regions_per_table=1)
+    muts = [Mutation(k, Op.PUT, b"v") for k in (A, B, C)]
+    done = cluster.faults.orphan_async_commit(muts)
+    locks = [cluster.mvcc.lock(k) for k in (A, B, C)]
+    assert all(lk is not None and lk.use_async_commit for lk in locks)
+    assert done.commit_ts == max(lk.min_commit_ts for lk in locks if lk is not None)
+    assert done.async_commit and done.keys == (A, B, C) and done.missing == b""
+    torn = cluster.faults.orphan_async_commit(
+        [Mutation(k, Op.PUT, b"w") for k in (record_key(7, 1), record_key(7, 2))],
+        missing_secondary=True,
+    )
+    assert torn.commit_ts == 0 and torn.missing == record_key(7, 2)
+    assert cluster.mvcc.lock(record_key(7, 2)) is None
+    primary = cluster.mvcc.lock(record_key(7, 1))
+    assert primary is not None and primary.secondaries == (record_key(7, 2),)

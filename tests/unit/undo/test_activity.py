@@ -5,7 +5,15 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.undo.activity import Activity, beat_key, beats_of, stall_lines, stalls
+from app.undo.activity import (
+    Activity,
+    Stall,
+    StallClock,
+    beat_key,
+    beats_of,
+    stall_lines,
+    stalls,
+)
 from app.undo.owner import Owner
 
 OWNER = Owner("inst", 2)
@@ -65,3 +73,25 @@ def test_partitions_of_one_worker_share_a_line() -> None:
     beats = {p: _act(p, 0, "w:9") for p in range(3)}
     lines = stall_lines(stalls(3, beats, [], now_ms=90_000, since_ms=0, stall_s=60))
     assert len(lines) == 1 and lines[0].startswith("partition(s) 0, 1, 2: no progress for 90 s")
+
+
+def _stall(p: int) -> Stall:
+    return Stall(p, 130.0, "h:1", "compacting")
+
+
+def test_the_stall_clock_gives_up_only_on_a_partition_stalled_continuously_long_enough() -> None:
+    clock = StallClock(give_up_s=60)
+    assert clock.beyond([_stall(0), _stall(1)], now=100) == []
+    assert clock.beyond([_stall(0)], now=130) == []  # partition 1 moved: its clock stops
+    assert clock.beyond([_stall(0), _stall(1)], now=159) == []
+    assert clock.beyond([_stall(0), _stall(1)], now=160) == [_stall(0)]
+    assert clock.beyond([_stall(0), _stall(1)], now=218) == [_stall(0)]  # 1: again since 159
+    assert clock.beyond([_stall(0), _stall(1)], now=219) == [_stall(0), _stall(1)]
+
+
+def test_the_stall_clock_starts_again_after_kafka_was_away() -> None:
+    clock = StallClock(give_up_s=60)
+    clock.beyond([_stall(3)], now=0)
+    clock.reset()  # nobody could note anything meanwhile
+    assert clock.beyond([_stall(3)], now=70) == []
+    assert clock.beyond([_stall(3)], now=130) == [_stall(3)]
