@@ -42,6 +42,7 @@ compact_table = app.Table(
     key_type=bytes,
     value_type=bytes,
     partitions=config.partitions,
+    options=config.state_options(),
     help="row key -> KeyState (first/last image of the key in (T, E])",
 )
 
@@ -50,5 +51,6 @@ progress_table = app.Table(
     key_type=bytes,
     value_type=bytes,
     partitions=config.partitions,
+    options=config.state_options(),
     help="per-partition bookkeeping: batch seqs, watermark, dead letters, committed txns",
 )

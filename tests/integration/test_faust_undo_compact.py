@@ -169,6 +169,10 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
                 await asyncio.sleep(0.2)
         worker.stop()
         assert _rocksdb_states(datadir) == _expected(envs[:2])
+        # the table partitions were opened with tiundo's bounded options, not Faust's defaults
+        [options] = sorted(datadir.glob("v*/tables/compact-0.db/OPTIONS-*"))[-1:]
+        text = options.read_text()
+        assert "write_buffer_size=8388608" in text and "max_write_buffer_number=2" in text, text
 
         # 2) the rest, a re-delivered batch, a bad record, End on both partitions
         garbage = b"\xff\x00not-protobuf"

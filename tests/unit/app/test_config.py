@@ -60,6 +60,8 @@ def test_env_round_trip() -> None:
         ({"TIUNDO_JOB": "j", "TIUNDO_COMPACT_BUFFER_CHANGES": "0"}, "TIUNDO_COMPACT_BUFFER"),
         ({"TIUNDO_JOB": "j", "TIUNDO_COMPACT_FLUSH_S": "0"}, "TIUNDO_COMPACT_FLUSH_S"),
         ({"TIUNDO_JOB": "j", "TIUNDO_COMPACT_MAX_DELAY_S": "-1"}, "TIUNDO_COMPACT_MAX_DELAY"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_STATE_WRITE_BUFFER_MB": "0"}, "TIUNDO_STATE_WRITE_BUFFER_MB"),
+        ({"TIUNDO_JOB": "j", "TIUNDO_STATE_BLOCK_CACHE_MB": "0"}, "TIUNDO_STATE_BLOCK_CACHE_MB"),
     ],
 )
 def test_validate_names_the_bad_setting(env: dict[str, str], needle: str) -> None:
@@ -94,3 +96,26 @@ def test_pinned_schema_versions_round_trip_through_the_environment() -> None:
     back = UndoConfig.from_env(cfg.to_env()).validate()
     assert back.pinned_schemas() == {70: 5, 71: 470911245635584002}
     assert UndoConfig(job="j").pinned_schemas() == {}
+
+
+def test_state_options_bound_each_partition_db_instead_of_fausts_defaults() -> None:
+    from faust.stores.rocksdb import RocksDBOptions
+
+    cfg = UndoConfig.from_env({"TIUNDO_JOB": "j"}).validate()
+    assert cfg.state_options() == {
+        "write_buffer_size": 8 << 20,
+        "max_write_buffer_number": 2,
+        "block_cache_size": 16 << 20,
+    }
+    faust_default = RocksDBOptions()
+    opts = RocksDBOptions(**cfg.state_options())
+    assert opts.write_buffer_size * opts.max_write_buffer_number < (
+        faust_default.write_buffer_size * faust_default.max_write_buffer_number
+    )
+    assert opts.block_cache_size < faust_default.block_cache_size
+    cfg = UndoConfig.from_env(
+        {"TIUNDO_JOB": "j", "TIUNDO_STATE_WRITE_BUFFER_MB": "2", "TIUNDO_STATE_BLOCK_CACHE_MB": "3"}
+    ).validate()
+    assert (cfg.state_options()["write_buffer_size"], cfg.state_options()["block_cache_size"]) == (
+        2 << 20, 3 << 20,
+    )  # fmt: skip

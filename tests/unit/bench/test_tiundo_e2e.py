@@ -158,7 +158,7 @@ def test_only_worker_children_are_named() -> None:
 def test_six_variants_registered() -> None:
     assert "bench.rto.tiundo_e2e" in CONTENDER_MODULES
     got = {(c.params["workers"], c.params["partitions"]) for c in CONTENDERS}
-    assert got == {(w, p) for w in (1, 2) for p in (1, 4, 8)}
+    assert got == {(w, p) for w in (1, 2, 4) for p in (1, 4, 8, 16)}
     assert all(c.fn is e2e and c.series == "tiundo" for c in CONTENDERS)
     assert all(c.max_changes == MAX_CHANGES for c in CONTENDERS)
     names = {c.name for c in all_contenders()}
