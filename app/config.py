@@ -134,7 +134,6 @@ class UndoConfig:
     wait, so a lock wait still ends as the server's own error)."""
     mount_chunk: int = setting("TIUNDO_MOUNT_CHUNK", 5000)
     """Row keys mounted and planned at a time (bounds memory)."""
-<<<<<<< HEAD
     compact_buffer_changes: int = setting("TIUNDO_COMPACT_BUFFER_CHANGES", 50000)
     """Changes a partition merges in memory before it writes them to its compact table (each
     distinct key once) and acknowledges their records (:mod:`app.undo.buffer`). The worker's
@@ -145,14 +144,12 @@ class UndoConfig:
     compact_max_delay_s: float = setting("TIUNDO_COMPACT_MAX_DELAY_S", 0.5)
     """While records keep coming, a partition writes what it merged at least this often (the
     writes overlap the ingest; a worker behind merges more per write). The worker's own."""
-=======
     state_write_buffer_mb: int = setting("TIUNDO_STATE_WRITE_BUFFER_MB", 8)
     """RocksDB memtable size of each table partition a worker holds (two per partition, so
     ``2 × 2 × this`` MiB per partition at most). Faust's default, 3 × 64 MiB, keeps a
     10-million-change window's states in memory instead of on disk."""
     state_block_cache_mb: int = setting("TIUNDO_STATE_BLOCK_CACHE_MB", 16)
     """RocksDB block cache of each table partition (Faust's default: 2 GiB each)."""
->>>>>>> main
     progress_db: str = setting("TIUNDO_PROGRESS_DB", "tiundo_meta")
     """Downstream database of the ``undo_progress`` counters that make every undo transaction
     exactly-once (created if missing); ``-`` = none: a crash between a commit and its local
@@ -223,12 +220,9 @@ class UndoConfig:
             ("TIUNDO_TXN_STATEMENTS", self.txn_statements),
             ("TIUNDO_SINK_RETRIES", self.sink_retries),
             ("TIUNDO_MOUNT_CHUNK", self.mount_chunk),
-<<<<<<< HEAD
             ("TIUNDO_COMPACT_BUFFER_CHANGES", self.compact_buffer_changes),
-=======
             ("TIUNDO_STATE_WRITE_BUFFER_MB", self.state_write_buffer_mb),
             ("TIUNDO_STATE_BLOCK_CACHE_MB", self.state_block_cache_mb),
->>>>>>> main
             ("TIUNDO_TXN_MAX_BYTES", self.txn_max_bytes),
             ("TIUNDO_TXN_ENTRY_MAX_BYTES", self.txn_entry_max_bytes),
         ):
