@@ -35,6 +35,7 @@ import asyncio
 import logging
 from typing import Any
 
+from aiokafka.errors import OffsetOutOfRangeError
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.stages.board import get_board
@@ -248,19 +249,25 @@ async def _fill(tp: Any, hole: Hole, flusher: Flusher) -> bool:
     def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
         log.warning("partition %d: re-read: %s; retrying in %.1f s", p, failure_reason(exc), delay)
 
-    try:
-        records = await in_place(
-            lambda: read_range(config.kafka_bootstrap, tp.topic, p, hole.first, hole.offset),
-            f"partition {p} re-read of offsets {hole.first}..{hole.offset - 1}",
-            on_retry,
+    def gone(offsets: list[int]) -> LookupError:
+        return LookupError(
+            f"offsets {offsets[0]}..{offsets[-1]} of {tp.topic} partition {p} hold no record "
+            "any more (retention?): the changes in them cannot be undone"
         )
-        got = [offset for offset, _ in records]
-        if got != list(range(hole.first, hole.offset)):
-            gone = sorted(set(range(hole.first, hole.offset)) - set(got))
-            raise LookupError(
-                f"offsets {gone[0]}..{gone[-1]} of {tp.topic} partition {p} hold no record "
-                "any more (retention?): the changes in them cannot be undone"
+
+    wanted = list(range(hole.first, hole.offset))
+    try:
+        try:
+            records = await in_place(
+                lambda: read_range(config.kafka_bootstrap, tp.topic, p, hole.first, hole.offset),
+                f"partition {p} re-read of offsets {hole.first}..{hole.offset - 1}",
+                on_retry,
             )
+        except OffsetOutOfRangeError as exc:  # the log starts after the hole's first offset
+            raise gone(wanted) from exc
+        got = [offset for offset, _ in records]
+        if got != wanted:
+            raise gone(sorted(set(wanted) - set(got)))
     except Exception as exc:
         why = failure_reason(exc)
         log.error("partition %d failed: %s", p, why, exc_info=exc)
