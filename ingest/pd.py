@@ -192,12 +192,14 @@ class PDClient:
             assert self._stub is not None
             try:
                 return await fn(self._stub)
-            except grpc.aio.AioRpcError as exc:
+            except (grpc.aio.AioRpcError, grpc.aio.InternalError) as exc:
+                # InternalError: the call was torn down under us (its channel closed by a
+                # concurrent re-discovery, its deadline passed): as retriable as an RPC error
+                why = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
                 if attempt == 1:
-                    raise PDError(
-                        f"PD {name} at {self.leader}: {exc.code().name} {exc.details()}"
-                    ) from exc
-                log.warning("pd: %s failed (%s); re-discovering the leader", name, exc.code())
+                    details = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else ""
+                    raise PDError(f"PD {name} at {self.leader}: {why} {details}".rstrip()) from exc
+                log.warning("pd: %s failed (%s); re-discovering the leader", name, why)
                 self._stub = None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -217,8 +219,9 @@ class PDClient:
             try:
                 await stream.write(pdpb_pb2.TsoRequest(header=self._header(), count=1))
                 resp = await stream.read()
-                await stream.done_writing()
             finally:
+                # no half-close once answered: the call may have ended meanwhile (deadline,
+                # channel closed by a re-discovery), and grpc then fails the close itself
                 stream.cancel()
             if resp is grpc.aio.EOF:
                 raise PDError("PD Tso stream ended without an answer")

@@ -315,9 +315,20 @@ async def _reports(bootstrap: str, job: str, partitions: int) -> dict[int, Parti
 # ---- the contender ----------------------------------------------------------------------------
 
 
+#: tiundo settings the bench's own environment may set for its runs (to measure a lever, e.g.
+#: ``TIUNDO_COMPACT_MAX_DELAY_S=4 python -m bench.rto …``); every other ``TIUNDO_`` is the bench's
+TUNING_PREFIXES = ("TIUNDO_COMPACT_", "TIUNDO_STATE_")
+
+
+def tuning(environ: Mapping[str, str]) -> dict[str, str]:
+    """The tuning settings of ``environ`` that reach every tiundo run (see ``TUNING_PREFIXES``)."""
+    return {k: v for k, v in environ.items() if k.startswith(TUNING_PREFIXES)}
+
+
 def _command_env(env: BenchEnv, info: ClusterInfo, kafka: str, partitions: int) -> dict[str, str]:
     m = env.mysql
     base = {k: v for k, v in os.environ.items() if not k.startswith("TIUNDO_")}
+    base.update(tuning(os.environ))
     return {
         **base,
         "PYTHONPATH": str(ROOT),
@@ -455,6 +466,7 @@ async def e2e(env: BenchEnv, params: Mapping[str, int]) -> Timing:
         "phases": phases,
         "rss_kib": ran.rss_kib,
         "cluster": {"seed_s": info.seed_s, "rss_kib": info.rss_kib, "t_ts": info.t_ts},
+        "tuning": tuning(os.environ),
     }
 
 

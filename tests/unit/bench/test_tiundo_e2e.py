@@ -31,6 +31,7 @@ from bench.rto.tiundo_e2e import (
     progress_marks,
     report_figures,
     rpo_figures,
+    tuning,
 )
 from ingest.worker import IngestResult
 from ingest.worker import Progress as IngestProgress
@@ -177,3 +178,17 @@ def test_cluster_info_file(tmp_path: Path) -> None:
     assert read_info(path) == info
     path.write_text(info.to_json()[:20])  # half written
     assert read_info(path) is None
+
+
+def test_only_tuning_settings_of_the_bench_environment_reach_the_runs() -> None:
+    environ = {
+        "TIUNDO_COMPACT_MAX_DELAY_S": "4",
+        "TIUNDO_STATE_WRITE_BUFFER_MB": "16",
+        "TIUNDO_KAFKA": "elsewhere:9092",  # the bench names its own broker
+        "TIUNDO_DOWNSTREAM": "mysql://u:secret@h/db",
+        "PATH": "/bin",
+    }
+    assert tuning(environ) == {
+        "TIUNDO_COMPACT_MAX_DELAY_S": "4",
+        "TIUNDO_STATE_WRITE_BUFFER_MB": "16",
+    }

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -147,3 +148,80 @@ async def test_an_unreachable_pd_is_not_waited_for() -> None:
         await PDClient(["127.0.0.1:1"], timeout=0.5).connect(election_s=30)
     assert not isinstance(info.value, NoLeaderError)
     assert loop.time() - t0 < 5
+
+
+class _TornTso:
+    """The PD stub, whose Tso calls fail in grpc's own layer as a torn-down call does.
+
+    ``fail_close``: the half-close after the answer fails (the call ended between the read and
+    it); ``fail_writes``: that many first writes fail (the channel was closed under the call).
+    Seen in the 10 M-change bench: ``ExecuteBatchError: Failed "execute_batch":
+    (SendCloseFromClientOperation,)`` ended a whole job (``tiundo run`` exit 1).
+    """
+
+    def __init__(self, stub: object, *, fail_close: bool = False, fail_writes: int = 0) -> None:
+        self._stub = stub
+        self.fail_close = fail_close
+        self.fail_writes = fail_writes
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stub, name)
+
+    def Tso(self, **kwargs: object) -> object:
+        from grpc._cython import cygrpc
+
+        call = self._stub.Tso(**kwargs)  # type: ignore[attr-defined]
+        outer = self
+
+        class Call:
+            def __getattr__(self, name: str) -> object:
+                return getattr(call, name)
+
+            async def write(self, req: object) -> None:
+                if outer.fail_writes:
+                    outer.fail_writes -= 1
+                    call.cancel()
+                    raise cygrpc.ExecuteBatchError('Failed "execute_batch"')
+                await call.write(req)
+
+            async def done_writing(self) -> None:
+                if outer.fail_close:
+                    raise cygrpc.ExecuteBatchError('Failed "execute_batch"')
+                await call.done_writing()
+
+        return Call()
+
+
+async def test_tso_answered_then_torn_down_still_gives_the_answer(cluster: FakeCluster) -> None:
+    async with PDClient([cluster.pd_address], timeout=2) as pd:
+        before = await pd.tso()
+        pd._stub = _TornTso(pd._stub, fail_close=True)
+        assert await pd.tso() > before
+
+
+async def test_tso_call_torn_down_before_its_answer_is_retried(cluster: FakeCluster) -> None:
+    async with PDClient([cluster.pd_address], timeout=2) as pd:
+        before = await pd.tso()
+        torn = _TornTso(pd._stub, fail_writes=1)
+        pd._stub = torn
+        pd.connect = _keep(pd, torn)  # type: ignore[method-assign,assignment]
+        assert await pd.tso() > before
+        assert torn.fail_writes == 0  # the first call did fail
+
+
+async def test_tso_call_torn_down_twice_is_a_pd_error(cluster: FakeCluster) -> None:
+    async with PDClient([cluster.pd_address], timeout=2) as pd:
+        torn = _TornTso(pd._stub, fail_writes=2)
+        pd._stub = torn
+        pd.connect = _keep(pd, torn)  # type: ignore[method-assign,assignment]
+        with pytest.raises(PDError, match=r"PD Tso at .*ExecuteBatchError"):
+            await pd.tso()
+
+
+def _keep(pd: PDClient, stub: Any) -> Callable[..., Awaitable[None]]:
+    """A re-discovery that keeps ``stub`` (the real one would replace the wrapper)."""
+
+    async def connect() -> None:
+        pd._stub = stub
+
+    return connect
