@@ -102,6 +102,8 @@ class PDClient:
         self._channel: grpc.aio.Channel | None = None
         self._stub: pdpb_pb2_grpc.PDStub | None = None
         self._lock = asyncio.Lock()
+        #: channels a re-discovery replaced, closing once the calls still on them are done
+        self._retired: dict[grpc.aio.Channel, asyncio.Task[None]] = {}
 
     async def __aenter__(self) -> PDClient:
         await self.connect()
@@ -169,17 +171,30 @@ class PDClient:
                     _strip_url(m.client_urls[0]) for m in resp.members if m.client_urls
                 )
                 if old is not None and old is not channel:
-                    await old.close()
+                    self._retire(old)
                 log.info("pd: cluster %d, leader %s", self.cluster_id, leader)
                 return
             error = NoLeaderError if leaderless else PDError
             raise error(f"no PD endpoint answered GetMembers: {'; '.join(errors)}")
 
+    def _retire(self, channel: grpc.aio.Channel) -> None:
+        """Close a replaced channel after its calls, ``timeout`` at most.
+
+        Closing it at once cancelled the calls other tasks still had on it, and those tasks got
+        a bare CancelledError (the GC keeper or the region scheduler ended in silence).
+        """
+        task = asyncio.create_task(channel.close(grace=self.timeout), name="pd-channel-retire")
+        self._retired[channel] = task
+        task.add_done_callback(lambda _: self._retired.pop(channel, None))
+
     async def close(self) -> None:
-        """Close the channel to the leader."""
+        """Close the channel to the leader, and any replaced one still winding down."""
         channel, self._channel, self._stub = self._channel, None, None
         if channel is not None:
             await channel.close()
+        for old, task in list(self._retired.items()):
+            await old.close()  # no more grace: the client is done
+            await asyncio.gather(task, return_exceptions=True)
 
     def _header(self) -> pdpb_pb2.RequestHeader:
         return pdpb_pb2.RequestHeader(cluster_id=self.cluster_id)
@@ -189,18 +204,20 @@ class PDClient:
         for attempt in (0, 1):
             if self._stub is None:
                 await self.connect()
-            assert self._stub is not None
+            stub = self._stub
+            assert stub is not None
             try:
-                return await fn(self._stub)
+                return await fn(stub)
             except (grpc.aio.AioRpcError, grpc.aio.InternalError) as exc:
-                # InternalError: the call was torn down under us (its channel closed by a
-                # concurrent re-discovery, its deadline passed): as retriable as an RPC error
+                # InternalError: grpc's own layer failed the call (e.g. it had already ended
+                # when written to): as retriable as an RPC error
                 why = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
                 if attempt == 1:
                     details = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else ""
                     raise PDError(f"PD {name} at {self.leader}: {why} {details}".rstrip()) from exc
                 log.warning("pd: %s failed (%s); re-discovering the leader", name, why)
-                self._stub = None
+                if self._stub is stub:  # not already replaced by another task's re-discovery
+                    self._stub = None
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod

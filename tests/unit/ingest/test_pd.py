@@ -225,3 +225,35 @@ def _keep(pd: PDClient, stub: Any) -> Callable[..., Awaitable[None]]:
         pd._stub = stub
 
     return connect
+
+
+async def test_a_rediscovery_does_not_cancel_calls_in_flight(
+    cluster: FakeCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One task's re-discovery replaced the channel another task's call was on.
+
+    Closing the old channel at once cancelled that call, and the task awaiting it got a bare
+    CancelledError, which ends a scheduler or GC-keeper task in silence. The old channel now
+    closes with a grace period: calls on it finish (or fail with their own RPC error).
+    """
+    servicer = cluster.pd.servicer
+    validate = servicer._validate
+    answering = asyncio.Event()
+    slow = {"next": False}
+
+    async def slow_validate(*args: Any) -> Any:
+        if slow["next"]:  # the next request (the TSO below) waits before its answer
+            slow["next"] = False
+            answering.set()
+            await asyncio.sleep(0.5)
+        return await validate(*args)
+
+    monkeypatch.setattr(servicer, "_validate", slow_validate)
+    async with PDClient([cluster.pd_address], timeout=5) as pd:
+        before = pd._channel
+        slow["next"] = True
+        call = asyncio.create_task(pd.tso())
+        await asyncio.wait_for(answering.wait(), 5)
+        await pd.connect()  # another task's re-discovery
+        assert pd._channel is not before
+        assert await call > 0
