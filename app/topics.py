@@ -12,7 +12,8 @@ Tables (RocksDB, one DB per partition, changelog ``tiundo-<job>-<table>-changelo
 partitions == ``<job>.kv`` partitions, so a table write lands in the partition of its event):
 
 - ``compact``: row key (raw bytes) → :func:`app.undo.merge.encode_state` value (layout
-  documented in :mod:`app.undo.merge`).
+  documented in :mod:`app.undo.merge`). Written a flush chunk at a time (one changelog record
+  per chunk, :mod:`app.undo.chunk`), which its store (:mod:`app.chunked_store`) expands.
 - ``progress``: per-partition bookkeeping, ASCII keys → ASCII values:
   ``seq/<seq:020d>`` → changes in that ChangeBatch (completeness check against End);
   ``wm`` → last watermark resolved_ts; ``dead`` → dead letters sent by the compact stage;
@@ -21,12 +22,14 @@ partitions == ``<job>.kv`` partitions, so a table write lands in the partition o
 
 from __future__ import annotations
 
+from app.chunked_store import register, store_url
 from app.main import get_app, get_config
 
 __all__ = ["app", "compact_table", "config", "kv_topic", "progress_table"]
 
 config = get_config()
 app = get_app()
+register()
 
 kv_topic = app.topic(
     config.kv_topic,
@@ -42,6 +45,7 @@ compact_table = app.Table(
     key_type=bytes,
     value_type=bytes,
     partitions=config.partitions,
+    store=store_url("compact"),
     options=config.state_options(),
     help="row key -> KeyState (first/last image of the key in (T, E])",
 )

@@ -3,15 +3,16 @@
 The compact agent (:mod:`app.stages.compact`) merges each record's changes into its
 partition's :class:`app.undo.buffer.MergeBuffer` and leaves the record unacknowledged; a
 :class:`Flusher` writes every buffered key once (its absolute state, so a retried or re-delivered
-flush is harmless), then the batch seqs (the End completeness check counts a batch only once
+flush is harmless), a chunk of keys per table write and changelog record (:mod:`app.undo.chunk`),
+then the batch seqs (the End completeness check counts a batch only once
 its keys are durable), then acks the records in offset order: Faust commits an offset only
 once every record before it is acked, so a kill -9 before the flush re-delivers them.
 
 When (:class:`app.undo.buffer.FlushPolicy`): the buffer is full, the partition has caught up
 with ``<job>.kv``, its oldest unwritten record is ``TIUNDO_COMPACT_MAX_DELAY_S`` old, it has
 been idle ``TIUNDO_COMPACT_FLUSH_S`` (:func:`watch_idle`, a task next to the actor), and always
-before its End is handled. A long flush yields to the event loop every :data:`SLICE` keys, so
-the other partitions' actors and the heartbeats keep running.
+before its End is handled. A long flush yields to the event loop between chunks, so the other
+partitions' actors and the heartbeats keep running.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
@@ -32,13 +34,13 @@ from app.stages.undo import fail_partition, failure_reason
 from app.stages.watch import beat
 from app.topics import app, compact_table, config, progress_table
 from app.undo.buffer import FlushPolicy, MergeBuffer
+from app.undo.chunk import chunk_key, encode_chunk, split_chunks
 from app.undo.merge import encode_state
 from core.metrics import RECORDS_COMPACTED
 from core.retry import Backoff, retry_async
 
 __all__ = [
     "POLICY",
-    "SLICE",
     "Flusher",
     "flush_in_place",
     "in_place",
@@ -54,8 +56,6 @@ POLICY = FlushPolicy(
     idle_s=config.compact_flush_s,
     max_delay_s=config.compact_max_delay_s,
 )
-#: keys written between two yields to the event loop
-SLICE = 500
 BACKOFF = Backoff(0.5, 2.0, cap=30.0)
 """0.5 s doubling to 30 s, for ``retry_deadline_s`` of transient failures."""
 
@@ -91,6 +91,10 @@ class Flusher:
     def __init__(self, partition: int, ack: Callable[[Any], Awaitable[Any]]) -> None:
         self.partition = partition
         self.buffer = MergeBuffer()
+        #: names this actor's chunks (:func:`app.undo.chunk.chunk_key`): never reused, since
+        #: the changelog keeps one record per key
+        self.writer = os.urandom(8)
+        self._chunks = 0
         self._ack = ack
         self._pending: list[Any] = []
         #: held while a record is handled or the buffer written (the idle task shares it)
@@ -123,15 +127,16 @@ class Flusher:
 
     async def flush(self, why: str) -> int:
         """Write the buffer, then ack the pending records; returns the keys written."""
-        states = list(self.buffer.states().items())
+        states = self.buffer.states()
         if states:
             await beat(self.partition, f"writing {len(states)} merged keys ({why})")
         with as_event(self.last_event):
-            for i in range(0, len(states), SLICE):
+            entries = ((key, encode_state(state)) for key, state in states.items())
+            for i, chunk in enumerate(split_chunks(entries)):
                 if i:
                     await asyncio.sleep(0)
-                for key, state in states[i : i + SLICE]:
-                    compact_table[key] = encode_state(state)
+                number, self._chunks = self._chunks, self._chunks + 1
+                compact_table[chunk_key(self.writer, number)] = encode_chunk(chunk)
             for seq, n in self.buffer.seqs.items():
                 progress_table[f"seq/{seq:020d}".encode()] = str(n).encode()
         log.debug(

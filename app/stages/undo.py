@@ -32,6 +32,7 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ from app.stages.board import Board, get_board
 from app.stages.failure import is_transient, reason
 from app.stages.scan import chunks, iter_range, seq_totals, table_ids_in
 from app.stages.schema import PhysicalTable, SchemaCache
+from app.stages.settle import publish_settled
 from app.stages.watch import beat
 from app.topics import compact_table, config, progress_table
 from app.undo import barrier
@@ -312,17 +314,26 @@ async def _dry_run(board: Board, p: int, cdb: Any, tables: list[_Table]) -> list
 
 
 async def finish_job(board: Board) -> tiundo_pb2.JobStatus:
-    """Publish the job's status from every partition report seen so far (RUNNING if some miss)."""
-    await board.refresh()
-    status = job_status(
-        config.job, config.partitions, board.reports(), primary_ts=config.primary_ts
-    )
-    if config.dry_run and status.state != tiundo_pb2.JobStatus.RUNNING:
-        txn_source = config.txn_source if _DIALECT is Dialect.TIDB else None
-        session = session_statements(_DIALECT, txn_source=txn_source, time_zone=config.tz)
-        path = assemble(config.dry_run, config.job, config.partitions, session)
-        status.message += f" (SQL: {path})"
-    await board.publish_status(status)
+    """Publish the job's status from every partition report seen so far (RUNNING if some miss).
+
+    Published again while the reports read after it changed (:mod:`app.stages.settle`), so a
+    worker that read fewer reports cannot leave its RUNNING after another's final status.
+    """
+
+    async def read_reports() -> dict[int, PartitionReport]:
+        await board.refresh()
+        return board.reports()
+
+    def status_of(reports: Mapping[int, PartitionReport]) -> tiundo_pb2.JobStatus:
+        status = job_status(config.job, config.partitions, reports, primary_ts=config.primary_ts)
+        if config.dry_run and status.state != tiundo_pb2.JobStatus.RUNNING:
+            txn_source = config.txn_source if _DIALECT is Dialect.TIDB else None
+            session = session_statements(_DIALECT, txn_source=txn_source, time_zone=config.tz)
+            path = assemble(config.dry_run, config.job, config.partitions, session)
+            status.message += f" (SQL: {path})"
+        return status
+
+    status = await publish_settled(read_reports, status_of, board.publish_status)
     log.info("tiundo status\n%s", render(status))
     return status
 

@@ -1,6 +1,7 @@
 """A partition's changes merged in memory across batches, written to the compact table per flush.
 
-Why: a changelogged table write costs ~0.3–0.6 ms per key, so writing every key of every
+Why: a changelogged table write cost ~0.3–0.6 ms per key (one changelog record each, until
+flushes wrote chunks of keys, :mod:`app.undo.chunk`), so writing every key of every
 ChangeBatch made compaction cost follow events (10× the events on the same keys: 2.5–3× the
 time, issue 15). The merge (:mod:`app.undo.merge`) is order-free and idempotent, so a key's
 changes can be folded here first and its state written once per flush: cost follows distinct

@@ -3,7 +3,8 @@
 We produce ChangeBatch records ourselves (rows TiDB-encoded by the codec), let one worker
 compact part of them, stop it and read its RocksDB partition file directly: every key holds
 exactly the merge of its changes. Then more batches, a re-delivered batch and an undecodable
-record arrive, the same worker restarts on the same datadir, End closes both partitions, and:
+record arrive, the worker restarts on the same datadir or on an empty one (another machine: its
+state comes back from the changelog's flush chunks), End closes both partitions, and:
 the table in MariaDB is back at T, the bad record is in ``<job>.dead`` with its raw bytes, and
 the job says INCOMPLETE (never SUCCEEDED while a dead letter exists).
 """
@@ -21,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.cli.jobstate import delete_job_topics
+from app.undo.chunk import decode_chunk, is_chunk_key
 from app.undo.merge import KeyState, decode_state, merge_many
 from core.codec.keys import encode_record_key
 from core.codec.row import encode_row
@@ -73,15 +75,27 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[int, bytes]])
         await producer.stop()
 
 
-async def _changelog_records(bootstrap: str, topic: str, partitions: int) -> int:
+async def _changelog_rows(bootstrap: str, topic: str, partitions: int) -> set[bytes]:
+    """Row keys the table's changelog holds (flush chunks expanded, :mod:`app.undo.chunk`)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         if topic not in await consumer.topics():
-            return 0
+            return set()
         tps = [TopicPartition(topic, p) for p in range(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        return sum(ends.values())
+        rows: set[bytes] = set()
+        for tp in tps:
+            while await consumer.position(tp) < ends[tp]:
+                for rec in (await consumer.getmany(tp, timeout_ms=500)).get(tp, []):
+                    assert rec.key is not None and rec.value is not None
+                    if is_chunk_key(rec.key):
+                        rows.update(k for k, _ in decode_chunk(rec.value))
+                    else:
+                        rows.add(rec.key)
+        return rows
     finally:
         await consumer.stop()
 
@@ -131,8 +145,9 @@ async def _dead_letters(bootstrap: str, topic: str) -> list[tiundo_pb2.DeadLette
         await consumer.stop()
 
 
+@pytest.mark.parametrize("machine", ["same", "another"])
 async def test_compact_survives_restart_and_dead_letters_block_success(
-    kafka_bootstrap: str, fresh_topic: Any, mysql_db: Any, tmp_path: Path
+    kafka_bootstrap: str, fresh_topic: Any, mysql_db: Any, tmp_path: Path, machine: str
 ) -> None:
     job = f"compact-{uuid.uuid4().hex[:8]}"
     catalog = Catalog()
@@ -164,7 +179,7 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
         worker = Worker(settings, datadir, tmp_path / "w.log")
         changelog = f"tiundo-{job}-compact-changelog"
         async with asyncio.timeout(60):
-            while await _changelog_records(kafka_bootstrap, changelog, 2) < 4:  # keys 1,2,3,4
+            while len(await _changelog_rows(kafka_bootstrap, changelog, 2)) < 4:  # keys 1,2,3,4
                 assert worker.alive(), worker.tail()
                 await asyncio.sleep(0.2)
         worker.stop()
@@ -189,7 +204,11 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
              (0, wm.SerializeToString()), (0, end.SerializeToString()),
              (1, wm.SerializeToString()), (1, empty_end.SerializeToString())],
         )  # fmt: skip
-        worker.start()
+        if machine == "same":
+            worker.start()
+        else:  # an empty datadir: the first batches' state comes back from the changelog
+            datadir = tmp_path / "w2"
+            worker = Worker(settings, datadir, tmp_path / "w2.log")
         status = await wait_status(kafka_bootstrap, job, [worker], 90)
         worker.stop()
         assert status.state == tiundo_pb2.JobStatus.INCOMPLETE, status

@@ -98,6 +98,8 @@ num.network.threads=1
 num.io.threads=2
 auto.create.topics.enable=false
 delete.topic.enable=true
+# the cleaner's default 128 MiB dedupe buffer does not always fit the 256 MiB heap
+log.cleaner.dedupe.buffer.size=33554432
 ssl.keystore.type=PEM
 ssl.keystore.location={keystore}
 ssl.truststore.type=PEM

@@ -1,0 +1,38 @@
+"""Publishing the job's status so the last record on ``<job>.status`` is never stale.
+
+Every worker publishes the status after its partitions report, from the reports it has read.
+Two workers finishing together raced (seen in ``test_e2e_nasty``, 2 workers × 4 partitions):
+worker A read 3 reports, worker B read all 4 and published SUCCEEDED, then A's RUNNING
+("3 of 4 partitions finished") reached the compacted topic after it. Latest wins there, nobody
+published again, and ``tiundo run`` waited for ever on a job that had ended.
+
+So a publisher reads the reports again after its record is acknowledged, and publishes again
+while they changed. Whoever publishes last has read every report acknowledged before its own
+record, so its view is at least as complete as any earlier record's. Reports only grow (one per
+partition), so the loop ends after at most one more round per partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+__all__ = ["publish_settled"]
+
+S = TypeVar("S")
+
+
+async def publish_settled(
+    read_reports: Callable[[], Awaitable[Mapping[int, Any]]],
+    status_of: Callable[[Mapping[int, Any]], S],
+    publish: Callable[[S], Awaitable[None]],
+) -> S:
+    """Publish ``status_of(reports)`` until the reports read after a publish are the same."""
+    reports = dict(await read_reports())
+    while True:
+        status = status_of(reports)
+        await publish(status)
+        again = dict(await read_reports())
+        if again == reports:
+            return status
+        reports = again
