@@ -33,6 +33,7 @@ PURE_GLOBS = (
     "app/undo/barrier.py",
     "app/undo/mount.py",
     "app/stages/scan.py",
+    "app/stages/settle.py",
     "core/codec/*.py",
     "app/undo/*.py",
     "ingest/__init__.py",
