@@ -25,6 +25,7 @@ from typing import Final
 from google.protobuf.message import DecodeError as ProtoDecodeError
 
 from app.config import UndoConfig
+from app.undo.chunk import STATE_FORMAT
 from core.errors import ConfigError, DecodeError
 from core.jobnames import PREFIX_ENV
 from core.urls import parse_mysql_url
@@ -109,6 +110,7 @@ def build_record(
         replication_factor=config.replication_factor,
         min_insync_replicas=config.min_insync_replicas,
         topic_retention_ms=config.topic_retention_ms,
+        state_format=STATE_FORMAT,
     )
 
 
@@ -188,6 +190,13 @@ def pin(config: UndoConfig, record: tiundo_pb2.JobRecord) -> UndoConfig:
             f"job {record.job_id} instance {record.instance_id}: its record pins no transaction "
             "byte bound (written by an older tiundo, which cut by rows only); finish it with "
             "that version or start a new job"
+        )
+    if record.state_format != STATE_FORMAT:
+        theirs = f"format {record.state_format}" if record.state_format else "an older format"
+        raise ConfigError(
+            f"job {record.job_id} instance {record.instance_id}: its workers keep the compact "
+            f"state in {theirs}, this worker in format {STATE_FORMAT}: run every worker of a "
+            "job on the tiundo version that started it, or start a new job"
         )
     return config.replace(
         instance=record.instance_id,

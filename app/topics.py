@@ -22,7 +22,7 @@ partitions == ``<job>.kv`` partitions, so a table write lands in the partition o
 
 from __future__ import annotations
 
-from app.chunked_store import register, store_url
+from app.chunked_store import chunked_table, register
 from app.main import get_app, get_config
 
 __all__ = ["app", "compact_table", "config", "kv_topic", "progress_table"]
@@ -45,7 +45,7 @@ compact_table = app.Table(
     key_type=bytes,
     value_type=bytes,
     partitions=config.partitions,
-    store=store_url("compact"),
+    **chunked_table("compact"),
     options=config.state_options(),
     help="row key -> KeyState (first/last image of the key in (T, E])",
 )

@@ -206,7 +206,7 @@ class JobTable(_message.Message):
     def __init__(self, db_name: _Optional[str] = ..., table_name: _Optional[str] = ..., table_id: _Optional[int] = ..., physical_ids: _Optional[_Iterable[int]] = ..., schema_version: _Optional[int] = ...) -> None: ...
 
 class JobRecord(_message.Message):
-    __slots__ = ("job_id", "instance_id", "target_ts", "end_ts", "primary_ts", "changefeed", "tables", "checks_passed", "partitions", "dialect", "txn_source", "batch_rows", "txn_statements", "tz", "progress_db", "dry_run_dir", "created_unix_ms", "mount_chunk", "attempt", "spread_tables", "downstream", "new_collation", "txn_max_bytes", "txn_entry_max_bytes", "topic_prefix", "replication_factor", "min_insync_replicas", "topic_retention_ms")
+    __slots__ = ("job_id", "instance_id", "target_ts", "end_ts", "primary_ts", "changefeed", "tables", "checks_passed", "partitions", "dialect", "txn_source", "batch_rows", "txn_statements", "tz", "progress_db", "dry_run_dir", "created_unix_ms", "mount_chunk", "attempt", "spread_tables", "downstream", "new_collation", "txn_max_bytes", "txn_entry_max_bytes", "topic_prefix", "replication_factor", "min_insync_replicas", "topic_retention_ms", "state_format")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TARGET_TS_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +235,7 @@ class JobRecord(_message.Message):
     REPLICATION_FACTOR_FIELD_NUMBER: _ClassVar[int]
     MIN_INSYNC_REPLICAS_FIELD_NUMBER: _ClassVar[int]
     TOPIC_RETENTION_MS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     instance_id: str
     target_ts: int
@@ -263,4 +264,5 @@ class JobRecord(_message.Message):
     replication_factor: int
     min_insync_replicas: int
     topic_retention_ms: int
-    def __init__(self, job_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., changefeed: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[JobTable, _Mapping]]] = ..., checks_passed: _Optional[_Iterable[str]] = ..., partitions: _Optional[int] = ..., dialect: _Optional[str] = ..., txn_source: _Optional[int] = ..., batch_rows: _Optional[int] = ..., txn_statements: _Optional[int] = ..., tz: _Optional[str] = ..., progress_db: _Optional[str] = ..., dry_run_dir: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., mount_chunk: _Optional[int] = ..., attempt: _Optional[int] = ..., spread_tables: _Optional[_Iterable[str]] = ..., downstream: _Optional[str] = ..., new_collation: _Optional[str] = ..., txn_max_bytes: _Optional[int] = ..., txn_entry_max_bytes: _Optional[int] = ..., topic_prefix: _Optional[str] = ..., replication_factor: _Optional[int] = ..., min_insync_replicas: _Optional[int] = ..., topic_retention_ms: _Optional[int] = ...) -> None: ...
+    state_format: int
+    def __init__(self, job_id: _Optional[str] = ..., instance_id: _Optional[str] = ..., target_ts: _Optional[int] = ..., end_ts: _Optional[int] = ..., primary_ts: _Optional[int] = ..., changefeed: _Optional[str] = ..., tables: _Optional[_Iterable[_Union[JobTable, _Mapping]]] = ..., checks_passed: _Optional[_Iterable[str]] = ..., partitions: _Optional[int] = ..., dialect: _Optional[str] = ..., txn_source: _Optional[int] = ..., batch_rows: _Optional[int] = ..., txn_statements: _Optional[int] = ..., tz: _Optional[str] = ..., progress_db: _Optional[str] = ..., dry_run_dir: _Optional[str] = ..., created_unix_ms: _Optional[int] = ..., mount_chunk: _Optional[int] = ..., attempt: _Optional[int] = ..., spread_tables: _Optional[_Iterable[str]] = ..., downstream: _Optional[str] = ..., new_collation: _Optional[str] = ..., txn_max_bytes: _Optional[int] = ..., txn_entry_max_bytes: _Optional[int] = ..., topic_prefix: _Optional[str] = ..., replication_factor: _Optional[int] = ..., min_insync_replicas: _Optional[int] = ..., topic_retention_ms: _Optional[int] = ..., state_format: _Optional[int] = ...) -> None: ...

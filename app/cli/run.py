@@ -73,6 +73,7 @@ from app.jobrecord import describe, pin
 from app.report import render, with_foreign_writes
 from app.rpo import Rpo, rpo, rpo_fields
 from app.undo.activity import StallClock, stall_lines
+from app.undo.chunk import STATE_FORMAT
 from app.undo.owner import Owner
 from core import metrics
 from core.errors import ConfigError
@@ -357,6 +358,8 @@ async def run_job(
         same_tables(prep, resumed)
         await reset_for_resume(bootstrap, s.job, prefix=prefix)
         resumed.attempt += 1
+        # the attempt rebuilds the compact state from nothing, so it keeps it this tiundo's way
+        resumed.state_format = STATE_FORMAT
         await publish_record(bootstrap, resumed)
         record = resumed
     else:

@@ -333,7 +333,10 @@ async def finish_job(board: Board) -> tiundo_pb2.JobStatus:
             status.message += f" (SQL: {path})"
         return status
 
-    status = await publish_settled(read_reports, status_of, board.publish_status)
+    def final(status: tiundo_pb2.JobStatus) -> bool:
+        return status.state != tiundo_pb2.JobStatus.RUNNING
+
+    status = await publish_settled(read_reports, status_of, board.publish_status, final)
     log.info("tiundo status\n%s", render(status))
     return status
 

@@ -35,6 +35,7 @@ from core.errors import DecodeError
 __all__ = [
     "CHUNK_BYTES",
     "CHUNK_PREFIX",
+    "STATE_FORMAT",
     "ChunkDecodeError",
     "chunk_key",
     "decode_chunk",
@@ -44,10 +45,14 @@ __all__ = [
 ]
 
 CHUNK_VERSION = 1
+#: the compact state's format, pinned in the job record (``JobRecord.state_format``): 2 = a
+#: flush's keys as chunk records on the changelog (before it, a record per key: 0 or absent)
+STATE_FORMAT = 2
 #: what starts every chunk key (a row key starts with ``t``)
 CHUNK_PREFIX = b"\x00tiundo-chunk\x00"
-#: a chunk's payload bound: one record stays far below Kafka's 1 MB message limit. A single
-#: entry larger than this travels alone, as it did when every key had its own record.
+#: a chunk's payload bound: one record stays far below the Faust producer's 1,000,000-byte
+#: request limit (and the broker's 1,048,588). A single entry larger than this travels alone,
+#: as it did when every key had its own record.
 CHUNK_BYTES = 256 * 1024
 
 _HEAD = struct.Struct(">BI")

@@ -21,6 +21,7 @@ from app.jobrecord import (
     new_instance_id,
     pin,
 )
+from app.undo.chunk import STATE_FORMAT
 from core.errors import ConfigError, DecodeError
 from proto import tiundo_pb2
 
@@ -173,6 +174,17 @@ def test_a_record_without_byte_bounds_is_refused() -> None:
     rec = _record(UndoConfig(job="j1"))
     rec.txn_max_bytes = 0
     with pytest.raises(ConfigError, match=r"j1 .*no transaction byte bound.*older tiundo"):
+        pin(UndoConfig(job="j1"), rec)
+
+
+@pytest.mark.parametrize("theirs", [0, STATE_FORMAT + 1])
+def test_a_record_of_another_state_format_is_refused(theirs: int) -> None:
+    """Workers of one job keep the compact state one way: a worker that stored another's flush
+    chunks as rows would plan its undo with those rows missing."""
+    rec = _record(UndoConfig(job="j1"))
+    assert rec.state_format == STATE_FORMAT
+    rec.state_format = theirs
+    with pytest.raises(ConfigError, match=r"j1 .*compact state in .*this worker in format 2"):
         pin(UndoConfig(job="j1"), rec)
 
 

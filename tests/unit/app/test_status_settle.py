@@ -19,15 +19,21 @@ def _status(reports: Mapping[int, str]) -> str:
     return "SUCCEEDED" if n == PARTITIONS else f"RUNNING - {n} of {PARTITIONS} partitions finished"
 
 
+def _final(status: str) -> bool:
+    return not status.startswith("RUNNING")
+
+
 class Topics:
     """The progress topic's reports and the compacted status topic (latest record wins)."""
 
     def __init__(self, reports: dict[int, str]) -> None:
         self.reports = reports
         self.status: list[str] = []
+        self.reads = 0
 
     async def read(self) -> dict[int, str]:
         await asyncio.sleep(0)
+        self.reads += 1
         return dict(self.reports)
 
     @property
@@ -44,7 +50,7 @@ async def test_the_slower_publisher_publishes_again_after_the_last_report() -> N
         topics.status.append(_status(topics.reports))
         topics.status.append(status)
 
-    got = await publish_settled(topics.read, _status, publish_a)
+    got = await publish_settled(topics.read, _status, publish_a, _final)
     assert topics.status[:2] == ["SUCCEEDED", "RUNNING - 3 of 4 partitions finished"]
     assert (got, topics.latest) == ("SUCCEEDED", "SUCCEEDED")
 
@@ -55,7 +61,7 @@ async def test_a_settled_view_publishes_once() -> None:
     async def publish(status: str) -> None:
         topics.status.append(status)
 
-    got = await publish_settled(topics.read, _status, publish)
+    got = await publish_settled(topics.read, _status, publish, _final)
     assert topics.status == [got] == ["RUNNING - 2 of 4 partitions finished"]
 
 
@@ -67,6 +73,17 @@ async def test_reports_arriving_one_by_one_end_in_the_complete_status() -> None:
         if len(topics.reports) < PARTITIONS:  # each publish races one more report
             topics.reports[len(topics.reports)] = "ok"
 
-    await publish_settled(topics.read, _status, publish)
+    await publish_settled(topics.read, _status, publish, _final)
     assert topics.latest == "SUCCEEDED"
     assert len(topics.status) == PARTITIONS
+
+
+async def test_a_final_status_is_not_read_again() -> None:
+    # every partition reported: no view is more complete, and the workers are being stopped
+    topics = Topics({p: "ok" for p in range(PARTITIONS)})
+
+    async def publish(status: str) -> None:
+        topics.status.append(status)
+
+    assert await publish_settled(topics.read, _status, publish, _final) == "SUCCEEDED"
+    assert (topics.status, topics.reads) == (["SUCCEEDED"], 1)
