@@ -19,7 +19,6 @@ from typing import Any
 import aiomysql
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from app.cli.jobstate import delete_job_topics
 from proto import tiundo_pb2
@@ -28,7 +27,7 @@ from simulator.status_api import StatusApiServer
 from simulator.tabledef import ColumnDef, TableDef
 
 from .faust_undo_harness import Worker, undo_env, wait_status
-from .test_faust_undo_compact import _envelope, _expected, _rocksdb_states
+from .test_faust_undo_compact import _committed, _envelope, _expected, _rocksdb_states
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -79,17 +78,6 @@ async def _end_offset(bootstrap: str, topic: str) -> int:
         return sum((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()
-
-
-async def _committed(bootstrap: str, group: str, topic: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        got = await admin.list_consumer_group_offsets(group)
-        meta = got.get(TopicPartition(topic, 0))
-        return meta.offset if meta is not None and meta.offset > 0 else 0
-    finally:
-        await admin.close()
 
 
 async def _written_seqs(bootstrap: str, topic: str) -> set[int]:
