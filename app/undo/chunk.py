@@ -85,11 +85,11 @@ def encode_chunk(entries: Sequence[tuple[bytes, bytes]]) -> bytes:
     return b"".join(parts)
 
 
-def decode_chunk(raw: bytes) -> Iterator[tuple[bytes, bytes]]:
+def decode_chunk(raw: bytes) -> list[tuple[bytes, bytes]]:
     """The entries of a chunk, in order.
 
-    Raises :class:`ChunkDecodeError` before yielding any when the record is damaged, so a bad
-    chunk writes nothing.
+    Raises :class:`ChunkDecodeError` when the record is damaged, before a caller has any entry
+    to write, so a bad chunk writes nothing.
     """
     buf = memoryview(raw)
     if len(buf) < _HEAD.size:
@@ -115,7 +115,7 @@ def decode_chunk(raw: bytes) -> Iterator[tuple[bytes, bytes]]:
         entries.append((fields[0], fields[1]))
     if offset != end:
         raise ChunkDecodeError(f"chunk has {end - offset} bytes after its {count} entries")
-    return iter(entries)
+    return entries
 
 
 def split_chunks(
