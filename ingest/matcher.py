@@ -55,6 +55,7 @@ _COMMITTED = int(LogType.COMMITTED)
 _INITIALIZED = int(LogType.INITIALIZED)
 #: wire op type → OpType for a change; None where a change may not have it (UNKNOWN)
 _CHANGE_OPS: dict[int, OpType] = {int(OpType.PUT): OpType.PUT, int(OpType.DELETE): OpType.DELETE}
+_make_change = RowChange._make
 
 
 def _log_type(value: int) -> LogType:
@@ -193,6 +194,7 @@ class Matcher:
         lo, hi = raw_span if raw_span is not None else (b"", None)
         region_id, table_id = self.region_id, self.table_id
         ops = _CHANGE_OPS
+        make = _make_change
         for row in rows:
             log_type = row.type
             if log_type == _INITIALIZED:
@@ -213,16 +215,18 @@ class Matcher:
                     self._check_above_resolved(row)
                     op = self._check_op(row)
                 out.append(
-                    RowChange(
-                        region_id,
-                        table_id,
-                        key,
-                        row.start_ts,
-                        commit_ts,
-                        op,
-                        row.value,
-                        row.old_value,
-                        row.txn_source,
+                    make(
+                        (
+                            region_id,
+                            table_id,
+                            key,
+                            row.start_ts,
+                            commit_ts,
+                            op,
+                            row.value,
+                            row.old_value,
+                            row.txn_source,
+                        )
                     )
                 )
             elif log_type == _PREWRITE:

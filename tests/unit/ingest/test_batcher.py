@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from ingest.batcher import (
@@ -128,7 +126,7 @@ def test_add_many_refuses_all_when_one_is_late() -> None:
         b.add_many([ch(1, 1, 15), ch(1, 2, 10), ch(1, 3, 13)])
     assert b.pending_changes == 0
     with pytest.raises(ValueError, match="without table_id"):
-        b.add_many([ch(1, 1, 15), replace(ch(1, 2, 16), table_id=None)])
+        b.add_many([ch(1, 1, 15), ch(1, 2, 16)._replace(table_id=None)])
     assert b.pending_changes == 0
     assert b.add_many([]) == []
 
