@@ -40,7 +40,6 @@ PURE_GLOBS = (
     "ingest/model.py",
     "ingest/changefeeds.py",
     "ingest/matcher.py",
-    "ingest/fold.py",
     "ingest/frontier.py",
     "ingest/partitioner.py",
     "ingest/region_errors.py",
