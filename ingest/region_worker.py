@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from google.protobuf import text_format
 
 from ingest.batcher import Batcher, LateChangeError, Output
-from ingest.fold import fold_versions
 from ingest.frontier import JobFrontier
 from ingest.keyspace import RowFilter
 from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
@@ -356,8 +355,7 @@ class RegionWorker:
             return
         self.changes += len(kept)
         try:
-            # versions of one key arrive together from the scan: one record for each run
-            full = self.batcher.add_many(fold_versions(kept))
+            full = self.batcher.add_many(kept)
         except LateChangeError as exc:
             raise LateChangeError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
         self.txns.add(kept)

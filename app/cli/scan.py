@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 from ingest.batcher import ChangeBatch, Output
 from ingest.config import IngestConfig
-from ingest.fold import versions_of
 from ingest.producer import RecordEncoder
 from ingest.worker import IngestResult, IngestWorker, ProgressCallback
 
@@ -64,8 +63,7 @@ class CountingSink:
             if isinstance(out, ChangeBatch):
                 keys = self.keys.setdefault(out.table_id, set())
                 keys.update(c.key for c in out.changes)
-                versions = sum(map(versions_of, out.changes))
-                self.changes[out.table_id] = self.changes.get(out.table_id, 0) + versions
+                self.changes[out.table_id] = self.changes.get(out.table_id, 0) + len(out.changes)
 
     async def wait_capacity(self) -> None:
         """Never full."""
