@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from core.errors import TiundoError
-from ingest.model import RowChange
+from ingest.model import Change
 from ingest.partitioner import Partitioner
 
 __all__ = [
@@ -46,7 +46,7 @@ _COMMIT_TS = attrgetter("commit_ts")
 _TABLE_ID = attrgetter("table_id")
 
 
-def change_size(change: RowChange) -> int:
+def change_size(change: Change) -> int:
     """Estimated encoded size of one change in a record."""
     return len(change.key) + len(change.value) + len(change.old_value) + CHANGE_OVERHEAD
 
@@ -57,7 +57,7 @@ class ChangeBatch:
 
     partition: int
     table_id: int
-    changes: tuple[RowChange, ...]
+    changes: tuple[Change, ...]
     nbytes: int
 
     @property
@@ -106,7 +106,7 @@ class _Open:
     __slots__ = ("changes", "min_commit_ts", "nbytes")
 
     def __init__(self) -> None:
-        self.changes: list[RowChange] = []
+        self.changes: list[Change] = []
         self.nbytes = 0
         self.min_commit_ts = 0
 
@@ -137,7 +137,7 @@ class Batcher:
         """Changes accepted and not yet returned in a batch."""
         return sum(len(b.changes) for b in self._open.values())
 
-    def add(self, change: RowChange) -> list[ChangeBatch]:
+    def add(self, change: Change) -> list[ChangeBatch]:
         """Accept a change (``table_id`` set); return the batches that became full.
 
         A batch is closed before a change that would push it past ``max_bytes`` and when it
@@ -145,7 +145,7 @@ class Batcher:
         """
         return self.add_many((change,))
 
-    def add_many(self, changes: Sequence[RowChange]) -> list[ChangeBatch]:
+    def add_many(self, changes: Sequence[Change]) -> list[ChangeBatch]:
         """:meth:`add` for each change, in order; the full batches in order.
 
         All or nothing: if any change is refused (no ``table_id``, at or below the watermark,
@@ -197,7 +197,7 @@ class Batcher:
                 out.append(close(slot))
         return out
 
-    def _refuse(self, change: RowChange) -> None:
+    def _refuse(self, change: Change) -> None:
         """Raise if :meth:`add` may not accept ``change``."""
         table_id = change.table_id
         if table_id is None:

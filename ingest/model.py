@@ -18,8 +18,10 @@ from enum import IntEnum
 from typing import NamedTuple, Protocol
 
 __all__ = [
+    "Change",
     "EventRow",
     "FeedRow",
+    "FoldedChange",
     "LogType",
     "OpType",
     "RegionEpoch",
@@ -122,6 +124,34 @@ class RowChange(NamedTuple):
     value: bytes
     old_value: bytes
     txn_source: int = 0
+
+
+class FoldedChange(NamedTuple):
+    """Several changes of one key in ``(T, E]``, folded by :mod:`ingest.fold`: their two ends.
+
+    The first nine fields read like a :class:`RowChange` of the EARLIEST change
+    (``start_ts``, ``commit_ts``, ``op_type``, ``old_value`` = the row at ``T``), except
+    ``value``: the LATEST change's value (the row at ``E``). ``last_*`` describe the latest
+    change; ``versions`` (>= 2) is how many changes the record stands for.
+    """
+
+    region_id: int
+    table_id: int | None
+    key: bytes
+    start_ts: int
+    commit_ts: int
+    op_type: OpType
+    value: bytes
+    old_value: bytes
+    txn_source: int
+    last_start_ts: int
+    last_commit_ts: int
+    last_op_type: OpType
+    versions: int
+
+
+#: what the batcher and the record encoder carry
+Change = RowChange | FoldedChange
 
 
 @dataclass(frozen=True, slots=True)

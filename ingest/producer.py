@@ -35,6 +35,7 @@ from core.kafka_admin import ensure_topic
 from core.kafka_security import kafka_options
 from ingest.batcher import ChangeBatch, End, Output, Watermark
 from ingest.config import IngestConfig
+from ingest.model import FoldedChange
 from ingest.partitioner import table_key
 from proto import tiundo_pb2
 
@@ -89,38 +90,35 @@ class RecordEncoder:
         if isinstance(output, ChangeBatch):
             p = output.partition
             self.batches[p] += 1
-            self.changes[p] += len(output.changes)
             cb = env.change_batch
             cb.job_id = self.job_id
             cb.instance_id, cb.attempt = self.instance_id, self.attempt
             cb.table_id = output.table_id
             cb.seq = self.batches[p]
             add = cb.changes.add
+            changes = len(output.changes)
             # Field by field, zero fields skipped: about 0.65 µs a change against 1 µs for
             # add(**fields) (upb), and this runs for every change of the job.
-            for (
-                region_id,
-                _,
-                key,
-                start_ts,
-                commit_ts,
-                op_type,
-                value,
-                old_value,
-                source,
-            ) in output.changes:
+            for c in output.changes:
                 m = add()
-                m.key = key
-                m.start_ts = start_ts
-                m.commit_ts = commit_ts
-                m.op_type = op_type  # type: ignore[assignment]  # same numbers as RowChange.OpType
-                if value:
-                    m.value = value
-                if old_value:
-                    m.old_value = old_value
-                if source:
-                    m.txn_source = source
-                m.region_id = region_id
+                m.key = c.key
+                m.start_ts = c.start_ts
+                m.commit_ts = c.commit_ts
+                m.op_type = c.op_type  # type: ignore[assignment]  # same numbers as RowChange.OpType
+                if c.value:
+                    m.value = c.value
+                if c.old_value:
+                    m.old_value = c.old_value
+                if c.txn_source:
+                    m.txn_source = c.txn_source
+                m.region_id = c.region_id
+                if type(c) is FoldedChange:
+                    m.versions = c.versions
+                    m.last_start_ts = c.last_start_ts
+                    m.last_commit_ts = c.last_commit_ts
+                    m.last_op_type = c.last_op_type  # type: ignore[assignment]
+                    changes += c.versions - 1
+            self.changes[p] += changes
             return p, table_key(output.table_id), env.SerializeToString()
         if isinstance(output, Watermark):
             env.watermark.job_id = self.job_id

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from google.protobuf import text_format
 
 from ingest.batcher import Batcher, LateChangeError, Output
+from ingest.fold import fold_versions
 from ingest.frontier import JobFrontier
 from ingest.keyspace import RowFilter
 from ingest.matcher import FeedProtocolError, Matcher, PrewriteNotMatchError
@@ -355,7 +356,8 @@ class RegionWorker:
             return
         self.changes += len(kept)
         try:
-            full = self.batcher.add_many(kept)
+            # versions of one key arrive together from the scan: one record for each run
+            full = self.batcher.add_many(fold_versions(kept))
         except LateChangeError as exc:
             raise LateChangeError(f"{exc} ({sub.describe(self._name(sub.table_id))})") from exc
         self.txns.add(kept)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RowChange(_message.Message):
-    __slots__ = ("key", "start_ts", "commit_ts", "op_type", "value", "old_value", "txn_source", "region_id")
+    __slots__ = ("key", "start_ts", "commit_ts", "op_type", "value", "old_value", "txn_source", "region_id", "versions", "last_start_ts", "last_commit_ts", "last_op_type")
     class OpType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         OP_TYPE_UNSPECIFIED: _ClassVar[RowChange.OpType]
@@ -25,6 +25,10 @@ class RowChange(_message.Message):
     OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
     TXN_SOURCE_FIELD_NUMBER: _ClassVar[int]
     REGION_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
+    LAST_START_TS_FIELD_NUMBER: _ClassVar[int]
+    LAST_COMMIT_TS_FIELD_NUMBER: _ClassVar[int]
+    LAST_OP_TYPE_FIELD_NUMBER: _ClassVar[int]
     key: bytes
     start_ts: int
     commit_ts: int
@@ -33,7 +37,11 @@ class RowChange(_message.Message):
     old_value: bytes
     txn_source: int
     region_id: int
-    def __init__(self, key: _Optional[bytes] = ..., start_ts: _Optional[int] = ..., commit_ts: _Optional[int] = ..., op_type: _Optional[_Union[RowChange.OpType, str]] = ..., value: _Optional[bytes] = ..., old_value: _Optional[bytes] = ..., txn_source: _Optional[int] = ..., region_id: _Optional[int] = ...) -> None: ...
+    versions: int
+    last_start_ts: int
+    last_commit_ts: int
+    last_op_type: RowChange.OpType
+    def __init__(self, key: _Optional[bytes] = ..., start_ts: _Optional[int] = ..., commit_ts: _Optional[int] = ..., op_type: _Optional[_Union[RowChange.OpType, str]] = ..., value: _Optional[bytes] = ..., old_value: _Optional[bytes] = ..., txn_source: _Optional[int] = ..., region_id: _Optional[int] = ..., versions: _Optional[int] = ..., last_start_ts: _Optional[int] = ..., last_commit_ts: _Optional[int] = ..., last_op_type: _Optional[_Union[RowChange.OpType, str]] = ...) -> None: ...
 
 class ChangeBatch(_message.Message):
     __slots__ = ("job_id", "table_id", "seq", "changes", "instance_id", "attempt")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from ingest.batcher import ChangeBatch, Output
 from ingest.config import IngestConfig
+from ingest.fold import versions_of
 from ingest.producer import RecordEncoder
 from ingest.worker import IngestResult, IngestWorker, ProgressCallback
 
@@ -63,7 +64,8 @@ class CountingSink:
             if isinstance(out, ChangeBatch):
                 keys = self.keys.setdefault(out.table_id, set())
                 keys.update(c.key for c in out.changes)
-                self.changes[out.table_id] = self.changes.get(out.table_id, 0) + len(out.changes)
+                versions = sum(map(versions_of, out.changes))
+                self.changes[out.table_id] = self.changes.get(out.table_id, 0) + versions
 
     async def wait_capacity(self) -> None:
         """Never full."""

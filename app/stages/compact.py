@@ -55,7 +55,7 @@ from app.stages.watch import beat
 from app.topics import app, compact_table, config, kv_topic, progress_table
 from app.undo.buffer import MergeBuffer
 from app.undo.delivery import DeliveryGuard, Hole
-from app.undo.merge import KeyState, StateDecodeError, decode_state
+from app.undo.merge import KeyState, StateDecodeError, decode_state, state_of_folded
 from app.undo.model import DELETE, PUT
 from app.undo.mount import MountError, key_table_id
 from app.undo.owner import Owner, Strangers
@@ -66,6 +66,7 @@ __all__ = ["compact_batch", "compact_kv"]
 
 log = logging.getLogger(__name__)
 
+_OPS = (PUT, DELETE)
 _OWNER = Owner(config.instance, config.attempt)
 _STRANGERS = Strangers()
 
@@ -100,7 +101,18 @@ def _letter(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange, why: str) -
 def _bad_change(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange) -> str:
     if ch.op_type not in (PUT, DELETE):
         return f"op_type {ch.op_type} is neither PUT nor DELETE"
-    if ch.op_type == PUT and not ch.value:
+    if ch.versions > 1:
+        # a folded record: value is the latest change's, so last_op_type decides
+        if ch.last_op_type not in (PUT, DELETE):
+            return f"folded record: last_op_type {ch.last_op_type} is neither PUT nor DELETE"
+        if ch.last_op_type == PUT and not ch.value:
+            return "folded record: latest change a PUT without a value"
+        if ch.last_commit_ts <= ch.commit_ts:
+            return (
+                f"folded record: last_commit_ts {ch.last_commit_ts} not above "
+                f"commit_ts {ch.commit_ts}"
+            )
+    elif ch.op_type == PUT and not ch.value:
         return "PUT without a value"
     try:
         tid = key_table_id(ch.key)
@@ -114,21 +126,34 @@ def _bad_change(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange) -> str:
 
 
 async def compact_batch(batch: tiundo_pb2.ChangeBatch, buffer: MergeBuffer) -> int:
-    """Merge one batch into ``buffer`` (current event's partition); return the changes merged.
+    """Merge one batch into ``buffer`` (current event's partition); return the records merged.
 
     A key not buffered yet enters with its stored state (read here, once per flush). Every
     dead letter is sent before anything is merged, so a retry after a failed send merges the
     batch once. The loop runs once per change (1 M at full size, 10 M hot): a good change is
     recognised by its key prefix (``t{table}_r``, what :func:`_bad_change` checks) and op.
+    A folded record (``versions`` >= 2, ``ingest/fold.py``) enters as the state it stands for.
     """
     prefix = record_prefix(batch.table_id)
     good: list[tiundo_pb2.RowChange] = []
     bases: dict[bytes, KeyState | None] = {}
     letters: list[Any] = []
     damaged: dict[bytes, str] = {}
+    changes = len(batch.changes)  # a folded record counts its versions (End's total_changes)
     for ch in batch.changes:
-        key, op = ch.key, ch.op_type
-        if not (key.startswith(prefix) and (op == DELETE or (op == PUT and ch.value))):
+        key, op, versions = ch.key, ch.op_type, ch.versions
+        if versions > 1:
+            changes += versions - 1
+            last = ch.last_op_type
+            if not (
+                key.startswith(prefix)
+                and op in _OPS
+                and (last == DELETE or (last == PUT and ch.value))
+                and ch.last_commit_ts > ch.commit_ts
+            ):
+                letters.append(_letter(batch, ch, _bad_change(batch, ch) or "not a record key"))
+                continue
+        elif not (key.startswith(prefix) and (op == DELETE or (op == PUT and ch.value))):
             letters.append(_letter(batch, ch, _bad_change(batch, ch) or "not a record key"))
             continue
         if key in damaged:
@@ -146,8 +171,11 @@ async def compact_batch(batch: tiundo_pb2.ChangeBatch, buffer: MergeBuffer) -> i
     for letter in letters:
         await _dead(letter)
     for ch in good:
-        buffer.add_change(ch.key, ch, bases.pop(ch.key, None))
-    buffer.add_batch(batch.seq, len(batch.changes))
+        if ch.versions > 1:
+            buffer.add_state(ch.key, state_of_folded(ch), bases.pop(ch.key, None))
+        else:
+            buffer.add_change(ch.key, ch, bases.pop(ch.key, None))
+    buffer.add_batch(batch.seq, changes)
     return len(good)
 
 

@@ -75,6 +75,23 @@ class _Acc:
             self.value, self.last_conflict = bytes(change.value), False
         self.changes += 1
 
+    def absorb_state(self, s: KeyState) -> None:
+        """``combine(self, s)``, in place; a tie takes :func:`combine` itself."""
+        if s.first_commit_ts == self.first_ts or s.last_commit_ts == self.last_ts:
+            self.load(combine(self.state(), s))
+            return
+        if s.first_commit_ts < self.first_ts:
+            self.first_ts, self.first_start, self.first_op = (
+                s.first_commit_ts, s.first_start_ts, s.first_op_type,
+            )  # fmt: skip
+            self.old_value, self.first_conflict = s.old_value, s.first_conflict
+        if s.last_commit_ts > self.last_ts:
+            self.last_ts, self.last_start, self.last_op = (
+                s.last_commit_ts, s.last_start_ts, s.last_op_type,
+            )  # fmt: skip
+            self.value, self.last_conflict = s.value, s.last_conflict
+        self.changes += s.changes
+
 
 class MergeBuffer:
     """Row key → merged :class:`KeyState`, plus the batch seqs merged since the last flush."""
@@ -107,6 +124,18 @@ class MergeBuffer:
             acc = self._acc[key] = _Acc(base)
             acc.absorb(change)
         self.changes += 1
+
+    def add_state(self, key: bytes, state: KeyState, base: KeyState | None = None) -> None:
+        """:meth:`add_change` for a state that stands for ``state.changes`` changes (folded)."""
+        acc = self._acc.get(key)
+        if acc is not None:
+            acc.absorb_state(state)
+        elif base is None:
+            self._acc[key] = _Acc(state)
+        else:
+            acc = self._acc[key] = _Acc(base)
+            acc.absorb_state(state)
+        self.changes += state.changes
 
     def add(self, key: bytes, changes: Iterable[ChangeLike], base: KeyState | None = None) -> None:
         """:meth:`add_change` for each of ``changes``."""

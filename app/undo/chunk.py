@@ -46,8 +46,10 @@ __all__ = [
 
 CHUNK_VERSION = 1
 #: the compact state's format, pinned in the job record (``JobRecord.state_format``): 2 = a
-#: flush's keys as chunk records on the changelog (before it, a record per key: 0 or absent)
-STATE_FORMAT = 2
+#: flush's keys as chunk records on the changelog (before it, a record per key: 0 or absent);
+#: 3 = also, ``<job>.kv`` may carry folded records (``RowChange.versions``), which a worker of
+#: format 2 would take for single changes
+STATE_FORMAT = 3
 #: what starts every chunk key (a row key starts with ``t``)
 CHUNK_PREFIX = b"\x00tiundo-chunk\x00"
 #: a chunk's payload bound: one record stays far below the Faust producer's 1,000,000-byte

@@ -49,7 +49,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from app.undo.model import DELETE, PUT, ChangeLike
+from app.undo.model import DELETE, PUT, ChangeLike, FoldedLike
 from core.errors import DecodeError
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "merge",
     "merge_many",
     "state_of",
+    "state_of_folded",
 ]
 
 LAYOUT_VERSION = 1
@@ -118,6 +119,25 @@ def state_of(change: ChangeLike) -> KeyState:
         last_start_ts=change.start_ts,
         last_op_type=change.op_type,
         value=bytes(change.value),
+    )
+
+
+def state_of_folded(change: FoldedLike) -> KeyState:
+    """The state a folded record (``versions`` >= 2, see ``tiundo.proto``) stands for.
+
+    The ingest folds only changes with distinct commit ts, so the state is exactly the
+    :func:`combine` of the changes it replaced (``tests/property/test_ingest_fold.py``).
+    """
+    return KeyState(
+        first_commit_ts=change.commit_ts,
+        first_start_ts=change.start_ts,
+        first_op_type=change.op_type,
+        old_value=bytes(change.old_value),
+        last_commit_ts=change.last_commit_ts,
+        last_start_ts=change.last_start_ts,
+        last_op_type=change.last_op_type,
+        value=bytes(change.value),
+        changes=change.versions,
     )
 
 

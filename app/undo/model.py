@@ -19,6 +19,7 @@ __all__ = [
     "PUT",
     "Change",
     "ChangeLike",
+    "FoldedLike",
     "Handle",
     "Identity",
     "Image",
@@ -71,6 +72,34 @@ class ChangeLike(Protocol):
     @property
     def old_value(self) -> bytes:
         """Row image before the change (empty = no row)."""
+        ...
+
+
+class FoldedLike(ChangeLike, Protocol):
+    """A record standing for ``versions`` changes of one key (``tiundo.proto`` RowChange).
+
+    ``start_ts``, ``commit_ts``, ``op_type`` and ``old_value`` are the earliest change's;
+    ``value`` and the ``last_*`` fields the latest change's.
+    """
+
+    @property
+    def versions(self) -> int:
+        """How many changes the record stands for."""
+        ...
+
+    @property
+    def last_start_ts(self) -> int:
+        """Start ts of the latest change."""
+        ...
+
+    @property
+    def last_commit_ts(self) -> int:
+        """Commit ts of the latest change."""
+        ...
+
+    @property
+    def last_op_type(self) -> int:
+        """Op type of the latest change."""
         ...
 
 

@@ -12,6 +12,7 @@ the job says INCOMPLETE (never SUCCEEDED while a dead letter exists).
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -24,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from app.cli.jobstate import delete_job_topics
 from app.undo.chunk import decode_chunk, is_chunk_key
-from app.undo.merge import KeyState, decode_state, merge_many
+from app.undo.merge import KeyState, combine, decode_state, state_of, state_of_folded
 from core.codec.keys import encode_record_key
 from core.codec.row import encode_row
 from proto import tiundo_pb2
@@ -43,12 +44,14 @@ AT_T = {2: "a", 3: "gone-later", 5: "x", 6: "untouched"}
 AT_E = {1: "new-2", 2: "c", 5: "x", 6: "untouched"}
 
 
-def _changes(info: Any, tid: int) -> list[list[tuple[int, int, int, str | None, str | None]]]:
-    """Three batches of (handle, commit_ts, op, new v, old v)."""
+def _changes(info: Any, tid: int) -> list[list[tuple[Any, ...]]]:
+    """Three batches of (handle, commit_ts, op, new v, old v), or of a folded record (what the
+    ingest sends for a key's consecutive versions): (handle, first commit_ts, first op, value
+    at the latest, old value at the first, latest commit_ts, latest op)."""
     return [
         [(1, 110, PUT, "new", None), (2, 111, PUT, "b", "a"), (2, 121, PUT, "c", "b")],
         [(3, 112, DELETE, None, "gone-later"), (4, 113, PUT, "tmp", None)],
-        [(4, 123, DELETE, None, "tmp"), (5, 114, PUT, "y", "x"), (5, 124, PUT, "x", "y"),
+        [(4, 123, DELETE, None, "tmp"), (5, 114, PUT, "x", "x", 124, PUT),
          (1, 120, PUT, "new-2", "new")],
     ]  # fmt: skip
 
@@ -58,12 +61,19 @@ def _envelope(job: str, info: Any, seq: int, batch: list[Any]) -> tiundo_pb2.Env
         return b"" if v is None else encode_row(info, {"id": h, "v": v})
 
     cb = tiundo_pb2.ChangeBatch(job_id=job, table_id=info.id, seq=seq)
-    for h, ts, op, new, old in batch:
-        cb.changes.add(
+    for h, ts, op, new, old, *last in batch:
+        ch = cb.changes.add(
             key=encode_record_key(info.id, h), start_ts=ts - 1, commit_ts=ts, op_type=op,
             value=img(h, new), old_value=img(h, old),
         )  # fmt: skip
+        if last:
+            ch.versions, ch.last_commit_ts, ch.last_start_ts = 2, last[0], last[0] - 1
+            ch.last_op_type = last[1]
     return tiundo_pb2.Envelope(change_batch=cb)
+
+
+def _versions(env: tiundo_pb2.Envelope) -> int:
+    return sum(max(ch.versions, 1) for ch in env.change_batch.changes)
 
 
 async def _produce(bootstrap: str, topic: str, records: list[tuple[int, bytes]]) -> None:
@@ -135,9 +145,8 @@ def _expected(envs: list[tiundo_pb2.Envelope]) -> dict[bytes, KeyState]:
             per_key[ch.key].append(ch)
     out = {}
     for k, chs in per_key.items():
-        state = merge_many(None, chs)
-        assert state is not None
-        out[k] = state
+        states = [state_of_folded(ch) if ch.versions > 1 else state_of(ch) for ch in chs]
+        out[k] = functools.reduce(combine, states)
     return out
 
 
@@ -209,9 +218,11 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
 
         # 2) the rest, a re-delivered batch, a bad record, End on both partitions
         garbage = b"\xff\x00not-protobuf"
-        total = sum(len(e.change_batch.changes) for e in envs)
+        # a folded record whose latest change is a PUT without a value: dead, the rest merged
+        bad_fold = _envelope(job, info, 4, [(7, 130, PUT, None, None, 131, PUT)])
+        total = sum(map(_versions, [*envs, bad_fold]))
         end = tiundo_pb2.Envelope(
-            end=tiundo_pb2.End(job_id=job, end_ts=E, target_ts=T, total_changes=total, batches=3)
+            end=tiundo_pb2.End(job_id=job, end_ts=E, target_ts=T, total_changes=total, batches=4)
         )
         empty_end = tiundo_pb2.Envelope(end=tiundo_pb2.End(job_id=job, end_ts=E, target_ts=T))
         wm = tiundo_pb2.Envelope(watermark=tiundo_pb2.Watermark(job_id=job, resolved_ts=E))
@@ -219,6 +230,7 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
             kafka_bootstrap,
             kv,
             [(0, envs[2].SerializeToString()), (0, envs[1].SerializeToString()), (0, garbage),
+             (0, bad_fold.SerializeToString()),
              (0, wm.SerializeToString()), (0, end.SerializeToString()),
              (1, wm.SerializeToString()), (1, empty_end.SerializeToString())],
         )  # fmt: skip
@@ -230,15 +242,20 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
         status = await wait_status(kafka_bootstrap, job, [worker], 90)
         worker.stop()
         assert status.state == tiundo_pb2.JobStatus.INCOMPLETE, status
-        assert status.dead_letters == 1
+        assert status.dead_letters == 2
         [t] = status.tables
         assert (t.table_id, t.table_name, t.restored, t.deleted, t.skipped) == (
             info.id, "t", 2, 1, 2,
         )  # fmt: skip
         assert (status.target_ts, status.end_ts) == (T, E)
-        [letter] = await _dead_letters(kafka_bootstrap, f"{job}.dead")
+        letters = await _dead_letters(kafka_bootstrap, f"{job}.dead")
+        letter, fold_letter = sorted(letters, key=lambda d: d.commit_ts)  # garbage: no ts
         assert (letter.stage, letter.value) == ("compact", garbage)
         assert "undecodable" in letter.error
+        assert (fold_letter.stage, fold_letter.key, fold_letter.commit_ts) == (
+            "compact", encode_record_key(info.id, 7), 130,
+        )  # fmt: skip
+        assert fold_letter.error == "folded record: latest change a PUT without a value"
 
         # re-delivery changed no image; the table is back at T
         states = _rocksdb_states(datadir)

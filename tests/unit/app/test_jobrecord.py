@@ -184,7 +184,7 @@ def test_a_record_of_another_state_format_is_refused(theirs: int) -> None:
     rec = _record(UndoConfig(job="j1"))
     assert rec.state_format == STATE_FORMAT
     rec.state_format = theirs
-    with pytest.raises(ConfigError, match=r"j1 .*compact state in .*this worker in format 2"):
+    with pytest.raises(ConfigError, match=r"j1 .*compact state in .*this worker in format 3"):
         pin(UndoConfig(job="j1"), rec)
 
 
