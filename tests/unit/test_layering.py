@@ -40,6 +40,7 @@ PURE_GLOBS = (
     "ingest/model.py",
     "ingest/changefeeds.py",
     "ingest/matcher.py",
+    "ingest/fold.py",
     "ingest/frontier.py",
     "ingest/partitioner.py",
     "ingest/region_errors.py",
