@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from operator import attrgetter
 
 from core.errors import TiundoError
-from ingest.model import Change
+from ingest.model import Change, FoldedChange
 from ingest.partitioner import Partitioner
 
 __all__ = [
     "CHANGE_OVERHEAD",
+    "FOLDED_OVERHEAD",
     "Batcher",
     "ChangeBatch",
     "End",
@@ -41,6 +42,8 @@ __all__ = [
 
 #: bytes a change costs in a record beyond key, value and old value (timestamps, tags)
 CHANGE_OVERHEAD = 32
+#: what a folded record adds (versions, last_start_ts, last_commit_ts, last_op_type)
+FOLDED_OVERHEAD = 32
 
 _COMMIT_TS = attrgetter("commit_ts")
 _TABLE_ID = attrgetter("table_id")
@@ -48,7 +51,8 @@ _TABLE_ID = attrgetter("table_id")
 
 def change_size(change: Change) -> int:
     """Estimated encoded size of one change in a record."""
-    return len(change.key) + len(change.value) + len(change.old_value) + CHANGE_OVERHEAD
+    size = len(change.key) + len(change.value) + len(change.old_value) + CHANGE_OVERHEAD
+    return size + FOLDED_OVERHEAD if type(change) is FoldedChange else size
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +186,8 @@ class Batcher:
                 slot = last_slot = (for_table(table_id), table_id)
             commit_ts = change.commit_ts
             size = len(change.key) + len(change.value) + len(change.old_value) + CHANGE_OVERHEAD
+            if type(change) is FoldedChange:
+                size += FOLDED_OVERHEAD
             batch = opened.get(slot)
             if batch is not None and batch.nbytes + size > max_bytes:
                 out.append(close(slot))

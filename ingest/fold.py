@@ -12,10 +12,12 @@ goal 3).
 
 Exact, not approximate: a fold is the worker's merge (``combine``) limited to the case where
 that merge has no tie to break. A run only takes changes with distinct commit ts and a
-well-formed payload (DELETE, or PUT with a value). A repeated commit ts or a malformed change
-ends the run and travels alone, so the worker's tie rule and its dead-letter checks see it
-exactly as before. Order within a run does not matter: the ends are the minimum and maximum
-commit ts. Pure.
+well-formed payload (DELETE, or PUT with a value). A malformed change ends the run and travels
+alone, so the worker's dead-letter checks see it as before; a repeated commit ts ends the run
+and starts the next one, so the two changes that tie meet only in the worker, where its tie
+rule decides (the merge is associative and commutative: any split into runs gives the same
+state). Order within a run does not matter: the ends are the minimum and maximum commit ts.
+Pure.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
 job-wide pure stages: a :class:`~ingest.matcher.Matcher` per subscription, the
 :class:`~ingest.keyspace.RowFilter`, the :class:`~ingest.frontier.JobFrontier` and the
 :class:`~ingest.batcher.Batcher`, which receives each Entries event's kept changes with a key's
-consecutive versions folded into one record (:mod:`ingest.fold`). It does no I/O: the live worker and the replayer feed it the
-same raw messages in the same order and get the same outputs, which is what makes a recording
-replayable.
+consecutive versions folded into one record (:mod:`ingest.fold`). It does no I/O: the live
+worker and the replayer feed it the same raw messages in the same order and get the same
+outputs, which is what makes a recording replayable.
 
 Contract for the shell (``ingest.worker``):
 

@@ -91,6 +91,11 @@ async def _dead(letter: tiundo_pb2.DeadLetter) -> None:
 
 
 def _letter(batch: tiundo_pb2.ChangeBatch, ch: tiundo_pb2.RowChange, why: str) -> Any:
+    if ch.versions > 1:  # the letter's commit/start ts are the earliest change's
+        why = (
+            f"{why} (folded record of {ch.versions} changes, commit_ts {ch.commit_ts}.."
+            f"{ch.last_commit_ts}; value is the latest's)"
+        )
     return tiundo_pb2.DeadLetter(
         job_id=batch.job_id, stage="compact", error=why, key=ch.key, value=ch.value,
         old_value=ch.old_value, table_id=batch.table_id, commit_ts=ch.commit_ts,

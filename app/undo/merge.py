@@ -125,8 +125,9 @@ def state_of(change: ChangeLike) -> KeyState:
 def state_of_folded(change: FoldedLike) -> KeyState:
     """The state a folded record (``versions`` >= 2, see ``tiundo.proto``) stands for.
 
-    The ingest folds only changes with distinct commit ts, so the state is exactly the
-    :func:`combine` of the changes it replaced (``tests/property/test_ingest_fold.py``).
+    The ingest folds only well-formed changes with distinct commit ts (a tie starts a new
+    record), so the state is exactly the :func:`combine` of the changes it replaced
+    (``tests/property/test_ingest_fold.py``).
     """
     return KeyState(
         first_commit_ts=change.commit_ts,

@@ -255,7 +255,10 @@ async def test_compact_survives_restart_and_dead_letters_block_success(
         assert (fold_letter.stage, fold_letter.key, fold_letter.commit_ts) == (
             "compact", encode_record_key(info.id, 7), 130,
         )  # fmt: skip
-        assert fold_letter.error == "folded record: latest change a PUT without a value"
+        assert fold_letter.error == (
+            "folded record: latest change a PUT without a value "
+            "(folded record of 2 changes, commit_ts 130..131; value is the latest's)"
+        )
 
         # re-delivery changed no image; the table is back at T
         states = _rocksdb_states(datadir)

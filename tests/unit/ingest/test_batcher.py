@@ -6,6 +6,7 @@ import pytest
 
 from ingest.batcher import (
     CHANGE_OVERHEAD,
+    FOLDED_OVERHEAD,
     Batcher,
     ChangeBatch,
     End,
@@ -14,7 +15,7 @@ from ingest.batcher import (
     change_size,
 )
 from ingest.keyspace import encode_int, record_prefix
-from ingest.model import OpType, RowChange
+from ingest.model import FoldedChange, OpType, RowChange
 from ingest.partitioner import Partitioner
 
 
@@ -140,3 +141,13 @@ def test_watermark_flushes_a_batch_whose_oldest_change_came_last() -> None:
     batch = out[0]
     assert isinstance(batch, ChangeBatch)
     assert [c.commit_ts for c in batch.changes] == [20, 15, 5]
+
+
+def test_a_folded_record_costs_its_extra_fields_in_the_byte_bound() -> None:
+    """A folded record carries versions and the latest change's timestamps and op: a batch of
+    them, cut by the plain estimate, could pass the byte bound by ~24 bytes a record."""
+    one = ch(1, 1, 15)
+    folded = FoldedChange(*one, 9, 20, OpType.PUT, 2)
+    assert change_size(folded) == change_size(one) + FOLDED_OVERHEAD
+    b = Batcher(Partitioner(1), max_changes=100, max_bytes=3 * change_size(folded) - 1)
+    assert [len(x.changes) for x in b.add_many([folded] * 3)] == [2]
