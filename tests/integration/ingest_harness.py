@@ -51,14 +51,41 @@ class TopicDump:
 
     partitions: dict[int, list[tiundo_pb2.Envelope]]
 
-    def changes(self) -> list[ChangeTuple]:
-        return [
-            (c.key, c.start_ts, c.commit_ts, c.op_type, c.value, c.old_value)
-            for envs in self.partitions.values()
-            for e in envs
-            if e.WhichOneof("body") == "change_batch"
-            for c in e.change_batch.changes
-        ]
+    def changes(self, window: set[ChangeTuple]) -> list[ChangeTuple]:
+        """Every change the topic stands for, in record order, duplicates kept.
+
+        A folded record (``versions`` >= 2, ``ingest/fold.py``) does not carry its key's middle
+        versions: it is expanded into ``window``'s versions of its key from its first to its
+        last commit ts, after checking that it stands for exactly that many and that its ends
+        are theirs (the earliest's start ts, commit ts, op and old value; the latest's start ts,
+        commit ts, op and value): what the undo keeps of them.
+        """
+        by_key: dict[bytes, list[ChangeTuple]] = {}
+        for v in sorted(window, key=lambda v: v[2]):
+            by_key.setdefault(v[0], []).append(v)
+        out: list[ChangeTuple] = []
+        for envs in self.partitions.values():
+            for e in envs:
+                if e.WhichOneof("body") != "change_batch":
+                    continue
+                for c in e.change_batch.changes:
+                    one = (c.key, c.start_ts, c.commit_ts, c.op_type, c.value, c.old_value)
+                    if c.versions <= 1:
+                        out.append(one)
+                        continue
+                    span = [
+                        v for v in by_key.get(c.key, []) if c.commit_ts <= v[2] <= c.last_commit_ts
+                    ]
+                    ends = (
+                        (c.start_ts, c.commit_ts, c.op_type, c.old_value),
+                        (c.last_start_ts, c.last_commit_ts, c.last_op_type, c.value),
+                    )
+                    assert len(span) == c.versions and ends == (
+                        (span[0][1], span[0][2], span[0][3], span[0][5]),
+                        (span[-1][1], span[-1][2], span[-1][3], span[-1][4]),
+                    ), f"folded record {c} does not stand for the window's versions {span}"
+                    out.extend(span)
+        return out
 
     def without_job(self) -> dict[int, list[bytes]]:
         """Records per partition with the job id blanked (to compare two jobs' topics)."""
