@@ -19,12 +19,11 @@ from pathlib import Path
 
 from core.errors import DecodeError
 from core.kafka_admin import ensure_topic
-from ingest.batcher import Output
 from ingest.config import IngestConfig
 from ingest.discover import SelectedTable
 from ingest.producer import KvProducer, RecordEncoder
 from ingest.recording import RecordingReader, Registration
-from ingest.region_worker import RegionWorker, Subscription
+from ingest.region_worker import MessageResult, RegionWorker, Subscription
 from ingest.window import UndoWindow
 from ingest.worker import (
     IngestResult,
@@ -67,14 +66,13 @@ def _subscription(reg: Registration) -> Subscription:
 
 def feed_recording(
     reader: RecordingReader, core: RegionWorker, *, stop_when_done: bool = True
-) -> Iterator[list[Output]]:
-    """Feed every frame to ``core``; yields after each frame that produced outputs."""
+) -> Iterator[MessageResult]:
+    """Feed every frame to ``core``; yields the result of each message frame."""
     for frame in reader:
         kind = frame.kind
         if kind == "M":
             result = core.on_message(frame.stream_id, frame.data)
-            if result.outputs:
-                yield list(result.outputs)
+            yield result
             if stop_when_done and result.ended:
                 return
         elif kind == "R":
@@ -128,9 +126,10 @@ async def run_replay(
     )
     await producer.start()
     try:
-        for outputs in feed_recording(reader, core):
-            producer.submit(outputs)
-            await producer.wait_capacity()
+        for message in feed_recording(reader, core):
+            if message.outputs:
+                producer.submit(message.outputs)
+                await producer.wait_capacity()
         await producer.flush()
     finally:
         await producer.stop()

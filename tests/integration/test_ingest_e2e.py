@@ -18,9 +18,9 @@ import pytest
 from ingest.config import IngestConfig
 from ingest.keyspace import record_span
 from ingest.partitioner import Partitioner
-from ingest.recording import RecordingReader, Registration
-from ingest.region_worker import RegionWorker, Subscription
-from ingest.replay import run_replay
+from ingest.recording import RecordingReader
+from ingest.region_worker import RegionWorker
+from ingest.replay import feed_recording, run_replay
 from ingest.worker import Progress, run_ingest
 from simulator.faults import ErrorKind
 
@@ -159,32 +159,11 @@ def recording_window(rec: Path) -> set[ChangeTuple]:
         spans={pid: record_span(pid) for pid in h.physical_ids()},
         partitioner=Partitioner(3),
     )
-    out: set[ChangeTuple] = set()
-    for frame in reader:
-        if frame.kind == "M":
-            result = core.on_message(frame.stream_id, frame.data)
-            out.update(
-                (c.key, c.start_ts, c.commit_ts, int(c.op_type), c.value, c.old_value)
-                for c in result.changes
-            )
-        elif frame.kind == "R" and frame.obj is not None:
-            reg = Registration.from_json(frame.obj)
-            core.add(
-                Subscription(
-                    reg.stream_id,
-                    reg.request_id,
-                    reg.table_id,
-                    reg.region,
-                    reg.span,
-                    reg.checkpoint_ts,
-                    reg.store_id,
-                )
-            )
-        elif frame.kind == "B" and frame.obj is not None:
-            core.bind_stream(frame.stream_id, int(frame.obj["request_id"]))
-        elif frame.kind == "X":
-            core.drop_stream(frame.stream_id)
-    return out
+    return {
+        (c.key, c.start_ts, c.commit_ts, int(c.op_type), c.value, c.old_value)
+        for result in feed_recording(reader, core)
+        for c in result.changes
+    }
 
 
 def digest(changes: list[Any]) -> str:
